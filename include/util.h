@@ -1,0 +1,65 @@
+/* util: allocation, strings, growable buffers, uuids, time.
+ *
+ * Allocation failures abort: a daemon that cannot get a few bytes cannot answer a
+ * client sensibly anyway, and checking every small malloc hides real errors.
+ */
+#ifndef XENAPID_UTIL_H
+#define XENAPID_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static inline void freep(void *p) { free(*(void **)p); }
+#define _cleanup_free_ __attribute__((cleanup(freep)))
+
+bool str_eq(const char *a, const char *b);           /* NULL-safe */
+bool str_startswith(const char *s, const char *prefix);
+/* Parse a whole decimal int64; false on garbage, overflow or empty. */
+bool parse_int64(const char *s, int64_t *out);
+bool parse_bool(const char *s, bool *out);           /* true/false/1/0/yes/no/on/off */
+
+/* Growable byte buffer, always NUL-terminated after the used bytes. */
+typedef struct buf {
+    char *p;
+    size_t len, cap;
+} buf;
+
+void buf_init(buf *b);
+void buf_free(buf *b);
+void buf_reset(buf *b);
+void buf_reserve(buf *b, size_t extra);
+void buf_add(buf *b, const void *data, size_t n);
+void buf_adds(buf *b, const char *s);
+void buf_addc(buf *b, char c);
+void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* XML character data: escapes & < > and drops bytes XML 1.0 cannot carry. */
+void buf_add_xml(buf *b, const char *s, size_t n);
+/* JSON string contents (without the quotes). */
+void buf_add_json(buf *b, const char *s, size_t n);
+char *buf_steal(buf *b);                              /* caller frees; buffer emptied */
+
+/* Random (v4) uuid in canonical lower-case form; out must hold 37 bytes. */
+void uuid_generate_str(char out[37]);
+bool uuid_is_valid(const char *s);
+/* "OpaqueRef:<uuid>" */
+char *ref_new(void);
+#define REF_NULL "OpaqueRef:NULL"
+bool ref_is_wellformed(const char *s);
+
+/* Time as the XenAPI writes it: 20250319T04:16:24Z (UTC, no hyphens). out: 18 bytes. */
+void time_to_xapi(time_t t, char out[18]);
+bool time_from_xapi(const char *s, time_t *out);
+double now_monotonic(void);                           /* seconds */
+double now_realtime(void);
+
+#endif

@@ -1,0 +1,38 @@
+/* wire: XML-RPC and JSON encodings of xv values and of the XenAPI envelope.
+ *
+ * Types are written as xapi writes them (SPEC section 4): strings bare in <value>,
+ * ints as bare decimal text, bool as <boolean>, datetime as <dateTime.iso8601>,
+ * void as an empty <value/>.  Input accepts every standard XML-RPC scalar tag.
+ * Parse errors come back as XMLRPC_UNMARSHAL_FAILURE / JSONRPC_PARSE_ERROR xerrs.
+ */
+#ifndef XENAPID_WIRE_H
+#define XENAPID_WIRE_H
+
+#include "util.h"
+#include "xerr.h"
+#include "xv.h"
+
+/* Deepest nesting of arrays/structs accepted on input. */
+#define WIRE_MAX_DEPTH 64
+
+/* ---- XML-RPC ---- */
+xerr *wire_xmlrpc_parse_call(const char *body, size_t len, char **method, xv **params);
+xerr *wire_xmlrpc_parse_response(const char *body, size_t len, xv **value);
+void wire_xmlrpc_write_value(buf *b, const xv *v);
+void wire_xmlrpc_write_call(buf *b, const char *method, const xv *params);
+void wire_xmlrpc_write_response(buf *b, const xv *value);
+
+/* ---- JSON ---- */
+xerr *wire_json_parse(const char *text, size_t len, xv **out);
+void wire_json_write(buf *b, const xv *v);
+
+/* ---- the XenAPI envelope ---- */
+/* {Status: "Success", Value: value}; takes ownership of value (NULL means void). */
+xv *wire_success(xv *value);
+/* {Status: "Failure", ErrorDescription: [code, params...]} */
+xv *wire_failure(const xerr *e);
+/* Undo the envelope: a Success yields its Value (ownership moves to *value), a Failure
+ * yields the xerr it carries.  Anything else is an XMLRPC_UNMARSHAL_FAILURE. */
+xerr *wire_unwrap(xv *envelope, xv **value);
+
+#endif

@@ -1,0 +1,119 @@
+/* xenbe: the hypervisor, behind one interface (module src/xen/).
+ *
+ * Two backends, chosen by the `backend` configuration key: `simulator` (simulated
+ * domains plus a xenstore server speaking the real wire protocol on a unix socket)
+ * and `xc` (libxenctrl + libxenguest + libxenstore in a Xen dom0).  Above this
+ * header nothing knows which one runs.  Both are driven through libxenstore for
+ * everything that lives in xenstore, so the domain's tree is written by one piece of
+ * code (src/xen/domain.c) whatever the backend.
+ */
+#ifndef XENAPID_XENBE_H
+#define XENAPID_XENBE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "xerr.h"
+
+struct hv;  /* an opened backend and its xenstore connection */
+
+struct hv_host_info {
+    char xen_version[64];        /* "4.17.7" (real) or "4.17.0-sim" */
+    char xen_caps[256];          /* "xen-3.0-x86_64 hvm-3.0-x86_32 ..." */
+    char backend[16];            /* "xc" or "simulator" */
+    uint64_t total_memory_bytes;
+    uint64_t free_memory_bytes;
+    unsigned nr_cpus;
+    unsigned cpu_mhz;
+    bool hvm_capable;
+};
+
+enum hv_dom_state {
+    HV_DOM_RUNNING,
+    HV_DOM_PAUSED,
+    HV_DOM_SHUTDOWN,   /* stopped, shutdown_reason says why; not yet destroyed */
+    HV_DOM_DYING,
+};
+
+/* Same numbering as Xen's SHUTDOWN_* (xen/sched.h). */
+enum hv_shutdown_reason {
+    HV_SHUTDOWN_POWEROFF = 0,
+    HV_SHUTDOWN_REBOOT = 1,
+    HV_SHUTDOWN_SUSPEND = 2,
+    HV_SHUTDOWN_CRASH = 3,
+    HV_SHUTDOWN_WATCHDOG = 4,
+};
+
+struct hv_domain_info {
+    uint32_t domid;
+    char uuid[37];               /* the domain handle: the VM's uuid */
+    enum hv_dom_state state;
+    int shutdown_reason;         /* valid when state == HV_DOM_SHUTDOWN */
+    uint64_t memory_bytes;       /* currently allocated */
+    uint64_t max_memory_bytes;
+    unsigned vcpus;
+    uint64_t cpu_time_ns;
+    bool hvm;
+};
+
+/* Everything needed to build a domain.  The caller owns the strings. */
+struct hv_domain_spec {
+    const char *uuid;
+    const char *name;
+    bool hvm;
+    uint64_t memory_static_max;  /* bytes */
+    uint64_t memory_target;      /* bytes */
+    unsigned vcpus_max;
+    unsigned vcpus;
+    const char *kernel;          /* PV: path of the kernel in dom0 */
+    const char *ramdisk;         /* PV: may be NULL or "" */
+    const char *cmdline;         /* PV */
+    bool has_vendor_device;      /* the emulated PCI vendor device (platform version 1) */
+    /* platform map of the VM, as key/value pairs written to .../platform/ */
+    size_t nplatform;
+    const char *const *platform_keys;
+    const char *const *platform_values;
+    /* The VM's own xenstore keys beyond the standard layout (vm-data, ...): none yet. */
+};
+
+xerr *hv_open(const struct config *cfg, struct hv **out);
+void hv_close(struct hv *hv);
+const char *hv_backend_name(const struct hv *hv);
+/* Path of the xenstore socket clients should use (XENSTORED_PATH), NULL for the
+ * system default (a real dom0). */
+const char *hv_xenstore_path(const struct hv *hv);
+
+xerr *hv_host_info(struct hv *hv, struct hv_host_info *out);
+
+/* Create and build a domain and write its xenstore tree (/local/domain/<domid>/...,
+ * /vm/<uuid>, control/has-vendor-device), introduce it to xenstore, and leave it
+ * paused.  For HVM the device model argument list is computed (and recorded by the
+ * simulator; see hv_domain_dm_argv). */
+xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_t *domid);
+xerr *hv_domain_pause(struct hv *hv, uint32_t domid);
+xerr *hv_domain_unpause(struct hv *hv, uint32_t domid);
+/* Ask the guest, through control/shutdown ("poweroff", "reboot", "suspend", "halt").
+ * Returns at once; the guest acknowledges by removing the key. */
+xerr *hv_domain_request_shutdown(struct hv *hv, uint32_t domid, const char *reason);
+/* Whether the guest has acknowledged (removed) the control/shutdown request. */
+bool hv_domain_shutdown_acked(struct hv *hv, uint32_t domid);
+/* Force the domain down without the guest (hard shutdown), destroy it and remove its
+ * xenstore entries. */
+xerr *hv_domain_destroy(struct hv *hv, uint32_t domid);
+xerr *hv_domain_list(struct hv *hv, struct hv_domain_info **out, size_t *n);
+/* HV_DOMAIN_NOT_FOUND-style: returns false when no such domain exists. */
+bool hv_domain_info(struct hv *hv, uint32_t domid, struct hv_domain_info *out);
+/* The device model argv an HVM domain was (or would be) started with; NULL-terminated,
+ * caller frees with hv_strv_free.  NULL if the domain has none (PV). */
+char **hv_domain_dm_argv(struct hv *hv, uint32_t domid);
+void hv_strv_free(char **v);
+
+/* Domain state changes.  The callback runs on the backend's watch thread whenever a
+ * domain may have changed state (xenstore's @releaseDomain, or the simulator's own
+ * notice); it should look at hv_domain_list/hv_domain_info and must not block long. */
+typedef void (*hv_domain_cb)(void *ctx);
+xerr *hv_watch_domains(struct hv *hv, hv_domain_cb cb, void *ctx);
+
+#endif

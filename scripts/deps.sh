@@ -1,0 +1,44 @@
+#!/bin/sh
+# Install the Debian packages a target needs, only those missing.
+# Usage: scripts/deps.sh build|test|xen|bench ...   (needs root to install)
+set -eu
+
+build="build-essential pkg-config libxmlrpc-core-c3-dev libxml2-dev libsqlite3-dev
+       libxen-dev libpam0g-dev libcrypt-dev check"
+# test: the stock clients and tools the integration suite talks to the daemon with
+test="python3 python3-os-xenapi xenstore-utils curl procps"
+# xen: the real hypervisor under QEMU (tests/xen)
+xen="xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils linux-image-amd64
+     qemu-system-x86 busybox-static cpio bc"
+bench="wrk valgrind"
+
+want=""
+for target in "$@"; do
+  case "$target" in
+    build) want="$want $build" ;;
+    test)  want="$want $build $test" ;;
+    xen)   want="$want $build $xen" ;;
+    bench) want="$want $build $bench" ;;
+    *) echo "deps.sh: unknown target '$target' (build|test|xen|bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=""
+for p in $want; do
+  # dpkg-query reports "install ok installed" only for fully installed packages
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+    case " $missing " in *" $p "*) ;; *) missing="$missing $p" ;; esac
+  fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" != 0 ]; then
+  echo "deps.sh: missing Debian packages:$missing" >&2
+  echo "deps.sh: run as root (or: sudo apt-get install$missing)" >&2
+  exit 1
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null 2>&1 || apt-get update
+# shellcheck disable=SC2086
+apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,36 @@
+/* Every configuration key, its default and its meaning.  etc/xenapid.conf documents
+ * the same keys for operators; tests/unit/test_config.c checks the two agree. */
+#include "config_keys.h"
+
+const struct config_key config_keys[] = {
+    /* the server */
+    {"listen-address", "127.0.0.1", "address the XML-RPC/JSON-RPC server listens on ('' for none)"},
+    {"listen-port", "8090", "TCP port of the API server"},
+    {"unix-socket", "var/xenapid.sock", "unix socket serving the same API to local tools ('' for none)"},
+    {"max-connections", "512", "connections served at once (one thread each)"},
+    {"keepalive-timeout", "60", "seconds an idle keep-alive connection is kept"},
+    {"max-request-size", "16777216", "largest request body accepted, bytes"},
+    /* the store */
+    {"db-path", "var/xenapid.db", "SQLite database file"},
+    {"db-sync", "full", "SQLite synchronous mode: full (survives power loss) or normal (survives a crash of the daemon)"},
+    {"event-log-size", "100000", "events kept for event.from/event.next; older tokens get EVENTS_LOST"},
+    /* sessions and authentication */
+    {"auth", "file", "how passwords are checked: file (auth-file, salted crypt(3) hashes) or pam (service xenapid)"},
+    {"auth-file", "var/passwd", "password file written by `xenapid --set-password USER`"},
+    {"session-timeout", "86400", "seconds after which an idle session expires"},
+    {"login-failure-delay", "1.0", "seconds a failed login waits before answering"},
+    /* logging */
+    {"log-target", "stderr", "stderr or syslog"},
+    {"log-level", "info", "error, warn, info or debug"},
+    /* the hypervisor */
+    {"backend", "simulator", "hypervisor backend: simulator or xc (libxenctrl, in a Xen dom0)"},
+    {"xenstore-path", "", "xenstore socket for the xc backend ('' for libxenstore's default)"},
+    {"sim-state-dir", "var/sim", "simulator: where its xenstore socket and state live"},
+    {"sim-memory-mib", "16384", "simulator: the host's memory"},
+    {"sim-cpus", "8", "simulator: the host's CPUs"},
+    /* the virtual hardware platform */
+    {"virtual-hardware-platform-versions", "0,1", "platform versions this host offers"},
+    {"platform-registry", "etc/platform.xml", "versions, their devices and features, and the version each feature requires"},
+    {"host-name-label", "", "name_label of this host's record ('' for the hostname)"},
+    {NULL, NULL, NULL},
+};

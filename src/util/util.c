@@ -1,0 +1,380 @@
+#include "util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+
+static void oom(void)
+{
+    static const char msg[] = "xenapid: out of memory\n";
+    fwrite(msg, 1, sizeof(msg) - 1, stderr);
+    abort();
+}
+
+void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+    p = realloc(p, n ? n : 1);
+    if (!p)
+        oom();
+    return p;
+}
+
+char *xstrdup(const char *s)
+{
+    char *p = strdup(s ? s : "");
+    if (!p)
+        oom();
+    return p;
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+    char *p = strndup(s, n);
+    if (!p)
+        oom();
+    return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *s;
+    va_start(ap, fmt);
+    if (vasprintf(&s, fmt, ap) < 0)
+        oom();
+    va_end(ap);
+    return s;
+}
+
+bool str_eq(const char *a, const char *b)
+{
+    if (!a || !b)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+bool str_startswith(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool parse_int64(const char *s, int64_t *out)
+{
+    if (!s || !*s || isspace((unsigned char)*s))
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno || *end)
+        return false;
+    *out = v;
+    return true;
+}
+
+bool parse_bool(const char *s, bool *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    if (!s)
+        return false;
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp(s, yes[i]) == 0)
+            return *out = true, true;
+        if (strcasecmp(s, no[i]) == 0)
+            return *out = false, true;
+    }
+    return false;
+}
+
+/* ---- buffers ---- */
+
+void buf_init(buf *b)
+{
+    b->p = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_free(buf *b)
+{
+    free(b->p);
+    buf_init(b);
+}
+
+void buf_reset(buf *b)
+{
+    b->len = 0;
+    if (b->p)
+        b->p[0] = 0;
+}
+
+void buf_reserve(buf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    b->p = xrealloc(b->p, cap);
+    b->cap = cap;
+}
+
+void buf_add(buf *b, const void *data, size_t n)
+{
+    buf_reserve(b, n);
+    memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+
+void buf_adds(buf *b, const char *s)
+{
+    buf_add(b, s, strlen(s));
+}
+
+void buf_addc(buf *b, char c)
+{
+    buf_reserve(b, 1);
+    b->p[b->len++] = c;
+    b->p[b->len] = 0;
+}
+
+void buf_printf(buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[256];
+    int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof(tmp)) {
+        buf_add(b, tmp, (size_t)n);
+        return;
+    }
+    buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* Length of a valid UTF-8 sequence starting at s (at most n bytes), 0 if invalid. */
+static size_t utf8_seq_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0)
+        len = 2, cp = s[0] & 0x1f;
+    else if ((s[0] & 0xf0) == 0xe0)
+        len = 3, cp = s[0] & 0x0f;
+    else if ((s[0] & 0xf8) == 0xf0)
+        len = 4, cp = s[0] & 0x07;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    /* reject overlong forms, surrogates and out-of-range code points */
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return len;
+}
+
+void buf_add_xml(buf *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t start = 0, i = 0;
+    buf_reserve(b, n);
+    while (i < n) {
+        unsigned char c = u[i];
+        const char *rep = NULL;
+        size_t adv = 1;
+        if (c == '&')
+            rep = "&amp;";
+        else if (c == '<')
+            rep = "&lt;";
+        else if (c == '>')
+            rep = "&gt;";
+        else if (c == '\r')
+            rep = "&#13;";
+        else if (c < 0x20 && c != '\t' && c != '\n')
+            rep = "";   /* not representable in XML 1.0 */
+        else if (c >= 0x80) {
+            adv = utf8_seq_len(u + i, n - i);
+            if (!adv) {
+                rep = "\xef\xbf\xbd"; /* U+FFFD for invalid UTF-8 */
+                adv = 1;
+            }
+        }
+        if (rep) {
+            buf_add(b, s + start, i - start);
+            buf_adds(b, rep);
+            start = i + adv;
+        }
+        i += adv;
+    }
+    buf_add(b, s + start, n - start);
+}
+
+void buf_add_json(buf *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t start = 0, i = 0;
+    buf_reserve(b, n);
+    while (i < n) {
+        unsigned char c = u[i];
+        char esc[8];
+        const char *rep = NULL;
+        size_t adv = 1;
+        if (c == '"')
+            rep = "\\\"";
+        else if (c == '\\')
+            rep = "\\\\";
+        else if (c == '\n')
+            rep = "\\n";
+        else if (c == '\r')
+            rep = "\\r";
+        else if (c == '\t')
+            rep = "\\t";
+        else if (c < 0x20) {
+            snprintf(esc, sizeof(esc), "\\u%04x", c);
+            rep = esc;
+        } else if (c >= 0x80) {
+            adv = utf8_seq_len(u + i, n - i);
+            if (!adv) {
+                rep = "\\ufffd";
+                adv = 1;
+            }
+        }
+        if (rep) {
+            buf_add(b, s + start, i - start);
+            buf_adds(b, rep);
+            start = i + adv;
+        }
+        i += adv;
+    }
+    buf_add(b, s + start, n - start);
+}
+
+char *buf_steal(buf *b)
+{
+    char *p = b->p ? b->p : xstrdup("");
+    buf_init(b);
+    return p;
+}
+
+/* ---- uuids and refs ---- */
+
+void uuid_generate_str(char out[37])
+{
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof(r)) {
+        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            abort();
+        }
+        got += (size_t)n;
+    }
+    r[6] = (r[6] & 0x0f) | 0x40; /* version 4 */
+    r[8] = (r[8] & 0x3f) | 0x80; /* RFC 4122 variant */
+    snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+             r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+             r[13], r[14], r[15]);
+}
+
+bool uuid_is_valid(const char *s)
+{
+    if (!s || strlen(s) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-')
+                return false;
+        } else if (!isxdigit((unsigned char)s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+char *ref_new(void)
+{
+    char u[37];
+    uuid_generate_str(u);
+    return xasprintf("OpaqueRef:%s", u);
+}
+
+bool ref_is_wellformed(const char *s)
+{
+    return s && str_startswith(s, "OpaqueRef:") && s[10] != 0;
+}
+
+/* ---- time ---- */
+
+void time_to_xapi(time_t t, char out[18])
+{
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, 18, "%Y%m%dT%H:%M:%SZ", &tm);
+}
+
+bool time_from_xapi(const char *s, time_t *out)
+{
+    struct tm tm = {0};
+    const char *end = NULL;
+    /* accept both the XenAPI form and ISO 8601 with hyphens */
+    if (!s)
+        return false;
+    if ((end = strptime(s, "%Y%m%dT%H:%M:%S", &tm)) == NULL &&
+        (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+        return false;
+    if (*end == 'Z')
+        end++;
+    if (*end)
+        return false;
+    *out = timegm(&tm);
+    return true;
+}
+
+double now_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double now_realtime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}

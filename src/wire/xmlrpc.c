@@ -1,0 +1,372 @@
+/* XML-RPC codec.  Input is parsed with libxml2 into a tree (no network, no DTD, no
+ * entity substitution), then walked into xv values; output is written directly. */
+#include "wire.h"
+
+#include <libxml/parser.h>
+#include <libxml/tree.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+static xerr *unmarshal_error(const char *expected, const char *received)
+{
+    return xerr_new("XMLRPC_UNMARSHAL_FAILURE", expected, received, NULL);
+}
+
+/* The element children of n, skipping whitespace text and comments. */
+static xmlNode *first_elem(xmlNode *n)
+{
+    for (xmlNode *c = n ? n->children : NULL; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE)
+            return c;
+    return NULL;
+}
+
+static xmlNode *next_elem(xmlNode *n)
+{
+    for (xmlNode *c = n->next; c; c = c->next)
+        if (c->type == XML_ELEMENT_NODE)
+            return c;
+    return NULL;
+}
+
+static bool is(const xmlNode *n, const char *name)
+{
+    return n && n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+}
+
+/* Concatenated text content of an element, without allocation for the common
+ * single-text-node case.  *owned is set when the caller must free the result. */
+static const char *text_of(xmlNode *n, size_t *len, char **owned)
+{
+    *owned = NULL;
+    xmlNode *c = n->children;
+    if (!c) {
+        *len = 0;
+        return "";
+    }
+    if (!c->next && (c->type == XML_TEXT_NODE || c->type == XML_CDATA_SECTION_NODE)) {
+        *len = strlen((const char *)c->content);
+        return (const char *)c->content;
+    }
+    xmlChar *t = xmlNodeGetContent(n);
+    *owned = xstrdup((const char *)t);
+    xmlFree(t);
+    *len = strlen(*owned);
+    return *owned;
+}
+
+static xerr *parse_value(xmlNode *v, int depth, xv **out);
+
+static xerr *parse_scalar(xmlNode *t, xv **out)
+{
+    size_t len;
+    char *owned;
+    const char *s = text_of(t, &len, &owned);
+    const char *name = (const char *)t->name;
+    xerr *e = NULL;
+    if (strcmp(name, "string") == 0) {
+        *out = xv_stringn(s, len);
+    } else if (strcmp(name, "int") == 0 || strcmp(name, "i4") == 0 || strcmp(name, "i8") == 0) {
+        int64_t i;
+        const char *p = s;
+        while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+            p++;
+        _cleanup_free_ char *trimmed = xstrdup(p);
+        for (size_t k = strlen(trimmed); k && strchr(" \t\r\n", trimmed[k - 1]); k--)
+            trimmed[k - 1] = 0;
+        if (trimmed[0] == '+')
+            memmove(trimmed, trimmed + 1, strlen(trimmed));
+        if (parse_int64(trimmed, &i))
+            *out = xv_int(i);
+        else
+            e = unmarshal_error("int", s);
+    } else if (strcmp(name, "boolean") == 0) {
+        if (strcmp(s, "1") == 0 || strcmp(s, "true") == 0)
+            *out = xv_bool(true);
+        else if (strcmp(s, "0") == 0 || strcmp(s, "false") == 0)
+            *out = xv_bool(false);
+        else
+            e = unmarshal_error("boolean", s);
+    } else if (strcmp(name, "double") == 0) {
+        char *end;
+        double d = strtod(s, &end);
+        if (len == 0 || *end || !isfinite(d))
+            e = unmarshal_error("double", s);
+        else
+            *out = xv_float(d);
+    } else if (strcmp(name, "dateTime.iso8601") == 0) {
+        time_t tt;
+        if (time_from_xapi(s, &tt))
+            *out = xv_datetime(tt);
+        else
+            e = unmarshal_error("dateTime.iso8601", s);
+    } else if (strcmp(name, "nil") == 0) {
+        *out = xv_nil();
+    } else {
+        e = unmarshal_error("an XML-RPC value", name);
+    }
+    free(owned);
+    return e;
+}
+
+static xerr *parse_value(xmlNode *v, int depth, xv **out)
+{
+    *out = NULL;
+    if (depth > WIRE_MAX_DEPTH)
+        return unmarshal_error("value", "nesting too deep");
+    if (!is(v, "value"))
+        return unmarshal_error("value", v ? (const char *)v->name : "nothing");
+    xmlNode *t = first_elem(v);
+    if (!t) { /* a bare <value>text</value> is a string */
+        size_t len;
+        char *owned;
+        const char *s = text_of(v, &len, &owned);
+        *out = xv_stringn(s, len);
+        free(owned);
+        return NULL;
+    }
+    if (next_elem(t))
+        return unmarshal_error("one element in value", "several");
+    if (is(t, "array")) {
+        xmlNode *data = first_elem(t);
+        if (!is(data, "data"))
+            return unmarshal_error("data", data ? (const char *)data->name : "nothing");
+        xv *a = xv_array();
+        for (xmlNode *c = first_elem(data); c; c = next_elem(c)) {
+            xv *item;
+            xerr *e = parse_value(c, depth + 1, &item);
+            if (e) {
+                xv_free(a);
+                return e;
+            }
+            xv_array_push(a, item);
+        }
+        *out = a;
+        return NULL;
+    }
+    if (is(t, "struct")) {
+        xv *s = xv_struct();
+        for (xmlNode *m = first_elem(t); m; m = next_elem(m)) {
+            xmlNode *name = first_elem(m);
+            xmlNode *val = name ? next_elem(name) : NULL;
+            if (!is(m, "member") || !is(name, "name") || !val) {
+                xv_free(s);
+                return unmarshal_error("member with name and value", (const char *)m->name);
+            }
+            size_t len;
+            char *owned;
+            const char *key = text_of(name, &len, &owned);
+            _cleanup_free_ char *k = xstrndup(key, len);
+            free(owned);
+            xv *item;
+            xerr *e = parse_value(val, depth + 1, &item);
+            if (e) {
+                xv_free(s);
+                return e;
+            }
+            xv_struct_set(s, k, item);
+        }
+        *out = s;
+        return NULL;
+    }
+    return parse_scalar(t, out);
+}
+
+static xerr *read_doc(const char *body, size_t len, xmlDoc **doc)
+{
+    if (len > (size_t)INT32_MAX)
+        return unmarshal_error("XML document", "too large");
+    xmlParserCtxt *ctxt = xmlNewParserCtxt();
+    if (!ctxt)
+        return xerr_internal("out of memory creating an XML parser");
+    *doc = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL,
+                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xerr *e = NULL;
+    if (!*doc) {
+        const xmlError *le = xmlCtxtGetLastError(ctxt);
+        char msg[256];
+        snprintf(msg, sizeof(msg), "malformed XML at line %d: %s", le ? le->line : 0,
+                 le && le->message ? le->message : "unknown error");
+        msg[strcspn(msg, "\n")] = 0;
+        e = unmarshal_error("XML document", msg);
+    } else if ((*doc)->intSubset || (*doc)->extSubset) {
+        /* No client of this API sends a DTD; refusing them rules out entity tricks. */
+        e = unmarshal_error("XML document", "DTDs are not accepted");
+        xmlFreeDoc(*doc);
+        *doc = NULL;
+    }
+    xmlFreeParserCtxt(ctxt);
+    return e;
+}
+
+xerr *wire_xmlrpc_parse_call(const char *body, size_t len, char **method, xv **params)
+{
+    xmlDoc *doc;
+    *method = NULL;
+    *params = NULL;
+    xerr *e = read_doc(body, len, &doc);
+    if (e)
+        return e;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *mn = first_elem(root);
+    if (!is(root, "methodCall") || !is(mn, "methodName")) {
+        e = unmarshal_error("methodCall with methodName", root ? (const char *)root->name : "nothing");
+        goto out;
+    }
+    size_t mlen;
+    char *owned;
+    const char *m = text_of(mn, &mlen, &owned);
+    *method = xstrndup(m, mlen);
+    free(owned);
+    xv *arr = xv_array();
+    xmlNode *ps = next_elem(mn);
+    if (ps && !is(ps, "params")) {
+        xv_free(arr);
+        e = unmarshal_error("params", (const char *)ps->name);
+        goto out;
+    }
+    for (xmlNode *p = ps ? first_elem(ps) : NULL; p; p = next_elem(p)) {
+        xv *v;
+        if (!is(p, "param")) {
+            e = unmarshal_error("param", (const char *)p->name);
+        } else if ((e = parse_value(first_elem(p), 0, &v)) == NULL) {
+            xv_array_push(arr, v);
+            continue;
+        }
+        xv_free(arr);
+        goto out;
+    }
+    *params = arr;
+out:
+    if (e) {
+        free(*method);
+        *method = NULL;
+    }
+    xmlFreeDoc(doc);
+    return e;
+}
+
+xerr *wire_xmlrpc_parse_response(const char *body, size_t len, xv **value)
+{
+    xmlDoc *doc;
+    *value = NULL;
+    xerr *e = read_doc(body, len, &doc);
+    if (e)
+        return e;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    xmlNode *c = first_elem(root);
+    if (!is(root, "methodResponse") || !c) {
+        e = unmarshal_error("methodResponse", root ? (const char *)root->name : "nothing");
+    } else if (is(c, "params")) {
+        xmlNode *p = first_elem(c);
+        if (!is(p, "param"))
+            e = unmarshal_error("param", p ? (const char *)p->name : "nothing");
+        else
+            e = parse_value(first_elem(p), 0, value);
+    } else if (is(c, "fault")) {
+        xv *f = NULL;
+        e = parse_value(first_elem(c), 0, &f);
+        if (!e) {
+            const char *fs = xv_struct_get_str(f, "faultString");
+            xv *code = xv_struct_get(f, "faultCode");
+            char cbuf[32] = "";
+            if (code && code->type == XV_INT)
+                snprintf(cbuf, sizeof(cbuf), "%lld", (long long)code->u.i);
+            e = xerr_new("XMLRPC_FAULT", cbuf, fs ? fs : "", NULL);
+        }
+        xv_free(f);
+    } else {
+        e = unmarshal_error("params or fault", (const char *)c->name);
+    }
+    xmlFreeDoc(doc);
+    return e;
+}
+
+/* Shortest decimal text that reads back as the same double. */
+static void write_double(buf *b, double d)
+{
+    char tmp[40];
+    if (!isfinite(d)) { /* XML-RPC has no spelling for these */
+        buf_adds(b, "0");
+        return;
+    }
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(tmp, sizeof(tmp), "%.*g", prec, d);
+        if (strtod(tmp, NULL) == d)
+            break;
+    }
+    buf_adds(b, tmp);
+}
+
+void wire_xmlrpc_write_value(buf *b, const xv *v)
+{
+    switch (v->type) {
+    case XV_NIL:
+        buf_adds(b, "<value/>");
+        break;
+    case XV_STRING:
+        buf_adds(b, "<value>");
+        buf_add_xml(b, v->u.str.s, v->u.str.len);
+        buf_adds(b, "</value>");
+        break;
+    case XV_INT:
+        buf_printf(b, "<value>%lld</value>", (long long)v->u.i);
+        break;
+    case XV_BOOL:
+        buf_adds(b, v->u.b ? "<value><boolean>1</boolean></value>" : "<value><boolean>0</boolean></value>");
+        break;
+    case XV_FLOAT:
+        buf_adds(b, "<value><double>");
+        write_double(b, v->u.f);
+        buf_adds(b, "</double></value>");
+        break;
+    case XV_DATETIME:
+        buf_adds(b, "<value><dateTime.iso8601>");
+        buf_add_xml(b, v->u.str.s, v->u.str.len);
+        buf_adds(b, "</dateTime.iso8601></value>");
+        break;
+    case XV_ARRAY:
+        buf_adds(b, "<value><array><data>");
+        for (size_t i = 0; i < v->u.arr.n; i++)
+            wire_xmlrpc_write_value(b, v->u.arr.v[i]);
+        buf_adds(b, "</data></array></value>");
+        break;
+    case XV_STRUCT:
+        buf_adds(b, "<value><struct>");
+        for (size_t i = 0; i < v->u.st.n; i++) {
+            buf_adds(b, "<member><name>");
+            buf_add_xml(b, v->u.st.m[i].key, strlen(v->u.st.m[i].key));
+            buf_adds(b, "</name>");
+            wire_xmlrpc_write_value(b, v->u.st.m[i].val);
+            buf_adds(b, "</member>");
+        }
+        buf_adds(b, "</struct></value>");
+        break;
+    }
+}
+
+void wire_xmlrpc_write_call(buf *b, const char *method, const xv *params)
+{
+    buf_adds(b, "<?xml version=\"1.0\"?>\n<methodCall><methodName>");
+    buf_add_xml(b, method, strlen(method));
+    buf_adds(b, "</methodName><params>");
+    for (size_t i = 0; params && i < params->u.arr.n; i++) {
+        buf_adds(b, "<param>");
+        /* Ints go out typed so that other servers (and xmlrpc.client) read them as ints. */
+        const xv *p = params->u.arr.v[i];
+        if (p->type == XV_INT)
+            buf_printf(b, "<value><i8>%lld</i8></value>", (long long)p->u.i);
+        else
+            wire_xmlrpc_write_value(b, p);
+        buf_adds(b, "</param>");
+    }
+    buf_adds(b, "</params></methodCall>\n");
+}
+
+void wire_xmlrpc_write_response(buf *b, const xv *value)
+{
+    buf_adds(b, "<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
+    wire_xmlrpc_write_value(b, value);
+    buf_adds(b, "</param></params></methodResponse>\n");
+}

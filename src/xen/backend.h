@@ -1,0 +1,44 @@
+/* Internal to src/xen: what each backend provides.  The common code in hv.c calls
+ * these and does everything xenstore-related itself through libxenstore. */
+#ifndef XENAPID_XEN_BACKEND_H
+#define XENAPID_XEN_BACKEND_H
+
+#include "xenbe.h"
+
+struct hv_build {
+    uint32_t domid;
+    uint64_t store_mfn;          /* xenstore ring frame, for xs_introduce_domain */
+    uint32_t store_evtchn;
+    uint64_t console_mfn;        /* console ring frame, written to .../console/ring-ref */
+    uint32_t console_evtchn;
+};
+
+struct hv_backend_ops {
+    const char *name;
+    xerr *(*open)(const struct config *cfg, void **state);
+    void (*close)(void *state);
+    /* The xenstore socket path for libxenstore, NULL for the system default. */
+    const char *(*xenstore_path)(void *state);
+    xerr *(*host_info)(void *state, struct hv_host_info *out);
+    /* Create the domain (handle = spec->uuid), size it, load the kernel (PV), allocate
+     * the store and console event channels and rings; leave it paused.  On failure
+     * nothing is left behind. */
+    xerr *(*build)(void *state, const struct hv_domain_spec *spec, struct hv_build *out);
+    xerr *(*pause)(void *state, uint32_t domid);
+    xerr *(*unpause)(void *state, uint32_t domid);
+    /* Destroy the domain in the hypervisor (no guest cooperation). */
+    xerr *(*destroy)(void *state, uint32_t domid);
+    xerr *(*list)(void *state, struct hv_domain_info **out, size_t *n);
+    /* Optional: the domain's xenstore tree is written and it is introduced. */
+    void (*built)(void *state, uint32_t domid);
+    /* Optional: start (xc) or record (simulator) the device model of an HVM domain. */
+    xerr *(*device_model)(void *state, uint32_t domid, char *const *argv);
+    char **(*dm_argv)(void *state, uint32_t domid);
+};
+/* Domain state changes reach hv.c through xenstore's @releaseDomain watch in both
+ * backends: the simulator fires it itself (xsd_domain_released), as xenstored does. */
+
+extern const struct hv_backend_ops hv_simulator_ops;
+extern const struct hv_backend_ops hv_xc_ops;
+
+#endif

@@ -1,0 +1,472 @@
+/* The backend-independent half of src/xen: choosing the backend, the domain's
+ * xenstore tree, introduction, shutdown requests and the @releaseDomain watch. */
+#include "backend.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <xenstore.h>
+
+struct hv {
+    const struct hv_backend_ops *ops;
+    void *state;
+    struct xs_handle *xs;        /* thread-safe: libxenstore serialises requests */
+    /* the @releaseDomain watcher */
+    struct xs_handle *xs_watch;
+    pthread_t watch_thread;
+    bool watching;
+    hv_domain_cb cb;
+    void *cb_ctx;
+};
+
+xerr *hv_open(const struct config *cfg, struct hv **out)
+{
+    const char *name = config_get(cfg, "backend");
+    const struct hv_backend_ops *ops;
+    *out = NULL;
+    if (strcmp(name, "simulator") == 0)
+        ops = &hv_simulator_ops;
+    else if (strcmp(name, "xc") == 0)
+        ops = &hv_xc_ops;
+    else
+        return xerr_new("INVALID_VALUE", "backend", name, NULL);
+
+    struct hv *hv = xcalloc(1, sizeof(*hv));
+    hv->ops = ops;
+    xerr *e = ops->open(cfg, &hv->state);
+    if (e) {
+        free(hv);
+        return e;
+    }
+    /* libxenstore finds its socket through XENSTORED_PATH; set it once, at start-up,
+     * before any other thread exists, so every handle opened later agrees. */
+    const char *path = ops->xenstore_path(hv->state);
+    if (path && *path)
+        setenv("XENSTORED_PATH", path, 1);
+    hv->xs = xs_open(0);
+    if (!hv->xs) {
+        e = xerr_internal("cannot connect to xenstore (%s): %s", path ? path : "default",
+                          strerror(errno));
+        ops->close(hv->state);
+        free(hv);
+        return e;
+    }
+    log_info("hypervisor backend %s, xenstore at %s", ops->name, path && *path ? path : "default");
+    *out = hv;
+    return NULL;
+}
+
+void hv_close(struct hv *hv)
+{
+    if (!hv)
+        return;
+    if (hv->watching) {
+        /* xs_read_watch blocks; closing the handle from here is what libxenstore
+         * offers to end it: unwatch, then wake it with a write it watches. */
+        xs_unwatch(hv->xs_watch, "@releaseDomain", "release");
+        pthread_cancel(hv->watch_thread);
+        pthread_join(hv->watch_thread, NULL);
+        xs_close(hv->xs_watch);
+    }
+    xs_close(hv->xs);
+    hv->ops->close(hv->state);
+    free(hv);
+}
+
+const char *hv_backend_name(const struct hv *hv)
+{
+    return hv->ops->name;
+}
+
+const char *hv_xenstore_path(const struct hv *hv)
+{
+    const char *p = hv->ops->xenstore_path(hv->state);
+    return p && *p ? p : NULL;
+}
+
+xerr *hv_host_info(struct hv *hv, struct hv_host_info *out)
+{
+    memset(out, 0, sizeof(*out));
+    snprintf(out->backend, sizeof(out->backend), "%s", hv->ops->name);
+    return hv->ops->host_info(hv->state, out);
+}
+
+/* ---- the domain's xenstore tree ---- */
+
+struct tree {
+    struct xs_handle *xs;
+    xs_transaction_t t;
+    char *dom;                   /* /local/domain/<domid> */
+    struct xs_permissions ro[2]; /* dom0 owns, guest may read */
+    struct xs_permissions rw[1]; /* guest owns */
+    bool failed;
+    char failed_path[256];
+};
+
+static void put(struct tree *tr, const char *rel, const char *value, const struct xs_permissions *perms,
+                unsigned nperms)
+{
+    if (tr->failed)
+        return;
+    char path[512];
+    if (rel[0] == '/')
+        snprintf(path, sizeof(path), "%s", rel);
+    else if (rel[0])
+        snprintf(path, sizeof(path), "%s/%s", tr->dom, rel);
+    else
+        snprintf(path, sizeof(path), "%s", tr->dom);
+    if (!xs_write(tr->xs, tr->t, path, value, strlen(value)) ||
+        !xs_set_permissions(tr->xs, tr->t, path, (struct xs_permissions *)perms, nperms)) {
+        tr->failed = true;
+        snprintf(tr->failed_path, sizeof(tr->failed_path), "%s: %s", path, strerror(errno));
+    }
+}
+
+static void put_ro(struct tree *tr, const char *rel, const char *value)
+{
+    put(tr, rel, value, tr->ro, 2);
+}
+
+static void put_rw(struct tree *tr, const char *rel, const char *value)
+{
+    put(tr, rel, value, tr->rw, 1);
+}
+
+/* The layout a toolstack writes for a new domain.  The guest may read its whole
+ * tree but write only where its drivers and agents report to us: control/shutdown
+ * (to acknowledge), control/feature-*, data, attr, drivers, feature, error. */
+static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_spec *spec,
+                       const struct hv_build *b)
+{
+    char v[64], k[64], vmpath[64];
+    snprintf(vmpath, sizeof(vmpath), "/vm/%s", spec->uuid);
+
+    put_ro(tr, "", "");
+    put_ro(tr, "name", spec->name);
+    snprintf(v, sizeof(v), "%" PRIu32, domid);
+    put_ro(tr, "domid", v);
+    put_ro(tr, "vm", vmpath);
+    for (unsigned i = 0; i < spec->vcpus_max; i++) {
+        snprintf(k, sizeof(k), "cpu/%u/availability", i);
+        put_ro(tr, k, i < spec->vcpus ? "online" : "offline");
+    }
+    snprintf(v, sizeof(v), "%" PRIu64, spec->memory_static_max / 1024);
+    put_ro(tr, "memory/static-max", v);
+    snprintf(v, sizeof(v), "%" PRIu64, spec->memory_target / 1024);
+    put_ro(tr, "memory/target", v);
+    if (spec->hvm)
+        put_ro(tr, "memory/videoram", "8192");
+
+    put_ro(tr, "control", "");
+    put_rw(tr, "control/shutdown", "");
+    put_rw(tr, "control/feature-poweroff", "");
+    put_rw(tr, "control/feature-reboot", "");
+    put_rw(tr, "control/feature-suspend", "");
+    put_rw(tr, "control/sysrq", "");
+    put_ro(tr, "control/platform-feature-multiprocessor-suspend", "1");
+    put_ro(tr, "control/platform-feature-xs_reset_watches", "1");
+    /* The flag the guest's drivers read to know the vendor device is there; it is
+     * written on every build so that it always says what this domain was given. */
+    put_ro(tr, "control/has-vendor-device", spec->has_vendor_device ? "1" : "0");
+
+    put_rw(tr, "data", "");
+    put_rw(tr, "attr", "");
+    put_rw(tr, "drivers", "");
+    put_rw(tr, "feature", "");
+    put_rw(tr, "error", "");
+    put_ro(tr, "device", "");
+    put_rw(tr, "device/suspend/event-channel", "");
+
+    snprintf(v, sizeof(v), "%" PRIu32, b->store_evtchn);
+    put_ro(tr, "store/port", v);
+    snprintf(v, sizeof(v), "%" PRIu64, b->store_mfn);
+    put_ro(tr, "store/ring-ref", v);
+    snprintf(v, sizeof(v), "%" PRIu32, b->console_evtchn);
+    put_ro(tr, "console/port", v);
+    snprintf(v, sizeof(v), "%" PRIu64, b->console_mfn);
+    put_ro(tr, "console/ring-ref", v);
+    put_ro(tr, "console/limit", "1048576");
+    put_ro(tr, "console/type", "xenconsoled");
+    put_ro(tr, "console/output", "pty");
+    put_rw(tr, "console/tty", "");
+
+    put_ro(tr, "platform", "");
+    for (size_t i = 0; i < spec->nplatform; i++) {
+        /* keys come from the VM record: keep them to one path component */
+        if (!spec->platform_keys[i][0] || strpbrk(spec->platform_keys[i], "/@"))
+            continue;
+        snprintf(k, sizeof(k), "platform/%s", spec->platform_keys[i]);
+        put_ro(tr, k, spec->platform_values[i]);
+    }
+
+    put_ro(tr, vmpath, "");
+    snprintf(k, sizeof(k), "%s/uuid", vmpath);
+    put_ro(tr, k, spec->uuid);
+    snprintf(k, sizeof(k), "%s/name", vmpath);
+    put_ro(tr, k, spec->name);
+    snprintf(k, sizeof(k), "%s/image/ostype", vmpath);
+    put_ro(tr, k, spec->hvm ? "hvm" : "linux");
+    if (!spec->hvm) {
+        snprintf(k, sizeof(k), "%s/image/kernel", vmpath);
+        put_ro(tr, k, spec->kernel ? spec->kernel : "");
+        snprintf(k, sizeof(k), "%s/image/ramdisk", vmpath);
+        put_ro(tr, k, spec->ramdisk ? spec->ramdisk : "");
+        snprintf(k, sizeof(k), "%s/image/cmdline", vmpath);
+        put_ro(tr, k, spec->cmdline ? spec->cmdline : "");
+    }
+}
+
+static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_domain_spec *spec,
+                               const struct hv_build *b)
+{
+    struct tree tr = {.xs = hv->xs};
+    tr.dom = xasprintf("/local/domain/%" PRIu32, domid);
+    tr.ro[0] = (struct xs_permissions){.id = 0, .perms = XS_PERM_NONE};
+    tr.ro[1] = (struct xs_permissions){.id = domid, .perms = XS_PERM_READ};
+    tr.rw[0] = (struct xs_permissions){.id = domid, .perms = XS_PERM_NONE};
+    xerr *e = NULL;
+    for (int attempt = 0; attempt < 10; attempt++) {
+        tr.failed = false;
+        tr.t = xs_transaction_start(hv->xs);
+        if (tr.t == XBT_NULL) {
+            e = xerr_internal("xenstore transaction: %s", strerror(errno));
+            break;
+        }
+        write_tree(&tr, domid, spec, b);
+        if (tr.failed) {
+            xs_transaction_end(hv->xs, tr.t, true);
+            e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid,
+                              tr.failed_path);
+            break;
+        }
+        if (xs_transaction_end(hv->xs, tr.t, false))
+            break;
+        if (errno != EAGAIN) {
+            e = xerr_internal("committing the xenstore tree of domain %" PRIu32 ": %s", domid,
+                              strerror(errno));
+            break;
+        }
+    }
+    free(tr.dom);
+    return e;
+}
+
+static void remove_domain_tree(struct hv *hv, uint32_t domid, const char *uuid)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32, domid);
+    xs_rm(hv->xs, XBT_NULL, path);
+    if (uuid && *uuid) {
+        snprintf(path, sizeof(path), "/vm/%s", uuid);
+        xs_rm(hv->xs, XBT_NULL, path);
+    }
+}
+
+/* The qemu command line for an HVM guest, as a toolstack builds it for Xen's
+ * device model.  The vendor device goes last, after the emulated devices that
+ * take fixed slots, so that it lands on the first free PCI slot. */
+static char **dm_argv_for(uint32_t domid, const struct hv_domain_spec *spec)
+{
+    char **argv = xcalloc(48, sizeof(char *));
+    size_t n = 0;
+#define ARG(...) (argv[n++] = xasprintf(__VA_ARGS__))
+    ARG("/usr/lib/xen/bin/qemu-system-i386");
+    ARG("-xen-domid");
+    ARG("%" PRIu32, domid);
+    ARG("-chardev");
+    ARG("socket,id=qmp,path=/run/xen/qmp-xenapid-%" PRIu32 ",server=on,wait=off", domid);
+    ARG("-mon");
+    ARG("chardev=qmp,mode=control");
+    ARG("-nodefaults");
+    ARG("-no-user-config");
+    ARG("-name");
+    ARG("%s", spec->name);
+    ARG("-machine");
+    ARG("xenfv");
+    ARG("-m");
+    ARG("%" PRIu64, spec->memory_static_max / (1024 * 1024));
+    ARG("-smp");
+    ARG("%u,maxcpus=%u", spec->vcpus, spec->vcpus_max);
+    ARG("-display");
+    ARG("none");
+    ARG("-vnc");
+    ARG("127.0.0.1:%" PRIu32 ",to=99", domid);
+    ARG("-serial");
+    ARG("pty");
+    ARG("-device");
+    ARG("VGA,vgamem_mb=8");
+    ARG("-boot");
+    ARG("order=cd");
+    ARG("-net");
+    ARG("none");
+    if (spec->has_vendor_device) {
+        ARG("-device");
+        ARG("xen-pvdevice,device-id=0xc000");
+    }
+#undef ARG
+    argv[n] = NULL;
+    return argv;
+}
+
+void hv_strv_free(char **v)
+{
+    if (!v)
+        return;
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
+xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_t *domid)
+{
+    struct hv_build b = {0};
+    xerr *e = hv->ops->build(hv->state, spec, &b);
+    if (e)
+        return e;
+    e = write_domain_tree(hv, b.domid, spec, &b);
+    if (!e && !xs_introduce_domain(hv->xs, b.domid, b.store_mfn, b.store_evtchn))
+        e = xerr_internal("xenstore refused to introduce domain %" PRIu32 ": %s", b.domid,
+                          strerror(errno));
+    if (!e && spec->hvm && hv->ops->device_model) {
+        char **argv = dm_argv_for(b.domid, spec);
+        e = hv->ops->device_model(hv->state, b.domid, argv);
+        hv_strv_free(argv);
+    }
+    if (e) {
+        xerr *e2 = hv->ops->destroy(hv->state, b.domid);
+        if (e2) {
+            _cleanup_free_ char *s = xerr_str(e2);
+            log_error("cleaning up domain %" PRIu32 " after a failed build: %s", b.domid, s);
+            xerr_free(e2);
+        }
+        remove_domain_tree(hv, b.domid, spec->uuid);
+        return e;
+    }
+    if (hv->ops->built)
+        hv->ops->built(hv->state, b.domid);
+    *domid = b.domid;
+    log_info("built domain %" PRIu32 " for VM %s (%s)", b.domid, spec->uuid, spec->hvm ? "HVM" : "PV");
+    return NULL;
+}
+
+xerr *hv_domain_pause(struct hv *hv, uint32_t domid)
+{
+    return hv->ops->pause(hv->state, domid);
+}
+
+xerr *hv_domain_unpause(struct hv *hv, uint32_t domid)
+{
+    return hv->ops->unpause(hv->state, domid);
+}
+
+xerr *hv_domain_request_shutdown(struct hv *hv, uint32_t domid, const char *reason)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    if (!xs_write(hv->xs, XBT_NULL, path, reason, strlen(reason)))
+        return xerr_internal("writing %s: %s", path, strerror(errno));
+    return NULL;
+}
+
+bool hv_domain_shutdown_acked(struct hv *hv, uint32_t domid)
+{
+    char path[96];
+    unsigned len = 0;
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    char *v = xs_read(hv->xs, XBT_NULL, path, &len);
+    /* Linux acknowledges by writing "" back; other guests remove the key. */
+    bool acked = !v || len == 0;
+    free(v);
+    return acked;
+}
+
+xerr *hv_domain_destroy(struct hv *hv, uint32_t domid)
+{
+    char path[96];
+    unsigned len = 0;
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/vm", domid);
+    char *vm = xs_read(hv->xs, XBT_NULL, path, &len);
+    const char *uuid = vm && str_startswith(vm, "/vm/") ? vm + 4 : NULL;
+    xerr *e = hv->ops->destroy(hv->state, domid);
+    if (!e) {
+        remove_domain_tree(hv, domid, uuid);
+        xs_release_domain(hv->xs, domid);
+    }
+    free(vm);
+    return e;
+}
+
+xerr *hv_domain_list(struct hv *hv, struct hv_domain_info **out, size_t *n)
+{
+    return hv->ops->list(hv->state, out, n);
+}
+
+bool hv_domain_info(struct hv *hv, uint32_t domid, struct hv_domain_info *out)
+{
+    struct hv_domain_info *all = NULL;
+    size_t n = 0;
+    bool found = false;
+    xerr *e = hv->ops->list(hv->state, &all, &n);
+    if (e) {
+        xerr_free(e);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (all[i].domid == domid) {
+            *out = all[i];
+            found = true;
+        }
+    }
+    free(all);
+    return found;
+}
+
+char **hv_domain_dm_argv(struct hv *hv, uint32_t domid)
+{
+    return hv->ops->dm_argv ? hv->ops->dm_argv(hv->state, domid) : NULL;
+}
+
+/* ---- domain state changes ---- */
+
+static void *watch_main(void *arg)
+{
+    struct hv *hv = arg;
+    for (;;) {
+        unsigned num;
+        char **w = xs_read_watch(hv->xs_watch, &num);
+        if (!w) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            log_error("xenstore watch connection lost: %s", strerror(errno));
+            return NULL;
+        }
+        free(w);
+        hv->cb(hv->cb_ctx);
+    }
+    return NULL;
+}
+
+xerr *hv_watch_domains(struct hv *hv, hv_domain_cb cb, void *ctx)
+{
+    if (hv->watching)
+        return xerr_internal("domain watch already set");
+    hv->xs_watch = xs_open(0);
+    if (!hv->xs_watch)
+        return xerr_internal("cannot open a xenstore connection for watches: %s", strerror(errno));
+    hv->cb = cb;
+    hv->cb_ctx = ctx;
+    if (!xs_watch(hv->xs_watch, "@releaseDomain", "release")) {
+        xs_close(hv->xs_watch);
+        return xerr_internal("cannot watch @releaseDomain: %s", strerror(errno));
+    }
+    if (pthread_create(&hv->watch_thread, NULL, watch_main, hv) != 0) {
+        xs_close(hv->xs_watch);
+        return xerr_internal("cannot start the domain watch thread");
+    }
+    hv->watching = true;
+    return NULL;
+}
