@@ -1,0 +1,39 @@
+/* xsd: an in-process xenstore server for the simulator backend (module src/xenstored/).
+ *
+ * It speaks the real xenstore wire protocol (xen/io/xs_wire.h) on unix sockets, so the
+ * stock xenstore-* tools and libxenstore (XENSTORED_PATH=<socket>) work against it
+ * unchanged, and it keeps the semantics of the C xenstored of Xen 4.17: tree,
+ * permissions, watches, transactions, quotas for unprivileged domains.  It runs on its
+ * own thread; every function here may be called from any other thread.
+ */
+#ifndef XENAPID_XSD_H
+#define XENAPID_XSD_H
+
+#include "xerr.h"
+
+struct xsd;
+
+struct xsd_options {
+    const char *socket_path;       /* privileged socket: every connection acts as dom0 */
+    const char *domain_socket_dir; /* per-domain sockets: when a domain is introduced (XS_INTRODUCE)
+                                      the server creates <dir>/<domid>; a connection there acts as
+                                      that (unprivileged) domain: permissions enforced, quotas apply,
+                                      relative paths resolve to /local/domain/<domid>. Removed on
+                                      XS_RELEASE or when the domain is released. NULL: none. */
+    const char *state_path;        /* NULL: in memory only. Else the tree (nodes, values, permissions)
+                                      and the set of introduced domains are loaded from here at start
+                                      and saved atomically (write temp + fsync + rename) at most every
+                                      100 ms after a change, and on xsd_stop: the simulated xenstore
+                                      survives a restart of the daemon like a real xenstored does. */
+};
+
+/* Binds the sockets, loads the state and starts the server thread. */
+xerr *xsd_start(const struct xsd_options *opt, struct xsd **out);
+/* Stops the thread, saves the state, closes and unlinks the sockets, frees x. */
+void xsd_stop(struct xsd *x);
+/* The (simulated) hypervisor reports that a domain died or shut down: fire @releaseDomain
+   watches, as the real xenstored does on VIRQ_DOM_EXC.  The domain is forgotten as by
+   XS_RELEASE (its socket goes, nodes it owned pass to dom0).  Asynchronous. */
+void xsd_domain_released(struct xsd *x, unsigned domid);
+
+#endif
