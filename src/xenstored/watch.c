@@ -137,6 +137,7 @@ void fire_now(struct xsd *x, const char *path, bool exact, const struct perms *p
         if (c->dead || !c->watches)
             continue;
         bool checked = false, ok = false;
+        /* An event may cut a dom0 connection that stopped reading, freeing its watches. */
         for (struct watch *w = c->watches; w; w = w->next) {
             bool match = exact ? strcmp(w->path, path) == 0 : path_is_below(path, w->path);
             if (!match)
@@ -147,6 +148,8 @@ void fire_now(struct xsd *x, const char *path, bool exact, const struct perms *p
             }
             if (ok)
                 conn_send_event(x, c, event_path(c, w, path), w->token);
+            if (c->dead)
+                break;
         }
     }
 }
@@ -188,8 +191,11 @@ void fire_special(struct xsd *x, const char *name)
         conn_who(c, &w);
         if (!w.priv && !(p && (perm_for(&w, p) & XS_PERM_READ)))
             continue;
-        for (struct watch *wt = c->watches; wt; wt = wt->next)
+        for (struct watch *wt = c->watches; wt; wt = wt->next) {
             if (strcmp(wt->path, name) == 0)
                 conn_send_event(x, c, name, wt->token);
+            if (c->dead)
+                break;
+        }
     }
 }

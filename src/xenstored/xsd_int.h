@@ -25,7 +25,7 @@
  * its replies first); a guest's watch events are dropped above OUT_SOFT, as xenstored
  * drops them over the memory quota; a dom0 connection is cut above OUT_PRIV_MAX. */
 #define OUT_SOFT      (256u * 1024)
-#define OUT_PRIV_MAX  (64u * 1024 * 1024)
+#define OUT_PRIV_MAX  (16u * 1024 * 1024)
 
 #define DOMID_MAX     0x7fefu   /* DOMID_FIRST_RESERVED - 1 */
 #define HDR_LEN       sizeof(struct xsd_sockmsg)
