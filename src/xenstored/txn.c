@@ -1,9 +1,10 @@
 /* Transactions, and the view of the tree a request works on.
  *
  * Outside a transaction a request works on the committed store.  Inside one, every
- * node it touches is recorded with the generation it had then; what it writes stays in
- * the transaction.  The commit fails with EAGAIN if any touched node has changed
- * since, which is xenstored's optimistic scheme (since Xen 4.9).
+ * node it touches is copied into the transaction with the generation it had then, so
+ * the transaction keeps seeing what it saw first, and what it writes stays there.  The
+ * commit fails with EAGAIN if any touched node has changed since: xenstored's
+ * optimistic scheme (since Xen 4.9).
  */
 #include "xsd_int.h"
 
@@ -58,6 +59,7 @@ static struct tnode *touch(struct req *r, const char *path)
     tn->path = xstrdup(path);
     const struct node *cur = store_get(&r->x->st, path);
     tn->base_gen = cur ? cur->gen : 0;
+    tn->n = cur ? node_dup(cur) : NULL;
     hmap_put(r->t->nodes, tn->path, tn);
     return tn;
 }
@@ -76,19 +78,15 @@ int view_get(struct req *r, const char *path, const struct node **out)
             return ENOSPC;
         tn = touch(r, path);
     }
-    if (tn->written)
-        *out = tn->n;
-    else
-        *out = store_get(&r->x->st, path);
+    *out = tn->n;
     return *out ? 0 : ENOENT;
 }
 
 /* Owner of what the view holds at path now, or -1. */
 static long owner_now(struct req *r, const char *path)
 {
-    const struct node *n;
     struct tnode *tn = hmap_get(r->t->nodes, path);
-    n = tn && tn->written ? tn->n : store_get(&r->x->st, path);
+    const struct node *n = tn ? tn->n : store_get(&r->x->st, path);
     return n && n->perms.n ? (long)n->perms.p[0].id : -1;
 }
 

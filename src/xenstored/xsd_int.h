@@ -147,8 +147,8 @@ struct change {          /* a watch to fire when a transaction commits */
 struct tnode {           /* a node a transaction touched */
     char *path;
     uint64_t base_gen;   /* committed generation at first touch, 0: did not exist */
-    bool written;
-    struct node *n;      /* if written: the new node, NULL = deleted */
+    bool written;        /* to be committed */
+    struct node *n;      /* the node as the transaction sees it, NULL: absent */
 };
 
 struct txn {

@@ -585,12 +585,15 @@ START_TEST(test_transactions)
     assert_value(h, "/tx/a", "1");
     expect_event(h, "/tx/a", "t");
 
-    /* Conflict: someone else changed what it read. */
+    /* Conflict: someone else changed what it read (it keeps seeing what it read). */
     t = xs_transaction_start(h);
     v = xs_read(h, t, "/tx/a", &len);
     free(v);
     ck_assert(wr(h, "/tx/a", "2"));
     expect_event(h, "/tx/a", "t");
+    v = xs_read(h, t, "/tx/a", &len);
+    ck_assert_str_eq(v, "1");
+    free(v);
     ck_assert(xs_write(h, t, "/tx/a", "3", 1));
     assert_errno(xs_transaction_end(h, t, false), EAGAIN, "commit after a conflict");
     assert_value(h, "/tx/a", "2");
