@@ -43,7 +43,8 @@ LIB := $(BUILD)/libxenapid.a
 DATAMODEL := $(wildcard datamodel/*.xml)
 
 .PHONY: all deps run test test-unit test-integration test-xen test-docs bench clean distclean
-all: $(BIN)/xenapid $(BIN)/xe docs/api.md
+PROGRAMS := $(BIN)/xenapid $(if $(wildcard src/cli/*.c),$(BIN)/xe)
+all: $(PROGRAMS) docs/api.md
 
 deps:
 	@scripts/deps.sh build
@@ -64,23 +65,28 @@ docs/api.md: build/dmgen $(DATAMODEL)
 # --- objects ---
 $(BUILD)/obj/gen/%.o: $(GEN)/%.c $(GEN)/dm_gen.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c $(GEN)/dm_gen.h | deps
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	@echo "  AR      $@"
+	@ar rcs $@ $^
 
 $(BIN)/xenapid: $(DAEMON_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIB) $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIB) $(LIBS)
 
 $(BIN)/xe: $(CLI_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LIBS)
+	@echo "  LINK    $@"
+	@$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
@@ -113,7 +119,7 @@ test:
 test-unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
 
-test-integration: $(BIN)/xenapid $(BIN)/xe
+test-integration: $(PROGRAMS)
 	XENAPID_BIN=$(abspath $(BIN)/xenapid) XE_BIN=$(abspath $(BIN)/xe) \
 	  /usr/bin/python3 -m unittest discover -s tests/integration -t . -v $(if $(T),-k $(T))
 

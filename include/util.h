@@ -56,10 +56,24 @@ char *ref_new(void);
 #define REF_NULL "OpaqueRef:NULL"
 bool ref_is_wellformed(const char *s);
 
-/* Time as the XenAPI writes it: 20250319T04:16:24Z (UTC, no hyphens). out: 18 bytes. */
-void time_to_xapi(time_t t, char out[18]);
+/* Time as the XenAPI writes it: 20250319T04:16:24Z (UTC, no hyphens). out: 20 bytes. */
+void time_to_xapi(time_t t, char out[20]);
 bool time_from_xapi(const char *s, time_t *out);
 double now_monotonic(void);                           /* seconds */
 double now_realtime(void);
 
+
+
+/* A string-keyed hash map (open addressing).  Keys are copied; values are the
+ * caller's.  Not thread-safe: callers lock. */
+struct strmap;
+struct strmap *strmap_new(void);
+void strmap_free(struct strmap *m, void (*free_value)(void *));
+void *strmap_get(const struct strmap *m, const char *key);
+/* Returns the previous value, or NULL. */
+void *strmap_put(struct strmap *m, const char *key, void *value);
+void *strmap_remove(struct strmap *m, const char *key);
+size_t strmap_size(const struct strmap *m);
+/* Iterate: *pos starts at 0; returns false when done. */
+bool strmap_next(const struct strmap *m, size_t *pos, const char **key, void **value);
 #endif

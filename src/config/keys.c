@@ -2,6 +2,8 @@
  * the same keys for operators; tests/unit/test_config.c checks the two agree. */
 #include "config_keys.h"
 
+#include <stddef.h>
+
 const struct config_key config_keys[] = {
     /* the server */
     {"listen-address", "127.0.0.1", "address the XML-RPC/JSON-RPC server listens on ('' for none)"},
@@ -32,5 +34,7 @@ const struct config_key config_keys[] = {
     {"virtual-hardware-platform-versions", "0,1", "platform versions this host offers"},
     {"platform-registry", "etc/platform.xml", "versions, their devices and features, and the version each feature requires"},
     {"host-name-label", "", "name_label of this host's record ('' for the hostname)"},
+    {"host-address", "", "the address clients and pool members reach this host at ('' to find it)"},
+    {"inventory", "var/inventory", "this host's identity (its uuid), kept outside the database"},
     {NULL, NULL, NULL},
 };

@@ -340,11 +340,11 @@ bool ref_is_wellformed(const char *s)
 
 /* ---- time ---- */
 
-void time_to_xapi(time_t t, char out[18])
+void time_to_xapi(time_t t, char out[20])
 {
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, 18, "%Y%m%dT%H:%M:%SZ", &tm);
+    strftime(out, 20, "%Y%m%dT%H:%M:%SZ", &tm);
 }
 
 bool time_from_xapi(const char *s, time_t *out)

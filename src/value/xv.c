@@ -60,7 +60,7 @@ xv *xv_float(double f)
 
 xv *xv_datetime(time_t t)
 {
-    char s[18];
+    char s[20];
     time_to_xapi(t, s);
     return xv_datetime_str(s);
 }

@@ -104,7 +104,7 @@ struct tree {
     struct xs_permissions ro[2]; /* dom0 owns, guest may read */
     struct xs_permissions rw[1]; /* guest owns */
     bool failed;
-    char failed_path[256];
+    char failed_path[600];
 };
 
 static void put(struct tree *tr, const char *rel, const char *value, const struct xs_permissions *perms,
@@ -142,7 +142,7 @@ static void put_rw(struct tree *tr, const char *rel, const char *value)
 static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_spec *spec,
                        const struct hv_build *b)
 {
-    char v[64], k[64], vmpath[64];
+    char v[64], k[160], vmpath[64];
     snprintf(vmpath, sizeof(vmpath), "/vm/%s", spec->uuid);
 
     put_ro(tr, "", "");

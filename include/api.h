@@ -1,0 +1,74 @@
+/* api: the XenAPI itself, independent of the wire.
+ *
+ * api_call() is the single entry point for XML-RPC, JSON-RPC, the unix socket and
+ * (later) calls forwarded between pool members: a method name and an array of
+ * parameters in, a value or an xerr out.  It looks the method up (generated from the
+ * datamodel, or registered by hand), checks the parameter count, the session and the
+ * parameter types, runs Async.* calls as tasks, and calls the implementation.
+ *
+ * Hand-written messages are functions of type api_fn, registered by name; their
+ * arguments arrive already checked against the datamodel's declaration (session
+ * removed, types coerced).
+ */
+#ifndef XENAPID_API_H
+#define XENAPID_API_H
+
+#include <stdbool.h>
+
+#include "config.h"
+#include "db.h"
+#include "xenbe.h"
+#include "xerr.h"
+#include "xv.h"
+
+struct api;
+
+/* One call in progress. */
+struct api_ctx {
+    struct api *api;
+    struct db *db;
+    const char *method;          /* "VM.start" (without Async.) */
+    const char *session;         /* the caller's session ref; NULL for login */
+    const char *task;            /* the task the call runs under (Async), else NULL */
+    const char *peer;            /* client address, for logs */
+};
+
+typedef xerr *(*api_fn)(struct api_ctx *ctx, xv *const *args, size_t nargs, xv **result);
+
+struct api_options {
+    const struct config *cfg;
+    struct db *db;
+    struct hv *hv;               /* may be NULL in unit tests */
+};
+
+xerr *api_create(const struct api_options *opt, struct api **out);
+void api_destroy(struct api *api);
+/* Register a hand-written message declared in the datamodel ("VM.start"). */
+void api_register(struct api *api, const char *method, api_fn fn);
+/* Make sure pool, host, host_metrics and dom0's VM record exist and refresh this
+ * host's fields.  Called once at start-up, after every module registered. */
+xerr *api_startup(struct api *api);
+
+/* The entry point.  params: an XV_ARRAY (owned by the caller).  On success returns
+ * the result (caller frees; XV_NIL for void). */
+xerr *api_call(struct api *api, const char *method, const xv *params, const char *peer, xv **result);
+/* Every method name, for system.listMethods (XV_ARRAY). */
+xv *api_list_methods(struct api *api);
+
+/* ---- for implementations ---- */
+const struct config *api_config(struct api *api);
+struct hv *api_hv(struct api *api);
+const char *api_host_ref(struct api *api);   /* this host's record */
+const char *api_pool_ref(struct api *api);
+/* Report progress (0..1) of the task the call runs under; no-op outside a task. */
+void api_task_progress(struct api_ctx *ctx, double progress);
+/* True once task.cancel asked the call's task to stop. */
+bool api_task_cancelling(struct api_ctx *ctx);
+/* Let task.cancel reach the call's task (set as soon as the operation can stop). */
+void api_task_allow_cancel(struct api_ctx *ctx, bool allow);
+
+/* Create an object of class c with the given fields (the rest from their defaults),
+ * a fresh ref and uuid, in transaction t.  *ref gets the new ref (caller frees). */
+xerr *api_create_object(struct db_txn *t, const struct dm_class *c, const xv *fields, char **ref);
+
+#endif

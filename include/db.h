@@ -1,0 +1,95 @@
+/* db: the SQLite store.
+ *
+ * One table per datamodel class, one column per stored field (sets and maps as
+ * JSON), an event log (_event) and a meta table holding the schema version.
+ * WAL mode: readers never block the writer.  Reads use a pool of connections and
+ * see the last committed state.  Every write happens in a db_txn that holds the
+ * single writer connection; db_commit appends one event per touched object (with
+ * the object's snapshot) in the same SQLite transaction, so the event log can never
+ * disagree with the data, and an acknowledged write survives a crash of the daemon.
+ * Inverse fields (host.resident_VMs, ...) are computed on read, and a change to the
+ * ref field behind one also raises a mod event on the objects it pointed to.
+ */
+#ifndef XENAPID_DB_H
+#define XENAPID_DB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dm.h"
+#include "xerr.h"
+#include "xv.h"
+
+#define DB_SCHEMA_VERSION 1
+
+struct db;
+struct db_txn;
+
+struct db_options {
+    const char *path;
+    const char *sync;            /* "full" or "normal" */
+    int64_t event_log_size;      /* events kept */
+    int read_connections;        /* size of the reader pool */
+};
+
+xerr *db_open(const struct db_options *opt, struct db **out);
+void db_close(struct db *db);
+
+/* ---- reads: the latest committed state ---- */
+/* HANDLE_INVALID [class, ref] when there is no such object. */
+xerr *db_read_record(struct db *db, const struct dm_class *c, const char *ref, xv **out);
+xerr *db_read_field(struct db *db, const struct dm_class *c, const char *ref,
+                    const struct dm_field *f, xv **out);
+xerr *db_read_refs(struct db *db, const struct dm_class *c, xv **out);        /* array */
+xerr *db_read_all_records(struct db *db, const struct dm_class *c, xv **out); /* ref -> record */
+/* UUID_INVALID [class, uuid] when no object has it. */
+xerr *db_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, char **ref);
+/* The refs of the objects whose (scalar) field equals value. */
+xerr *db_lookup_field(struct db *db, const struct dm_class *c, const struct dm_field *f,
+                      const xv *value, xv **refs);
+bool db_exists(struct db *db, const struct dm_class *c, const char *ref);
+int64_t db_count(struct db *db, const struct dm_class *c);
+
+/* ---- writes ---- */
+xerr *db_begin(struct db *db, struct db_txn **out);
+/* record: a complete canonical record (every stored field, uuid included). */
+xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref, const xv *record);
+xerr *db_txn_set(struct db_txn *t, const struct dm_class *c, const char *ref,
+                 const struct dm_field *f, const xv *value);
+xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref);
+/* Reads inside the transaction see its own writes. */
+xerr *db_txn_read_record(struct db_txn *t, const struct dm_class *c, const char *ref, xv **out);
+xerr *db_txn_read_field(struct db_txn *t, const struct dm_class *c, const char *ref,
+                        const struct dm_field *f, xv **out);
+xerr *db_txn_lookup_field(struct db_txn *t, const struct dm_class *c, const struct dm_field *f,
+                          const xv *value, xv **refs);
+xerr *db_txn_read_refs(struct db_txn *t, const struct dm_class *c, xv **out);
+/* Raise a mod event on an object without changing it (event.inject). */
+xerr *db_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref);
+/* Commit; *last_event (may be NULL) gets the id of the newest event. */
+xerr *db_commit(struct db_txn *t, int64_t *last_event);
+void db_abort(struct db_txn *t);
+
+/* ---- events ---- */
+struct db_event {
+    int64_t id;
+    double timestamp;
+    const char *class_lname;     /* "vm" */
+    const char *op;              /* "add", "mod", "del" */
+    const char *ref;
+    const char *snapshot_json;   /* NULL for del */
+};
+/* Calls cb for each event with id > after, oldest first, at most limit of them;
+ * cb returns false to stop.  Returns the id of the last event visited. */
+typedef bool (*db_event_cb)(void *ctx, const struct db_event *ev);
+xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, void *ctx,
+                      int64_t *last_visited);
+int64_t db_last_event_id(struct db *db);
+int64_t db_first_event_id(struct db *db);   /* oldest kept; older tokens lost events */
+/* Block until an event newer than after exists or timeout seconds pass; holds no
+ * database lock while waiting.  True if there is one. */
+bool db_wait_events(struct db *db, int64_t after, double timeout);
+/* Decode an event snapshot back into a typed record. */
+xerr *db_decode_snapshot(const struct dm_class *c, const char *json, xv **out);
+
+#endif

@@ -1,0 +1,112 @@
+/* dm: the datamodel at run time.  The tables are generated from
+ * datamodel/datamodel.xml (build/gen/dm_gen.c); this module interprets them:
+ * lookups, default values, and turning wire values into the canonical value of a
+ * field's type. */
+#ifndef XENAPID_DM_H
+#define XENAPID_DM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "xerr.h"
+#include "xv.h"
+
+enum dm_kind { DM_STRING, DM_INT, DM_FLOAT, DM_BOOL, DM_DATETIME, DM_ENUM, DM_REF, DM_SET, DM_MAP };
+
+struct dm_enum {
+    const char *name;
+    size_t n;
+    const char *const *values;
+    const char *const *docs;
+    const char *doc;
+};
+
+struct dm_type {
+    enum dm_kind kind;
+    const char *spelling;            /* as written in the datamodel: "map(string, string)" */
+    const struct dm_enum *enm;       /* DM_ENUM */
+    const char *ref_class;           /* DM_REF */
+    const struct dm_type *elem;      /* DM_SET */
+    const struct dm_type *key, *val; /* DM_MAP */
+};
+
+enum dm_qual { DM_RW, DM_STATIC_RO, DM_DYNAMIC_RO };
+
+struct dm_field {
+    const char *name;
+    const struct dm_type *type;
+    enum dm_qual qual;
+    const char *default_json;        /* the default, as JSON */
+    const char *doc;
+    const char *inverse_class;       /* set(ref) computed from inverse_class.inverse_field */
+    const char *inverse_field;
+    bool custom_setter;              /* set_<name> is hand-written */
+    int index;
+};
+
+struct dm_param {
+    const char *name;
+    const struct dm_type *type;      /* NULL: a type the dispatcher does not check */
+    const char *type_spelling;
+    bool optional;
+    const char *doc;
+};
+
+struct dm_message {
+    const char *name;
+    const struct dm_param *params;
+    size_t nparams;
+    const char *result;              /* type spelling, for documentation */
+    bool session;                    /* takes the session ref first */
+    bool async;                      /* has an Async. form */
+    const char *doc;
+    const char *const *errors;
+    size_t nerrors;
+};
+
+struct dm_class {
+    const char *name;                /* "VM" */
+    const char *lname;               /* "vm": the event class name */
+    const char *doc;
+    bool table;                      /* has records */
+    bool create, destroy;            /* has the generic constructor/destructor */
+    const struct dm_field *fields;
+    size_t nfields;
+    const struct dm_message *messages;
+    size_t nmessages;
+    int index;
+};
+
+struct dm_error {
+    const char *name;
+    size_t nparams;
+    const char *const *params;
+    const char *doc;
+};
+
+extern const struct dm_class dm_classes[];
+extern const size_t dm_nclasses;
+extern const struct dm_error dm_errors[];
+extern const size_t dm_nerrors;
+extern const int dm_api_version_major, dm_api_version_minor;
+extern const char dm_api_version_vendor[];
+
+const struct dm_class *dm_class_find(const char *name);       /* exact name, "VM" */
+const struct dm_class *dm_class_find_lower(const char *lname); /* case-insensitive, "vm" */
+const struct dm_field *dm_field_find(const struct dm_class *c, const char *name);
+const struct dm_message *dm_message_find(const struct dm_class *c, const char *name);
+const struct dm_error *dm_error_find(const char *code);
+
+/* A fresh copy of the field's default value. */
+xv *dm_default(const struct dm_field *f);
+/* Check a value from the wire against a type and return its canonical form (ints
+ * from strings, datetimes from strings, enum spelling fixed, ...).  On failure:
+ * FIELD_TYPE_ERROR [name], or INVALID_VALUE [name, value] for a bad enum value. */
+xerr *dm_coerce(const struct dm_type *t, const xv *in, const char *name, xv **out);
+/* The zero value of a type. */
+xv *dm_zero(const struct dm_type *t);
+bool dm_is_map_or_set(const struct dm_type *t);
+/* xe's tag for a field: RO, RW, MRO or MRW. */
+const char *dm_field_tag(const struct dm_field *f);
+
+#endif

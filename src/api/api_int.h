@@ -1,0 +1,85 @@
+/* Internal to src/api. */
+#ifndef XENAPID_API_INT_H
+#define XENAPID_API_INT_H
+
+#include <pthread.h>
+
+#include "api.h"
+#include "dm_gen.h"
+#include "util.h"
+
+enum generic {
+    GEN_NONE,            /* hand-written */
+    GEN_GET_FIELD, GEN_SET_FIELD, GEN_ADD_TO, GEN_REMOVE_FROM, GEN_ADD, GEN_REMOVE,
+    GEN_GET_RECORD, GEN_GET_ALL, GEN_GET_ALL_RECORDS, GEN_GET_ALL_RECORDS_WHERE,
+    GEN_GET_BY_UUID, GEN_GET_BY_NAME_LABEL, GEN_CREATE, GEN_DESTROY,
+};
+
+#define API_MAX_PARAMS 16
+
+struct method {
+    char *name;                          /* "VM.get_record" */
+    const struct dm_class *cls;
+    const struct dm_field *field;        /* generic field messages */
+    enum generic kind;
+    const struct dm_message *msg;        /* hand-written: its declaration */
+    api_fn fn;
+    bool session;                        /* takes a session first */
+    bool async;                          /* has an Async. form */
+    size_t nparams, nrequired;
+    const char *pnames[API_MAX_PARAMS];
+    const struct dm_type *ptypes[API_MAX_PARAMS]; /* NULL: unchecked */
+};
+
+struct sessions;
+struct events;
+struct tasks;
+
+struct api {
+    const struct config *cfg;
+    struct db *db;
+    struct hv *hv;
+    struct strmap *methods;
+    struct dm_type *ref_types;           /* "ref C" for each class, by class index */
+    char *host_ref, *pool_ref;
+    struct sessions *sessions;
+    struct events *events;
+    struct tasks *tasks;
+};
+
+extern const struct dm_type api_string_type;
+extern const struct dm_type api_float_type;
+
+/* generic.c */
+xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result);
+xerr *filter_eval(const char *expr, const struct dm_class *c, const xv *record, bool *match);
+
+/* session.c */
+xerr *sessions_init(struct api *api);
+void sessions_free(struct api *api);
+xerr *session_check(struct api *api, const char *ref);
+void register_session_messages(struct api *api);
+
+/* event.c */
+xerr *events_init(struct api *api);
+void events_free(struct api *api);
+void register_event_messages(struct api *api);
+void events_forget_session(struct api *api, const char *session);
+
+/* task.c */
+xerr *tasks_init(struct api *api);
+void tasks_free(struct api *api);
+void register_task_messages(struct api *api);
+xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t n, char **task_ref);
+
+/* dispatch.c */
+xerr *method_run(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result);
+
+/* host.c */
+xerr *host_startup(struct api *api);
+
+/* helpers for implementations */
+xerr *api_txn_set(struct db_txn *t, const struct dm_field *f, const struct dm_class *c, const char *ref,
+                  xv *value); /* takes ownership of value */
+
+#endif

@@ -1,0 +1,310 @@
+/* The method table and api_call: lookup, parameter count, session, types. */
+#include "api_int.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+const struct dm_type api_string_type = {DM_STRING, "string", NULL, NULL, NULL, NULL, NULL};
+const struct dm_type api_float_type = {DM_FLOAT, "float", NULL, NULL, NULL, NULL, NULL};
+
+static struct method *method_new(struct api *api, const char *name, const struct dm_class *c)
+{
+    struct method *m = xcalloc(1, sizeof(*m));
+    m->name = xstrdup(name);
+    m->cls = c;
+    m->session = true;
+    m->async = true;
+    struct method *old = strmap_put(api->methods, name, m);
+    if (old) {
+        free(old->name);
+        free(old);
+    }
+    return m;
+}
+
+static void param(struct method *m, const char *name, const struct dm_type *t, bool optional)
+{
+    m->pnames[m->nparams] = name;
+    m->ptypes[m->nparams] = t;
+    m->nparams++;
+    if (!optional)
+        m->nrequired = m->nparams;
+}
+
+static void add_generic(struct api *api, const struct dm_class *c, enum generic kind, const char *suffix,
+                        const struct dm_field *f)
+{
+    char name[160];
+    snprintf(name, sizeof(name), "%s.%s%s", c->name, suffix, f ? f->name : "");
+    struct method *m = method_new(api, name, c);
+    m->kind = kind;
+    m->field = f;
+    const struct dm_type *self = &api->ref_types[c->index];
+    switch (kind) {
+    case GEN_GET_FIELD:
+    case GEN_GET_RECORD:
+    case GEN_DESTROY:
+        param(m, "self", self, false);
+        break;
+    case GEN_SET_FIELD:
+        param(m, "self", self, false);
+        param(m, "value", f->type, false);
+        break;
+    case GEN_ADD_TO:
+        param(m, "self", self, false);
+        param(m, "key", &api_string_type, false);
+        param(m, "value", f->type->val, false);
+        break;
+    case GEN_REMOVE_FROM:
+        param(m, "self", self, false);
+        param(m, "key", &api_string_type, false);
+        break;
+    case GEN_ADD:
+    case GEN_REMOVE:
+        param(m, "self", self, false);
+        param(m, "value", f->type->elem, false);
+        break;
+    case GEN_GET_ALL_RECORDS_WHERE:
+        param(m, "expr", &api_string_type, false);
+        break;
+    case GEN_GET_BY_UUID:
+        param(m, "uuid", &api_string_type, false);
+        break;
+    case GEN_GET_BY_NAME_LABEL:
+        param(m, "label", &api_string_type, false);
+        break;
+    case GEN_CREATE:
+        param(m, "args", NULL, false); /* a record: checked field by field */
+        break;
+    default:
+        break;
+    }
+}
+
+static void build_table(struct api *api)
+{
+    for (size_t i = 0; i < dm_nclasses; i++) {
+        const struct dm_class *c = &dm_classes[i];
+        if (c->table) {
+            for (size_t j = 0; j < c->nfields; j++) {
+                const struct dm_field *f = &c->fields[j];
+                add_generic(api, c, GEN_GET_FIELD, "get_", f);
+                if (f->qual != DM_RW || f->custom_setter)
+                    continue;
+                add_generic(api, c, GEN_SET_FIELD, "set_", f);
+                if (f->type->kind == DM_MAP) {
+                    add_generic(api, c, GEN_ADD_TO, "add_to_", f);
+                    add_generic(api, c, GEN_REMOVE_FROM, "remove_from_", f);
+                } else if (f->type->kind == DM_SET) {
+                    add_generic(api, c, GEN_ADD, "add_", f);
+                    add_generic(api, c, GEN_REMOVE, "remove_", f);
+                }
+            }
+            add_generic(api, c, GEN_GET_RECORD, "get_record", NULL);
+            add_generic(api, c, GEN_GET_ALL, "get_all", NULL);
+            add_generic(api, c, GEN_GET_ALL_RECORDS, "get_all_records", NULL);
+            add_generic(api, c, GEN_GET_ALL_RECORDS_WHERE, "get_all_records_where", NULL);
+            add_generic(api, c, GEN_GET_BY_UUID, "get_by_uuid", NULL);
+            if (dm_field_find(c, "name_label"))
+                add_generic(api, c, GEN_GET_BY_NAME_LABEL, "get_by_name_label", NULL);
+            if (c->create)
+                add_generic(api, c, GEN_CREATE, "create", NULL);
+            if (c->destroy)
+                add_generic(api, c, GEN_DESTROY, "destroy", NULL);
+        }
+        /* declared messages replace a generic one of the same name */
+        for (size_t j = 0; j < c->nmessages; j++) {
+            const struct dm_message *dm = &c->messages[j];
+            char name[160];
+            snprintf(name, sizeof(name), "%s.%s", c->name, dm->name);
+            struct method *m = method_new(api, name, c);
+            m->kind = GEN_NONE;
+            m->msg = dm;
+            m->session = dm->session;
+            m->async = dm->async;
+            for (size_t p = 0; p < dm->nparams && p < API_MAX_PARAMS; p++)
+                param(m, dm->params[p].name, dm->params[p].type, dm->params[p].optional);
+        }
+    }
+}
+
+void api_register(struct api *api, const char *method, api_fn fn)
+{
+    struct method *m = strmap_get(api->methods, method);
+    if (!m || m->kind != GEN_NONE) {
+        /* a programming error: every hand-written message is declared in datamodel/ */
+        log_error("api_register: %s is not declared in the datamodel", method);
+        abort();
+    }
+    m->fn = fn;
+}
+
+static void free_method(void *p)
+{
+    struct method *m = p;
+    free(m->name);
+    free(m);
+}
+
+xerr *api_create(const struct api_options *opt, struct api **out)
+{
+    struct api *api = xcalloc(1, sizeof(*api));
+    api->cfg = opt->cfg;
+    api->db = opt->db;
+    api->hv = opt->hv;
+    api->methods = strmap_new();
+    api->ref_types = xcalloc(dm_nclasses, sizeof(struct dm_type));
+    for (size_t i = 0; i < dm_nclasses; i++)
+        api->ref_types[i] = (struct dm_type){DM_REF, "ref", NULL, dm_classes[i].name, NULL, NULL, NULL};
+    build_table(api);
+    xerr *e = sessions_init(api);
+    if (!e)
+        e = events_init(api);
+    if (!e)
+        e = tasks_init(api);
+    if (e) {
+        api_destroy(api);
+        return e;
+    }
+    register_session_messages(api);
+    register_event_messages(api);
+    register_task_messages(api);
+    *out = api;
+    return NULL;
+}
+
+void api_destroy(struct api *api)
+{
+    if (!api)
+        return;
+    tasks_free(api);
+    events_free(api);
+    sessions_free(api);
+    strmap_free(api->methods, free_method);
+    free(api->ref_types);
+    free(api->host_ref);
+    free(api->pool_ref);
+    free(api);
+}
+
+xerr *api_startup(struct api *api)
+{
+    return host_startup(api);
+}
+
+const struct config *api_config(struct api *api) { return api->cfg; }
+struct hv *api_hv(struct api *api) { return api->hv; }
+const char *api_host_ref(struct api *api) { return api->host_ref; }
+const char *api_pool_ref(struct api *api) { return api->pool_ref; }
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+xv *api_list_methods(struct api *api)
+{
+    size_t n = strmap_size(api->methods), pos = 0, i = 0;
+    const char **names = xcalloc(n + 1, sizeof(char *));
+    const char *k;
+    void *v;
+    while (strmap_next(api->methods, &pos, &k, &v))
+        names[i++] = k;
+    qsort(names, i, sizeof(char *), cmp_str);
+    xv *a = xv_array();
+    for (size_t j = 0; j < i; j++) {
+        struct method *m = strmap_get(api->methods, names[j]);
+        xv_array_push(a, xv_string(names[j]));
+        if (m->async)
+            xv_array_push(a, xv_string_take(xasprintf("Async.%s", names[j])));
+    }
+    xv_array_push(a, xv_string("system.listMethods"));
+    free(names);
+    return a;
+}
+
+static xerr *count_mismatch(const char *method, size_t expected, size_t received)
+{
+    char e[24], r[24];
+    snprintf(e, sizeof(e), "%zu", expected);
+    snprintf(r, sizeof(r), "%zu", received);
+    return xerr_new("MESSAGE_PARAMETER_COUNT_MISMATCH", method, e, r, NULL);
+}
+
+xerr *api_call(struct api *api, const char *method, const xv *params, const char *peer, xv **result)
+{
+    *result = NULL;
+    if (strcmp(method, "system.listMethods") == 0) {
+        *result = api_list_methods(api);
+        return NULL;
+    }
+    bool async = str_startswith(method, "Async.");
+    const char *name = async ? method + 6 : method;
+    struct method *m = strmap_get(api->methods, name);
+    if (!m || (async && !m->async))
+        return xerr_new("MESSAGE_METHOD_UNKNOWN", method, NULL);
+    if (m->kind == GEN_NONE && !m->fn)
+        return xerr_new("NOT_IMPLEMENTED", method, NULL);
+
+    size_t given = params ? params->u.arr.n : 0;
+    size_t first = m->session ? 1 : 0;
+    size_t nargs = given >= first ? given - first : 0;
+    if (given < first) {
+        if (m->nrequired > 0)
+            return count_mismatch(method, m->nrequired, 0);
+        return xerr_new("SESSION_INVALID", "", NULL);
+    }
+    if (nargs < m->nrequired || nargs > m->nparams)
+        return count_mismatch(method, nargs < m->nrequired ? m->nrequired : m->nparams, nargs);
+
+    struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer};
+    if (m->session) {
+        const char *s = xv_str(params->u.arr.v[0]);
+        xerr *e = session_check(api, s ? s : "");
+        if (e)
+            return e;
+        ctx.session = s;
+    }
+
+    xv *args[API_MAX_PARAMS] = {0};
+    xerr *e = NULL;
+    for (size_t i = 0; i < nargs && !e; i++) {
+        const xv *in = params->u.arr.v[first + i];
+        if (m->ptypes[i])
+            e = dm_coerce(m->ptypes[i], in, m->pnames[i], &args[i]);
+        else
+            args[i] = xv_dup(in);
+    }
+    if (!e) {
+        if (async) {
+            char *task = NULL;
+            e = task_start(&ctx, m, args, nargs, &task);
+            if (!e) {
+                *result = xv_string_take(task);
+                memset(args, 0, sizeof(args)); /* the task owns them now */
+            }
+        } else if (m->kind == GEN_NONE) {
+            e = m->fn(&ctx, args, nargs, result);
+        } else {
+            e = generic_call(&ctx, m, args, nargs, result);
+        }
+    }
+    for (size_t i = 0; i < nargs; i++)
+        xv_free(args[i]);
+    if (!e && !*result)
+        *result = xv_nil();
+    if (e && log_enabled(LL_DEBUG)) {
+        _cleanup_free_ char *s = xerr_str(e);
+        log_debug("%s from %s: %s", method, peer ? peer : "?", s);
+    }
+    return e;
+}
+
+/* Used by task.c to run the call on its own thread. */
+xerr *method_run(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result)
+{
+    if (m->kind == GEN_NONE)
+        return m->fn(ctx, args, n, result);
+    return generic_call(ctx, m, args, n, result);
+}

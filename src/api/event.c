@@ -1,0 +1,374 @@
+/* event.from, event.register/next/unregister, event.inject, event.get_current_id.
+ * Waiting happens on the store's event condition, never under a database lock. */
+#include "api_int.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#define EVENT_BATCH 10000
+
+struct sub {
+    const struct dm_class *c;    /* NULL: every class */
+    char *ref;                   /* NULL: every object of the class */
+};
+
+struct subs {
+    size_t n;
+    struct sub *v;
+};
+
+struct reg {                     /* a session's event.register state */
+    struct subs subs;
+    int64_t position;
+};
+
+struct events {
+    pthread_mutex_t lock;
+    struct strmap *regs;         /* session ref -> struct reg */
+};
+
+static void subs_clear(struct subs *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i].ref);
+    free(s->v);
+    s->v = NULL;
+    s->n = 0;
+}
+
+static void subs_add(struct subs *s, const char *spec)
+{
+    const struct dm_class *c = NULL;
+    const char *slash = strchr(spec, '/');
+    _cleanup_free_ char *cname = slash ? xstrndup(spec, (size_t)(slash - spec)) : xstrdup(spec);
+    if (strcmp(cname, "*") != 0) {
+        c = dm_class_find_lower(cname);
+        if (!c || !c->table)
+            return; /* as xapi: a class that does not exist just never matches */
+    }
+    for (size_t i = 0; i < s->n; i++)
+        if (s->v[i].c == c && str_eq(s->v[i].ref, slash ? slash + 1 : NULL))
+            return;
+    s->v = xrealloc(s->v, (s->n + 1) * sizeof(struct sub));
+    s->v[s->n++] = (struct sub){c, slash ? xstrdup(slash + 1) : NULL};
+}
+
+static void subs_parse(struct subs *s, const xv *classes)
+{
+    for (size_t i = 0; i < classes->u.arr.n; i++)
+        subs_add(s, xv_str(classes->u.arr.v[i]));
+}
+
+static bool subs_match(const struct subs *s, const struct dm_class *c, const char *ref)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if ((!s->v[i].c || s->v[i].c == c) && (!s->v[i].ref || strcmp(s->v[i].ref, ref) == 0))
+            return true;
+    return false;
+}
+
+static bool subs_has_class(const struct subs *s, const struct dm_class *c)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->v[i].c || s->v[i].c == c)
+            return true;
+    return false;
+}
+
+static xv *event_record(int64_t id, double ts, const struct dm_class *c, const char *op, const char *ref,
+                        xv *snapshot)
+{
+    xv *ev = xv_struct();
+    xv_struct_append(ev, "id", xv_int(id));
+    xv_struct_append(ev, "timestamp", xv_datetime((time_t)ts));
+    xv_struct_append(ev, "class", xv_string(c->lname));
+    xv_struct_append(ev, "operation", xv_string(op));
+    xv_struct_append(ev, "ref", xv_string(ref));
+    if (snapshot)
+        xv_struct_append(ev, "snapshot", snapshot);
+    return ev;
+}
+
+struct collect {
+    const struct subs *subs;
+    xv *out;
+};
+
+static bool collect_cb(void *p, const struct db_event *ev)
+{
+    struct collect *col = p;
+    const struct dm_class *c = dm_class_find_lower(ev->class_lname);
+    if (!c || !subs_match(col->subs, c, ev->ref))
+        return true;
+    xv *snap = NULL;
+    if (ev->snapshot_json) {
+        xerr *e = db_decode_snapshot(c, ev->snapshot_json, &snap);
+        if (e) {
+            xerr_free(e);
+            snap = NULL;
+        }
+    }
+    xv_array_push(col->out, event_record(ev->id, ev->timestamp, c, ev->op, ev->ref, snap));
+    return true;
+}
+
+/* Matching events after *pos, waiting until one arrives or the deadline passes. */
+static xerr *wait_collect(struct api *api, const struct subs *subs, int64_t *pos, double deadline,
+                          const char *session, xv **out)
+{
+    struct collect col = {subs, xv_array()};
+    for (;;) {
+        int64_t visited;
+        xerr *e = db_events_after(api->db, *pos, EVENT_BATCH, collect_cb, &col, &visited);
+        if (e) {
+            xv_free(col.out);
+            return e;
+        }
+        *pos = visited;
+        if (col.out->u.arr.n > 0 || visited < db_last_event_id(api->db))
+            break;
+        double left = deadline - now_monotonic();
+        if (left <= 0)
+            break;
+        /* in slices, so that a session that ends stops its waiters */
+        db_wait_events(api->db, *pos, left < 5.0 ? left : 5.0);
+        if (session && (e = session_check(api, session)) != NULL) {
+            xv_free(col.out);
+            return e;
+        }
+    }
+    *out = col.out;
+    return NULL;
+}
+
+static xerr *parse_token(const char *s, int64_t *out)
+{
+    int64_t v;
+    if (!parse_int64(s, &v) || v < 0)
+        return xerr_new("EVENT_FROM_TOKEN_PARSE_FAILURE", s, NULL);
+    *out = v;
+    return NULL;
+}
+
+static xv *token_string(int64_t id)
+{
+    return xv_string_take(xasprintf("%020" PRId64, id));
+}
+
+static xerr *event_from(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    struct api *api = ctx->api;
+    struct subs subs = {0};
+    subs_parse(&subs, args[0]);
+    const char *token = xv_str(args[1]);
+    double timeout = args[2]->u.f;
+    xv *events = NULL;
+    int64_t pos = 0;
+    xerr *e = NULL;
+
+    if (!*token) {
+        /* From the beginning: every current object as an add.  The position is
+         * taken first, so a change made while reading is delivered next time. */
+        pos = db_last_event_id(api->db);
+        events = xv_array();
+        for (size_t i = 0; i < dm_nclasses && !e; i++) {
+            const struct dm_class *c = &dm_classes[i];
+            if (!c->table || !subs_has_class(&subs, c))
+                continue;
+            xv *all = NULL;
+            e = db_read_all_records(api->db, c, &all);
+            for (size_t j = 0; !e && j < all->u.st.n; j++) {
+                if (!subs_match(&subs, c, all->u.st.m[j].key))
+                    continue;
+                xv_array_push(events, event_record(pos, now_realtime(), c, "add", all->u.st.m[j].key,
+                                                   all->u.st.m[j].val));
+                all->u.st.m[j].val = xv_nil();
+            }
+            xv_free(all);
+        }
+    } else if ((e = parse_token(token, &pos)) == NULL) {
+        if (pos < db_first_event_id(api->db) - 1)
+            e = xerr_new("EVENTS_LOST", NULL);
+        else
+            e = wait_collect(api, &subs, &pos, now_monotonic() + timeout, ctx->session, &events);
+    }
+    if (e) {
+        xv_free(events);
+        subs_clear(&subs);
+        return e;
+    }
+    xv *counts = xv_struct();
+    for (size_t i = 0; i < dm_nclasses; i++)
+        if (dm_classes[i].table && subs_has_class(&subs, &dm_classes[i]))
+            xv_struct_append(counts, dm_classes[i].lname, xv_int(db_count(api->db, &dm_classes[i])));
+    subs_clear(&subs);
+    xv *r = xv_struct();
+    xv_struct_append(r, "events", events);
+    xv_struct_append(r, "valid_ref_counts", counts);
+    xv_struct_append(r, "token", token_string(pos));
+    *result = r;
+    return NULL;
+}
+
+static void reg_free(void *p)
+{
+    struct reg *r = p;
+    subs_clear(&r->subs);
+    free(r);
+}
+
+static xerr *event_register(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    struct events *ev = ctx->api->events;
+    pthread_mutex_lock(&ev->lock);
+    struct reg *r = strmap_get(ev->regs, ctx->session);
+    if (!r) {
+        r = xcalloc(1, sizeof(*r));
+        r->position = db_last_event_id(ctx->db);
+        strmap_put(ev->regs, ctx->session, r);
+    }
+    subs_parse(&r->subs, args[0]);
+    pthread_mutex_unlock(&ev->lock);
+    return NULL;
+}
+
+static xerr *event_unregister(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    struct events *ev = ctx->api->events;
+    pthread_mutex_lock(&ev->lock);
+    struct reg *r = strmap_get(ev->regs, ctx->session);
+    for (size_t i = 0; r && i < args[0]->u.arr.n; i++) {
+        struct subs drop = {0};
+        subs_add(&drop, xv_str(args[0]->u.arr.v[i]));
+        for (size_t j = 0; j < drop.n; j++) {
+            for (size_t k = 0; k < r->subs.n; k++) {
+                if (r->subs.v[k].c == drop.v[j].c && str_eq(r->subs.v[k].ref, drop.v[j].ref)) {
+                    free(r->subs.v[k].ref);
+                    r->subs.v[k] = r->subs.v[--r->subs.n];
+                    break;
+                }
+            }
+        }
+        subs_clear(&drop);
+    }
+    pthread_mutex_unlock(&ev->lock);
+    return NULL;
+}
+
+static xerr *event_next(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)args;
+    (void)n;
+    struct events *ev = ctx->api->events;
+    struct subs subs = {0};
+    int64_t pos = 0;
+    pthread_mutex_lock(&ev->lock);
+    struct reg *r = strmap_get(ev->regs, ctx->session);
+    if (r) {
+        for (size_t i = 0; i < r->subs.n; i++) {
+            subs.v = xrealloc(subs.v, (subs.n + 1) * sizeof(struct sub));
+            subs.v[subs.n++] = (struct sub){r->subs.v[i].c, r->subs.v[i].ref ? xstrdup(r->subs.v[i].ref) : NULL};
+        }
+        pos = r->position;
+    }
+    pthread_mutex_unlock(&ev->lock);
+    if (!r)
+        return xerr_new("SESSION_NOT_REGISTERED", ctx->session, NULL);
+    xerr *e = NULL;
+    xv *events = NULL;
+    int64_t newpos = pos;
+    if (pos < db_first_event_id(ctx->db) - 1) {
+        e = xerr_new("EVENTS_LOST", NULL);
+        newpos = db_last_event_id(ctx->db); /* the client re-reads everything, then carries on */
+    } else {
+        /* event.next blocks until something happens, however long that takes */
+        do {
+            xv_free(events);
+            events = NULL;
+            e = wait_collect(ctx->api, &subs, &newpos, now_monotonic() + 3600, ctx->session, &events);
+        } while (!e && events->u.arr.n == 0);
+    }
+    subs_clear(&subs);
+    pthread_mutex_lock(&ev->lock);
+    r = strmap_get(ev->regs, ctx->session);
+    if (r && r->position < newpos)
+        r->position = newpos;
+    pthread_mutex_unlock(&ev->lock);
+    if (e) {
+        xv_free(events);
+        return e;
+    }
+    *result = events;
+    return NULL;
+}
+
+static xerr *event_get_current_id(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)args;
+    (void)n;
+    *result = xv_int(db_last_event_id(ctx->db));
+    return NULL;
+}
+
+static xerr *event_inject(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    const char *cname = xv_str(args[0]), *ref = xv_str(args[1]);
+    const struct dm_class *c = dm_class_find_lower(cname);
+    if (!c || !c->table)
+        return xerr_new("HANDLE_INVALID", cname, ref, NULL);
+    struct db_txn *t;
+    xerr *e = db_begin(ctx->db, &t);
+    if (e)
+        return e;
+    int64_t id = 0;
+    e = db_txn_touch(t, c, ref);
+    e = e ? (db_abort(t), e) : db_commit(t, &id);
+    if (!e)
+        *result = token_string(id);
+    return e;
+}
+
+xerr *events_init(struct api *api)
+{
+    struct events *ev = xcalloc(1, sizeof(*ev));
+    pthread_mutex_init(&ev->lock, NULL);
+    ev->regs = strmap_new();
+    api->events = ev;
+    return NULL;
+}
+
+void events_free(struct api *api)
+{
+    if (!api->events)
+        return;
+    strmap_free(api->events->regs, reg_free);
+    pthread_mutex_destroy(&api->events->lock);
+    free(api->events);
+}
+
+void events_forget_session(struct api *api, const char *session)
+{
+    pthread_mutex_lock(&api->events->lock);
+    struct reg *r = strmap_remove(api->events->regs, session);
+    pthread_mutex_unlock(&api->events->lock);
+    if (r)
+        reg_free(r);
+}
+
+void register_event_messages(struct api *api)
+{
+    api_register(api, "event.from", event_from);
+    api_register(api, "event.register", event_register);
+    api_register(api, "event.unregister", event_unregister);
+    api_register(api, "event.next", event_next);
+    api_register(api, "event.get_current_id", event_get_current_id);
+    api_register(api, "event.inject", event_inject);
+}

@@ -1,0 +1,219 @@
+/* The messages every class gets from the datamodel. */
+#include "api_int.h"
+#include "wire.h"
+
+#include <string.h>
+
+xerr *api_create_object(struct db_txn *t, const struct dm_class *c, const xv *fields, char **ref)
+{
+    char uuid[37];
+    uuid_generate_str(uuid);
+    xv *rec = xv_struct();
+    for (size_t i = 0; i < c->nfields; i++) {
+        const struct dm_field *f = &c->fields[i];
+        xv *v = fields ? xv_struct_get(fields, f->name) : NULL;
+        if (strcmp(f->name, "uuid") == 0 && !v)
+            xv_struct_append(rec, f->name, xv_string(uuid));
+        else
+            xv_struct_append(rec, f->name, v ? xv_dup(v) : dm_default(f));
+    }
+    char *r = ref_new();
+    xerr *e = db_txn_create(t, c, r, rec);
+    xv_free(rec);
+    if (e) {
+        free(r);
+        return e;
+    }
+    *ref = r;
+    return NULL;
+}
+
+xerr *api_txn_set(struct db_txn *t, const struct dm_field *f, const struct dm_class *c, const char *ref,
+                  xv *value)
+{
+    xerr *e = db_txn_set(t, c, ref, f, value);
+    xv_free(value);
+    return e;
+}
+
+/* Read-modify-write of a map or set field, in one transaction. */
+static xerr *update_collection(struct api_ctx *ctx, const struct method *m, xv *const *args)
+{
+    const struct dm_class *c = m->cls;
+    const struct dm_field *f = m->field;
+    const char *ref = xv_str(args[0]);
+    struct db_txn *t;
+    xerr *e = db_begin(ctx->db, &t);
+    if (e)
+        return e;
+    xv *cur = NULL;
+    e = db_txn_read_field(t, c, ref, f, &cur);
+    if (e)
+        goto out;
+    switch (m->kind) {
+    case GEN_ADD_TO: {
+        /* validate the key against the map's key type */
+        xv *one = xv_struct(), *canon = NULL;
+        xv_struct_append(one, xv_str(args[1]), xv_dup(args[2]));
+        e = dm_coerce(f->type, one, f->name, &canon);
+        xv_free(one);
+        if (e)
+            break;
+        const char *key = canon->u.st.m[0].key;
+        if (xv_struct_get(cur, key)) {
+            xv *uuid = NULL;
+            xerr *ue = db_txn_read_field(t, c, ref, dm_field_find(c, "uuid"), &uuid);
+            e = xerr_new("MAP_DUPLICATE_KEY", c->name, f->name, ue ? ref : xv_str(uuid), key, NULL);
+            xerr_free(ue);
+            xv_free(uuid);
+        } else {
+            xv_struct_append(cur, key, xv_dup(canon->u.st.m[0].val));
+            e = db_txn_set(t, c, ref, f, cur);
+        }
+        xv_free(canon);
+        break;
+    }
+    case GEN_REMOVE_FROM:
+        if (xv_struct_remove(cur, xv_str(args[1])))
+            e = db_txn_set(t, c, ref, f, cur);
+        break;
+    case GEN_ADD: {
+        bool present = false;
+        for (size_t i = 0; i < cur->u.arr.n && !present; i++)
+            present = xv_equal(cur->u.arr.v[i], args[1]);
+        if (!present) {
+            xv_array_push(cur, xv_dup(args[1]));
+            e = db_txn_set(t, c, ref, f, cur);
+        }
+        break;
+    }
+    case GEN_REMOVE: {
+        size_t w = 0, n = cur->u.arr.n;
+        for (size_t i = 0; i < n; i++) {
+            if (xv_equal(cur->u.arr.v[i], args[1]))
+                xv_free(cur->u.arr.v[i]);
+            else
+                cur->u.arr.v[w++] = cur->u.arr.v[i];
+        }
+        cur->u.arr.n = w;
+        if (w != n)
+            e = db_txn_set(t, c, ref, f, cur);
+        break;
+    }
+    default:
+        e = xerr_internal("not a collection update");
+    }
+out:
+    xv_free(cur);
+    if (e) {
+        db_abort(t);
+        return e;
+    }
+    return db_commit(t, NULL);
+}
+
+static xerr *generic_create(struct api_ctx *ctx, const struct dm_class *c, const xv *args, xv **result)
+{
+    if (args->type != XV_STRUCT)
+        return xerr_new("FIELD_TYPE_ERROR", "args", NULL);
+    xv *fields = xv_struct();
+    for (size_t i = 0; i < c->nfields; i++) {
+        const struct dm_field *f = &c->fields[i];
+        xv *v = xv_struct_get(args, f->name), *canon = NULL;
+        if (!v || f->qual == DM_DYNAMIC_RO)
+            continue;
+        xerr *e = dm_coerce(f->type, v, f->name, &canon);
+        if (e) {
+            xv_free(fields);
+            return e;
+        }
+        xv_struct_append(fields, f->name, canon);
+    }
+    struct db_txn *t;
+    char *ref = NULL;
+    xerr *e = db_begin(ctx->db, &t);
+    if (!e) {
+        e = api_create_object(t, c, fields, &ref);
+        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    }
+    xv_free(fields);
+    if (!e)
+        *result = xv_string_take(ref);
+    else
+        free(ref);
+    return e;
+}
+
+xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    const struct dm_class *c = m->cls;
+    struct db *db = ctx->db;
+    switch (m->kind) {
+    case GEN_GET_FIELD:
+        return db_read_field(db, c, xv_str(args[0]), m->field, result);
+    case GEN_SET_FIELD: {
+        struct db_txn *t;
+        xerr *e = db_begin(db, &t);
+        if (e)
+            return e;
+        e = db_txn_set(t, c, xv_str(args[0]), m->field, args[1]);
+        return e ? (db_abort(t), e) : db_commit(t, NULL);
+    }
+    case GEN_ADD_TO:
+    case GEN_REMOVE_FROM:
+    case GEN_ADD:
+    case GEN_REMOVE:
+        return update_collection(ctx, m, args);
+    case GEN_GET_RECORD:
+        return db_read_record(db, c, xv_str(args[0]), result);
+    case GEN_GET_ALL:
+        return db_read_refs(db, c, result);
+    case GEN_GET_ALL_RECORDS:
+        return db_read_all_records(db, c, result);
+    case GEN_GET_ALL_RECORDS_WHERE: {
+        xv *all = NULL;
+        xerr *e = db_read_all_records(db, c, &all);
+        if (e)
+            return e;
+        xv *out = xv_struct();
+        for (size_t i = 0; i < all->u.st.n && !e; i++) {
+            bool match = false;
+            e = filter_eval(xv_str(args[0]), c, all->u.st.m[i].val, &match);
+            if (!e && match) {
+                xv_struct_append(out, all->u.st.m[i].key, all->u.st.m[i].val);
+                all->u.st.m[i].val = xv_nil();
+            }
+        }
+        xv_free(all);
+        if (e) {
+            xv_free(out);
+            return e;
+        }
+        *result = out;
+        return NULL;
+    }
+    case GEN_GET_BY_UUID: {
+        char *ref = NULL;
+        xerr *e = db_lookup_uuid(db, c, xv_str(args[0]), &ref);
+        if (!e)
+            *result = xv_string_take(ref);
+        return e;
+    }
+    case GEN_GET_BY_NAME_LABEL:
+        return db_lookup_field(db, c, dm_field_find(c, "name_label"), args[0], result);
+    case GEN_CREATE:
+        return generic_create(ctx, c, args[0], result);
+    case GEN_DESTROY: {
+        struct db_txn *t;
+        xerr *e = db_begin(db, &t);
+        if (e)
+            return e;
+        e = db_txn_destroy(t, c, xv_str(args[0]));
+        return e ? (db_abort(t), e) : db_commit(t, NULL);
+    }
+    case GEN_NONE:
+        break;
+    }
+    return xerr_internal("generic_call on a hand-written message");
+}

@@ -1,0 +1,314 @@
+/* Start-up: this host's identity, and the records every client expects to find
+ * (pool, host, host_metrics, dom0's VM), refreshed from the running system. */
+#include "api_int.h"
+#include "log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#ifndef XENAPID_VERSION
+#define XENAPID_VERSION "0.1.0"
+#endif
+
+/* The inventory holds the host's uuid, like xapi's xensource-inventory: the
+ * identity must outlive the database (a pool member's database is the master's). */
+static xerr *load_inventory(const char *path, char uuid[37])
+{
+    FILE *f = fopen(path, "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof(line), f)) {
+            line[strcspn(line, "\r\n")] = 0;
+            if (str_startswith(line, "INSTALLATION_UUID=") && uuid_is_valid(line + 18)) {
+                memcpy(uuid, line + 18, 37);
+                fclose(f);
+                return NULL;
+            }
+        }
+        fclose(f);
+    }
+    uuid_generate_str(uuid);
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return xerr_internal("cannot write %s: %s", tmp, strerror(errno));
+    _cleanup_free_ char *text = xasprintf("INSTALLATION_UUID=%s\n", uuid);
+    bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text) && fsync(fd) == 0;
+    close(fd);
+    if (!ok || rename(tmp, path) != 0)
+        return xerr_internal("cannot write %s: %s", path, strerror(errno));
+    log_info("new host identity %s written to %s", uuid, path);
+    return NULL;
+}
+
+/* The address other hosts reach us at: configured, else the listen address unless
+ * it is a wildcard or loopback, else the source address of the default route. */
+static char *host_address(const struct config *cfg)
+{
+    const char *a = config_get(cfg, "host-address");
+    if (*a)
+        return xstrdup(a);
+    a = config_get(cfg, "listen-address");
+    if (*a && strcmp(a, "0.0.0.0") != 0 && strcmp(a, "::") != 0 && !str_startswith(a, "127."))
+        return xstrdup(a);
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(9)}, me;
+    socklen_t len = sizeof(me);
+    inet_pton(AF_INET, "192.0.2.1", &to.sin_addr); /* TEST-NET: nothing is sent */
+    char text[INET_ADDRSTRLEN] = "127.0.0.1";
+    if (s >= 0 && connect(s, (struct sockaddr *)&to, sizeof(to)) == 0 &&
+        getsockname(s, (struct sockaddr *)&me, &len) == 0)
+        inet_ntop(AF_INET, &me.sin_addr, text, sizeof(text));
+    if (s >= 0)
+        close(s);
+    return xstrdup(text);
+}
+
+/* "0,1" -> [0, 1]; bad entries are configuration errors. */
+static xerr *parse_versions(const char *text, xv **out)
+{
+    xv *a = xv_array();
+    _cleanup_free_ char *copy = xstrdup(text);
+    char *save = NULL;
+    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+        int64_t v;
+        if (!parse_int64(tok, &v) || v < 0) {
+            xv_free(a);
+            return xerr_new("INVALID_VALUE", "virtual-hardware-platform-versions", text, NULL);
+        }
+        bool dup = false;
+        for (size_t i = 0; i < a->u.arr.n; i++)
+            dup |= a->u.arr.v[i]->u.i == v;
+        if (!dup)
+            xv_array_push(a, xv_int(v));
+    }
+    if (a->u.arr.n == 0) {
+        xv_free(a);
+        return xerr_new("INVALID_VALUE", "virtual-hardware-platform-versions", text, NULL);
+    }
+    *out = a;
+    return NULL;
+}
+
+static xerr *set(struct db_txn *t, const struct dm_class *c, const char *ref, const char *field, xv *v)
+{
+    return api_txn_set(t, dm_field_find(c, field), c, ref, v);
+}
+
+static xv *smap(const char *k1, const char *v1, ...)
+{
+    xv *m = xv_struct();
+    va_list ap;
+    va_start(ap, v1);
+    const char *k = k1, *v = v1;
+    while (k) {
+        xv_struct_append(m, k, xv_string(v));
+        k = va_arg(ap, const char *);
+        v = k ? va_arg(ap, const char *) : NULL;
+    }
+    va_end(ap);
+    return m;
+}
+
+/* Find the ref of a record by a ref field, or create the record and point at it. */
+static xerr *ensure_linked(struct db_txn *t, const struct dm_class *owner, const char *owner_ref,
+                           const char *field, const struct dm_class *c, xv *fields, char **ref)
+{
+    xv *cur = NULL;
+    xerr *e = db_txn_read_field(t, owner, owner_ref, dm_field_find(owner, field), &cur);
+    if (e) {
+        xv_free(fields);
+        return e;
+    }
+    xv *probe = NULL;
+    if (strcmp(xv_str(cur), REF_NULL) != 0 && (e = db_txn_read_record(t, c, xv_str(cur), &probe)) == NULL) {
+        *ref = xstrdup(xv_str(cur));
+        xv_free(probe);
+        xv_free(cur);
+        xv_free(fields);
+        return NULL;
+    }
+    xerr_free(e);
+    xv_free(cur);
+    e = api_create_object(t, c, fields, ref);
+    xv_free(fields);
+    if (!e)
+        e = set(t, owner, owner_ref, field, xv_string(*ref));
+    return e;
+}
+
+static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const struct hv_host_info *hi)
+{
+    const struct config *cfg = api->cfg;
+    char hostname[256] = "localhost";
+    gethostname(hostname, sizeof(hostname) - 1);
+    const char *label = *config_get(cfg, "host-name-label") ? config_get(cfg, "host-name-label") : hostname;
+    _cleanup_free_ char *addr = host_address(cfg);
+    char mhz[32], cpus[32];
+    snprintf(mhz, sizeof(mhz), "%u", hi->cpu_mhz);
+    snprintf(cpus, sizeof(cpus), "%u", hi->nr_cpus);
+
+    xv *versions = NULL;
+    xerr *e = parse_versions(config_get(cfg, "virtual-hardware-platform-versions"), &versions);
+    if (e)
+        return e;
+    xv *caps = xv_array();
+    _cleanup_free_ char *capstr = xstrdup(hi->xen_caps);
+    char *save = NULL;
+    for (char *tok = strtok_r(capstr, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+        xv_array_push(caps, xv_string(tok));
+
+    xv *name = NULL;
+    e = db_txn_read_field(t, DMC_host, host, DMF_host_name_label, &name);
+    bool unnamed = !e && !*xv_str(name);
+    xv_free(name);
+    if (!e && (unnamed || *config_get(cfg, "host-name-label")))
+        e = set(t, DMC_host, host, "name_label", xv_string(label));
+    if (!e) e = set(t, DMC_host, host, "hostname", xv_string(hostname));
+    if (!e) e = set(t, DMC_host, host, "address", xv_string(addr));
+    if (!e) e = set(t, DMC_host, host, "API_version_major", xv_int(dm_api_version_major));
+    if (!e) e = set(t, DMC_host, host, "API_version_minor", xv_int(dm_api_version_minor));
+    if (!e) e = set(t, DMC_host, host, "API_version_vendor", xv_string(dm_api_version_vendor));
+    if (!e)
+        e = set(t, DMC_host, host, "software_version",
+                smap("product_brand", "xenapid", "product_version", XENAPID_VERSION, "platform_name",
+                     "xenapid", "platform_version", XENAPID_VERSION, "xen", hi->xen_version, "backend",
+                     hi->backend, "hostname", hostname, NULL, NULL));
+    if (!e)
+        e = set(t, DMC_host, host, "cpu_info", smap("cpu_count", cpus, "speed", mhz, NULL, NULL));
+    if (!e) e = set(t, DMC_host, host, "capabilities", caps);
+    else xv_free(caps);
+    /* Nothing else ever writes this field: it says what this host's software offers. */
+    if (!e) e = set(t, DMC_host, host, "virtual_hardware_platform_versions", versions);
+    else xv_free(versions);
+    return e;
+}
+
+static xerr *ensure_records(struct api *api, struct db_txn *t, const char *host_uuid,
+                            const struct hv_host_info *hi)
+{
+    char *host = NULL;
+    xv *uuidv = xv_string(host_uuid), *refs = NULL;
+    xerr *e = db_txn_lookup_field(t, DMC_host, DMF_host_uuid, uuidv, &refs);
+    xv_free(uuidv);
+    if (e)
+        return e;
+    if (refs->u.arr.n) {
+        host = xstrdup(xv_str(refs->u.arr.v[0]));
+    } else {
+        xv *f = xv_struct();
+        xv_struct_append(f, "uuid", xv_string(host_uuid));
+        e = api_create_object(t, DMC_host, f, &host);
+        xv_free(f);
+        if (!e)
+            log_info("created the record of this host (%s)", host_uuid);
+    }
+    xv_free(refs);
+    if (e)
+        return e;
+    free(api->host_ref);
+    api->host_ref = host;
+
+    /* the pool: there is exactly one; a fresh database makes this host its master */
+    xv *pools = NULL;
+    if ((e = db_txn_read_refs(t, DMC_pool, &pools)) != NULL)
+        return e;
+    if (pools->u.arr.n) {
+        free(api->pool_ref);
+        api->pool_ref = xstrdup(xv_str(pools->u.arr.v[0]));
+    } else {
+        xv *f = xv_struct();
+        xv_struct_append(f, "master", xv_string(host));
+        e = api_create_object(t, DMC_pool, f, &api->pool_ref);
+        xv_free(f);
+    }
+    xv_free(pools);
+    if (e)
+        return e;
+
+    e = refresh(api, t, host, hi);
+    if (e)
+        return e;
+
+    _cleanup_free_ char *metrics = NULL;
+    e = ensure_linked(t, DMC_host, host, "metrics", DMC_host_metrics, NULL, &metrics);
+    if (!e) e = set(t, DMC_host_metrics, metrics, "memory_total", xv_int((int64_t)hi->total_memory_bytes));
+    if (!e) e = set(t, DMC_host_metrics, metrics, "memory_free", xv_int((int64_t)hi->free_memory_bytes));
+    if (!e) e = set(t, DMC_host_metrics, metrics, "live", xv_bool(true));
+    if (!e) e = set(t, DMC_host_metrics, metrics, "last_updated", xv_datetime(time(NULL)));
+    if (e)
+        return e;
+
+    /* dom0 is a VM record too, as in xapi: clients look for is_control_domain */
+    xv *f = xv_struct();
+    xv_struct_append(f, "name_label", xv_string_take(xasprintf("Control domain on host: %s", host_uuid)));
+    xv_struct_append(f, "is_control_domain", xv_bool(true));
+    _cleanup_free_ char *dom0 = NULL;
+    e = ensure_linked(t, DMC_host, host, "control_domain", DMC_VM, f, &dom0);
+    if (!e) e = set(t, DMC_VM, dom0, "is_control_domain", xv_bool(true));
+    if (!e) e = set(t, DMC_VM, dom0, "power_state", xv_string("Running"));
+    if (!e) e = set(t, DMC_VM, dom0, "domid", xv_int(0));
+    if (!e) e = set(t, DMC_VM, dom0, "resident_on", xv_string(host));
+    if (!e) e = set(t, DMC_VM, dom0, "domain_type", xv_string("pv"));
+    return e;
+}
+
+/* Tasks that were running when the daemon stopped will never finish. */
+static xerr *fail_stale_tasks(struct api *api, struct db_txn *t)
+{
+    xv *refs = NULL;
+    xerr *e = db_txn_lookup_field(t, DMC_task, DMF_task_resident_on, &(xv){.type = XV_STRING,
+                                  .u.str = {api->host_ref, strlen(api->host_ref)}}, &refs);
+    for (size_t i = 0; !e && i < refs->u.arr.n; i++) {
+        const char *ref = xv_str(refs->u.arr.v[i]);
+        xv *rec = NULL;
+        if ((e = db_txn_read_record(t, DMC_task, ref, &rec)) != NULL)
+            break;
+        const char *status = xv_struct_get_str(rec, "status");
+        bool ours = str_startswith(xv_struct_get_str(rec, "name_label"), "Async.");
+        if (ours && (strcmp(status, "pending") == 0 || strcmp(status, "cancelling") == 0)) {
+            xv *info = xv_array();
+            xv_array_push(info, xv_string("INTERNAL_ERROR"));
+            xv_array_push(info, xv_string("the daemon restarted while the task was running"));
+            e = set(t, DMC_task, ref, "error_info", info);
+            if (!e) e = set(t, DMC_task, ref, "status", xv_string("failure"));
+            if (!e) e = set(t, DMC_task, ref, "finished", xv_datetime(time(NULL)));
+            if (!e) e = set(t, DMC_task, ref, "allowed_operations", xv_array());
+        }
+        xv_free(rec);
+    }
+    xv_free(refs);
+    return e;
+}
+
+xerr *host_startup(struct api *api)
+{
+    char uuid[37];
+    xerr *e = load_inventory(config_get(api->cfg, "inventory"), uuid);
+    if (e)
+        return e;
+    struct hv_host_info hi = {0};
+    if (api->hv)
+        e = hv_host_info(api->hv, &hi);
+    else
+        snprintf(hi.backend, sizeof(hi.backend), "none");
+    if (e)
+        return e;
+    struct db_txn *t;
+    if ((e = db_begin(api->db, &t)) != NULL)
+        return e;
+    e = ensure_records(api, t, uuid, &hi);
+    if (!e)
+        e = fail_stale_tasks(api, t);
+    e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    if (!e)
+        log_info("this is host %s (%s), pool %s", uuid, api->host_ref, api->pool_ref);
+    return e;
+}

@@ -1,0 +1,336 @@
+/* Tasks: Async.* calls run on their own thread and report through a task record;
+ * task.* messages for clients that make their own tasks. */
+#include "api_int.h"
+#include "log.h"
+#include "wire.h"
+
+#include <math.h>
+#include <string.h>
+
+struct running {
+    bool cancellable;
+    bool cancelling;
+    double last_progress;
+};
+
+struct tasks {
+    pthread_mutex_t lock;
+    struct strmap *running;      /* task ref -> struct running */
+};
+
+struct job {
+    struct api *api;
+    char *task, *session, *method_name, *peer;
+    const struct method *m;
+    xv *args[API_MAX_PARAMS];
+    size_t n;
+};
+
+static xerr *set_fields(struct api *api, const char *task, xv *fields)
+{
+    struct db_txn *t;
+    xerr *e = db_begin(api->db, &t);
+    for (size_t i = 0; !e && i < fields->u.st.n; i++)
+        e = db_txn_set(t, DMC_task, task, dm_field_find(DMC_task, fields->u.st.m[i].key),
+                       fields->u.st.m[i].val);
+    xv_free(fields);
+    if (!t)
+        return e;
+    return e ? (db_abort(t), e) : db_commit(t, NULL);
+}
+
+static void log_failure(const char *what, xerr *e)
+{
+    if (!e)
+        return;
+    _cleanup_free_ char *s = xerr_str(e);
+    log_error("%s: %s", what, s);
+    xerr_free(e);
+}
+
+static void *job_main(void *p)
+{
+    struct job *j = p;
+    struct api_ctx ctx = {.api = j->api, .db = j->api->db, .method = j->method_name,
+                          .session = j->session, .task = j->task, .peer = j->peer};
+    xv *result = NULL;
+    xerr *e = method_run(&ctx, j->m, j->args, j->n, &result);
+
+    pthread_mutex_lock(&j->api->tasks->lock);
+    struct running *r = strmap_remove(j->api->tasks->running, j->task);
+    bool cancelled = r && r->cancelling && xerr_is(e, "TASK_CANCELLED");
+    pthread_mutex_unlock(&j->api->tasks->lock);
+    free(r);
+
+    xv *f = xv_struct();
+    xv_struct_append(f, "finished", xv_datetime(time(NULL)));
+    xv_struct_append(f, "allowed_operations", xv_array());
+    if (e) {
+        xv *info = xv_array();
+        xv_array_push(info, xv_string(e->code));
+        for (size_t i = 0; i < e->nparams; i++)
+            xv_array_push(info, xv_string(e->params[i]));
+        xv_struct_append(f, "error_info", info);
+        xv_struct_append(f, "status", xv_string(cancelled ? "cancelled" : "failure"));
+    } else {
+        buf b;
+        buf_init(&b);
+        wire_xmlrpc_write_value(&b, result ? result : &(xv){.type = XV_NIL});
+        xv_struct_append(f, "result", xv_string_take(buf_steal(&b)));
+        xv_struct_append(f, "progress", xv_float(1.0));
+        xv_struct_append(f, "status", xv_string("success"));
+    }
+    log_failure("recording the end of a task", set_fields(j->api, j->task, f));
+    xerr_free(e);
+    xv_free(result);
+    for (size_t i = 0; i < j->n; i++)
+        xv_free(j->args[i]);
+    free(j->task);
+    free(j->session);
+    free(j->method_name);
+    free(j->peer);
+    free(j);
+    return NULL;
+}
+
+static xerr *create_task_record(struct api *api, const char *label, const char *description,
+                                const char *session, char **ref)
+{
+    xv *f = xv_struct();
+    xv_struct_append(f, "name_label", xv_string(label));
+    xv_struct_append(f, "name_description", xv_string(description));
+    xv_struct_append(f, "created", xv_datetime(time(NULL)));
+    xv_struct_append(f, "status", xv_string("pending"));
+    xv_struct_append(f, "resident_on", xv_string(api->host_ref ? api->host_ref : REF_NULL));
+    xv_struct_append(f, "session", xv_string(session ? session : REF_NULL));
+    struct db_txn *t;
+    xerr *e = db_begin(api->db, &t);
+    if (!e) {
+        e = api_create_object(t, DMC_task, f, ref);
+        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    }
+    xv_free(f);
+    return e;
+}
+
+xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t n, char **task_ref)
+{
+    struct api *api = ctx->api;
+    _cleanup_free_ char *label = xasprintf("Async.%s", m->name);
+    char *ref = NULL;
+    xerr *e = create_task_record(api, label, "", ctx->session, &ref);
+    if (e)
+        return e;
+    struct job *j = xcalloc(1, sizeof(*j));
+    j->api = api;
+    j->task = xstrdup(ref);
+    j->session = xstrdup(ctx->session);
+    j->method_name = xstrdup(m->name);
+    j->peer = xstrdup(ctx->peer ? ctx->peer : "");
+    j->m = m;
+    j->n = n;
+    memcpy(j->args, args, n * sizeof(xv *));
+    struct running *r = xcalloc(1, sizeof(*r));
+    pthread_mutex_lock(&api->tasks->lock);
+    strmap_put(api->tasks->running, ref, r);
+    pthread_mutex_unlock(&api->tasks->lock);
+
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int rc = pthread_create(&th, &attr, job_main, j);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        pthread_mutex_lock(&api->tasks->lock);
+        free(strmap_remove(api->tasks->running, ref));
+        pthread_mutex_unlock(&api->tasks->lock);
+        memset(args, 0, n * sizeof(xv *)); /* freed by the caller as usual */
+        memcpy(args, j->args, n * sizeof(xv *));
+        free(j->task);
+        free(j->session);
+        free(j->method_name);
+        free(j->peer);
+        free(j);
+        free(ref);
+        return xerr_internal("cannot start a thread for the task");
+    }
+    *task_ref = ref;
+    return NULL;
+}
+
+void api_task_progress(struct api_ctx *ctx, double progress)
+{
+    if (!ctx->task)
+        return;
+    struct tasks *ts = ctx->api->tasks;
+    pthread_mutex_lock(&ts->lock);
+    struct running *r = strmap_get(ts->running, ctx->task);
+    bool write = r && fabs(progress - r->last_progress) >= 0.01;
+    if (write)
+        r->last_progress = progress;
+    pthread_mutex_unlock(&ts->lock);
+    if (!write)
+        return;
+    xv *f = xv_struct();
+    xv_struct_append(f, "progress", xv_float(progress < 0 ? 0 : progress > 1 ? 1 : progress));
+    log_failure("recording task progress", set_fields(ctx->api, ctx->task, f));
+}
+
+bool api_task_cancelling(struct api_ctx *ctx)
+{
+    if (!ctx->task)
+        return false;
+    pthread_mutex_lock(&ctx->api->tasks->lock);
+    struct running *r = strmap_get(ctx->api->tasks->running, ctx->task);
+    bool c = r && r->cancelling;
+    pthread_mutex_unlock(&ctx->api->tasks->lock);
+    return c;
+}
+
+void api_task_allow_cancel(struct api_ctx *ctx, bool allow)
+{
+    if (!ctx->task)
+        return;
+    pthread_mutex_lock(&ctx->api->tasks->lock);
+    struct running *r = strmap_get(ctx->api->tasks->running, ctx->task);
+    bool changed = r && r->cancellable != allow;
+    if (r)
+        r->cancellable = allow;
+    pthread_mutex_unlock(&ctx->api->tasks->lock);
+    if (!changed)
+        return;
+    xv *ops = xv_array();
+    if (allow)
+        xv_array_push(ops, xv_string("cancel"));
+    xv *f = xv_struct();
+    xv_struct_append(f, "allowed_operations", ops);
+    log_failure("recording task operations", set_fields(ctx->api, ctx->task, f));
+}
+
+/* ---- task.* ---- */
+
+static xerr *task_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    char *ref = NULL;
+    xerr *e = create_task_record(ctx->api, xv_str(args[0]), xv_str(args[1]), ctx->session, &ref);
+    if (!e)
+        *result = xv_string_take(ref);
+    return e;
+}
+
+static xerr *task_status(struct api *api, const char *ref, char **status)
+{
+    xv *v = NULL;
+    xerr *e = db_read_field(api->db, DMC_task, ref, DMF_task_status, &v);
+    if (!e)
+        *status = xstrdup(xv_str(v));
+    xv_free(v);
+    return e;
+}
+
+static xerr *task_cancel(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    struct api *api = ctx->api;
+    const char *ref = xv_str(args[0]);
+    _cleanup_free_ char *status = NULL;
+    xerr *e = task_status(api, ref, &status);
+    if (e)
+        return e;
+    pthread_mutex_lock(&api->tasks->lock);
+    struct running *r = strmap_get(api->tasks->running, ref);
+    bool ok = r ? r->cancellable : strcmp(status, "pending") == 0;
+    if (r && ok)
+        r->cancelling = true;
+    pthread_mutex_unlock(&api->tasks->lock);
+    if (!ok)
+        return xerr_new("OPERATION_NOT_ALLOWED",
+                        r ? "the operation cannot be cancelled at this point" : "the task is not pending",
+                        NULL);
+    xv *f = xv_struct();
+    xv_struct_append(f, "status", xv_string("cancelling"));
+    return set_fields(api, ref, f);
+}
+
+static xerr *task_destroy(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    struct api *api = ctx->api;
+    const char *ref = xv_str(args[0]);
+    pthread_mutex_lock(&api->tasks->lock);
+    bool running = strmap_get(api->tasks->running, ref) != NULL;
+    pthread_mutex_unlock(&api->tasks->lock);
+    if (running)
+        return xerr_new("OPERATION_NOT_ALLOWED", "the task is still running", NULL);
+    struct db_txn *t;
+    xerr *e = db_begin(ctx->db, &t);
+    if (e)
+        return e;
+    e = db_txn_destroy(t, DMC_task, ref);
+    return e ? (db_abort(t), e) : db_commit(t, NULL);
+}
+
+/* set_status / set_progress: for tasks a client runs itself, not ours */
+static xerr *task_set(struct api_ctx *ctx, const char *ref, const char *field, xv *value)
+{
+    pthread_mutex_lock(&ctx->api->tasks->lock);
+    bool ours = strmap_get(ctx->api->tasks->running, ref) != NULL;
+    pthread_mutex_unlock(&ctx->api->tasks->lock);
+    if (ours) {
+        xv_free(value);
+        return xerr_new("OPERATION_NOT_ALLOWED", "the server is running this task", NULL);
+    }
+    xv *f = xv_struct();
+    xv_struct_append(f, field, value);
+    if (strcmp(field, "status") == 0 && strcmp(xv_str(value), "pending") != 0)
+        xv_struct_append(f, "finished", xv_datetime(time(NULL)));
+    return set_fields(ctx->api, ref, f);
+}
+
+static xerr *task_set_status(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    return task_set(ctx, xv_str(args[0]), "status", xv_dup(args[1]));
+}
+
+static xerr *task_set_progress(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    double p = args[1]->u.f;
+    if (p < 0 || p > 1)
+        return xerr_new("INVALID_VALUE", "value", "progress must be between 0.0 and 1.0", NULL);
+    return task_set(ctx, xv_str(args[0]), "progress", xv_float(p));
+}
+
+xerr *tasks_init(struct api *api)
+{
+    struct tasks *ts = xcalloc(1, sizeof(*ts));
+    pthread_mutex_init(&ts->lock, NULL);
+    ts->running = strmap_new();
+    api->tasks = ts;
+    return NULL;
+}
+
+void tasks_free(struct api *api)
+{
+    if (!api->tasks)
+        return;
+    strmap_free(api->tasks->running, free);
+    pthread_mutex_destroy(&api->tasks->lock);
+    free(api->tasks);
+}
+
+void register_task_messages(struct api *api)
+{
+    api_register(api, "task.create", task_create);
+    api_register(api, "task.cancel", task_cancel);
+    api_register(api, "task.destroy", task_destroy);
+    api_register(api, "task.set_status", task_set_status);
+    api_register(api, "task.set_progress", task_set_progress);
+}

@@ -1,0 +1,235 @@
+/* xenapid: the daemon.  Reads its configuration, opens the store and the hypervisor,
+ * makes sure this host's records are right, serves the API until told to stop. */
+#include "api.h"
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "modules.h"
+#include "rpc.h"
+#include "util.h"
+#include "xenbe.h"
+
+#include <errno.h>
+#include <libxml/parser.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef XENAPID_VERSION
+#define XENAPID_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: xenapid [--config FILE] [--KEY=VALUE ...]\n"
+            "       xenapid [--config FILE] --set-password USER   (password read from standard input)\n"
+            "       xenapid --help | --version\n\n"
+            "The XenAPI toolstack daemon: serves XML-RPC at / and /RPC2 and JSON-RPC at /jsonrpc.\n"
+            "Every configuration key can be given in the file (key = value) or as --key=value,\n"
+            "which wins.  Keys:\n\n");
+    config_print_help(out);
+}
+
+static int fail(xerr *e)
+{
+    _cleanup_free_ char *s = xerr_str(e);
+    fprintf(stderr, "xenapid: %s\n", s);
+    log_error("%s", s);
+    xerr_free(e);
+    return 1;
+}
+
+/* Create the directory a file lives in (var/ on a fresh checkout). */
+static void make_parent(const char *path)
+{
+    _cleanup_free_ char *dir = xstrdup(path);
+    char *slash = strrchr(dir, '/');
+    if (!slash || slash == dir)
+        return;
+    *slash = 0;
+    for (char *p = dir + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            mkdir(dir, 0755);
+            *p = '/';
+        }
+    }
+    mkdir(dir, 0755);
+}
+
+static char *read_password(void)
+{
+    bool tty = isatty(STDIN_FILENO);
+    struct termios old, quiet;
+    if (tty) {
+        fprintf(stderr, "Password: ");
+        tcgetattr(STDIN_FILENO, &old);
+        quiet = old;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, stdin);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
+        fputc('\n', stderr);
+    }
+    if (n < 0) {
+        free(line);
+        return NULL;
+    }
+    line[strcspn(line, "\r\n")] = 0;
+    return line;
+}
+
+static xerr *check_config(const struct config *cfg)
+{
+    int64_t port = config_get_int(cfg, "listen-port");
+    if (port < 0 || port > 65535 || (!port && strcmp(config_get(cfg, "listen-port"), "0") != 0))
+        return xerr_new("INVALID_VALUE", "listen-port", config_get(cfg, "listen-port"), NULL);
+    const char *auth = config_get(cfg, "auth");
+    if (strcmp(auth, "file") != 0 && strcmp(auth, "pam") != 0)
+        return xerr_new("INVALID_VALUE", "auth", auth, NULL);
+    const char *sync = config_get(cfg, "db-sync");
+    if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0)
+        return xerr_new("INVALID_VALUE", "db-sync", sync, NULL);
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct config *cfg = config_new();
+    const char *config_path = NULL, *set_password = NULL;
+    xerr *e = NULL;
+
+    /* the file first, so that --key=value wins whatever the order */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            config_path = argv[++i];
+        else if (str_startswith(argv[i], "--config="))
+            config_path = argv[i] + 9;
+    }
+    if (config_path && (e = config_load_file(cfg, config_path)) != NULL)
+        return fail(e);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("xenapid %s\n", XENAPID_VERSION);
+            return 0;
+        } else if (strcmp(a, "--config") == 0) {
+            i++;
+        } else if (str_startswith(a, "--config=")) {
+        } else if (strcmp(a, "--set-password") == 0 && i + 1 < argc) {
+            set_password = argv[++i];
+        } else if (str_startswith(a, "--") && strchr(a, '=')) {
+            _cleanup_free_ char *key = xstrndup(a + 2, (size_t)(strchr(a, '=') - a - 2));
+            if (!config_known(key)) {
+                fprintf(stderr, "xenapid: unknown option --%s (see --help)\n", key);
+                return 2;
+            }
+            config_set(cfg, key, strchr(a, '=') + 1);
+        } else {
+            fprintf(stderr, "xenapid: unexpected argument '%s' (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (!log_setup(config_get(cfg, "log-target"), config_get(cfg, "log-level"))) {
+        fprintf(stderr, "xenapid: bad log-target or log-level\n");
+        return 2;
+    }
+    if ((e = check_config(cfg)) != NULL)
+        return fail(e);
+
+    if (set_password) {
+        _cleanup_free_ char *pw = read_password();
+        if (!pw || !*pw) {
+            fprintf(stderr, "xenapid: no password given\n");
+            return 1;
+        }
+        make_parent(config_get(cfg, "auth-file"));
+        if ((e = auth_set_password(config_get(cfg, "auth-file"), set_password, pw)) != NULL)
+            return fail(e);
+        printf("password of %s set in %s\n", set_password, config_get(cfg, "auth-file"));
+        return 0;
+    }
+
+    /* Signals are taken by sigwait in this thread; every other thread inherits the mask. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    xmlInitParser();
+
+    log_info("xenapid %s starting (pid %d)", XENAPID_VERSION, (int)getpid());
+    make_parent(config_get(cfg, "db-path"));
+    make_parent(config_get(cfg, "inventory"));
+    if (*config_get(cfg, "unix-socket"))
+        make_parent(config_get(cfg, "unix-socket"));
+
+    struct db *db = NULL;
+    struct db_options dbo = {
+        .path = config_get(cfg, "db-path"),
+        .sync = config_get(cfg, "db-sync"),
+        .event_log_size = config_get_int(cfg, "event-log-size"),
+        .read_connections = 8,
+    };
+    if ((e = db_open(&dbo, &db)) != NULL)
+        return fail(e);
+    struct hv *hv = NULL;
+    if ((e = hv_open(cfg, &hv)) != NULL)
+        return fail(e);
+    struct api *api = NULL;
+    struct api_options ao = {.cfg = cfg, .db = db, .hv = hv};
+    if ((e = api_create(&ao, &api)) != NULL)
+        return fail(e);
+    if ((e = modules_register(api)) != NULL)
+        return fail(e);
+    if ((e = api_startup(api)) != NULL)
+        return fail(e);
+    if ((e = modules_start(api)) != NULL)
+        return fail(e);
+
+    struct rpc_server *srv = NULL;
+    struct rpc_options ro = {
+        .address = config_get(cfg, "listen-address"),
+        .port = (int)config_get_int(cfg, "listen-port"),
+        .unix_path = config_get(cfg, "unix-socket"),
+        .max_connections = (int)config_get_int(cfg, "max-connections"),
+        .keepalive_timeout = (int)config_get_int(cfg, "keepalive-timeout"),
+        .max_request = (size_t)config_get_int(cfg, "max-request-size"),
+    };
+    if ((e = rpc_start(api, &ro, &srv)) != NULL)
+        return fail(e);
+    /* for tests and scripts that asked for port 0 */
+    printf("xenapid ready: port %d\n", rpc_port(srv));
+    fflush(stdout);
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        log_info("SIGHUP: nothing to reload; restart to apply configuration changes");
+    log_info("signal %d: stopping", sig);
+    if (!rpc_stop(srv, 3.0)) {
+        /* calls still in flight use everything below: leave it to the exit */
+        log_info("stopped with requests in flight");
+        _exit(0);
+    }
+    modules_stop(api);
+    api_destroy(api);
+    hv_close(hv);
+    db_close(db);
+    config_free(cfg);
+    log_info("stopped");
+    return 0;
+}

@@ -1,0 +1,485 @@
+/* Opening the store, the connection pool, the schema, and reads. */
+#include "db_int.h"
+#include "log.h"
+
+#include <string.h>
+
+xerr *sql_error(sqlite3 *h, const char *what)
+{
+    return xerr_internal("database: %s: %s", what, sqlite3_errmsg(h));
+}
+
+xerr *sql_exec(sqlite3 *h, const char *sql)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        xerr *e = xerr_internal("database: %s: %s", sql, msg ? msg : "?");
+        sqlite3_free(msg);
+        return e;
+    }
+    return NULL;
+}
+
+struct conn *conn_open(struct db *db, const char *path, bool writer, xerr **err)
+{
+    struct conn *c = xcalloc(1, sizeof(*c));
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &c->h, flags, NULL) != SQLITE_OK) {
+        *err = xerr_internal("cannot open database %s: %s", path, c->h ? sqlite3_errmsg(c->h) : "?");
+        sqlite3_close(c->h);
+        free(c);
+        return NULL;
+    }
+    sqlite3_busy_timeout(c->h, 10000);
+    c->stmts = xcalloc(dm_nclasses, sizeof(*c->stmts));
+    for (size_t i = 0; i < dm_nclasses; i++)
+        c->stmts[i] = xcalloc(ST_FIXED + 2 * dm_classes[i].nfields, sizeof(sqlite3_stmt *));
+    (void)db;
+    *err = NULL;
+    return c;
+}
+
+void conn_close(struct conn *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < dm_nclasses; i++) {
+        for (size_t j = 0; j < ST_FIXED + 2 * dm_classes[i].nfields; j++)
+            sqlite3_finalize(c->stmts[i][j]);
+        free(c->stmts[i]);
+    }
+    free(c->stmts);
+    sqlite3_close(c->h);
+    free(c);
+}
+
+sqlite3_stmt *conn_stmt(struct conn *c, const struct dm_class *cls, int slot, const char *sql)
+{
+    sqlite3_stmt **st = &c->stmts[cls->index][slot];
+    if (!*st && sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+        log_error("database: cannot prepare '%s': %s", sql, sqlite3_errmsg(c->h));
+        *st = NULL;
+    }
+    if (*st) {
+        sqlite3_reset(*st);
+        sqlite3_clear_bindings(*st);
+    }
+    return *st;
+}
+
+/* "col1", "col2", ... of the stored fields, in field order */
+static char *column_list(const struct dm_class *cls)
+{
+    buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < cls->nfields; i++) {
+        if (!field_stored(&cls->fields[i]))
+            continue;
+        if (b.len)
+            buf_adds(&b, ", ");
+        buf_printf(&b, "\"%s\"", cls->fields[i].name);
+    }
+    return buf_steal(&b);
+}
+
+/* ---- reads ---- */
+
+static xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls,
+                         const char *ref)
+{
+    xv *rec = xv_struct();
+    int col = first_col;
+    for (size_t i = 0; i < cls->nfields; i++) {
+        const struct dm_field *f = &cls->fields[i];
+        if (field_stored(f)) {
+            xv_struct_append(rec, f->name, column_value(st, col++, f->type));
+        } else {
+            xv *refs = NULL;
+            xerr *e = conn_read_field(c, cls, ref, f, &refs);
+            if (e) {
+                xerr_free(e);
+                refs = xv_array();
+            }
+            xv_struct_append(rec, f->name, refs);
+        }
+    }
+    return rec;
+}
+
+xerr *conn_read_record(struct conn *c, const struct dm_class *cls, const char *ref, xv **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st = c->stmts[cls->index][ST_RECORD];
+    if (!st) {
+        _cleanup_free_ char *cols = column_list(cls);
+        _cleanup_free_ char *sql = xasprintf("SELECT %s FROM \"%s\" WHERE _ref = ?1", cols, cls->name);
+        st = conn_stmt(c, cls, ST_RECORD, sql);
+    } else {
+        sqlite3_reset(st);
+    }
+    if (!st)
+        return sql_error(c->h, "prepare get_record");
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        xv *rec = row_to_record(c, st, 0, cls, ref);
+        sqlite3_reset(st);
+        *out = rec;
+        return NULL;
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return xerr_new("HANDLE_INVALID", cls->name, ref, NULL);
+    return sql_error(c->h, "get_record");
+}
+
+xerr *conn_read_field(struct conn *c, const struct dm_class *cls, const char *ref,
+                      const struct dm_field *f, xv **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st;
+    if (!field_stored(f)) {
+        const struct dm_class *ic = dm_class_find(f->inverse_class);
+        _cleanup_free_ char *sql = xasprintf("SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid",
+                                             ic->name, f->inverse_field);
+        /* the object itself must exist, or the empty set would hide a bad ref */
+        if (!conn_exists(c, cls, ref))
+            return xerr_new("HANDLE_INVALID", cls->name, ref, NULL);
+        st = conn_stmt(c, cls, ST_FIXED + f->index, sql);
+        if (!st)
+            return sql_error(c->h, "prepare inverse");
+        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+        xv *a = xv_array();
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+            xv_array_push(a, xv_string((const char *)sqlite3_column_text(st, 0)));
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE) {
+            xv_free(a);
+            return sql_error(c->h, "inverse");
+        }
+        *out = a;
+        return NULL;
+    }
+    _cleanup_free_ char *sql = xasprintf("SELECT \"%s\" FROM \"%s\" WHERE _ref = ?1", f->name, cls->name);
+    st = conn_stmt(c, cls, ST_FIXED + f->index, sql);
+    if (!st)
+        return sql_error(c->h, "prepare get_field");
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = column_value(st, 0, f->type);
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return NULL;
+    if (rc == SQLITE_DONE)
+        return xerr_new("HANDLE_INVALID", cls->name, ref, NULL);
+    return sql_error(c->h, "get_field");
+}
+
+xerr *conn_lookup_field(struct conn *c, const struct dm_class *cls, const struct dm_field *f,
+                        const xv *value, xv **refs)
+{
+    *refs = NULL;
+    if (!field_stored(f) || dm_is_map_or_set(f->type))
+        return xerr_internal("lookup on %s.%s, which is not a stored scalar", cls->name, f->name);
+    _cleanup_free_ char *sql = xasprintf("SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid",
+                                         cls->name, f->name);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_FIXED + (int)cls->nfields + f->index, sql);
+    if (!st)
+        return sql_error(c->h, "prepare lookup");
+    xerr *e = bind_value(st, 1, f->type, value);
+    if (e)
+        return e;
+    xv *a = xv_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        xv_array_push(a, xv_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        xv_free(a);
+        return sql_error(c->h, "lookup");
+    }
+    *refs = a;
+    return NULL;
+}
+
+xerr *conn_read_refs(struct conn *c, const struct dm_class *cls, xv **out)
+{
+    _cleanup_free_ char *sql = xasprintf("SELECT _ref FROM \"%s\" ORDER BY rowid", cls->name);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_ALL_REFS, sql);
+    if (!st)
+        return sql_error(c->h, "prepare get_all");
+    xv *a = xv_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        xv_array_push(a, xv_string((const char *)sqlite3_column_text(st, 0)));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        xv_free(a);
+        return sql_error(c->h, "get_all");
+    }
+    *out = a;
+    return NULL;
+}
+
+bool conn_exists(struct conn *c, const struct dm_class *cls, const char *ref)
+{
+    _cleanup_free_ char *sql = xasprintf("SELECT 1 FROM \"%s\" WHERE _ref = ?1", cls->name);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_EXISTS, sql);
+    if (!st)
+        return false;
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    bool found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_reset(st);
+    return found;
+}
+
+static xerr *conn_read_all_records(struct conn *c, const struct dm_class *cls, xv **out)
+{
+    _cleanup_free_ char *cols = column_list(cls);
+    _cleanup_free_ char *sql = xasprintf("SELECT _ref, %s FROM \"%s\" ORDER BY rowid", cols, cls->name);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_ALL_RECORDS, sql);
+    if (!st)
+        return sql_error(c->h, "prepare get_all_records");
+    /* Collect the rows first: inverse fields need their own statements. */
+    xv *all = xv_struct();
+    bool has_inverse = false;
+    for (size_t i = 0; i < cls->nfields; i++)
+        has_inverse |= !field_stored(&cls->fields[i]);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *ref = (const char *)sqlite3_column_text(st, 0);
+        xv *rec = xv_struct();
+        int col = 1;
+        for (size_t i = 0; i < cls->nfields; i++) {
+            const struct dm_field *f = &cls->fields[i];
+            xv_struct_append(rec, f->name, field_stored(f) ? column_value(st, col++, f->type) : xv_array());
+        }
+        xv_struct_append(all, ref, rec);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        xv_free(all);
+        return sql_error(c->h, "get_all_records");
+    }
+    for (size_t r = 0; has_inverse && r < all->u.st.n; r++) {
+        xv *rec = all->u.st.m[r].val;
+        for (size_t i = 0; i < cls->nfields; i++) {
+            const struct dm_field *f = &cls->fields[i];
+            xv *refs = NULL;
+            if (field_stored(f))
+                continue;
+            xerr *e = conn_read_field(c, cls, all->u.st.m[r].key, f, &refs);
+            if (e) {
+                xerr_free(e);
+                continue;
+            }
+            xv_struct_set(rec, f->name, refs);
+        }
+    }
+    *out = all;
+    return NULL;
+}
+
+/* ---- the reader pool ---- */
+
+struct conn *db_reader_get(struct db *db)
+{
+    pthread_mutex_lock(&db->pool_lock);
+    while (!db->free_readers)
+        pthread_cond_wait(&db->pool_cond, &db->pool_lock);
+    struct conn *c = db->free_readers;
+    db->free_readers = c->next_free;
+    pthread_mutex_unlock(&db->pool_lock);
+    return c;
+}
+
+void db_reader_put(struct db *db, struct conn *c)
+{
+    pthread_mutex_lock(&db->pool_lock);
+    c->next_free = db->free_readers;
+    db->free_readers = c;
+    pthread_cond_signal(&db->pool_cond);
+    pthread_mutex_unlock(&db->pool_lock);
+}
+
+xerr *db_read_record(struct db *db, const struct dm_class *c, const char *ref, xv **out)
+{
+    struct conn *r = db_reader_get(db);
+    xerr *e = conn_read_record(r, c, ref, out);
+    db_reader_put(db, r);
+    return e;
+}
+
+xerr *db_read_field(struct db *db, const struct dm_class *c, const char *ref, const struct dm_field *f,
+                    xv **out)
+{
+    struct conn *r = db_reader_get(db);
+    xerr *e = conn_read_field(r, c, ref, f, out);
+    db_reader_put(db, r);
+    return e;
+}
+
+xerr *db_read_refs(struct db *db, const struct dm_class *c, xv **out)
+{
+    struct conn *r = db_reader_get(db);
+    xerr *e = conn_read_refs(r, c, out);
+    db_reader_put(db, r);
+    return e;
+}
+
+xerr *db_read_all_records(struct db *db, const struct dm_class *c, xv **out)
+{
+    struct conn *r = db_reader_get(db);
+    /* one read transaction, so the records agree with each other */
+    sql_exec(r->h, "BEGIN");
+    xerr *e = conn_read_all_records(r, c, out);
+    sql_exec(r->h, "COMMIT");
+    db_reader_put(db, r);
+    return e;
+}
+
+xerr *db_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, char **ref)
+{
+    *ref = NULL;
+    struct conn *r = db_reader_get(db);
+    _cleanup_free_ char *sql = xasprintf("SELECT _ref FROM \"%s\" WHERE uuid = ?1", c->name);
+    sqlite3_stmt *st = conn_stmt(r, c, ST_BY_UUID, sql);
+    xerr *e = NULL;
+    if (!st) {
+        e = sql_error(r->h, "prepare get_by_uuid");
+    } else {
+        sqlite3_bind_text(st, 1, uuid, -1, SQLITE_STATIC);
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            *ref = xstrdup((const char *)sqlite3_column_text(st, 0));
+        else if (rc == SQLITE_DONE)
+            e = xerr_new("UUID_INVALID", c->name, uuid, NULL);
+        else
+            e = sql_error(r->h, "get_by_uuid");
+        sqlite3_reset(st);
+    }
+    db_reader_put(db, r);
+    return e;
+}
+
+xerr *db_lookup_field(struct db *db, const struct dm_class *c, const struct dm_field *f, const xv *value,
+                      xv **refs)
+{
+    struct conn *r = db_reader_get(db);
+    xerr *e = conn_lookup_field(r, c, f, value, refs);
+    db_reader_put(db, r);
+    return e;
+}
+
+bool db_exists(struct db *db, const struct dm_class *c, const char *ref)
+{
+    struct conn *r = db_reader_get(db);
+    bool found = conn_exists(r, c, ref);
+    db_reader_put(db, r);
+    return found;
+}
+
+int64_t db_count(struct db *db, const struct dm_class *c)
+{
+    struct conn *r = db_reader_get(db);
+    _cleanup_free_ char *sql = xasprintf("SELECT count(*) FROM \"%s\"", c->name);
+    sqlite3_stmt *st = conn_stmt(r, c, ST_COUNT, sql);
+    int64_t n = 0;
+    if (st && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    if (st)
+        sqlite3_reset(st);
+    db_reader_put(db, r);
+    return n;
+}
+
+/* ---- open and close ---- */
+
+static xerr *load_event_bounds(struct db *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->writer->h, "SELECT coalesce(min(id), 0), coalesce(max(id), 0) FROM _event",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_error(db->writer->h, "event bounds");
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        db->first_event = sqlite3_column_int64(st, 0);
+        db->last_event = sqlite3_column_int64(st, 1);
+    }
+    sqlite3_finalize(st);
+    /* after a restart with an empty log, continue numbering where the sequence left off */
+    if (sqlite3_prepare_v2(db->writer->h, "SELECT seq FROM sqlite_sequence WHERE name = '_event'", -1, &st,
+                           NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > db->last_event)
+            db->last_event = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (!db->first_event)
+        db->first_event = db->last_event + 1;
+    return NULL;
+}
+
+xerr *db_open(const struct db_options *opt, struct db **out)
+{
+    *out = NULL;
+    if (strcmp(opt->sync, "full") != 0 && strcmp(opt->sync, "normal") != 0)
+        return xerr_new("INVALID_VALUE", "db-sync", opt->sync, NULL);
+    if (sqlite3_threadsafe() == 0)
+        return xerr_internal("SQLite was built without thread support");
+
+    struct db *db = xcalloc(1, sizeof(*db));
+    db->path = xstrdup(opt->path);
+    db->event_log_size = opt->event_log_size > 0 ? opt->event_log_size : 100000;
+    pthread_mutex_init(&db->write_lock, NULL);
+    pthread_mutex_init(&db->pool_lock, NULL);
+    pthread_cond_init(&db->pool_cond, NULL);
+    pthread_mutex_init(&db->ev_lock, NULL);
+    pthread_cond_init(&db->ev_cond, NULL);
+
+    xerr *e = NULL;
+    db->writer = conn_open(db, opt->path, true, &e);
+    if (!e)
+        e = sql_exec(db->writer->h, "PRAGMA journal_mode=WAL");
+    if (!e) {
+        _cleanup_free_ char *sync = xasprintf("PRAGMA synchronous=%s", opt->sync);
+        e = sql_exec(db->writer->h, sync);
+    }
+    if (!e)
+        e = schema_apply(db, db->writer->h);
+    if (!e)
+        e = load_event_bounds(db);
+    int n = opt->read_connections > 0 ? opt->read_connections : 8;
+    for (int i = 0; !e && i < n; i++) {
+        struct conn *c = conn_open(db, opt->path, false, &e);
+        if (c) {
+            c->next_free = db->free_readers;
+            db->free_readers = c;
+            db->nreaders++;
+        }
+    }
+    if (e) {
+        db_close(db);
+        return e;
+    }
+    *out = db;
+    return NULL;
+}
+
+void db_close(struct db *db)
+{
+    if (!db)
+        return;
+    for (struct conn *c = db->free_readers, *next; c; c = next) {
+        next = c->next_free;
+        conn_close(c);
+    }
+    conn_close(db->writer);
+    pthread_mutex_destroy(&db->write_lock);
+    pthread_mutex_destroy(&db->pool_lock);
+    pthread_cond_destroy(&db->pool_cond);
+    pthread_mutex_destroy(&db->ev_lock);
+    pthread_cond_destroy(&db->ev_cond);
+    free(db->path);
+    free(db);
+}

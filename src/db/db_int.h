@@ -1,0 +1,77 @@
+/* Internal to src/db. */
+#ifndef XENAPID_DB_INT_H
+#define XENAPID_DB_INT_H
+
+#include <pthread.h>
+#include <sqlite3.h>
+
+#include "db.h"
+#include "util.h"
+
+/* Prepared statements cached per connection, per class: a few fixed kinds, then one
+ * per field (get_<field>) and one per field used for lookups/inverses. */
+enum { ST_RECORD, ST_ALL_REFS, ST_ALL_RECORDS, ST_BY_UUID, ST_EXISTS, ST_COUNT, ST_FIXED };
+
+struct conn {
+    sqlite3 *h;
+    sqlite3_stmt ***stmts;       /* [class][ST_FIXED + 2 * nfields] */
+    struct conn *next_free;
+};
+
+/* An object touched by a transaction, for its event. */
+struct touch {
+    const struct dm_class *c;
+    char *ref;
+    int op;                      /* TOUCH_ADD, TOUCH_MOD, TOUCH_DEL, or TOUCH_NONE */
+};
+enum { TOUCH_NONE, TOUCH_ADD, TOUCH_MOD, TOUCH_DEL };
+
+struct db {
+    char *path;
+    int64_t event_log_size;
+    struct conn *writer;
+    pthread_mutex_t write_lock;
+    /* reader pool */
+    pthread_mutex_t pool_lock;
+    pthread_cond_t pool_cond;
+    struct conn *free_readers;
+    struct conn *all_readers;
+    int nreaders;
+    /* events */
+    pthread_mutex_t ev_lock;
+    pthread_cond_t ev_cond;
+    int64_t last_event, first_event;
+};
+
+struct db_txn {
+    struct db *db;
+    struct touch *touches;
+    size_t ntouches, cap;
+    bool open;
+};
+
+struct conn *conn_open(struct db *db, const char *path, bool writer, xerr **err);
+void conn_close(struct conn *c);
+sqlite3_stmt *conn_stmt(struct conn *c, const struct dm_class *cls, int slot, const char *sql);
+xerr *sql_error(sqlite3 *h, const char *what);
+xerr *sql_exec(sqlite3 *h, const char *sql);
+
+/* value codec */
+xerr *bind_value(sqlite3_stmt *st, int col, const struct dm_type *t, const xv *v);
+xv *column_value(sqlite3_stmt *st, int col, const struct dm_type *t);
+bool field_stored(const struct dm_field *f);
+
+/* reads shared by readers and the writer */
+xerr *conn_read_record(struct conn *c, const struct dm_class *cls, const char *ref, xv **out);
+xerr *conn_read_field(struct conn *c, const struct dm_class *cls, const char *ref,
+                      const struct dm_field *f, xv **out);
+xerr *conn_lookup_field(struct conn *c, const struct dm_class *cls, const struct dm_field *f,
+                        const xv *value, xv **refs);
+xerr *conn_read_refs(struct conn *c, const struct dm_class *cls, xv **out);
+bool conn_exists(struct conn *c, const struct dm_class *cls, const char *ref);
+
+xerr *schema_apply(struct db *db, sqlite3 *h);
+struct conn *db_reader_get(struct db *db);
+void db_reader_put(struct db *db, struct conn *c);
+
+#endif

@@ -1,0 +1,402 @@
+/* Writes, and the event log they append to. */
+#include "db_int.h"
+#include "log.h"
+#include "wire.h"
+
+#include <string.h>
+
+/* ---- touched objects, coalesced to one event per object per transaction ---- */
+
+static struct touch *find_touch(struct db_txn *t, const struct dm_class *c, const char *ref)
+{
+    /* newest first: a transaction mostly touches the object it just touched */
+    for (size_t i = t->ntouches; i-- > 0;)
+        if (t->touches[i].c == c && strcmp(t->touches[i].ref, ref) == 0)
+            return &t->touches[i];
+    return NULL;
+}
+
+static void touch(struct db_txn *t, const struct dm_class *c, const char *ref, int op)
+{
+    struct touch *old = find_touch(t, c, ref);
+    if (old) {
+        static const int merge[4][4] = {
+            /* old \ new:  NONE       ADD        MOD        DEL */
+            /* NONE */ {TOUCH_NONE, TOUCH_ADD, TOUCH_MOD, TOUCH_DEL},
+            /* ADD  */ {TOUCH_ADD, TOUCH_ADD, TOUCH_ADD, TOUCH_NONE},
+            /* MOD  */ {TOUCH_MOD, TOUCH_MOD, TOUCH_MOD, TOUCH_DEL},
+            /* DEL  */ {TOUCH_DEL, TOUCH_MOD, TOUCH_DEL, TOUCH_DEL},
+        };
+        old->op = merge[old->op][op];
+        return;
+    }
+    if (t->ntouches == t->cap) {
+        t->cap = t->cap ? t->cap * 2 : 8;
+        t->touches = xrealloc(t->touches, t->cap * sizeof(*t->touches));
+    }
+    t->touches[t->ntouches++] = (struct touch){c, xstrdup(ref), op};
+}
+
+/* A ref field that an inverse field is computed from: changing it changes the
+ * inverse field of the objects it points to, so they get mod events too. */
+static const struct dm_class *inverse_owner(const struct dm_class *c, const struct dm_field *f)
+{
+    if (f->type->kind != DM_REF)
+        return NULL;
+    const struct dm_class *target = dm_class_find(f->type->ref_class);
+    for (size_t i = 0; target && i < target->nfields; i++) {
+        const struct dm_field *tf = &target->fields[i];
+        if (tf->inverse_class && strcmp(tf->inverse_class, c->name) == 0 &&
+            strcmp(tf->inverse_field, f->name) == 0)
+            return target;
+    }
+    return NULL;
+}
+
+static void touch_target(struct db_txn *t, const struct dm_class *target, const xv *ref)
+{
+    const char *r = xv_str(ref);
+    if (target && r && strcmp(r, REF_NULL) != 0 && *r)
+        touch(t, target, r, TOUCH_MOD);
+}
+
+/* ---- transactions ---- */
+
+xerr *db_begin(struct db *db, struct db_txn **out)
+{
+    pthread_mutex_lock(&db->write_lock);
+    xerr *e = sql_exec(db->writer->h, "BEGIN IMMEDIATE");
+    if (e) {
+        pthread_mutex_unlock(&db->write_lock);
+        *out = NULL;
+        return e;
+    }
+    struct db_txn *t = xcalloc(1, sizeof(*t));
+    t->db = db;
+    t->open = true;
+    *out = t;
+    return NULL;
+}
+
+static void txn_free(struct db_txn *t)
+{
+    for (size_t i = 0; i < t->ntouches; i++)
+        free(t->touches[i].ref);
+    free(t->touches);
+    free(t);
+}
+
+void db_abort(struct db_txn *t)
+{
+    if (!t)
+        return;
+    xerr *e = sql_exec(t->db->writer->h, "ROLLBACK");
+    if (e) {
+        _cleanup_free_ char *s = xerr_str(e);
+        log_error("%s", s);
+        xerr_free(e);
+    }
+    pthread_mutex_unlock(&t->db->write_lock);
+    txn_free(t);
+}
+
+xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref, const xv *record)
+{
+    struct conn *w = t->db->writer;
+    buf cols, qs;
+    buf_init(&cols);
+    buf_init(&qs);
+    buf_printf(&cols, "INSERT INTO \"%s\" (_ref", c->name);
+    buf_adds(&qs, ") VALUES (?1");
+    int n = 1;
+    for (size_t i = 0; i < c->nfields; i++) {
+        if (!field_stored(&c->fields[i]))
+            continue;
+        buf_printf(&cols, ", \"%s\"", c->fields[i].name);
+        buf_printf(&qs, ", ?%d", ++n);
+    }
+    buf_adds(&cols, qs.p);
+    buf_adds(&cols, ")");
+    buf_free(&qs);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(w->h, cols.p, -1, &st, NULL) != SQLITE_OK) {
+        buf_free(&cols);
+        return sql_error(w->h, "prepare create");
+    }
+    buf_free(&cols);
+    xerr *e = NULL;
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    n = 1;
+    for (size_t i = 0; !e && i < c->nfields; i++) {
+        const struct dm_field *f = &c->fields[i];
+        if (!field_stored(f))
+            continue;
+        xv *v = xv_struct_get(record, f->name);
+        _cleanup_xv_ xv *def = v ? NULL : dm_default(f);
+        e = bind_value(st, ++n, f->type, v ? v : def);
+        if (!e && f->type->kind == DM_REF)
+            touch_target(t, inverse_owner(c, f), v ? v : def);
+    }
+    if (!e) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_CONSTRAINT)
+            e = xerr_internal("%s %s already exists (ref or uuid)", c->name, ref);
+        else if (rc != SQLITE_DONE)
+            e = sql_error(w->h, "create");
+    }
+    sqlite3_finalize(st);
+    if (!e)
+        touch(t, c, ref, TOUCH_ADD);
+    return e;
+}
+
+xerr *db_txn_set(struct db_txn *t, const struct dm_class *c, const char *ref, const struct dm_field *f,
+                 const xv *value)
+{
+    struct conn *w = t->db->writer;
+    if (!field_stored(f))
+        return xerr_internal("%s.%s is computed and cannot be set", c->name, f->name);
+    const struct dm_class *owner = inverse_owner(c, f);
+    if (owner) {
+        xv *old = NULL;
+        xerr *e = conn_read_field(w, c, ref, f, &old);
+        if (e)
+            return e;
+        touch_target(t, owner, old);
+        xv_free(old);
+        touch_target(t, owner, value);
+    }
+    _cleanup_free_ char *sql = xasprintf("UPDATE \"%s\" SET \"%s\" = ?1 WHERE _ref = ?2", c->name, f->name);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(w->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return sql_error(w->h, "prepare set");
+    xerr *e = bind_value(st, 1, f->type, value);
+    sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
+    if (!e && sqlite3_step(st) != SQLITE_DONE)
+        e = sql_error(w->h, "set");
+    else if (!e && sqlite3_changes(w->h) == 0)
+        e = xerr_new("HANDLE_INVALID", c->name, ref, NULL);
+    sqlite3_finalize(st);
+    if (!e)
+        touch(t, c, ref, TOUCH_MOD);
+    return e;
+}
+
+xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref)
+{
+    struct conn *w = t->db->writer;
+    for (size_t i = 0; i < c->nfields; i++) {
+        const struct dm_field *f = &c->fields[i];
+        const struct dm_class *owner = inverse_owner(c, f);
+        if (!owner)
+            continue;
+        xv *old = NULL;
+        xerr *e = conn_read_field(w, c, ref, f, &old);
+        if (e)
+            return e;
+        touch_target(t, owner, old);
+        xv_free(old);
+    }
+    _cleanup_free_ char *sql = xasprintf("DELETE FROM \"%s\" WHERE _ref = ?1", c->name);
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(w->h, sql, -1, &st, NULL) != SQLITE_OK)
+        return sql_error(w->h, "prepare destroy");
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    xerr *e = NULL;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        e = sql_error(w->h, "destroy");
+    else if (sqlite3_changes(w->h) == 0)
+        e = xerr_new("HANDLE_INVALID", c->name, ref, NULL);
+    sqlite3_finalize(st);
+    if (!e)
+        touch(t, c, ref, TOUCH_DEL);
+    return e;
+}
+
+xerr *db_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref)
+{
+    if (!conn_exists(t->db->writer, c, ref))
+        return xerr_new("HANDLE_INVALID", c->name, ref, NULL);
+    touch(t, c, ref, TOUCH_MOD);
+    return NULL;
+}
+
+xerr *db_txn_read_record(struct db_txn *t, const struct dm_class *c, const char *ref, xv **out)
+{
+    return conn_read_record(t->db->writer, c, ref, out);
+}
+
+xerr *db_txn_read_field(struct db_txn *t, const struct dm_class *c, const char *ref,
+                        const struct dm_field *f, xv **out)
+{
+    return conn_read_field(t->db->writer, c, ref, f, out);
+}
+
+xerr *db_txn_lookup_field(struct db_txn *t, const struct dm_class *c, const struct dm_field *f,
+                          const xv *value, xv **refs)
+{
+    return conn_lookup_field(t->db->writer, c, f, value, refs);
+}
+
+xerr *db_txn_read_refs(struct db_txn *t, const struct dm_class *c, xv **out)
+{
+    return conn_read_refs(t->db->writer, c, out);
+}
+
+/* ---- commit: the events, then the data and the events together ---- */
+
+static xerr *append_events(struct db_txn *t, int64_t *last)
+{
+    struct conn *w = t->db->writer;
+    static const char *const opname[] = {"", "add", "mod", "del"};
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v3(w->h, "INSERT INTO _event (ts, class, op, ref, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)",
+                           -1, 0, &st, NULL) != SQLITE_OK)
+        return sql_error(w->h, "prepare event");
+    double now = now_realtime();
+    xerr *e = NULL;
+    for (size_t i = 0; !e && i < t->ntouches; i++) {
+        struct touch *tc = &t->touches[i];
+        if (tc->op == TOUCH_NONE)
+            continue;
+        char *json = NULL;
+        if (tc->op != TOUCH_DEL) {
+            xv *rec = NULL;
+            xerr *re = conn_read_record(w, tc->c, tc->ref, &rec);
+            if (re) { /* a referenced object that does not exist: no event for it */
+                xerr_free(re);
+                continue;
+            }
+            buf b;
+            buf_init(&b);
+            wire_json_write(&b, rec);
+            xv_free(rec);
+            json = buf_steal(&b);
+        }
+        sqlite3_reset(st);
+        sqlite3_bind_double(st, 1, now);
+        sqlite3_bind_text(st, 2, tc->c->lname, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, opname[tc->op], -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 4, tc->ref, -1, SQLITE_STATIC);
+        if (json)
+            sqlite3_bind_text(st, 5, json, -1, free);
+        else
+            sqlite3_bind_null(st, 5);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            e = sql_error(w->h, "append event");
+        else
+            *last = sqlite3_last_insert_rowid(w->h);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+xerr *db_commit(struct db_txn *t, int64_t *last_event)
+{
+    struct db *db = t->db;
+    int64_t last = 0;
+    xerr *e = append_events(t, &last);
+    int64_t first = db->first_event;
+    if (!e && last && last - db->first_event >= db->event_log_size + db->event_log_size / 8) {
+        /* trim in batches, not on every commit */
+        first = last - db->event_log_size + 1;
+        _cleanup_free_ char *sql = xasprintf("DELETE FROM _event WHERE id < %lld", (long long)first);
+        e = sql_exec(db->writer->h, sql);
+    }
+    if (!e)
+        e = sql_exec(db->writer->h, "COMMIT");
+    if (e) {
+        db_abort(t);
+        return e;
+    }
+    if (last) {
+        pthread_mutex_lock(&db->ev_lock);
+        db->last_event = last;
+        db->first_event = first;
+        pthread_cond_broadcast(&db->ev_cond);
+        pthread_mutex_unlock(&db->ev_lock);
+    }
+    if (last_event)
+        *last_event = last ? last : db_last_event_id(db);
+    pthread_mutex_unlock(&db->write_lock);
+    txn_free(t);
+    return NULL;
+}
+
+/* ---- reading events ---- */
+
+int64_t db_last_event_id(struct db *db)
+{
+    pthread_mutex_lock(&db->ev_lock);
+    int64_t v = db->last_event;
+    pthread_mutex_unlock(&db->ev_lock);
+    return v;
+}
+
+int64_t db_first_event_id(struct db *db)
+{
+    pthread_mutex_lock(&db->ev_lock);
+    int64_t v = db->first_event;
+    pthread_mutex_unlock(&db->ev_lock);
+    return v;
+}
+
+bool db_wait_events(struct db *db, int64_t after, double timeout)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    if (timeout < 0)
+        timeout = 0;
+    if (timeout > 86400.0 * 365)
+        timeout = 86400.0 * 365;
+    deadline.tv_sec += (time_t)timeout;
+    deadline.tv_nsec += (long)((timeout - (double)(time_t)timeout) * 1e9);
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&db->ev_lock);
+    while (db->last_event <= after) {
+        if (pthread_cond_timedwait(&db->ev_cond, &db->ev_lock, &deadline) != 0)
+            break;
+    }
+    bool more = db->last_event > after;
+    pthread_mutex_unlock(&db->ev_lock);
+    return more;
+}
+
+xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, void *ctx,
+                      int64_t *last_visited)
+{
+    struct conn *r = db_reader_get(db);
+    sqlite3_stmt *st;
+    xerr *e = NULL;
+    *last_visited = after;
+    if (sqlite3_prepare_v2(r->h, "SELECT id, ts, class, op, ref, snapshot FROM _event WHERE id > ?1 "
+                                 "ORDER BY id LIMIT ?2",
+                           -1, &st, NULL) != SQLITE_OK) {
+        e = sql_error(r->h, "prepare events");
+    } else {
+        sqlite3_bind_int64(st, 1, after);
+        sqlite3_bind_int(st, 2, limit);
+        int rc;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            struct db_event ev = {
+                .id = sqlite3_column_int64(st, 0),
+                .timestamp = sqlite3_column_double(st, 1),
+                .class_lname = (const char *)sqlite3_column_text(st, 2),
+                .op = (const char *)sqlite3_column_text(st, 3),
+                .ref = (const char *)sqlite3_column_text(st, 4),
+                .snapshot_json = (const char *)sqlite3_column_text(st, 5),
+            };
+            *last_visited = ev.id;
+            if (!cb(ctx, &ev))
+                break;
+        }
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            e = sql_error(r->h, "events");
+        sqlite3_finalize(st);
+    }
+    db_reader_put(db, r);
+    return e;
+}

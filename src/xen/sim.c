@@ -1,0 +1,564 @@
+/* The simulator backend: simulated domains and the in-process xenstore server
+ * (src/xenstored), for machines without Xen.
+ *
+ * Like a real hypervisor, it outlives the toolstack: its domains and xenstore tree
+ * are kept under sim-state-dir and found again when the daemon restarts.
+ *
+ * The simulated guest is cooperative: it acknowledges control/shutdown and shuts
+ * down with the matching reason, unless its VM's platform says
+ * sim-guest=unresponsive.  Tests drive guest-initiated events by writing, as dom0,
+ * /local/domain/<domid>/sim/shutdown = poweroff | reboot | crash | suspend. */
+#include "backend.h"
+#include "log.h"
+#include "util.h"
+#include "xsd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+#define DOM0_MEMORY (1024ull << 20)
+#define SHUTDOWN_DELAY_US 100000 /* a guest takes a moment to shut down */
+
+struct simdom {
+    uint32_t domid;
+    char uuid[37];
+    char name[128];
+    enum hv_dom_state state;
+    int reason;
+    bool hvm;
+    uint64_t memory, max_memory;
+    unsigned vcpus;
+    char **dm_argv;
+    double started;
+    struct simdom *next;
+};
+
+struct sim {
+    char *dir, *state_file, *xs_socket;
+    uint64_t total_memory;
+    unsigned cpus;
+    struct xsd *xsd;
+    pthread_mutex_t lock;
+    struct simdom *doms;
+    uint32_t next_domid;
+    /* the simulated guests' side of xenstore */
+    struct xs_handle *guest_xs;
+    pthread_t guest_thread;
+    bool guest_running;
+};
+
+static struct simdom *find(struct sim *s, uint32_t domid)
+{
+    for (struct simdom *d = s->doms; d; d = d->next)
+        if (d->domid == domid)
+            return d;
+    return NULL;
+}
+
+/* ---- persistence: one line per domain ---- */
+
+static void clean_text(char *s)
+{
+    for (; *s; s++)
+        if (*s == '\t' || *s == '\n' || *s == '\x1f')
+            *s = ' ';
+}
+
+static void save(struct sim *s)
+{
+    _cleanup_free_ char *tmp = xasprintf("%s.tmp", s->state_file);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        log_error("simulator: cannot save %s: %s", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "next\t%" PRIu32 "\n", s->next_domid);
+    for (struct simdom *d = s->doms; d; d = d->next) {
+        fprintf(f, "dom\t%" PRIu32 "\t%s\t%s\t%d\t%d\t%d\t%" PRIu64 "\t%" PRIu64 "\t%u\t", d->domid, d->uuid,
+                d->name, (int)d->state, d->reason, d->hvm, d->memory, d->max_memory, d->vcpus);
+        for (size_t i = 0; d->dm_argv && d->dm_argv[i]; i++)
+            fprintf(f, "%s%s", i ? "\x1f" : "", d->dm_argv[i]);
+        fputc('\n', f);
+    }
+    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
+    fclose(f);
+    if (!ok || rename(tmp, s->state_file) != 0)
+        log_error("simulator: cannot save %s: %s", s->state_file, strerror(errno));
+}
+
+static char **split_argv(const char *text)
+{
+    if (!*text)
+        return NULL;
+    size_t n = 1;
+    for (const char *p = text; *p; p++)
+        n += *p == '\x1f';
+    char **v = xcalloc(n + 1, sizeof(char *));
+    _cleanup_free_ char *copy = xstrdup(text);
+    char *save_ptr = NULL;
+    size_t i = 0;
+    for (char *tok = strtok_r(copy, "\x1f", &save_ptr); tok && i < n; tok = strtok_r(NULL, "\x1f", &save_ptr))
+        v[i++] = xstrdup(tok);
+    return v;
+}
+
+static void load(struct sim *s)
+{
+    FILE *f = fopen(s->state_file, "r");
+    if (!f)
+        return;
+    char *line = NULL;
+    size_t cap = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        line[strcspn(line, "\n")] = 0;
+        char *fields[11] = {0};
+        size_t n = 0;
+        for (char *p = line, *tab; n < 11; p = tab + 1) {
+            fields[n++] = p;
+            if (!(tab = strchr(p, '\t')))
+                break;
+            *tab = 0;
+        }
+        if (n == 2 && strcmp(fields[0], "next") == 0) {
+            s->next_domid = (uint32_t)strtoul(fields[1], NULL, 10);
+        } else if (n == 11 && strcmp(fields[0], "dom") == 0) {
+            struct simdom *d = xcalloc(1, sizeof(*d));
+            d->domid = (uint32_t)strtoul(fields[1], NULL, 10);
+            snprintf(d->uuid, sizeof(d->uuid), "%s", fields[2]);
+            snprintf(d->name, sizeof(d->name), "%s", fields[3]);
+            d->state = (enum hv_dom_state)atoi(fields[4]);
+            d->reason = atoi(fields[5]);
+            d->hvm = atoi(fields[6]) != 0;
+            d->memory = strtoull(fields[7], NULL, 10);
+            d->max_memory = strtoull(fields[8], NULL, 10);
+            d->vcpus = (unsigned)atoi(fields[9]);
+            d->dm_argv = split_argv(fields[10]);
+            d->started = now_monotonic();
+            d->next = s->doms;
+            s->doms = d;
+        }
+    }
+    free(line);
+    fclose(f);
+}
+
+/* ---- the simulated guests ---- */
+
+static void release(struct sim *s, uint32_t domid)
+{
+    xsd_domain_released(s->xsd, domid);
+}
+
+/* The guest stops: as Xen does, the domain stays until the toolstack destroys it. */
+static void guest_shutdown(struct sim *s, uint32_t domid, int reason)
+{
+    pthread_mutex_lock(&s->lock);
+    struct simdom *d = find(s, domid);
+    bool changed = d && (d->state == HV_DOM_RUNNING || d->state == HV_DOM_PAUSED);
+    if (changed) {
+        d->state = HV_DOM_SHUTDOWN;
+        d->reason = reason;
+        save(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (changed) {
+        log_info("simulator: domain %" PRIu32 " shut down (reason %d)", domid, reason);
+        release(s, domid);
+    }
+}
+
+static int reason_of(const char *what)
+{
+    if (strcmp(what, "reboot") == 0)
+        return HV_SHUTDOWN_REBOOT;
+    if (strcmp(what, "suspend") == 0)
+        return HV_SHUTDOWN_SUSPEND;
+    if (strcmp(what, "crash") == 0)
+        return HV_SHUTDOWN_CRASH;
+    if (strcmp(what, "poweroff") == 0 || strcmp(what, "halt") == 0)
+        return HV_SHUTDOWN_POWEROFF;
+    return -1;
+}
+
+static bool guest_running(struct sim *s, uint32_t domid)
+{
+    pthread_mutex_lock(&s->lock);
+    struct simdom *d = find(s, domid);
+    bool running = d && d->state == HV_DOM_RUNNING;
+    pthread_mutex_unlock(&s->lock);
+    return running;
+}
+
+static char *xs_get(struct xs_handle *h, const char *fmt, uint32_t domid)
+{
+    char path[128];
+    unsigned len;
+    snprintf(path, sizeof(path), fmt, domid);
+    return xs_read(h, XBT_NULL, path, &len);
+}
+
+/* Look at a domain's control/shutdown and sim/shutdown and act as its guest would. */
+static void guest_poll(struct sim *s, uint32_t domid)
+{
+    if (!guest_running(s, domid))
+        return; /* a paused guest cannot react; it will on unpause */
+    _cleanup_free_ char *forced = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/sim/shutdown", domid);
+    if (forced && *forced) {
+        int r = reason_of(forced);
+        char path[96];
+        snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
+        xs_rm(s->guest_xs, XBT_NULL, path);
+        if (r >= 0) {
+            usleep(SHUTDOWN_DELAY_US);
+            guest_shutdown(s, domid, r);
+        }
+        return;
+    }
+    _cleanup_free_ char *req = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    if (!req || !*req)
+        return;
+    _cleanup_free_ char *mode = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/platform/sim-guest", domid);
+    if (mode && strcmp(mode, "unresponsive") == 0)
+        return;
+    int r = reason_of(req);
+    /* acknowledge as a Linux guest does: by writing the key back empty */
+    char path[96];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    xs_write(s->guest_xs, XBT_NULL, path, "", 0);
+    if (r < 0)
+        return;
+    usleep(SHUTDOWN_DELAY_US);
+    guest_shutdown(s, domid, r);
+}
+
+static void *guest_main(void *p)
+{
+    struct sim *s = p;
+    for (;;) {
+        unsigned num;
+        char **w = xs_read_watch(s->guest_xs, &num);
+        if (!w) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return NULL;
+        }
+        uint32_t domid = (uint32_t)strtoul(w[XS_WATCH_TOKEN], NULL, 10);
+        free(w);
+        guest_poll(s, domid);
+    }
+    return NULL;
+}
+
+static void guest_watch(struct sim *s, uint32_t domid, bool on)
+{
+    char token[16], p1[96], p2[96];
+    snprintf(token, sizeof(token), "%" PRIu32, domid);
+    snprintf(p1, sizeof(p1), "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    snprintf(p2, sizeof(p2), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
+    if (on) {
+        xs_watch(s->guest_xs, p1, token);
+        xs_watch(s->guest_xs, p2, token);
+    } else {
+        xs_unwatch(s->guest_xs, p1, token);
+        xs_unwatch(s->guest_xs, p2, token);
+    }
+}
+
+/* ---- the backend ---- */
+
+static xerr *sim_open(const struct config *cfg, void **state)
+{
+    struct sim *s = xcalloc(1, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+    s->dir = xstrdup(config_get(cfg, "sim-state-dir"));
+    s->state_file = xasprintf("%s/domains", s->dir);
+    s->xs_socket = xasprintf("%s/xenstored.sock", s->dir);
+    s->total_memory = (uint64_t)config_get_int(cfg, "sim-memory-mib") << 20;
+    s->cpus = (unsigned)config_get_int(cfg, "sim-cpus");
+    s->next_domid = 1;
+    _cleanup_free_ char *domdir = xasprintf("%s/domain", s->dir);
+    _cleanup_free_ char *xsstate = xasprintf("%s/xenstore", s->dir);
+    if (s->total_memory < DOM0_MEMORY * 2 || s->cpus == 0 || s->cpus > 4096) {
+        free(s);
+        return xerr_new("INVALID_VALUE", "sim-memory-mib/sim-cpus", "too small", NULL);
+    }
+    mkdir(s->dir, 0755);
+    mkdir(domdir, 0755);
+    load(s);
+    if (!find(s, 0)) {
+        struct simdom *d = xcalloc(1, sizeof(*d));
+        snprintf(d->name, sizeof(d->name), "Domain-0");
+        snprintf(d->uuid, sizeof(d->uuid), "00000000-0000-0000-0000-000000000000");
+        d->memory = d->max_memory = DOM0_MEMORY;
+        d->vcpus = s->cpus;
+        d->next = s->doms;
+        s->doms = d;
+    }
+    struct xsd_options xo = {.socket_path = s->xs_socket, .domain_socket_dir = domdir, .state_path = xsstate};
+    xerr *e = xsd_start(&xo, &s->xsd);
+    if (e) {
+        free(s);
+        return e;
+    }
+    setenv("XENSTORED_PATH", s->xs_socket, 1);
+    s->guest_xs = xs_open(0);
+    if (!s->guest_xs) {
+        xsd_stop(s->xsd);
+        free(s);
+        return xerr_internal("simulator: cannot connect to its own xenstore: %s", strerror(errno));
+    }
+    /* dom0's own entries, as xen-init-dom0 writes them */
+    xs_write(s->guest_xs, XBT_NULL, "/local/domain/0/name", "Domain-0", 8);
+    xs_write(s->guest_xs, XBT_NULL, "/local/domain/0/domid", "0", 1);
+    for (struct simdom *d = s->doms; d; d = d->next)
+        if (d->domid)
+            guest_watch(s, d->domid, true);
+    if (pthread_create(&s->guest_thread, NULL, guest_main, s) == 0)
+        s->guest_running = true;
+    save(s);
+    *state = s;
+    return NULL;
+}
+
+static void sim_close(void *state)
+{
+    struct sim *s = state;
+    if (s->guest_running) {
+        pthread_cancel(s->guest_thread);
+        pthread_join(s->guest_thread, NULL);
+    }
+    xs_close(s->guest_xs);
+    xsd_stop(s->xsd);
+    pthread_mutex_lock(&s->lock);
+    save(s);
+    pthread_mutex_unlock(&s->lock);
+    for (struct simdom *d = s->doms, *n; d; d = n) {
+        n = d->next;
+        hv_strv_free(d->dm_argv);
+        free(d);
+    }
+    free(s->dir);
+    free(s->state_file);
+    free(s->xs_socket);
+    free(s);
+}
+
+static const char *sim_xenstore_path(void *state)
+{
+    return ((struct sim *)state)->xs_socket;
+}
+
+static uint64_t used_memory(struct sim *s)
+{
+    uint64_t used = 0;
+    for (struct simdom *d = s->doms; d; d = d->next)
+        used += d->memory;
+    return used;
+}
+
+static xerr *sim_host_info(void *state, struct hv_host_info *out)
+{
+    struct sim *s = state;
+    snprintf(out->xen_version, sizeof(out->xen_version), "4.17.0-sim");
+    snprintf(out->xen_caps, sizeof(out->xen_caps), "xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64");
+    pthread_mutex_lock(&s->lock);
+    out->total_memory_bytes = s->total_memory;
+    uint64_t used = used_memory(s);
+    out->free_memory_bytes = used < s->total_memory ? s->total_memory - used : 0;
+    pthread_mutex_unlock(&s->lock);
+    out->nr_cpus = s->cpus;
+    out->cpu_mhz = 2400;
+    out->hvm_capable = true;
+    return NULL;
+}
+
+static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv_build *out)
+{
+    struct sim *s = state;
+    if (!spec->hvm && (!spec->kernel || !*spec->kernel))
+        return xerr_internal("a PV domain needs a kernel");
+    pthread_mutex_lock(&s->lock);
+    uint64_t used = used_memory(s);
+    uint64_t avail = used < s->total_memory ? s->total_memory - used : 0;
+    if (spec->memory_static_max > avail) {
+        pthread_mutex_unlock(&s->lock);
+        char need[32], have[32];
+        snprintf(need, sizeof(need), "%" PRIu64, spec->memory_static_max);
+        snprintf(have, sizeof(have), "%" PRIu64, avail);
+        return xerr_new("HOST_NOT_ENOUGH_FREE_MEMORY", need, have, NULL);
+    }
+    struct simdom *d = xcalloc(1, sizeof(*d));
+    /* domids are not reused soon after, as in Xen, so a stale one never names a new guest */
+    while (find(s, s->next_domid) || s->next_domid == 0 || s->next_domid >= 0x7ff0)
+        s->next_domid = s->next_domid >= 0x7ff0 ? 1 : s->next_domid + 1;
+    d->domid = s->next_domid++;
+    snprintf(d->uuid, sizeof(d->uuid), "%s", spec->uuid);
+    snprintf(d->name, sizeof(d->name), "%s", spec->name);
+    clean_text(d->name);
+    d->state = HV_DOM_PAUSED;
+    d->hvm = spec->hvm;
+    d->memory = spec->memory_static_max;
+    d->max_memory = spec->memory_static_max;
+    d->vcpus = spec->vcpus;
+    d->started = now_monotonic();
+    d->next = s->doms;
+    s->doms = d;
+    save(s);
+    pthread_mutex_unlock(&s->lock);
+    out->domid = d->domid;
+    out->store_mfn = 0x100000 + d->domid;
+    out->store_evtchn = 1;
+    out->console_mfn = 0x200000 + d->domid;
+    out->console_evtchn = 2;
+    return NULL;
+}
+
+static void sim_built(void *state, uint32_t domid)
+{
+    guest_watch(state, domid, true);
+}
+
+static xerr *set_state(struct sim *s, uint32_t domid, enum hv_dom_state from, enum hv_dom_state to)
+{
+    pthread_mutex_lock(&s->lock);
+    struct simdom *d = find(s, domid);
+    xerr *e = NULL;
+    if (!d || domid == 0)
+        e = xerr_internal("simulator: no domain %" PRIu32, domid);
+    else if (d->state == from || d->state == to) {
+        d->state = to;
+        save(s);
+    } else
+        e = xerr_internal("simulator: domain %" PRIu32 " is not in the right state", domid);
+    pthread_mutex_unlock(&s->lock);
+    return e;
+}
+
+static xerr *sim_pause(void *state, uint32_t domid)
+{
+    return set_state(state, domid, HV_DOM_RUNNING, HV_DOM_PAUSED);
+}
+
+static xerr *sim_unpause(void *state, uint32_t domid)
+{
+    xerr *e = set_state(state, domid, HV_DOM_PAUSED, HV_DOM_RUNNING);
+    if (!e)
+        guest_poll(state, domid); /* a request made while paused is seen now */
+    return e;
+}
+
+static xerr *sim_destroy(void *state, uint32_t domid)
+{
+    struct sim *s = state;
+    if (domid == 0)
+        return xerr_internal("simulator: dom0 cannot be destroyed");
+    pthread_mutex_lock(&s->lock);
+    struct simdom **pp = &s->doms, *d = NULL;
+    for (; *pp; pp = &(*pp)->next) {
+        if ((*pp)->domid == domid) {
+            d = *pp;
+            *pp = d->next;
+            break;
+        }
+    }
+    if (d)
+        save(s);
+    pthread_mutex_unlock(&s->lock);
+    if (!d)
+        return NULL; /* already gone: destroying is idempotent */
+    guest_watch(s, domid, false);
+    hv_strv_free(d->dm_argv);
+    free(d);
+    release(s, domid);
+    return NULL;
+}
+
+static xerr *sim_list(void *state, struct hv_domain_info **out, size_t *n)
+{
+    struct sim *s = state;
+    pthread_mutex_lock(&s->lock);
+    size_t count = 0;
+    for (struct simdom *d = s->doms; d; d = d->next)
+        count++;
+    struct hv_domain_info *v = xcalloc(count ? count : 1, sizeof(*v));
+    size_t i = 0;
+    double now = now_monotonic();
+    for (struct simdom *d = s->doms; d; d = d->next, i++) {
+        v[i].domid = d->domid;
+        snprintf(v[i].uuid, sizeof(v[i].uuid), "%s", d->uuid);
+        v[i].state = d->state;
+        v[i].shutdown_reason = d->reason;
+        v[i].memory_bytes = d->memory;
+        v[i].max_memory_bytes = d->max_memory;
+        v[i].vcpus = d->vcpus;
+        v[i].hvm = d->hvm;
+        v[i].cpu_time_ns = d->state == HV_DOM_RUNNING ? (uint64_t)((now - d->started) * 1e8) : 0;
+    }
+    pthread_mutex_unlock(&s->lock);
+    *out = v;
+    *n = count;
+    return NULL;
+}
+
+static xerr *sim_device_model(void *state, uint32_t domid, char *const *argv)
+{
+    struct sim *s = state;
+    size_t n = 0;
+    while (argv[n])
+        n++;
+    char **copy = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        copy[i] = xstrdup(argv[i]);
+    pthread_mutex_lock(&s->lock);
+    struct simdom *d = find(s, domid);
+    if (d) {
+        hv_strv_free(d->dm_argv);
+        d->dm_argv = copy;
+        copy = NULL;
+        save(s);
+    }
+    pthread_mutex_unlock(&s->lock);
+    hv_strv_free(copy);
+    return d ? NULL : xerr_internal("simulator: no domain %" PRIu32, domid);
+}
+
+static char **sim_dm_argv(void *state, uint32_t domid)
+{
+    struct sim *s = state;
+    char **copy = NULL;
+    pthread_mutex_lock(&s->lock);
+    struct simdom *d = find(s, domid);
+    if (d && d->dm_argv) {
+        size_t n = 0;
+        while (d->dm_argv[n])
+            n++;
+        copy = xcalloc(n + 1, sizeof(char *));
+        for (size_t i = 0; i < n; i++)
+            copy[i] = xstrdup(d->dm_argv[i]);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return copy;
+}
+
+const struct hv_backend_ops hv_simulator_ops = {
+    .name = "simulator",
+    .open = sim_open,
+    .close = sim_close,
+    .xenstore_path = sim_xenstore_path,
+    .host_info = sim_host_info,
+    .build = sim_build,
+    .pause = sim_pause,
+    .unpause = sim_unpause,
+    .destroy = sim_destroy,
+    .list = sim_list,
+    .built = sim_built,
+    .device_model = sim_device_model,
+    .dm_argv = sim_dm_argv,
+};
