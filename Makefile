@@ -121,7 +121,7 @@ test-unit: $(UNIT_BINS)
 
 test-integration: $(PROGRAMS)
 	XENAPID_BIN=$(abspath $(BIN)/xenapid) XE_BIN=$(abspath $(BIN)/xe) \
-	  /usr/bin/python3 -m unittest discover -s tests/integration -t . -v $(if $(T),-k $(T))
+	  /usr/bin/python3 -m unittest discover -s tests/integration -p "test_*.py" -v $(if $(T),-k $(T))
 
 # The committed API reference must be what the datamodel generates.
 test-docs: build/dmgen
