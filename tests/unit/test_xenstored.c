@@ -153,8 +153,9 @@ static void expect_no_event(struct xs_handle *h, int ms)
     ck_assert_msg(!next_event(h, ms, p, NULL), "unexpected event %s", p);
 }
 
-/* Run a stock tool against socket path; its exit status, stdout+stderr in out. */
-static int run_tool(const char *path, char *out, size_t outsz, const char *const argv[])
+/* Start a stock tool against socket path, its stdout and stderr into *outfd.  The
+ * environment is made before fork: the child of a threaded process only execs. */
+static pid_t spawn_tool(const char *path, const char *const argv[], int *outfd)
 {
     size_t n = 0;
     while (environ[n])
@@ -181,6 +182,15 @@ static int run_tool(const char *path, char *out, size_t outsz, const char *const
     close(pfd[1]);
     free(mine);
     free(env);
+    *outfd = pfd[0];
+    return pid;
+}
+
+/* Run a stock tool against socket path; its exit status, stdout+stderr in out. */
+static int run_tool(const char *path, char *out, size_t outsz, const char *const argv[])
+{
+    int pfd[1];
+    pid_t pid = spawn_tool(path, argv, &pfd[0]);
     size_t len = 0;
     double end = now_monotonic() + 10;
     for (;;) {
@@ -498,17 +508,9 @@ START_TEST(test_watch_tool)
 {
     /* xenstore-watch exits after two events: the initial one and our write.  Write until
      * it has registered and seen one. */
-    int pfd[2];
-    ck_assert_int_eq(pipe(pfd), 0);
-    pid_t pid = fork();
-    if (pid == 0) {
-        dup2(pfd[1], 1);
-        close(pfd[0]);
-        setenv("XENSTORED_PATH", sock, 1);
-        execlp("xenstore-watch", "xenstore-watch", "-n", "2", "/tw", (char *)NULL);
-        _exit(127);
-    }
-    close(pfd[1]);
+    int pfd[1];
+    pid_t pid = spawn_tool(sock, (const char *const[]){"xenstore-watch", "-n", "2", "/tw", NULL},
+                           &pfd[0]);
     struct xs_handle *h = dom0();
     int st = 0;
     bool done = false;
