@@ -4,7 +4,7 @@
  * stock xenstore-* tools and libxenstore (XENSTORED_PATH=<socket>) work against it
  * unchanged, and it keeps the semantics of the C xenstored of Xen 4.17: tree,
  * permissions, watches, transactions, quotas for unprivileged domains.  It runs on its
- * own thread; every function here may be called from any other thread.
+ * own thread; these functions may be called from any other thread, none after xsd_stop.
  */
 #ifndef XENAPID_XSD_H
 #define XENAPID_XSD_H
