@@ -1,0 +1,155 @@
+#!/bin/bash
+# Run a test on the real hypervisor: boot Debian's Xen 4.17 under QEMU (TCG) with a
+# Linux PV dom0, start the stock xenstored, xen-init-dom0 and xenconsoled there, run a
+# test script in dom0, power off.  Prints the timing of each step; exits 0 iff the
+# test script exited 0.
+#
+#   tests/xen/run.sh                 the smoke test of the xc backend (test-smoke.sh)
+#
+# Env knobs (paths may be relative to the repository):
+#   TEST_SCRIPT=path      sh script run as /test.sh in dom0 (default tests/xen/test-smoke.sh)
+#   BINS="a b ..."        project programs, copied into dom0's /usr/local/bin (on PATH)
+#                         with their shared libraries (default: build/rel/tests/xen/xc_smoke,
+#                         brought up to date with make)
+#   EXTRA_FILES="a b ..." other host files, copied into dom0 at the same path (+ libraries)
+#   GUEST=1|0             put the PV test guest in dom0 at /guest/{vmlinuz,initrd.gz}
+#                         (built by make-guest.sh; its GUEST_* knobs apply; defaults here:
+#                         GUEST_XENSTORE_TOOLS=1 GUEST_HOOKS=tests/xen/guest-xs-probe.sh)
+#   TIMEOUT=240           seconds for the whole QEMU run
+#   WORK=dir              work dir (default ${TMPDIR:-/tmp}/xenapid-xen-test): rootfs,
+#                         initramfs, console.log (absolute times), console.rel.log
+#   DOM0_MEM=512M MEM=2G SMP=2   memory of dom0, of the emulated machine, its CPUs
+#   KVER=...              kernel version for dom0 and the guest (default: newest installed)
+#
+# Host packages: scripts/deps.sh xen.  Markers in the console log: XEN-HARNESS (this
+# harness), STEP/TIMING/TEST-* (test scripts), GUEST-MARKER (the guest's console).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+abspath() { case "$1" in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
+
+WORK=${WORK:-${TMPDIR:-/tmp}/xenapid-xen-test}
+TIMEOUT=${TIMEOUT:-240}; DOM0_MEM=${DOM0_MEM:-512M}; MEM=${MEM:-2G}; SMP=${SMP:-2}
+GUEST=${GUEST:-1}
+KVER=${KVER:-$(ls /lib/modules | sort -V | tail -1)}
+XB=/usr/lib/xen-4.17/bin
+TEST_SCRIPT=$(abspath "${TEST_SCRIPT:-tests/xen/test-smoke.sh}")
+if [ -z "${BINS+set}" ]; then
+  BINS=build/rel/tests/xen/xc_smoke
+  make -C "$REPO" --no-print-directory "$BINS" >&2
+fi
+
+for f in /boot/xen-4.17-amd64.gz "/boot/vmlinuz-$KVER" "$XB/xenstored" /usr/bin/qemu-system-x86_64 \
+         /bin/busybox "$TEST_SCRIPT"; do
+  [ -e "$f" ] || { echo "run.sh: missing $f (scripts/deps.sh xen installs the packages)" >&2; exit 2; }
+done
+
+t_start=$(date +%s.%N)
+mkdir -p "$WORK"; cd "$WORK"
+
+# QEMU's multiboot loader takes the hypervisor as an uncompressed ELF.  dom0's kernel
+# goes in unpacked too: Xen's dom0 builder spends ~9 s on the xz payload under TCG.
+[ -s xen.elf ] && [ xen.elf -nt /boot/xen-4.17-amd64.gz ] || zcat /boot/xen-4.17-amd64.gz > xen.elf
+[ -s dom0-vmlinux ] && [ dom0-vmlinux -nt "/boot/vmlinuz-$KVER" ] \
+  || "$REPO/tests/xen/unpack-kernel.sh" "/boot/vmlinuz-$KVER" dom0-vmlinux
+
+# ---------- dom0's initramfs ----------
+R=$WORK/rootfs; rm -rf "$R"
+mkdir -p "$R"/{bin,sbin,etc/xen,proc,sys,dev,tmp,run,lib/modules,lib64,usr/bin,usr/sbin,usr/local/bin} \
+         "$R"/var/{log/xen/console,lib/xen,lib/xenstored}
+ln -s ../run "$R/var/run"
+cp /bin/busybox "$R/bin/busybox"
+for a in $(/bin/busybox --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
+
+copy_libs() {  # the shared libraries of $1 into the rootfs, same paths
+  local l
+  for l in $(ldd "$1" 2>/dev/null | awk '/=>/ && $3 ~ /^\// {print $3} /^\t\// {print $1}'); do
+    [ -e "$R$l" ] || { mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l"; }
+  done
+}
+copy_same_path() { local f; for f in "$@"; do mkdir -p "$R$(dirname "$f")"; cp -L "$f" "$R$f"; copy_libs "$f"; done; }
+
+# The stock Xen tools: xenstored and xenconsoled are the services the daemon relies on;
+# xl and the xenstore clients are there for tests to cross-check what the daemon did.
+copy_same_path $XB/xenstored $XB/xen-init-dom0 $XB/xenconsoled $XB/xenconsole $XB/xl \
+  $XB/xenstore-control /usr/bin/xenstore /usr/bin/xenstore-ls /usr/bin/xenstore-read \
+  /usr/bin/xenstore-write /usr/bin/xenstore-list /usr/bin/xenstore-rm /usr/bin/xenstore-exists \
+  /usr/bin/xenstore-chmod /usr/bin/xenstore-watch /lib/x86_64-linux-gnu/libgcc_s.so.1
+cp -L /lib64/ld-linux-x86-64.so.2 "$R/lib64/"
+for b in $XB/*; do [ -e "$R$b" ] && ln -sf "$b" "$R/usr/sbin/$(basename "$b")"; done  # not Debian's wrapper
+cp -a /etc/xen/xl.conf "$R/etc/xen/"
+for f in ${EXTRA_FILES:-}; do copy_same_path "$(abspath "$f")"; done
+for f in ${BINS:-}; do
+  f=$(abspath "$f")
+  [ -x "$f" ] || { echo "run.sh: $f is not an executable (build it first)" >&2; exit 2; }
+  cp -L "$f" "$R/usr/local/bin/"; copy_libs "$f"
+done
+for m in xenfs/xenfs xen-privcmd xen-evtchn xen-gntdev xen-gntalloc; do
+  cp "/lib/modules/$KVER/kernel/drivers/xen/$m.ko" "$R/lib/modules/"
+done
+if [ "$GUEST" = 1 ]; then
+  # By default the guest carries the xenstore clients and a probe of what it may write.
+  GUEST_XENSTORE_TOOLS=${GUEST_XENSTORE_TOOLS:-1} GUEST_HOOKS=${GUEST_HOOKS-tests/xen/guest-xs-probe.sh} \
+    KVER=$KVER "$REPO/tests/xen/make-guest.sh" "$R/guest"
+fi
+cp "$TEST_SCRIPT" "$R/test.sh"
+
+cat > "$R/init" <<'INIT'
+#!/bin/sh
+export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /run
+mkdir -p /run/xen /run/xenstored /var/log/xen/console
+echo "XEN-HARNESS: dom0 shell reached, dom0 uptime $(cut -d' ' -f1 /proc/uptime)s"
+for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc; do insmod /lib/modules/$m.ko; done
+mount -t xenfs xenfs /proc/xen
+xenstored --pid-file /run/xenstored.pid
+i=0; until xenstore-exists /local 2>/dev/null; do i=$((i+1)); [ $i -lt 50 ] || break; sleep 0.1; done
+xen-init-dom0 >/dev/null
+xenconsoled --log=guest --log-dir=/var/log/xen/console --pid-file=/run/xenconsoled.pid
+echo "XEN-HARNESS: control plane up, dom0 uptime $(cut -d' ' -f1 /proc/uptime)s"
+cd /tmp && sh /test.sh; rc=$?
+echo "XEN-HARNESS-RESULT rc=$rc dom0-uptime=$(cut -d' ' -f1 /proc/uptime)s"
+poweroff -f
+INIT
+chmod +x "$R/init"
+# Uncompressed: dom0 would otherwise spend seconds inflating it under TCG.
+(cd "$R" && find . | cpio -o -H newc --quiet) > dom0-initrd.cpio
+t_built=$(date +%s.%N)
+
+# ---------- boot ----------
+# -cpu max,-smap: QEMU's TCG pops the IRET frame with supervisor accesses, which trips
+#   SMAP for PV guest kernels (ring 3): dom0 faults at its first iretq without it.
+# -no-reboot: a crash of Xen or dom0 ends QEMU instead of looping.
+XEN_CMD="dom0_mem=$DOM0_MEM,max:$DOM0_MEM dom0_max_vcpus=$SMP console=com1 com1=115200,8n1 loglvl=all guest_loglvl=all"
+DOM0_CMD="console=hvc0 earlyprintk=xen rdinit=/init loglevel=4"
+set +e
+timeout "$TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg,thread=multi -cpu max,-smap \
+  -m "$MEM" -smp "$SMP" -nographic -no-reboot -nic none \
+  -kernel xen.elf -append "$XEN_CMD" \
+  -initrd "dom0-vmlinux $DOM0_CMD,dom0-initrd.cpio" </dev/null 2>&1 \
+  | while IFS= read -r l; do printf '%s %s\n' "$(date +%s.%N)" "$l"; done > console.log
+qemu_rc=${PIPESTATUS[0]}
+set -e
+t_end=$(date +%s.%N)
+
+# ---------- report ----------
+awk -v t0="$t_built" '{ $1 = sprintf("%7.2f", $1 - t0); print }' console.log | tr -d '\r' > console.rel.log
+echo "=== console (seconds since QEMU started) ==="
+grep -E 'XEN-HARNESS|STEP|TIMING|TEST-|SMOKE|GUEST-|\(XEN\) Xen version|Panic|crashed|FAIL' \
+  console.rel.log | cut -c1-220 || true
+first() { awk -v p="$1" 'index($0, p) { print $1; exit }' console.rel.log; }
+echo "=== timings ==="
+printf '  %-34s %7.2fs\n' "initramfs build (host)" "$(echo "$t_built - $t_start" | bc)"
+printf '  %-34s %7s\n' "Xen banner" "$(first '(XEN) Xen version')s"
+printf '  %-34s %7s\n' "dom0 shell" "$(first 'dom0 shell reached')s"
+printf '  %-34s %7s\n' "control plane up" "$(first 'control plane up')s"
+printf '  %-34s %7s\n' "test script done" "$(first 'XEN-HARNESS-RESULT')s"
+printf '  %-34s %7.2fs\n' "total wall time" "$(echo "$t_end - $t_start" | bc)"
+echo "log: $WORK/console.rel.log"
+if grep -q 'XEN-HARNESS-RESULT rc=0' console.log; then
+  echo "RESULT: PASS"
+  exit 0
+fi
+[ "$qemu_rc" = 124 ] && echo "run.sh: timed out after ${TIMEOUT}s" >&2
+echo "RESULT: FAIL"
+exit 1
