@@ -35,10 +35,13 @@ struct api_ctx {
 
 typedef xerr *(*api_fn)(struct api_ctx *ctx, xv *const *args, size_t nargs, xv **result);
 
+struct platform;
+
 struct api_options {
     const struct config *cfg;
     struct db *db;
     struct hv *hv;               /* may be NULL in unit tests */
+    struct platform *platform;   /* the version registry and this host's offer */
 };
 
 xerr *api_create(const struct api_options *opt, struct api **out);
@@ -58,6 +61,8 @@ xv *api_list_methods(struct api *api);
 /* ---- for implementations ---- */
 const struct config *api_config(struct api *api);
 struct hv *api_hv(struct api *api);
+struct platform *api_platform(struct api *api);
+struct db *api_db(struct api *api);
 const char *api_host_ref(struct api *api);   /* this host's record */
 const char *api_pool_ref(struct api *api);
 /* Report progress (0..1) of the task the call runs under; no-op outside a task. */
@@ -67,6 +72,9 @@ bool api_task_cancelling(struct api_ctx *ctx);
 /* Let task.cancel reach the call's task (set as soon as the operation can stop). */
 void api_task_allow_cancel(struct api_ctx *ctx, bool allow);
 
+/* The fields of a create call's record argument, checked against their types; fields
+ * the server maintains (DynamicRO) are ignored, as are names the class lacks. */
+xerr *api_record_from_args(const struct dm_class *c, const xv *args, xv **fields);
 /* Create an object of class c with the given fields (the rest from their defaults),
  * a fresh ref and uuid, in transaction t.  *ref gets the new ref (caller frees). */
 xerr *api_create_object(struct db_txn *t, const struct dm_class *c, const xv *fields, char **ref);

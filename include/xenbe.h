@@ -81,6 +81,8 @@ struct hv_domain_spec {
 xerr *hv_open(const struct config *cfg, struct hv **out);
 void hv_close(struct hv *hv);
 const char *hv_backend_name(const struct hv *hv);
+/* Whether VM.suspend can work: the backend can save a domain. */
+bool hv_can_suspend(const struct hv *hv);
 /* Path of the xenstore socket clients should use (XENSTORED_PATH), NULL for the
  * system default (a real dom0). */
 const char *hv_xenstore_path(const struct hv *hv);
@@ -115,5 +117,17 @@ void hv_strv_free(char **v);
  * notice); it should look at hv_domain_list/hv_domain_info and must not block long. */
 typedef void (*hv_domain_cb)(void *ctx);
 xerr *hv_watch_domains(struct hv *hv, hv_domain_cb cb, void *ctx);
+
+/* Watching xenstore paths, for modules that follow what guests write.  fn runs on
+ * the watcher's own thread, once per event (and once when a watch is added, as
+ * xenstore does); it must not block long.  Close joins the thread. */
+struct hv_watcher;
+typedef void (*hv_watch_fn)(void *ctx, const char *path, const char *token);
+xerr *hv_watcher_open(struct hv *hv, hv_watch_fn fn, void *ctx, struct hv_watcher **out);
+xerr *hv_watcher_add(struct hv_watcher *w, const char *path, const char *token);
+void hv_watcher_remove(struct hv_watcher *w, const char *path, const char *token);
+void hv_watcher_close(struct hv_watcher *w);
+/* Read a xenstore value as dom0; NULL when absent.  *len gets its length. */
+char *hv_xs_read(struct hv *hv, const char *path, size_t *len);
 
 #endif

@@ -39,6 +39,7 @@ struct api {
     const struct config *cfg;
     struct db *db;
     struct hv *hv;
+    struct platform *platform;
     struct strmap *methods;
     struct dm_type *ref_types;           /* "ref C" for each class, by class index */
     char *host_ref, *pool_ref;

@@ -153,6 +153,7 @@ xerr *api_create(const struct api_options *opt, struct api **out)
     api->cfg = opt->cfg;
     api->db = opt->db;
     api->hv = opt->hv;
+    api->platform = opt->platform;
     api->methods = strmap_new();
     api->ref_types = xcalloc(dm_nclasses, sizeof(struct dm_type));
     for (size_t i = 0; i < dm_nclasses; i++)
@@ -195,6 +196,8 @@ xerr *api_startup(struct api *api)
 
 const struct config *api_config(struct api *api) { return api->cfg; }
 struct hv *api_hv(struct api *api) { return api->hv; }
+struct platform *api_platform(struct api *api) { return api->platform; }
+struct db *api_db(struct api *api) { return api->db; }
 const char *api_host_ref(struct api *api) { return api->host_ref; }
 const char *api_pool_ref(struct api *api) { return api->pool_ref; }
 

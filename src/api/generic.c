@@ -112,8 +112,9 @@ out:
     return db_commit(t, NULL);
 }
 
-static xerr *generic_create(struct api_ctx *ctx, const struct dm_class *c, const xv *args, xv **result)
+xerr *api_record_from_args(const struct dm_class *c, const xv *args, xv **out)
 {
+    *out = NULL;
     if (args->type != XV_STRUCT)
         return xerr_new("FIELD_TYPE_ERROR", "args", NULL);
     xv *fields = xv_struct();
@@ -129,6 +130,16 @@ static xerr *generic_create(struct api_ctx *ctx, const struct dm_class *c, const
         }
         xv_struct_append(fields, f->name, canon);
     }
+    *out = fields;
+    return NULL;
+}
+
+static xerr *generic_create(struct api_ctx *ctx, const struct dm_class *c, const xv *args, xv **result)
+{
+    xv *fields = NULL;
+    xerr *fe = api_record_from_args(c, args, &fields);
+    if (fe)
+        return fe;
     struct db_txn *t;
     char *ref = NULL;
     xerr *e = db_begin(ctx->db, &t);

@@ -2,6 +2,7 @@
  * (pool, host, host_metrics, dom0's VM), refreshed from the running system. */
 #include "api_int.h"
 #include "log.h"
+#include "platform.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -71,32 +72,6 @@ static char *host_address(const struct config *cfg)
     return xstrdup(text);
 }
 
-/* "0,1" -> [0, 1]; bad entries are configuration errors. */
-static xerr *parse_versions(const char *text, xv **out)
-{
-    xv *a = xv_array();
-    _cleanup_free_ char *copy = xstrdup(text);
-    char *save = NULL;
-    for (char *tok = strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
-        int64_t v;
-        if (!parse_int64(tok, &v) || v < 0) {
-            xv_free(a);
-            return xerr_new("INVALID_VALUE", "virtual-hardware-platform-versions", text, NULL);
-        }
-        bool dup = false;
-        for (size_t i = 0; i < a->u.arr.n; i++)
-            dup |= a->u.arr.v[i]->u.i == v;
-        if (!dup)
-            xv_array_push(a, xv_int(v));
-    }
-    if (a->u.arr.n == 0) {
-        xv_free(a);
-        return xerr_new("INVALID_VALUE", "virtual-hardware-platform-versions", text, NULL);
-    }
-    *out = a;
-    return NULL;
-}
-
 static xerr *set(struct db_txn *t, const struct dm_class *c, const char *ref, const char *field, xv *v)
 {
     return api_txn_set(t, dm_field_find(c, field), c, ref, v);
@@ -155,10 +130,11 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     snprintf(mhz, sizeof(mhz), "%u", hi->cpu_mhz);
     snprintf(cpus, sizeof(cpus), "%u", hi->nr_cpus);
 
-    xv *versions = NULL;
-    xerr *e = parse_versions(config_get(cfg, "virtual-hardware-platform-versions"), &versions);
-    if (e)
-        return e;
+    /* Nothing else ever writes this field: it says what this host's software offers. */
+    xv *versions = api->platform ? platform_offered(api->platform) : xv_array();
+    if (!api->platform)
+        xv_array_push(versions, xv_int(0));
+    xerr *e = NULL;
     xv *caps = xv_array();
     _cleanup_free_ char *capstr = xstrdup(hi->xen_caps);
     char *save = NULL;
@@ -185,7 +161,6 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
         e = set(t, DMC_host, host, "cpu_info", smap("cpu_count", cpus, "speed", mhz, NULL, NULL));
     if (!e) e = set(t, DMC_host, host, "capabilities", caps);
     else xv_free(caps);
-    /* Nothing else ever writes this field: it says what this host's software offers. */
     if (!e) e = set(t, DMC_host, host, "virtual_hardware_platform_versions", versions);
     else xv_free(versions);
     return e;

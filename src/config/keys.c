@@ -33,6 +33,9 @@ const struct config_key config_keys[] = {
     /* the virtual hardware platform */
     {"virtual-hardware-platform-versions", "0,1", "platform versions this host offers"},
     {"platform-registry", "etc/platform.xml", "versions, their devices and features, and the version each feature requires"},
+    /* the VM lifecycle */
+    {"shutdown-ack-timeout", "30", "seconds a guest has to acknowledge a clean shutdown or reboot request"},
+    {"clean-shutdown-timeout", "1200", "seconds a guest has to shut down once it acknowledged"},
     {"host-name-label", "", "name_label of this host's record ('' for the hostname)"},
     {"host-address", "", "the address clients and pool members reach this host at ('' to find it)"},
     {"inventory", "var/inventory", "this host's identity (its uuid), kept outside the database"},

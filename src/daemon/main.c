@@ -6,6 +6,7 @@
 #include "db.h"
 #include "log.h"
 #include "modules.h"
+#include "platform.h"
 #include "rpc.h"
 #include "util.h"
 #include "xenbe.h"
@@ -184,6 +185,11 @@ int main(int argc, char **argv)
     if (*config_get(cfg, "unix-socket"))
         make_parent(config_get(cfg, "unix-socket"));
 
+    struct platform *platform = NULL;
+    if ((e = platform_load(config_get(cfg, "platform-registry"),
+                           config_get(cfg, "virtual-hardware-platform-versions"), &platform)) != NULL)
+        return fail(e);
+
     struct db *db = NULL;
     struct db_options dbo = {
         .path = config_get(cfg, "db-path"),
@@ -197,7 +203,7 @@ int main(int argc, char **argv)
     if ((e = hv_open(cfg, &hv)) != NULL)
         return fail(e);
     struct api *api = NULL;
-    struct api_options ao = {.cfg = cfg, .db = db, .hv = hv};
+    struct api_options ao = {.cfg = cfg, .db = db, .hv = hv, .platform = platform};
     if ((e = api_create(&ao, &api)) != NULL)
         return fail(e);
     if ((e = modules_register(api)) != NULL)
@@ -235,6 +241,7 @@ int main(int argc, char **argv)
     api_destroy(api);
     hv_close(hv);
     db_close(db);
+    platform_free(platform);
     log_info("stopped");
     return 0;
 }

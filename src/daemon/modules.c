@@ -1,18 +1,17 @@
 #include "modules.h"
+#include "vm.h"
 
 xerr *modules_register(struct api *api)
 {
-    (void)api;
-    return NULL;
+    return vm_register(api);
 }
 
 xerr *modules_start(struct api *api)
 {
-    (void)api;
-    return NULL;
+    return vm_start_monitor(api);
 }
 
 void modules_stop(struct api *api)
 {
-    (void)api;
+    vm_stop_monitor(api);
 }

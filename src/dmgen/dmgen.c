@@ -351,7 +351,9 @@ static void read_message(struct klass *k, xmlNode *n)
             char *o = attr(c, "optional");
             p->optional = yes(o);
             free(o);
-            p->type = type_of(p->spelling, c);
+            /* "C record": a whole record, checked field by field by its handler */
+            size_t sl = strlen(p->spelling);
+            p->type = sl > 7 && strcmp(p->spelling + sl - 7, " record") == 0 ? NULL : type_of(p->spelling, c);
         } else if (is(c, "result")) {
             free(m->result);
             m->result = attr_or(c, "type", "void");
@@ -459,7 +461,8 @@ static void validate(void)
         for (int j = 0; j < k->nmessages; j++) {
             struct message *m = &k->messages[j];
             for (int p = 0; p < m->nparams; p++)
-                check_type_names(m->params[p].type, m->node);
+                if (m->params[p].type)
+                    check_type_names(m->params[p].type, m->node);
             for (int e = 0; e < m->nerrors; e++)
                 if (!m->errors[e] || !find_error(m->errors[e]))
                     fail(m->node, "%s.%s names unknown error %s", k->name, m->name,
@@ -591,7 +594,10 @@ static void write_c(const char *path)
             for (int p = 0; p < m->nparams; p++) {
                 fputs("    {", o);
                 c_str(o, m->params[p].name);
-                fprintf(o, ", &T%d, ", m->params[p].type->id);
+                if (m->params[p].type)
+                    fprintf(o, ", &T%d, ", m->params[p].type->id);
+                else
+                    fputs(", NULL, ", o);
                 c_str(o, m->params[p].spelling);
                 fprintf(o, ", %s, ", m->params[p].optional ? "true" : "false");
                 c_str(o, m->params[p].doc);

@@ -15,6 +15,7 @@ struct hv_build {
 
 struct hv_backend_ops {
     const char *name;
+    bool can_suspend;            /* can save a domain's memory image */
     xerr *(*open)(const struct config *cfg, void **state);
     void (*close)(void *state);
     /* The xenstore socket path for libxenstore, NULL for the system default. */
@@ -37,6 +38,10 @@ struct hv_backend_ops {
 };
 /* Domain state changes reach hv.c through xenstore's @releaseDomain watch in both
  * backends: the simulator fires it itself (xsd_domain_released), as xenstored does. */
+
+/* A watcher on a connection of its own to the xenstore XENSTORED_PATH names
+ * (watcher.c); the simulator uses it before its struct hv exists. */
+xerr *hv_watcher_open_default(hv_watch_fn fn, void *ctx, struct hv_watcher **out);
 
 extern const struct hv_backend_ops hv_simulator_ops;
 extern const struct hv_backend_ops hv_xc_ops;

@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <xenstore.h>
@@ -15,10 +14,7 @@ struct hv {
     const struct hv_backend_ops *ops;
     void *state;
     struct xs_handle *xs;        /* thread-safe: libxenstore serialises requests */
-    /* the @releaseDomain watcher */
-    struct xs_handle *xs_watch;
-    pthread_t watch_thread;
-    bool watching;
+    struct hv_watcher *domains;  /* @releaseDomain */
     hv_domain_cb cb;
     void *cb_ctx;
 };
@@ -64,14 +60,7 @@ void hv_close(struct hv *hv)
 {
     if (!hv)
         return;
-    if (hv->watching) {
-        /* xs_read_watch blocks; closing the handle from here is what libxenstore
-         * offers to end it: unwatch, then wake it with a write it watches. */
-        xs_unwatch(hv->xs_watch, "@releaseDomain", "release");
-        pthread_cancel(hv->watch_thread);
-        pthread_join(hv->watch_thread, NULL);
-        xs_close(hv->xs_watch);
-    }
+    hv_watcher_close(hv->domains);
     xs_close(hv->xs);
     hv->ops->close(hv->state);
     free(hv);
@@ -80,6 +69,11 @@ void hv_close(struct hv *hv)
 const char *hv_backend_name(const struct hv *hv)
 {
     return hv->ops->name;
+}
+
+bool hv_can_suspend(const struct hv *hv)
+{
+    return hv->ops->can_suspend;
 }
 
 const char *hv_xenstore_path(const struct hv *hv)
@@ -432,41 +426,33 @@ char **hv_domain_dm_argv(struct hv *hv, uint32_t domid)
 
 /* ---- domain state changes ---- */
 
-static void *watch_main(void *arg)
+static void domains_changed(void *ctx, const char *path, const char *token)
 {
-    struct hv *hv = arg;
-    for (;;) {
-        unsigned num;
-        char **w = xs_read_watch(hv->xs_watch, &num);
-        if (!w) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            log_error("xenstore watch connection lost: %s", strerror(errno));
-            return NULL;
-        }
-        free(w);
-        hv->cb(hv->cb_ctx);
-    }
-    return NULL;
+    (void)path;
+    (void)token;
+    struct hv *hv = ctx;
+    hv->cb(hv->cb_ctx);
 }
 
 xerr *hv_watch_domains(struct hv *hv, hv_domain_cb cb, void *ctx)
 {
-    if (hv->watching)
+    if (hv->domains)
         return xerr_internal("domain watch already set");
-    hv->xs_watch = xs_open(0);
-    if (!hv->xs_watch)
-        return xerr_internal("cannot open a xenstore connection for watches: %s", strerror(errno));
     hv->cb = cb;
     hv->cb_ctx = ctx;
-    if (!xs_watch(hv->xs_watch, "@releaseDomain", "release")) {
-        xs_close(hv->xs_watch);
-        return xerr_internal("cannot watch @releaseDomain: %s", strerror(errno));
+    xerr *e = hv_watcher_open(hv, domains_changed, hv, &hv->domains);
+    if (!e && (e = hv_watcher_add(hv->domains, "@releaseDomain", "release")) != NULL) {
+        hv_watcher_close(hv->domains);
+        hv->domains = NULL;
     }
-    if (pthread_create(&hv->watch_thread, NULL, watch_main, hv) != 0) {
-        xs_close(hv->xs_watch);
-        return xerr_internal("cannot start the domain watch thread");
-    }
-    hv->watching = true;
-    return NULL;
+    return e;
+}
+
+char *hv_xs_read(struct hv *hv, const char *path, size_t *len)
+{
+    unsigned n = 0;
+    char *v = xs_read(hv->xs, XBT_NULL, path, &n);
+    if (len)
+        *len = n;
+    return v;
 }

@@ -50,8 +50,7 @@ struct sim {
     uint32_t next_domid;
     /* the simulated guests' side of xenstore */
     struct xs_handle *guest_xs;
-    pthread_t guest_thread;
-    bool guest_running;
+    struct hv_watcher *guest_watch;
 };
 
 static struct simdom *find(struct sim *s, uint32_t domid)
@@ -238,22 +237,10 @@ static void guest_poll(struct sim *s, uint32_t domid)
     guest_shutdown(s, domid, r);
 }
 
-static void *guest_main(void *p)
+static void guest_event(void *ctx, const char *path, const char *token)
 {
-    struct sim *s = p;
-    for (;;) {
-        unsigned num;
-        char **w = xs_read_watch(s->guest_xs, &num);
-        if (!w) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            return NULL;
-        }
-        uint32_t domid = (uint32_t)strtoul(w[XS_WATCH_TOKEN], NULL, 10);
-        free(w);
-        guest_poll(s, domid);
-    }
-    return NULL;
+    (void)path;
+    guest_poll(ctx, (uint32_t)strtoul(token, NULL, 10));
 }
 
 static void guest_watch(struct sim *s, uint32_t domid, bool on)
@@ -262,12 +249,14 @@ static void guest_watch(struct sim *s, uint32_t domid, bool on)
     snprintf(token, sizeof(token), "%" PRIu32, domid);
     snprintf(p1, sizeof(p1), "/local/domain/%" PRIu32 "/control/shutdown", domid);
     snprintf(p2, sizeof(p2), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
+    if (!s->guest_watch)
+        return;
     if (on) {
-        xs_watch(s->guest_xs, p1, token);
-        xs_watch(s->guest_xs, p2, token);
+        xerr_free(hv_watcher_add(s->guest_watch, p1, token));
+        xerr_free(hv_watcher_add(s->guest_watch, p2, token));
     } else {
-        xs_unwatch(s->guest_xs, p1, token);
-        xs_unwatch(s->guest_xs, p2, token);
+        hv_watcher_remove(s->guest_watch, p1, token);
+        hv_watcher_remove(s->guest_watch, p2, token);
     }
 }
 
@@ -317,11 +306,16 @@ static xerr *sim_open(const struct config *cfg, void **state)
     /* dom0's own entries, as xen-init-dom0 writes them */
     xs_write(s->guest_xs, XBT_NULL, "/local/domain/0/name", "Domain-0", 8);
     xs_write(s->guest_xs, XBT_NULL, "/local/domain/0/domid", "0", 1);
+    e = hv_watcher_open_default(guest_event, s, &s->guest_watch);
+    if (e) {
+        xs_close(s->guest_xs);
+        xsd_stop(s->xsd);
+        free(s);
+        return e;
+    }
     for (struct simdom *d = s->doms; d; d = d->next)
         if (d->domid)
             guest_watch(s, d->domid, true);
-    if (pthread_create(&s->guest_thread, NULL, guest_main, s) == 0)
-        s->guest_running = true;
     save(s);
     *state = s;
     return NULL;
@@ -330,10 +324,7 @@ static xerr *sim_open(const struct config *cfg, void **state)
 static void sim_close(void *state)
 {
     struct sim *s = state;
-    if (s->guest_running) {
-        pthread_cancel(s->guest_thread);
-        pthread_join(s->guest_thread, NULL);
-    }
+    hv_watcher_close(s->guest_watch);
     xs_close(s->guest_xs);
     xsd_stop(s->xsd);
     pthread_mutex_lock(&s->lock);
@@ -549,6 +540,7 @@ static char **sim_dm_argv(void *state, uint32_t domid)
 
 const struct hv_backend_ops hv_simulator_ops = {
     .name = "simulator",
+    .can_suspend = true,
     .open = sim_open,
     .close = sim_close,
     .xenstore_path = sim_xenstore_path,

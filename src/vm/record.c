@@ -1,0 +1,367 @@
+/* The record side of the lifecycle: what a power state change implies for the VM's
+ * other fields and its metrics objects; VM.create/destroy/clone; the setters that
+ * guard the platform version. */
+#include "vm_int.h"
+#include "log.h"
+
+#include <string.h>
+
+static xerr *set(struct db_txn *t, const struct dm_class *c, const char *ref, const char *field, xv *v)
+{
+    xerr *e = db_txn_set(t, c, ref, dm_field_find(c, field), v);
+    xv_free(v);
+    return e;
+}
+
+static bool live_state(const char *ps)
+{
+    return strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0;
+}
+
+/* The VM's metrics object, made if it is missing. */
+static xerr *ensure_metrics(struct db_txn *t, const char *vm, const xv *rec, char **metrics)
+{
+    const char *m = rec_str(rec, "metrics");
+    xv *probe = NULL;
+    xerr *e = NULL;
+    if (strcmp(m, REF_NULL) != 0 && (e = db_txn_read_record(t, DMC_VM_metrics, m, &probe)) == NULL) {
+        xv_free(probe);
+        *metrics = xstrdup(m);
+        return NULL;
+    }
+    xerr_free(e);
+    xv *f = xv_struct();
+    xv_struct_append(f, "install_time", xv_datetime(time(NULL)));
+    e = api_create_object(t, DMC_VM_metrics, f, metrics);
+    xv_free(f);
+    if (!e)
+        e = set(t, DMC_VM, vm, "metrics", xv_string(*metrics));
+    return e;
+}
+
+xerr *vm_apply(struct db_txn *t, const char *vm, const xv *before, const xv *updates)
+{
+    xerr *e = NULL;
+    xv *after = xv_dup(before);
+    for (size_t i = 0; !e && i < updates->u.st.n; i++) {
+        const char *k = updates->u.st.m[i].key;
+        const struct dm_field *f = dm_field_find(DMC_VM, k);
+        if (!f) {
+            e = xerr_internal("VM has no field %s", k);
+            break;
+        }
+        if (xv_equal(xv_struct_get(before, k), updates->u.st.m[i].val))
+            continue;
+        e = db_txn_set(t, DMC_VM, vm, f, updates->u.st.m[i].val);
+        xv_struct_set(after, k, xv_dup(updates->u.st.m[i].val));
+    }
+    const char *was = rec_str(before, "power_state"), *now = rec_str(after, "power_state");
+    /* a new domain while staying up is a reboot: for the metrics, a start */
+    bool restarted = live_state(was) && live_state(now) && rec_int(before, "domid") != rec_int(after, "domid");
+    if (!e && (strcmp(was, now) != 0 || restarted) && !rec_bool(after, "is_control_domain")) {
+        _cleanup_free_ char *metrics = NULL;
+        e = ensure_metrics(t, vm, after, &metrics);
+        const char *gm = rec_str(after, "guest_metrics");
+        bool has_gm = strcmp(gm, REF_NULL) != 0;
+        if (!e && live_state(now) && (!live_state(was) || restarted)) {
+            bool hvm = vm_is_hvm(after);
+            e = set(t, DMC_VM_metrics, metrics, "start_time", xv_datetime(time(NULL)));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, "VCPUs_number", xv_int(rec_int(after, "VCPUs_at_startup")));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, "memory_actual", xv_int(rec_int(after, "memory_static_max")));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, "hvm", xv_bool(hvm));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, "current_domain_type", xv_string(hvm ? "hvm" : "pv"));
+            /* what the guest reported belongs to its last boot */
+            if (!e && has_gm) {
+                xerr *ge = db_txn_destroy(t, DMC_VM_guest_metrics, gm);
+                if (ge && !xerr_is(ge, "HANDLE_INVALID"))
+                    e = ge;
+                else
+                    xerr_free(ge);
+                if (!e)
+                    e = set(t, DMC_VM, vm, "guest_metrics", xv_string(REF_NULL));
+            }
+        } else if (!e && !live_state(now)) {
+            e = set(t, DMC_VM_metrics, metrics, "memory_actual", xv_int(0));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, "VCPUs_number", xv_int(0));
+            if (!e && has_gm) {
+                xerr *ge = set(t, DMC_VM_guest_metrics, gm, "live", xv_bool(false));
+                if (ge && !xerr_is(ge, "HANDLE_INVALID"))
+                    e = ge;
+                else
+                    xerr_free(ge);
+            }
+        }
+        if (!e)
+            e = set(t, DMC_VM_metrics, metrics, "last_updated", xv_datetime(time(NULL)));
+    }
+    if (!e) {
+        xv *ops = vm_allowed_operations(after);
+        if (!xv_equal(ops, xv_struct_get(before, "allowed_operations")))
+            e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, ops);
+        xv_free(ops);
+    }
+    xv_free(after);
+    return e;
+}
+
+xv *updates_running(const char *host, int64_t domid, bool paused, bool hvm)
+{
+    xv *u = xv_struct();
+    xv_struct_append(u, "power_state", xv_string(paused ? "Paused" : "Running"));
+    xv_struct_append(u, "domid", xv_int(domid));
+    xv_struct_append(u, "resident_on", xv_string(host));
+    xv_struct_append(u, "scheduled_to_be_resident_on", xv_string(REF_NULL));
+    xv_struct_append(u, "domarch", xv_string("x64"));
+    (void)hvm;
+    return u;
+}
+
+xv *updates_halted(void)
+{
+    xv *u = xv_struct();
+    xv_struct_append(u, "power_state", xv_string("Halted"));
+    xv_struct_append(u, "domid", xv_int(-1));
+    xv_struct_append(u, "resident_on", xv_string(REF_NULL));
+    xv_struct_append(u, "scheduled_to_be_resident_on", xv_string(REF_NULL));
+    return u;
+}
+
+void spec_from_record(const xv *rec, struct hv_domain_spec *spec)
+{
+    memset(spec, 0, sizeof(*spec));
+    spec->uuid = rec_str(rec, "uuid");
+    spec->name = rec_str(rec, "name_label");
+    spec->hvm = vm_is_hvm(rec);
+    spec->memory_static_max = (uint64_t)rec_int(rec, "memory_static_max");
+    spec->memory_target = (uint64_t)rec_int(rec, "memory_dynamic_max");
+    spec->vcpus_max = (unsigned)rec_int(rec, "VCPUs_max");
+    spec->vcpus = (unsigned)rec_int(rec, "VCPUs_at_startup");
+    spec->kernel = rec_str(rec, "PV_kernel");
+    spec->ramdisk = rec_str(rec, "PV_ramdisk");
+    spec->cmdline = rec_str(rec, "PV_args");
+    spec->has_vendor_device = rec_bool(rec, "has_vendor_device");
+    const xv *pl = xv_struct_get(rec, "platform");
+    size_t n = pl && pl->type == XV_STRUCT ? pl->u.st.n : 0;
+    const char **k = xcalloc(n + 1, sizeof(char *)), **v = xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        k[i] = pl->u.st.m[i].key;
+        v[i] = xv_str(pl->u.st.m[i].val) ? xv_str(pl->u.st.m[i].val) : "";
+    }
+    spec->nplatform = n;
+    spec->platform_keys = k;
+    spec->platform_values = v;
+}
+
+void spec_free(struct hv_domain_spec *spec)
+{
+    free((void *)spec->platform_keys);
+    free((void *)spec->platform_values);
+}
+
+/* ---- VM.create, destroy, clone ---- */
+
+static xerr *vm_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    xv *fields = NULL;
+    xerr *e = api_record_from_args(DMC_VM, args[0], &fields);
+    if (e)
+        return e;
+    /* the raise sees the record as it will be: the given fields over the defaults */
+    xv *full = xv_struct();
+    for (size_t i = 0; i < DMC_VM->nfields; i++) {
+        const struct dm_field *f = &DMC_VM->fields[i];
+        const xv *given = xv_struct_get(fields, f->name);
+        xv_struct_append(full, f->name, given ? xv_dup(given) : dm_default(f));
+    }
+    int64_t requested = rec_int(full, "hardware_platform_version");
+    if (requested < 0) {
+        xv_free(full);
+        xv_free(fields);
+        return err_invalid_value("hardware_platform_version", "must not be negative");
+    }
+    xv *probe = xv_dup(fields);
+    xv_struct_set(fields, "hardware_platform_version",
+                  xv_int(platform_raise(api_platform(ctx->api), probe, requested)));
+    xv_free(probe);
+    struct db_txn *t;
+    char *ref = NULL, *metrics = NULL;
+    e = db_begin(ctx->db, &t);
+    if (!e) {
+        xv *mf = xv_struct();
+        xv_struct_append(mf, "install_time", xv_datetime(time(NULL)));
+        e = api_create_object(t, DMC_VM_metrics, mf, &metrics);
+        xv_free(mf);
+        if (!e) {
+            xv_struct_set(fields, "metrics", xv_string(metrics));
+            xv_struct_set(fields, "allowed_operations", vm_allowed_operations(full));
+            e = api_create_object(t, DMC_VM, fields, &ref);
+        }
+        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    }
+    xv_free(full);
+    xv_free(fields);
+    free(metrics);
+    if (e) {
+        free(ref);
+        return e;
+    }
+    *result = xv_string_take(ref);
+    return NULL;
+}
+
+/* Common guard of the record operations: one transaction, no operation running. */
+static xerr *guard(struct db_txn *t, const char *vm, xv **rec)
+{
+    xerr *e = db_txn_read_record(t, DMC_VM, vm, rec);
+    if (e)
+        return e;
+    const xv *cur = xv_struct_get(*rec, "current_operations");
+    if (cur && cur->u.st.n > 0)
+        return err_other_operation_in_progress("VM", vm, xv_str(cur->u.st.m[0].val), cur->u.st.m[0].key);
+    if (rec_bool(*rec, "is_control_domain"))
+        return err_operation_not_allowed("the control domain is managed by the host, not through the API");
+    return NULL;
+}
+
+static xerr *destroy_linked(struct db_txn *t, const struct dm_class *c, const char *ref)
+{
+    if (strcmp(ref, REF_NULL) == 0)
+        return NULL;
+    xerr *e = db_txn_destroy(t, c, ref);
+    if (xerr_is(e, "HANDLE_INVALID")) {
+        xerr_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static xerr *vm_destroy(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    const char *vm = xv_str(args[0]);
+    struct db_txn *t;
+    xerr *e = db_begin(ctx->db, &t);
+    if (e)
+        return e;
+    xv *rec = NULL;
+    e = guard(t, vm, &rec);
+    const char *ps = e ? "" : rec_str(rec, "power_state");
+    if (!e && strcmp(ps, "Halted") != 0 && strcmp(ps, "Suspended") != 0)
+        e = bad_power_state(vm, "halted", ps);
+    if (!e) e = destroy_linked(t, DMC_VM_metrics, rec_str(rec, "metrics"));
+    if (!e) e = destroy_linked(t, DMC_VM_guest_metrics, rec_str(rec, "guest_metrics"));
+    if (!e) e = db_txn_destroy(t, DMC_VM, vm);
+    xv_free(rec);
+    return e ? (db_abort(t), e) : db_commit(t, NULL);
+}
+
+static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    const char *vm = xv_str(args[0]);
+    struct db_txn *t;
+    xerr *e = db_begin(ctx->db, &t);
+    if (e)
+        return e;
+    xv *rec = NULL;
+    char *ref = NULL, *metrics = NULL;
+    e = guard(t, vm, &rec);
+    if (!e && strcmp(rec_str(rec, "power_state"), "Halted") != 0)
+        e = bad_power_state(vm, "halted", rec_str(rec, "power_state"));
+    if (!e) {
+        /* the copy has the same virtual hardware: its settings, and its version */
+        xv *f = xv_struct();
+        for (size_t i = 0; i < DMC_VM->nfields; i++) {
+            const struct dm_field *fd = &DMC_VM->fields[i];
+            if (fd->qual != DM_DYNAMIC_RO && strcmp(fd->name, "uuid") != 0)
+                xv_struct_append(f, fd->name, xv_dup(xv_struct_get(rec, fd->name)));
+        }
+        xv_struct_set(f, "name_label", xv_string(xv_str(args[1])));
+        xv *mf = xv_struct();
+        xv_struct_append(mf, "install_time", xv_datetime(time(NULL)));
+        e = api_create_object(t, DMC_VM_metrics, mf, &metrics);
+        xv_free(mf);
+        if (!e) {
+            xv_struct_set(f, "metrics", xv_string(metrics));
+            xv_struct_set(f, "allowed_operations", vm_allowed_operations(f));
+            e = api_create_object(t, DMC_VM, f, &ref);
+        }
+        xv_free(f);
+    }
+    xv_free(rec);
+    free(metrics);
+    e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    if (e) {
+        free(ref);
+        return e;
+    }
+    *result = xv_string_take(ref);
+    return NULL;
+}
+
+/* ---- the guarded setters ---- */
+
+static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    const char *vm = xv_str(args[0]);
+    struct db_txn *t;
+    xerr *e = db_begin(ctx->db, &t);
+    if (e)
+        return e;
+    xv *rec = NULL;
+    e = guard(t, vm, &rec);
+    /* the guest's drivers bind to the device at boot: change it only while Halted */
+    if (!e && strcmp(rec_str(rec, "power_state"), "Halted") != 0)
+        e = bad_power_state(vm, "halted", rec_str(rec, "power_state"));
+    if (!e) {
+        xv_struct_set(rec, "has_vendor_device", xv_dup(args[1]));
+        int64_t cur = rec_int(rec, "hardware_platform_version");
+        int64_t raised = platform_raise(api_platform(ctx->api), rec, cur);
+        e = db_txn_set(t, DMC_VM, vm, DMF_VM_has_vendor_device, args[1]);
+        if (!e && raised != cur) {
+            log_info("VM %s: platform version raised from %lld to %lld (vendor device)", vm, (long long)cur,
+                     (long long)raised);
+            e = set(t, DMC_VM, vm, "hardware_platform_version", xv_int(raised));
+        }
+    }
+    xv_free(rec);
+    return e ? (db_abort(t), e) : db_commit(t, NULL);
+}
+
+static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+{
+    (void)n;
+    (void)result;
+    const char *vm = xv_str(args[0]);
+    int64_t value = args[1]->u.i;
+    struct db_txn *t;
+    xerr *e = db_begin(ctx->db, &t);
+    if (e)
+        return e;
+    xv *cur = NULL;
+    e = db_txn_read_field(t, DMC_VM, vm, DMF_VM_hardware_platform_version, &cur);
+    if (!e && (value < 0 || value < cur->u.i)) {
+        /* never lowered: the guest may already depend on the newer hardware */
+        char text[24];
+        snprintf(text, sizeof(text), "%lld", (long long)value);
+        e = err_invalid_value("hardware_platform_version", text);
+    }
+    if (!e && value != cur->u.i)
+        e = db_txn_set(t, DMC_VM, vm, DMF_VM_hardware_platform_version, args[1]);
+    xv_free(cur);
+    return e ? (db_abort(t), e) : db_commit(t, NULL);
+}
+
+xerr *vm_register_records(struct api *api)
+{
+    api_register(api, "VM.create", vm_create);
+    api_register(api, "VM.destroy", vm_destroy);
+    api_register(api, "VM.clone", vm_clone);
+    api_register(api, "VM.set_has_vendor_device", vm_set_has_vendor_device);
+    api_register(api, "VM.set_hardware_platform_version", vm_set_hardware_platform_version);
+    return NULL;
+}

@@ -1,0 +1,100 @@
+/* A thread that delivers xenstore watch events, and can be stopped.
+ *
+ * libxenstore's blocking xs_read_watch cannot be interrupted safely (cancelling the
+ * thread leaves the handle's lock taken), so the thread polls the handle's watch fd
+ * together with a pipe that tells it to stop. */
+#include "backend.h"
+#include "log.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <string.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+struct hv_watcher {
+    struct xs_handle *xs;
+    int stop[2];
+    pthread_t thread;
+    hv_watch_fn fn;
+    void *ctx;
+};
+
+static void *loop(void *p)
+{
+    struct hv_watcher *w = p;
+    struct pollfd fds[2] = {{.fd = xs_fileno(w->xs), .events = POLLIN}, {.fd = w->stop[0], .events = POLLIN}};
+    for (;;) {
+        if (poll(fds, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            log_error("xenstore watcher: poll: %s", strerror(errno));
+            return NULL;
+        }
+        if (fds[1].revents)
+            return NULL;
+        if (fds[0].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+            log_error("xenstore watcher: the connection to xenstore is gone");
+            return NULL;
+        }
+        char **ev;
+        while ((ev = xs_check_watch(w->xs)) != NULL) {
+            w->fn(w->ctx, ev[XS_WATCH_PATH], ev[XS_WATCH_TOKEN]);
+            free(ev);
+        }
+    }
+}
+
+xerr *hv_watcher_open_default(hv_watch_fn fn, void *ctx, struct hv_watcher **out)
+{
+    struct hv_watcher *w = xcalloc(1, sizeof(*w));
+    w->fn = fn;
+    w->ctx = ctx;
+    w->xs = xs_open(0);
+    if (!w->xs) {
+        free(w);
+        return xerr_internal("cannot open a xenstore connection for watches: %s", strerror(errno));
+    }
+    if (pipe2(w->stop, O_CLOEXEC) != 0 || xs_fileno(w->xs) < 0 ||
+        pthread_create(&w->thread, NULL, loop, w) != 0) {
+        xs_close(w->xs);
+        free(w);
+        return xerr_internal("cannot start a xenstore watcher");
+    }
+    *out = w;
+    return NULL;
+}
+
+xerr *hv_watcher_open(struct hv *hv, hv_watch_fn fn, void *ctx, struct hv_watcher **out)
+{
+    (void)hv; /* XENSTORED_PATH, set by hv_open, already says where */
+    return hv_watcher_open_default(fn, ctx, out);
+}
+
+xerr *hv_watcher_add(struct hv_watcher *w, const char *path, const char *token)
+{
+    if (!xs_watch(w->xs, path, token))
+        return xerr_internal("cannot watch %s: %s", path, strerror(errno));
+    return NULL;
+}
+
+void hv_watcher_remove(struct hv_watcher *w, const char *path, const char *token)
+{
+    xs_unwatch(w->xs, path, token);
+}
+
+void hv_watcher_close(struct hv_watcher *w)
+{
+    if (!w)
+        return;
+    ssize_t r = write(w->stop[1], "x", 1);
+    (void)r;
+    pthread_join(w->thread, NULL);
+    close(w->stop[0]);
+    close(w->stop[1]);
+    xs_close(w->xs);
+    free(w);
+}
