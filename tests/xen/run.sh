@@ -22,7 +22,8 @@
 #   KVER=...              kernel version for dom0 and the guest (default: newest installed)
 #
 # Host packages: scripts/deps.sh xen.  Markers in the console log: XEN-HARNESS (this
-# harness), STEP/TIMING/TEST-* (test scripts), GUEST-MARKER (the guest's console).
+# harness), STEP/TIMING/TEST-*/SMOKE-* (test scripts), GUEST-* (guest console lines that
+# tests echo; the guest console itself is in dom0 at /var/log/xen/console/guest-NAME.log).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
