@@ -531,12 +531,7 @@ static void close_backend(struct hv *hv)
         timing("hv_close", t);
         return;
     }
-    /* TODO(src/xen/hv.c): hv_close cancels the watch thread while it waits in
-     * xs_read_watch; libxenstore has no cancellation handler there, so the thread
-     * dies holding the handle's watch mutex and xs_close deadlocks on it.  Once
-     * hv.c wakes the thread instead (see the report), make this a failure. */
-    printf("SMOKE-KNOWN-BUG: hv_close did not return within 5 s (hv.c cancels its watch "
-           "thread inside xs_read_watch; xs_close then deadlocks)\n");
+    check(false, "hv_close returns within 5 s");
 }
 
 int main(int argc, char **argv)
