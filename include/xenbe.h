@@ -129,5 +129,8 @@ void hv_watcher_remove(struct hv_watcher *w, const char *path, const char *token
 void hv_watcher_close(struct hv_watcher *w);
 /* Read a xenstore value as dom0; NULL when absent.  *len gets its length. */
 char *hv_xs_read(struct hv *hv, const char *path, size_t *len);
+/* Read n values in one xenstore transaction, so that they belong together;
+ * values[i] is NULL where a key is absent.  Caller frees each value. */
+xerr *hv_xs_read_many(struct hv *hv, const char *const *paths, size_t n, char **values);
 
 #endif

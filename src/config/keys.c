@@ -36,6 +36,9 @@ const struct config_key config_keys[] = {
     /* the VM lifecycle */
     {"shutdown-ack-timeout", "30", "seconds a guest has to acknowledge a clean shutdown or reboot request"},
     {"clean-shutdown-timeout", "1200", "seconds a guest has to shut down once it acknowledged"},
+    /* guest tools */
+    {"guest-tools-version", "1.0.0.0", "the guest tools version this host ships: guests reporting less are out of date"},
+    {"guest-metrics-interval", "1.0", "seconds between two reads of one guest's reports, however often it bumps data/updated"},
     {"host-name-label", "", "name_label of this host's record ('' for the hostname)"},
     {"host-address", "", "the address clients and pool members reach this host at ('' to find it)"},
     {"inventory", "var/inventory", "this host's identity (its uuid), kept outside the database"},

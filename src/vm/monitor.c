@@ -180,6 +180,8 @@ static void reconcile_vm(struct api *api, const char *vm, const struct hv_domain
     if (live && here && !di) {
         log_warn("VM %s: its domain %lld is gone; the VM is Halted", vm, (long long)rec_int(rec, "domid"));
         e = record(api, vm, updates_halted());
+        if (rec_int(rec, "domid") > 0)
+            vm_hooks_stopped(vm, (uint32_t)rec_int(rec, "domid"));
     } else if (di && di->state == HV_DOM_SHUTDOWN && (here || !live)) {
         if (strcmp(ps, "Paused") == 0 && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
             strcmp(rec_str(rec, "actions_after_crash"), "preserve") == 0) {

@@ -456,3 +456,26 @@ char *hv_xs_read(struct hv *hv, const char *path, size_t *len)
         *len = n;
     return v;
 }
+
+xerr *hv_xs_read_many(struct hv *hv, const char *const *paths, size_t n, char **values)
+{
+    for (int attempt = 0; attempt < 5; attempt++) {
+        xs_transaction_t t = xs_transaction_start(hv->xs);
+        if (t == XBT_NULL)
+            return xerr_internal("xenstore transaction: %s", strerror(errno));
+        for (size_t i = 0; i < n; i++) {
+            unsigned len = 0;
+            values[i] = xs_read(hv->xs, t, paths[i], &len);
+        }
+        if (xs_transaction_end(hv->xs, t, false))
+            return NULL;
+        int err = errno;
+        for (size_t i = 0; i < n; i++) {
+            free(values[i]);
+            values[i] = NULL;
+        }
+        if (err != EAGAIN)
+            return xerr_internal("xenstore transaction: %s", strerror(err));
+    }
+    return xerr_internal("xenstore transaction kept conflicting");
+}
