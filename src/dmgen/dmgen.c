@@ -5,13 +5,17 @@
  * It refuses a datamodel with dangling names, duplicates or bad types, so that
  * mistakes in the description stop the build instead of reaching a client. */
 #include <ctype.h>
+#include <errno.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #define MAX 512
 
@@ -48,6 +52,19 @@ static char *attr_or(xmlNode *n, const char *name, const char *def)
 static bool is(xmlNode *n, const char *name)
 {
     return n->type == XML_ELEMENT_NODE && strcmp((const char *)n->name, name) == 0;
+}
+
+/* The name attribute every element needs; a missing one is an error, and a
+ * placeholder keeps the checks that follow from tripping over NULL. */
+static char *name_of(xmlNode *n, const char *what)
+{
+    char *s = attr(n, "name");
+    if (!s || !*s) {
+        fail(n, "%s without a name", what);
+        free(s);
+        s = strdup("?");
+    }
+    return s;
 }
 
 static bool yes(const char *s)
@@ -311,11 +328,9 @@ static char *zero_json(struct type *t)
 static void read_enum(xmlNode *n)
 {
     struct enm *e = &enums[nenums++];
-    e->name = attr(n, "name");
+    e->name = name_of(n, "enum");
     e->doc = attr_or(n, "doc", "");
-    if (!e->name)
-        fail(n, "enum without name");
-    else if (find_enum(e->name) != e)
+    if (find_enum(e->name) != e)
         fail(n, "duplicate enum %s", e->name);
     for (xmlNode *c = n->children; c; c = c->next) {
         if (!is(c, "value"))
@@ -324,7 +339,7 @@ static void read_enum(xmlNode *n)
             fail(c, "too many values");
             break;
         }
-        e->values[e->n] = attr(c, "name");
+        e->values[e->n] = name_of(c, "enum value");
         e->docs[e->n] = attr_or(c, "doc", "");
         e->n++;
     }
@@ -334,7 +349,7 @@ static void read_message(struct klass *k, xmlNode *n)
 {
     struct message *m = &k->messages[k->nmessages++];
     m->node = n;
-    m->name = attr(n, "name");
+    m->name = name_of(n, "message");
     m->doc = attr_or(n, "doc", "");
     char *s = attr(n, "session"), *a = attr(n, "async");
     m->session = !s || yes(s);
@@ -344,8 +359,12 @@ static void read_message(struct klass *k, xmlNode *n)
     m->result = strdup("void");
     for (xmlNode *c = n->children; c; c = c->next) {
         if (is(c, "param")) {
+            if (m->nparams == 16) {
+                fail(c, "too many parameters");
+                break;
+            }
             struct param *p = &m->params[m->nparams++];
-            p->name = attr(c, "name");
+            p->name = name_of(c, "parameter");
             p->doc = attr_or(c, "doc", "");
             p->spelling = attr_or(c, "type", "string");
             char *o = attr(c, "optional");
@@ -358,6 +377,10 @@ static void read_message(struct klass *k, xmlNode *n)
             free(m->result);
             m->result = attr_or(c, "type", "void");
         } else if (is(c, "error")) {
+            if (m->nerrors == 32) {
+                fail(c, "too many errors");
+                break;
+            }
             m->errors[m->nerrors++] = attr(c, "name");
         }
     }
@@ -367,7 +390,7 @@ static void read_class(xmlNode *n)
 {
     struct klass *k = calloc(1, sizeof(*k));
     classes[nclasses++] = k;
-    k->name = attr(n, "name");
+    k->name = name_of(n, "class");
     k->doc = attr_or(n, "doc", "");
     char *t = attr(n, "table"), *c = attr(n, "create"), *d = attr(n, "destroy");
     k->table = !t || yes(t);
@@ -378,9 +401,13 @@ static void read_class(xmlNode *n)
     free(d);
     for (xmlNode *ch = n->children; ch; ch = ch->next) {
         if (is(ch, "field")) {
+            if (k->nfields == 128) {
+                fail(ch, "too many fields");
+                break;
+            }
             struct field *f = &k->fields[k->nfields++];
             f->node = ch;
-            f->name = attr(ch, "name");
+            f->name = name_of(ch, "field");
             f->qual = attr_or(ch, "qualifier", "RW");
             f->doc = attr_or(ch, "doc", "");
             f->inverse = attr(ch, "inverse");
@@ -398,6 +425,10 @@ static void read_class(xmlNode *n)
                 f->def_json = strdup(def);
             free(def);
         } else if (is(ch, "message")) {
+            if (k->nmessages == 64) {
+                fail(ch, "too many messages");
+                break;
+            }
             read_message(k, ch);
         }
     }
@@ -407,11 +438,150 @@ static void read_error(xmlNode *n)
 {
     struct error *e = &errs[nerrs++];
     e->node = n;
-    e->name = attr(n, "name");
+    e->name = name_of(n, "error");
     e->doc = attr_or(n, "doc", "");
-    for (xmlNode *c = n->children; c; c = c->next)
-        if (is(c, "param"))
-            e->params[e->nparams++] = attr(c, "name");
+    for (xmlNode *c = n->children; c; c = c->next) {
+        if (!is(c, "param"))
+            continue;
+        if (e->nparams == 16) {
+            fail(c, "too many parameters");
+            break;
+        }
+        e->params[e->nparams++] = name_of(c, "error parameter");
+    }
+}
+
+/* ---- defaults: the JSON text must be a value of the field's type ---- */
+
+/* A JSON string at *sp, decoded into out (escapes other than \" and \\ are kept as
+ * written: names and numbers never need them). */
+static bool json_string(const char **sp, char *out, size_t cap)
+{
+    const char *s = *sp;
+    size_t n = 0;
+    if (*s++ != '"')
+        return false;
+    while (*s && *s != '"') {
+        if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
+            s++;
+        if (n + 1 < cap)
+            out[n++] = *s;
+        s++;
+    }
+    if (*s != '"')
+        return false;
+    out[n] = 0;
+    *sp = s + 1;
+    return true;
+}
+
+/* Is text (a map key, or a string default) a valid scalar of type t? */
+static bool scalar_text_ok(const struct type *t, const char *text)
+{
+    char *end;
+    switch (t->kind) {
+    case K_INT:
+        errno = 0;
+        (void)strtoll(text, &end, 10);
+        return *text && !errno && !*end;
+    case K_BOOL:
+        return strcmp(text, "true") == 0 || strcmp(text, "false") == 0;
+    case K_FLOAT: {
+        double d = strtod(text, &end);
+        return *text && !*end && isfinite(d);
+    }
+    case K_ENUM: {
+        struct enm *e = find_enum(t->name);
+        for (int i = 0; e && i < e->n; i++)
+            if (strcasecmp(e->values[i], text) == 0)
+                return true;
+        return false;
+    }
+    case K_DATETIME: {
+        struct tm tm;
+        const char *r = strptime(text, "%Y%m%dT%H:%M:%S", &tm);
+        return r && (!*r || strcmp(r, "Z") == 0);
+    }
+    case K_REF:
+        return strncmp(text, "OpaqueRef:", 10) == 0;
+    default:
+        return true;
+    }
+}
+
+static bool json_value_ok(const struct type *t, const char **sp)
+{
+    const char *s = skip_sp(*sp);
+    char text[512];
+    switch (t->kind) {
+    case K_STRING:
+    case K_ENUM:
+    case K_DATETIME:
+    case K_REF:
+        if (!json_string(&s, text, sizeof(text)) || !scalar_text_ok(t, text))
+            return false;
+        break;
+    case K_INT:
+    case K_FLOAT: {
+        size_t n = strspn(s, "-+0123456789.eE");
+        if (!n || n >= sizeof(text))
+            return false;
+        memcpy(text, s, n);
+        text[n] = 0;
+        if (!scalar_text_ok(t, text))
+            return false;
+        s += n;
+        break;
+    }
+    case K_BOOL:
+        if (strncmp(s, "true", 4) == 0)
+            s += 4;
+        else if (strncmp(s, "false", 5) == 0)
+            s += 5;
+        else
+            return false;
+        break;
+    case K_SET:
+    case K_MAP: {
+        char close = t->kind == K_SET ? ']' : '}';
+        if (*s++ != (t->kind == K_SET ? '[' : '{'))
+            return false;
+        s = skip_sp(s);
+        if (*s == close) {
+            s++;
+            break;
+        }
+        for (;;) {
+            if (t->kind == K_MAP) {
+                s = skip_sp(s);
+                if (!json_string(&s, text, sizeof(text)) || !scalar_text_ok(t->a, text))
+                    return false;
+                s = skip_sp(s);
+                if (*s++ != ':')
+                    return false;
+            }
+            if (!json_value_ok(t->kind == K_SET ? t->a : t->b, &s))
+                return false;
+            s = skip_sp(s);
+            if (*s == ',') {
+                s++;
+                continue;
+            }
+            if (*s++ != close)
+                return false;
+            break;
+        }
+        break;
+    }
+    }
+    *sp = s;
+    return true;
+}
+
+static bool default_ok(const struct type *t, const char *json)
+{
+    const char *s = json;
+    return json_value_ok(t, &s) && !*skip_sp(s);
 }
 
 static void validate(void)
@@ -435,6 +605,9 @@ static void validate(void)
                 has_uuid = true;
             if (!f->def_json)
                 f->def_json = zero_json(f->type);
+            else if (!default_ok(f->type, f->def_json))
+                fail(f->node, "default %s of %s.%s is not a %s", f->def_json, k->name, f->name,
+                     f->type->spelling);
             if (f->inverse) {
                 char *dot = strchr(f->inverse, '.');
                 struct klass *ik = NULL;
