@@ -105,6 +105,8 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
     if (e)
         return e;
+    /* until the domain is being built, a start can be called off */
+    api_task_allow_cancel(ctx, true);
     api_task_progress(ctx, 0.1);
     e = vm_check_vm(vm, rec);
     if (!e)
@@ -119,6 +121,9 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
         e = err_not_implemented("starting a VM on another pool member");
     if (!e)
         e = set_field(api, vm, DMF_VM_scheduled_to_be_resident_on, xv_string(host));
+    api_task_allow_cancel(ctx, false);
+    if (!e && api_task_cancelling(ctx))
+        e = err_task_cancelled(ctx->task);
     api_task_progress(ctx, 0.3);
     if (!e)
         e = vm_build_domain(api, vm, rec, paused, &updates);
@@ -168,9 +173,21 @@ static xerr *vm_resume_on(struct api_ctx *ctx, xv *const *args, size_t n, xv **r
 /* ---- asking the guest ---- */
 
 /* Wait for the guest to acknowledge control/shutdown, then for the domain to stop.
- * *reason gets the shutdown reason (-1 if the domain vanished). */
-static xerr *wait_guest(struct api *api, const char *vm, uint32_t domid, int *reason)
+ * *reason gets the shutdown reason (-1 if the domain vanished).  The wait can be
+ * cancelled (task.cancel): the VM then stays as it is, as after a timeout. */
+static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason);
+
+static xerr *wait_guest(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason)
 {
+    api_task_allow_cancel(ctx, true);
+    xerr *e = wait_guest_loop(ctx, vm, domid, reason);
+    api_task_allow_cancel(ctx, false);
+    return e;
+}
+
+static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason)
+{
+    struct api *api = ctx->api;
     const struct config *cfg = api_config(api);
     double ack_timeout = config_get_double(cfg, "shutdown-ack-timeout");
     double timeout = config_get_double(cfg, "clean-shutdown-timeout");
@@ -183,6 +200,8 @@ static xerr *wait_guest(struct api *api, const char *vm, uint32_t domid, int *re
         if (di.state == HV_DOM_SHUTDOWN || di.state == HV_DOM_DYING || hv_domain_shutdown_acked(api_hv(api), domid))
             break;
         double left = deadline - now_monotonic();
+        if (api_task_cancelling(ctx))
+            return err_task_cancelled(ctx->task);
         if (left <= 0)
             return err_vm_failed_shutdown_acknowledgment(vm);
         vm_wait_domain_change(fmin(left, 0.05)); /* the ack is a xenstore write: poll it */
@@ -198,6 +217,8 @@ static xerr *wait_guest(struct api *api, const char *vm, uint32_t domid, int *re
         if (di.state == HV_DOM_DYING)
             return NULL;
         double left = deadline - now_monotonic();
+        if (api_task_cancelling(ctx))
+            return err_task_cancelled(ctx->task);
         if (left <= 0) {
             char t[32];
             snprintf(t, sizeof(t), "%g", timeout);
@@ -236,8 +257,8 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     int reason = -1;
     api_task_progress(ctx, 0.2);
     if (!e && domid > 0)
-        e = wait_guest(api, vm, (uint32_t)domid, &reason);
-    if (e && fallback) {
+        e = wait_guest(ctx, vm, (uint32_t)domid, &reason);
+    if (e && fallback && !xerr_is(e, "TASK_CANCELLED")) {
         _cleanup_free_ char *why = xerr_str(e);
         log_info("VM %s: clean shutdown failed (%s): shutting it down hard", vm, why);
         xerr_free(e);
