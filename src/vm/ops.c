@@ -55,12 +55,13 @@ xv *vm_allowed_operations(const xv *rec)
         return ops; /* one operation at a time */
     if (rec_bool(rec, "is_control_domain"))
         return ops;
-    static const char *const halted[] = {"start", "start_on", "clone", "destroy", "export", NULL};
+    /* only operations a client can call: no VM.export message exists (yet) */
+    static const char *const halted[] = {"start", "start_on", "clone", "destroy", NULL};
     static const char *const running[] = {"clean_shutdown", "hard_shutdown", "shutdown", "clean_reboot",
                                           "hard_reboot", "pause", "suspend", "pool_migrate", NULL};
     static const char *const paused[] = {"unpause", "hard_shutdown", "shutdown", "hard_reboot", NULL};
     static const char *const suspended[] = {"resume", "resume_on", "hard_shutdown", "shutdown", "destroy", NULL};
-    static const char *const template_ops[] = {"clone", "destroy", "export", NULL};
+    static const char *const template_ops[] = {"clone", "destroy", NULL};
     const char *ps = rec_str(rec, "power_state");
     const char *const *list = rec_bool(rec, "is_a_template") ? template_ops
                               : strcmp(ps, "Halted") == 0    ? halted
