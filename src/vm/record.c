@@ -285,7 +285,11 @@ static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **resul
         xv_free(mf);
         if (!e) {
             xv_struct_set(f, "metrics", xv_string(metrics));
-            xv_struct_set(f, "allowed_operations", vm_allowed_operations(f));
+            /* the copy is Halted: its power_state (DynamicRO, not copied) is the default */
+            xv *as_made = xv_dup(f);
+            xv_struct_set(as_made, "power_state", xv_string("Halted"));
+            xv_struct_set(f, "allowed_operations", vm_allowed_operations(as_made));
+            xv_free(as_made);
             e = api_create_object(t, DMC_VM, f, &ref);
         }
         xv_free(f);
