@@ -327,7 +327,8 @@ static void stop_listener(struct listener *l)
     }
     if (l->created)
         ServerFree(&l->server);
-    else if (l->chanswitch)
+    /* ServerCreateSwitch does not take the switch over: it is ours to destroy */
+    if (l->chanswitch)
         ChanSwitchDestroy(l->chanswitch);
 }
 
