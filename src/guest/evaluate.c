@@ -54,14 +54,20 @@ bool guest_parse_version(const char *s, int64_t out[4])
     if (!s || !*s)
         return false;
     _cleanup_free_ char *copy = xstrdup(s);
-    char *save = NULL;
-    int i = 0;
-    for (char *tok = strtok_r(copy, ".", &save); tok; tok = strtok_r(NULL, ".", &save)) {
-        if (i == 4 || !component(tok, &out[i]))
+    /* split on every dot: an empty part ("1..2", ".1", "1.") is not a number */
+    char *part = copy;
+    for (int i = 0;; i++) {
+        char *dot = strchr(part, '.');
+        if (dot)
+            *dot = 0;
+        if (i == 4 || !component(part, &out[i])) {
+            memset(out, 0, 4 * sizeof(int64_t));
             return false;
-        i++;
+        }
+        if (!dot)
+            return true;
+        part = dot + 1;
     }
-    return i > 0;
 }
 
 /* Printable text of bounded length; NULL stays NULL. */
