@@ -70,10 +70,18 @@ bool guest_parse_version(const char *s, int64_t out[4])
     }
 }
 
-/* Printable text of bounded length; NULL stays NULL. */
+/* Printable text of bounded length; NULL stays NULL.  A cut never splits a UTF-8
+ * character: it goes back over continuation bytes to the start of the last one. */
 static xv *text(const char *s)
 {
     size_t n = strnlen(s, MAX_TEXT);
+    if (s[n] && ((unsigned char)s[n] & 0xc0) == 0x80) {
+        size_t k = n;
+        while (k > 0 && n - k < 4 && ((unsigned char)s[k] & 0xc0) == 0x80)
+            k--;
+        if (((unsigned char)s[k] & 0xc0) == 0xc0) /* the lead byte of the cut character */
+            n = k;
+    }
     char *t = xstrndup(s, n);
     for (char *p = t; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f)
