@@ -55,7 +55,9 @@ void rpc_handle_jsonrpc(struct api *api, const char *body, size_t len, const cha
         return;
     }
     const char *version = xv_struct_get_str(req, "jsonrpc");
-    bool v2 = version && strcmp(version, "2.0") == 0;
+    /* a request that is not an object says no version: answered in v2 form, as a
+     * parse error is */
+    bool v2 = req->type != XV_STRUCT || (version && strcmp(version, "2.0") == 0);
     const xv *id = xv_struct_get(req, "id");
     const char *method = xv_struct_get_str(req, "method");
     xv *params = xv_struct_get(req, "params");
