@@ -104,6 +104,10 @@ bool hv_domain_shutdown_acked(struct hv *hv, uint32_t domid);
 /* Force the domain down without the guest (hard shutdown), destroy it and remove its
  * xenstore entries. */
 xerr *hv_domain_destroy(struct hv *hv, uint32_t domid);
+/* A domain that went without the toolstack (destroyed behind its back, or while the
+ * daemon was down): remove the xenstore entries written for it (as hv_domain_destroy
+ * does), unless a domain domid exists or the tree at domid belongs to another VM. */
+void hv_domain_forget(struct hv *hv, uint32_t domid, const char *uuid);
 xerr *hv_domain_list(struct hv *hv, struct hv_domain_info **out, size_t *n);
 /* HV_DOMAIN_NOT_FOUND-style: returns false when no such domain exists. */
 bool hv_domain_info(struct hv *hv, uint32_t domid, struct hv_domain_info *out);

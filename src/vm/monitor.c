@@ -178,10 +178,13 @@ static void reconcile_vm(struct api *api, const char *vm, const struct hv_domain
         return;
     }
     if (live && here && !di) {
-        log_warn("VM %s: its domain %lld is gone; the VM is Halted", vm, (long long)rec_int(rec, "domid"));
+        int64_t domid = rec_int(rec, "domid");
+        log_warn("VM %s: its domain %lld is gone; the VM is Halted", vm, (long long)domid);
+        if (domid > 0)
+            hv_domain_forget(api_hv(api), (uint32_t)domid, uuid); /* its xenstore entries */
         e = record(api, vm, updates_halted());
-        if (rec_int(rec, "domid") > 0)
-            vm_hooks_stopped(vm, (uint32_t)rec_int(rec, "domid"));
+        if (domid > 0)
+            vm_hooks_stopped(vm, (uint32_t)domid);
     } else if (di && di->state == HV_DOM_SHUTDOWN && (here || !live)) {
         if (strcmp(ps, "Paused") == 0 && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
             strcmp(rec_str(rec, "actions_after_crash"), "preserve") == 0) {

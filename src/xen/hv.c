@@ -394,6 +394,26 @@ xerr *hv_domain_destroy(struct hv *hv, uint32_t domid)
     return e;
 }
 
+void hv_domain_forget(struct hv *hv, uint32_t domid, const char *uuid)
+{
+    struct hv_domain_info di;
+    if (domid == 0 || !uuid || !*uuid || hv_domain_info(hv, domid, &di))
+        return; /* dom0, or the domain (or a new one with its domid) is there */
+    char path[96], want[64];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/vm", domid);
+    snprintf(want, sizeof(want), "/vm/%s", uuid);
+    unsigned len = 0;
+    char *vm = xs_read(hv->xs, XBT_NULL, path, &len);
+    /* the tree at domid, if any, must be this VM's; /vm/<uuid> is its own either way */
+    bool ours = !vm || strcmp(vm, want) == 0;
+    free(vm);
+    if (!ours)
+        return;
+    remove_domain_tree(hv, domid, uuid);
+    xs_release_domain(hv->xs, domid);
+    log_info("removed the xenstore entries of vanished domain %" PRIu32 " (VM %s)", domid, uuid);
+}
+
 xerr *hv_domain_list(struct hv *hv, struct hv_domain_info **out, size_t *n)
 {
     return hv->ops->list(hv->state, out, n);
