@@ -79,9 +79,12 @@ bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *ou
     return found;
 }
 
-/* Record updates for a VM, unless an operation took it meanwhile. */
-static xerr *record(struct api *api, const char *vm, xv *updates)
+/* Record updates for a VM unless it changed since the monitor read it (seen): an
+ * operation holds it, or one came and went (a new domid, another power state).
+ * *applied says whether the updates were recorded. */
+static xerr *record(struct api *api, const char *vm, const xv *seen, xv *updates, bool *applied)
 {
+    *applied = false;
     struct db_txn *t;
     xerr *e = db_begin(api_db(api), &t);
     if (e) {
@@ -91,11 +94,17 @@ static xerr *record(struct api *api, const char *vm, xv *updates)
     xv *rec = NULL;
     e = db_txn_read_record(t, DMC_VM, vm, &rec);
     const xv *cur = rec ? xv_struct_get(rec, "current_operations") : NULL;
-    if (!e && !(cur && cur->u.st.n > 0))
+    bool same = !e && !(cur && cur->u.st.n > 0) && rec_int(rec, "domid") == rec_int(seen, "domid") &&
+                strcmp(rec_str(rec, "power_state"), rec_str(seen, "power_state")) == 0;
+    if (same)
         e = vm_apply(t, vm, rec, updates);
+    else if (!e)
+        log_debug("VM %s changed while the monitor looked at it: left to its next look", vm);
     xv_free(rec);
     xv_free(updates);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    *applied = same && !e;
+    return e;
 }
 
 static const char *action_for(const xv *rec, int reason)
@@ -109,55 +118,95 @@ static const char *action_for(const xv *rec, int reason)
     }
 }
 
-/* The guest stopped its domain itself: do what the VM says. */
-static xerr *guest_stopped(struct api *api, const char *vm, xv *rec, const struct hv_domain_info *di)
+/* The monitor acts on a VM only as the monitor last saw it. */
+static xerr *unchanged(const char *vm, const xv *rec, void *arg)
 {
-    const char *action = action_for(rec, di->shutdown_reason);
-    log_info("VM %s: domain %u shut down by its guest (reason %d): %s", vm, di->domid, di->shutdown_reason,
-             action);
-    if (strcmp(action, "preserve") == 0) {
-        /* kept for inspection, as xapi does: the VM shows Paused until someone acts */
-        xv *u = xv_struct();
-        xv_struct_append(u, "power_state", xv_string("Paused"));
-        return record(api, vm, u);
-    }
-    xerr *e = hv_domain_destroy(api_hv(api), di->domid);
-    if (e)
-        return e;
-    vm_hooks_stopped(vm, di->domid);
-    if (strcmp(action, "suspend") == 0) {
-        xv *u = updates_halted();
-        xv_struct_set(u, "power_state", xv_string("Suspended"));
-        return record(api, vm, u);
-    }
-    bool restart = strcmp(action, "restart") == 0 || strcmp(action, "rename_restart") == 0 ||
-                   strcmp(action, "coredump_and_restart") == 0;
-    if (!restart)
-        return record(api, vm, updates_halted());
-    /* restart: raise (a reboot is a start), check this host still fits, build again */
-    int64_t cur = rec_int(rec, "hardware_platform_version");
-    int64_t raised = platform_raise(api_platform(api), rec, cur);
-    xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
-    xv *u = NULL;
-    e = vm_check_host(api, vm, rec, api_host_ref(api), raised);
-    if (!e)
-        e = vm_build_domain(api, vm, rec, false, &u);
-    if (e) {
-        _cleanup_free_ char *why = xerr_str(e);
-        log_warn("VM %s: cannot restart: %s; it is Halted", vm, why);
-        xerr_free(e);
-        u = updates_halted();
-    }
-    if (raised != cur)
-        xv_struct_set(u, "hardware_platform_version", xv_int(raised));
-    int64_t domid = rec_int(u, "domid");
-    e = record(api, vm, u);
-    if (!e && domid > 0)
-        vm_hooks_started(vm, (uint32_t)domid);
-    return e;
+    const xv *seen = arg;
+    if (rec_int(rec, "domid") != rec_int(seen, "domid") ||
+        strcmp(rec_str(rec, "power_state"), rec_str(seen, "power_state")) != 0)
+        return xerr_internal("VM %s changed meanwhile", vm);
+    return NULL;
 }
 
-static void reconcile_vm(struct api *api, const char *vm, const struct hv_domain_info *doms, size_t n)
+/* The guest stopped its domain itself: do what the VM says.  Destroying and building
+ * domains is an operation like any other: it holds the VM (current_operations), so
+ * that a client's operation cannot interleave with it. */
+static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, const struct hv_domain_info *di)
+{
+    const char *action = action_for(seen, di->shutdown_reason);
+    bool applied;
+    if (strcmp(action, "preserve") == 0) {
+        /* kept for inspection, as xapi does: the VM shows Paused until someone acts */
+        log_info("VM %s: domain %u shut down by its guest (reason %d): preserved", vm, di->domid,
+                 di->shutdown_reason);
+        xv *u = xv_struct();
+        xv_struct_append(u, "power_state", xv_string("Paused"));
+        return record(api, vm, seen, u, &applied);
+    }
+    bool suspend = strcmp(action, "suspend") == 0;
+    bool restart = strcmp(action, "restart") == 0 || strcmp(action, "rename_restart") == 0 ||
+                   strcmp(action, "coredump_and_restart") == 0;
+    struct api_ctx ctx = {.api = api, .db = api_db(api), .method = "VM.(domain monitor)"};
+    char *opid = NULL;
+    xv *rec = NULL;
+    xerr *e = vm_op_begin_internal(&ctx, vm, restart ? "hard_reboot" : suspend ? "suspend" : "hard_shutdown",
+                                   unchanged, (void *)seen, &opid, &rec);
+    if (e) {
+        /* a client's operation has the VM: the domain is its business now */
+        _cleanup_free_ char *why = xerr_str(e);
+        log_debug("VM %s: not acting on its stopped domain: %s", vm, why);
+        xerr_free(e);
+        return NULL;
+    }
+    struct hv_domain_info now;
+    if (!hv_domain_info(api_hv(api), di->domid, &now) || now.state != HV_DOM_SHUTDOWN) {
+        vm_op_end(&ctx, vm, opid, NULL); /* gone or changed meanwhile: the next look sees it */
+        free(opid);
+        xv_free(rec);
+        return NULL;
+    }
+    log_info("VM %s: domain %u shut down by its guest (reason %d): %s", vm, di->domid, di->shutdown_reason,
+             action);
+    xv *u = NULL;
+    e = hv_domain_destroy(api_hv(api), di->domid);
+    if (!e) {
+        vm_hooks_stopped(vm, di->domid);
+        if (suspend) {
+            u = updates_halted();
+            xv_struct_set(u, "power_state", xv_string("Suspended"));
+        } else if (!restart) {
+            u = updates_halted();
+        } else {
+            /* restart: raise (a reboot is a start), check this host still fits, build again */
+            int64_t cur = rec_int(rec, "hardware_platform_version");
+            int64_t raised = platform_raise(api_platform(api), rec, cur);
+            xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
+            xerr *be = vm_check_host(api, vm, rec, api_host_ref(api), raised);
+            if (!be)
+                be = vm_build_domain(api, vm, rec, false, &u);
+            if (be) {
+                _cleanup_free_ char *why = xerr_str(be);
+                log_warn("VM %s: cannot restart: %s; it is Halted", vm, why);
+                xerr_free(be);
+                u = updates_halted();
+            }
+            if (raised != cur)
+                xv_struct_set(u, "hardware_platform_version", xv_int(raised));
+        }
+    }
+    int64_t domid = u ? rec_int(u, "domid") : -1;
+    xerr *ee = vm_op_end(&ctx, vm, opid, u);
+    if (!e && !ee && domid > 0)
+        vm_hooks_started(vm, (uint32_t)domid);
+    free(opid);
+    xv_free(rec);
+    return e ? (xerr_free(ee), e) : ee;
+}
+
+/* The record is read before the domains are listed: whatever an operation does after
+ * that read changes the record (domid, power_state, current_operations), which
+ * record() and guest_stopped() check before they act. */
+static void reconcile_vm(struct api *api, const char *vm)
 {
     xv *rec = NULL;
     xerr *e = db_read_record(api_db(api), DMC_VM, vm, &rec);
@@ -166,24 +215,24 @@ static void reconcile_vm(struct api *api, const char *vm, const struct hv_domain
         return;
     }
     const xv *cur = xv_struct_get(rec, "current_operations");
-    const char *ps = rec_str(rec, "power_state"), *uuid = rec_str(rec, "uuid");
-    bool live = strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0;
-    bool here = strcmp(rec_str(rec, "resident_on"), api_host_ref(api)) == 0;
-    const struct hv_domain_info *di = NULL;
-    for (size_t i = 0; i < n; i++)
-        if (doms[i].domid != 0 && strcmp(doms[i].uuid, uuid) == 0)
-            di = &doms[i];
     if ((cur && cur->u.st.n > 0) || rec_bool(rec, "is_control_domain") || rec_bool(rec, "is_a_template")) {
         xv_free(rec);
         return;
     }
+    const char *ps = rec_str(rec, "power_state"), *uuid = rec_str(rec, "uuid");
+    bool live = strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0;
+    bool here = strcmp(rec_str(rec, "resident_on"), api_host_ref(api)) == 0;
+    struct hv_domain_info found, *di = NULL;
+    if (vm_find_domain(api, uuid, &found))
+        di = &found;
+    bool applied = false;
     if (live && here && !di) {
         int64_t domid = rec_int(rec, "domid");
         log_warn("VM %s: its domain %lld is gone; the VM is Halted", vm, (long long)domid);
         if (domid > 0)
             hv_domain_forget(api_hv(api), (uint32_t)domid, uuid); /* its xenstore entries */
-        e = record(api, vm, updates_halted());
-        if (domid > 0)
+        e = record(api, vm, rec, updates_halted(), &applied);
+        if (applied && domid > 0)
             vm_hooks_stopped(vm, (uint32_t)domid);
     } else if (di && di->state == HV_DOM_SHUTDOWN && (here || !live)) {
         if (strcmp(ps, "Paused") == 0 && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
@@ -198,8 +247,8 @@ static void reconcile_vm(struct api *api, const char *vm, const struct hv_domain
         const char *want = paused ? "Paused" : "Running";
         if (strcmp(ps, want) != 0 || !here || rec_int(rec, "domid") != di->domid) {
             log_info("VM %s: domain %u is %s; recording it", vm, di->domid, want);
-            e = record(api, vm, updates_running(api_host_ref(api), di->domid, paused, di->hvm));
-            if (!e && !live)
+            e = record(api, vm, rec, updates_running(api_host_ref(api), di->domid, paused, di->hvm), &applied);
+            if (applied && !live)
                 vm_hooks_started(vm, di->domid);
         }
     }
@@ -213,21 +262,16 @@ static void reconcile_vm(struct api *api, const char *vm, const struct hv_domain
 
 static void reconcile(struct api *api)
 {
-    struct hv_domain_info *doms = NULL;
-    size_t n = 0;
     xv *vms = NULL;
-    xerr *e = hv_domain_list(api_hv(api), &doms, &n);
-    if (!e)
-        e = db_read_refs(api_db(api), DMC_VM, &vms);
+    xerr *e = db_read_refs(api_db(api), DMC_VM, &vms);
     for (size_t i = 0; !e && i < vms->u.arr.n; i++)
-        reconcile_vm(api, xv_str(vms->u.arr.v[i]), doms, n);
+        reconcile_vm(api, xv_str(vms->u.arr.v[i]));
     if (e) {
         _cleanup_free_ char *s = xerr_str(e);
         log_error("reconciling with the hypervisor: %s", s);
         xerr_free(e);
     }
     xv_free(vms);
-    free(doms);
 }
 
 static void *monitor_main(void *arg)

@@ -75,8 +75,8 @@ xv *vm_allowed_operations(const xv *rec)
     return ops;
 }
 
-xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                  char **opid, xv **rec)
+static xerr *op_begin(struct api_ctx *ctx, const char *vm, const char *op, bool honour_blocked,
+                      vm_precheck check, void *arg, char **opid, xv **rec)
 {
     *opid = NULL;
     *rec = NULL;
@@ -97,7 +97,7 @@ xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, const char *op, vm_preche
         goto fail;
     }
     const xv *blocked = xv_struct_get(r, "blocked_operations");
-    if (xv_struct_get(blocked, op)) {
+    if (honour_blocked && xv_struct_get(blocked, op)) {
         _cleanup_free_ char *why = xasprintf("%s is blocked on this VM: %s", op,
                                              xv_str(xv_struct_get(blocked, op)));
         e = err_operation_not_allowed(why);
@@ -131,6 +131,18 @@ fail:
     xv_free(r);
     db_abort(t);
     return e;
+}
+
+xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
+                  char **opid, xv **rec)
+{
+    return op_begin(ctx, vm, op, true, check, arg, opid, rec);
+}
+
+xerr *vm_op_begin_internal(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
+                           char **opid, xv **rec)
+{
+    return op_begin(ctx, vm, op, false, check, arg, opid, rec);
 }
 
 xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates)

@@ -28,6 +28,10 @@ typedef xerr *(*vm_precheck)(const char *vm, const xv *rec, void *arg);
  * current_operations (both freed by the caller). */
 xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
                   char **opid, xv **rec);
+/* The same for the daemon's own actions (the monitor acting on a domain its guest
+ * stopped): blocked_operations, which is for clients, does not apply. */
+xerr *vm_op_begin_internal(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
+                           char **opid, xv **rec);
 /* Give the VM back, setting the fields in `updates` (a struct, may be NULL) and
  * applying what a new power_state implies (record.c), in one transaction. */
 xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates);
