@@ -277,9 +277,11 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
             updates = updates_halted();
         }
     }
+    /* vm_op_end takes the updates: read the new domid first */
+    int64_t new_domid = updates ? rec_int(updates, "domid") : -1;
     vm_op_end(ctx, vm, opid, updates);
-    if (!e && kind == CLEAN_REBOOT)
-        vm_hooks_started(vm, (uint32_t)rec_int(updates ? updates : rec, "domid"));
+    if (!e && kind == CLEAN_REBOOT && new_domid > 0)
+        vm_hooks_started(vm, (uint32_t)new_domid);
     free(opid);
     xv_free(rec);
     return e;
@@ -363,9 +365,10 @@ static xerr *vm_hard_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv *
     e = destroy_domain(ctx->api, vm, rec_int(rec, "domid"));
     if (!e)
         e = reboot_in_place(ctx, vm, rec, &updates);
+    int64_t new_domid = updates ? rec_int(updates, "domid") : -1;
     vm_op_end(ctx, vm, opid, updates);
-    if (!e)
-        vm_hooks_started(vm, (uint32_t)rec_int(updates, "domid"));
+    if (!e && new_domid > 0)
+        vm_hooks_started(vm, (uint32_t)new_domid);
     free(opid);
     xv_free(rec);
     return e;

@@ -197,7 +197,10 @@ static xerr *xc_host_info(void *state, struct hv_host_info *out)
     size_t n = strlen(caps);
     while (n && caps[n - 1] == ' ')
         caps[--n] = '\0';
-    snprintf(out->xen_caps, sizeof(out->xen_caps), "%s", caps);
+    /* the caps string fits (Xen's is 1 KiB at most, ours 256): keep what fits */
+    size_t cn = strlen(caps) < sizeof(out->xen_caps) - 1 ? strlen(caps) : sizeof(out->xen_caps) - 1;
+    memcpy(out->xen_caps, caps, cn);
+    out->xen_caps[cn] = '\0';
 
     xc_physinfo_t pi = {0};
     if (xc_physinfo(st->xch, &pi) != 0)
