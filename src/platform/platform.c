@@ -136,10 +136,27 @@ static bool described(const struct platform *p, int64_t v)
     return false;
 }
 
+/* A requirement must name a version the registry describes (a VM raised to it must
+ * be buildable from the registry), and a feature may be required only once. */
+static xerr *check_requirements(const struct platform *p, const char *path)
+{
+    for (size_t i = 0; i < p->nreqs; i++) {
+        if (!described(p, p->reqs[i].requires))
+            return xerr_internal("%s: feature %s requires version %lld, which the registry does not describe",
+                                 path, p->reqs[i].feature, (long long)p->reqs[i].requires);
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(p->reqs[i].feature, p->reqs[j].feature) == 0)
+                return xerr_internal("%s: feature %s is required twice", path, p->reqs[i].feature);
+    }
+    return NULL;
+}
+
 xerr *platform_load(const char *registry_path, const char *offered, struct platform **out)
 {
     struct platform *p = xcalloc(1, sizeof(*p));
     xerr *e = parse(p, registry_path);
+    if (!e)
+        e = check_requirements(p, registry_path);
     for (size_t i = 0; !e && i < NFEATURE_USES; i++)
         if (platform_feature_requires(p, feature_uses[i].name) < 0)
             e = xerr_internal("%s: no <feature name=\"%s\" requires=\"N\"/>", registry_path,
