@@ -77,10 +77,15 @@ static xerr *read_items(const char *path, xmlNode *vn, struct version *v)
             continue;
         struct item it = {prop(c, "name"), prop(c, "doc"), prop(c, "id"), true};
         _cleanup_free_ char *sup = prop(c, "supported");
-        if (!it.name)
-            return bad(path, c, "a device or feature without a name");
-        if (sup && !parse_bool(sup, &it.supported))
-            return bad(path, c, "supported must be yes or no");
+        const char *wrong = !it.name                                     ? "a device or feature without a name"
+                            : sup && !parse_bool(sup, &it.supported) ? "supported must be yes or no"
+                                                                     : NULL;
+        if (wrong) {
+            free(it.name);
+            free(it.doc);
+            free(it.id);
+            return bad(path, c, wrong);
+        }
         struct item **arr = dev ? &v->devices : &v->features;
         size_t *n = dev ? &v->ndevices : &v->nfeatures;
         *arr = xrealloc(*arr, (*n + 1) * sizeof(struct item));
