@@ -70,6 +70,35 @@ static void put_utf8(buf *b, unsigned cp)
     }
 }
 
+/* The length of the well-formed UTF-8 sequence at s (at most n bytes), 0 if it is
+ * not one: overlong forms, surrogates and code points past U+10FFFF included. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    unsigned cp;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0)
+        len = 2, cp = s[0] & 0x1fu;
+    else if ((s[0] & 0xf0) == 0xe0)
+        len = 3, cp = s[0] & 0x0fu;
+    else if ((s[0] & 0xf8) == 0xf0)
+        len = 4, cp = s[0] & 0x07u;
+    else
+        return 0;
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3fu);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+        return 0;
+    return len;
+}
+
 /* p->s is just past the opening quote. */
 static bool parse_string(struct jp *p, buf *out)
 {
@@ -80,6 +109,17 @@ static bool parse_string(struct jp *p, buf *out)
         if (c < 0x20) {
             p->err = "control character in string";
             return false;
+        }
+        if (c >= 0x80) {
+            /* RFC 8259: JSON text is UTF-8; what is not would not read back the same */
+            size_t n = utf8_len((const unsigned char *)p->s - 1, (size_t)(p->end - p->s) + 1);
+            if (!n) {
+                p->err = "invalid UTF-8";
+                return false;
+            }
+            buf_add(out, p->s - 1, n);
+            p->s += n - 1;
+            continue;
         }
         if (c != '\\') {
             buf_addc(out, (char)c);
