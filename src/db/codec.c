@@ -17,7 +17,11 @@ xerr *bind_value(sqlite3_stmt *st, int col, const struct dm_type *t, const xv *v
     case DM_REF:
     case DM_ENUM:
     case DM_DATETIME:
-        rc = sqlite3_bind_text(st, col, xv_str(v) ? xv_str(v) : "", -1, SQLITE_TRANSIENT);
+        /* with its length: a string may hold a NUL (JSON's \u0000), and -1 would cut it there */
+        if (xv_str(v))
+            rc = sqlite3_bind_text(st, col, v->u.str.s, (int)v->u.str.len, SQLITE_TRANSIENT);
+        else
+            rc = sqlite3_bind_text(st, col, "", 0, SQLITE_STATIC);
         break;
     case DM_INT:
         rc = sqlite3_bind_int64(st, col, v->type == XV_INT ? v->u.i : 0);
