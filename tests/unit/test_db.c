@@ -200,6 +200,20 @@ START_TEST(test_create_read)
     ck_assert_str_eq(xv_str(f), "one");
     xv_free(f);
 
+    /* a string holding a NUL (JSON's \u0000) is kept whole, not cut at the NUL */
+    set(DMC_VM, vm, DMF_VM_name_description, xv_stringn("a\0b", 3));
+    ok(db_read_field(db, DMC_VM, vm, DMF_VM_name_description, &f), "read_field");
+    ck_assert_uint_eq(f->u.str.len, 3);
+    ck_assert_mem_eq(f->u.str.s, "a\0b", 3);
+    xv_free(f);
+    xv *nul = xv_stringn("a\0b", 3);
+    xv *found = NULL;
+    ok(db_lookup_field(db, DMC_VM, DMF_VM_name_description, nul, &found), "lookup with a NUL");
+    ck_assert_uint_eq(found->u.arr.n, 1);
+    xv_free(found);
+    xv_free(nul);
+    set(DMC_VM, vm, DMF_VM_name_description, xv_string(""));
+
     /* maps and sets of every kind come back as written */
     xv *oc = xv_struct();
     xv_struct_append(oc, "k\"ey", xv_string("v\nalue \xc3\xa9"));

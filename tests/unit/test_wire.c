@@ -668,9 +668,9 @@ START_TEST(test_json_strings)
     ck_assert_uint_eq(v->u.str.len, 3);
     ck_assert_mem_eq(v->u.str.s, "a\0b", 3);
     xv_free(v);
-    /* raw UTF-8 passes through */
-    v = json_ok("\"\xc3\xa9\"");
-    ck_assert_str_eq(xv_str(v), "\xc3\xa9");
+    /* raw UTF-8 passes through, up to four-byte sequences */
+    v = json_ok("\"\xc3\xa9 \xe2\x98\xba \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf\"");
+    ck_assert_str_eq(xv_str(v), "\xc3\xa9 \xe2\x98\xba \xf0\x9f\x98\x80 \xf4\x8f\xbf\xbf");
     xv_free(v);
 
     const char *bad[] = {
@@ -684,6 +684,13 @@ START_TEST(test_json_strings)
         "\"unterminated",
         "\"tab\there\"",         /* raw control character */
         "\"nl\nhere\"",
+        "\"\xff\"",                /* not UTF-8: JSON text is UTF-8 (RFC 8259) */
+        "\"\xc3\"",                /* truncated sequence */
+        "\"\xc3(\"",               /* bad continuation byte */
+        "\"\xc0\xaf\"",            /* overlong '/' */
+        "\"\xed\xa0\x80\"",        /* an encoded surrogate */
+        "\"\xf4\x90\x80\x80\"",    /* beyond U+10FFFF */
+        "{\"k\xff\": 1}",           /* in a member name too */
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         json_bad(bad[i], strlen(bad[i]));
