@@ -19,6 +19,20 @@ XENAPID = os.environ.get("XENAPID_BIN", os.path.join(ROOT, "bin", "xenapid"))
 XE = os.environ.get("XE_BIN", os.path.join(ROOT, "bin", "xe"))
 PASSWORD = "s3cret-pw"
 
+# What a sanitized daemon writes to its log when ASan, LSan or UBSan find something.
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
+                              r"SUMMARY: \w*Sanitizer")
+# Leaks LeakSanitizer must not report: see the file.
+LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan.supp")
+
+
+def daemon_env():
+    """The environment a daemon runs in: the caller's, with the leak suppressions."""
+    env = dict(os.environ)
+    if "LSAN_OPTIONS" not in env:
+        env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % LSAN_SUPPRESSIONS
+    return env
+
 
 class Daemon:
     """A xenapid process.  Extra keyword arguments become --key=value options
@@ -53,11 +67,12 @@ class Daemon:
 
     def set_password(self, user, password):
         subprocess.run(self.args() + ["--set-password", user], input=password + "\n",
-                       text=True, check=True, capture_output=True)
+                       text=True, check=True, capture_output=True, env=daemon_env())
 
     def start(self, timeout=20):
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.proc = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=self.log, text=True,
+                                     env=daemon_env())
         deadline = time.time() + timeout
         line = ""
         while time.time() < deadline:
@@ -113,10 +128,25 @@ class Daemon:
             self.options[k.replace("_", "-")] = str(v)
         return self.start()
 
-    def cleanup(self):
+    def sanitizer_reports(self):
+        """The sanitizer reports in the daemon's log so far ('' when there are none)."""
+        log = self.read_log()
+        m = SANITIZER_REPORT.search(log)
+        if not m:
+            return ""
+        start = log.rfind("\n", 0, max(0, m.start() - 2000)) + 1
+        return log[start:m.start() + 8000]
+
+    def cleanup(self, check=True):
+        """Stop the daemon and remove its directory.  Raises AssertionError when its
+        log holds a sanitizer report (ASan, LSan at exit, UBSan), unless check is
+        false."""
         self.stop()
+        reports = self.sanitizer_reports()
         if self.own_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
+        if check and reports:
+            raise AssertionError("the daemon's log holds a sanitizer report:\n" + reports)
 
     # ---- clients ----
     def session(self, user="root", password=PASSWORD):

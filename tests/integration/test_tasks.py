@@ -1,0 +1,166 @@
+"""Async calls return a task at once; the task's status, progress, result and
+error_info report the outcome.  task.create/cancel/destroy/set_status/set_progress
+for a client's own tasks."""
+
+import re
+import time
+import xmlrpc.client
+
+from support import DaemonCase, XenAPI, failure, wait_until
+
+
+def finished(x, task, timeout=20):
+    wait_until(lambda: x.task.get_status(task) != "pending", timeout, what="task %s to finish" % task)
+    return x.task.get_record(task)
+
+
+def result_value(task_record):
+    """The task's result is an XML-RPC <value> element: read it as a client does."""
+    text = "<params><param>%s</param></params>" % task_record["result"]
+    return xmlrpc.client.loads("<methodResponse>%s</methodResponse>" % text)[0][0]
+
+
+class Async(DaemonCase):
+
+    def test_async_create_succeeds(self):
+        t0 = time.time()
+        task = self.x.Async.VM.create({"name_label": "async"})
+        self.assertLess(time.time() - t0, 5)
+        self.assertRegex(task, r"^OpaqueRef:")
+        self.assertIn(task, self.x.task.get_all())
+        rec = finished(self.x, task)
+        self.assertEqual(rec["status"], "success")
+        self.assertEqual(rec["progress"], 1.0)
+        self.assertEqual(rec["error_info"], [])
+        self.assertEqual(rec["name_label"], "Async.VM.create")
+        self.assertEqual(rec["resident_on"], self.x.host.get_all()[0])
+        self.assertEqual(rec["session"], self.session.handle)
+        self.assertEqual(rec["allowed_operations"], [])
+        self.assertRegex(rec["result"], r"^<value>OpaqueRef:[0-9a-f-]{36}</value>$")
+        vm = result_value(rec)
+        self.assertEqual(self.x.VM.get_name_label(vm), "async")
+        self.assertLessEqual(rec["created"].value, rec["finished"].value)
+        self.x.VM.destroy(vm)
+        self.x.task.destroy(task)
+        self.assertNotIn(task, self.x.task.get_all())
+
+    def test_async_results_of_every_type(self):
+        vm = self.x.VM.create({"name_label": "typed", "other_config": {"a": "b"}})
+        cases = [(self.x.Async.VM.get_record, (vm,), lambda v: v["name_label"] == "typed"),
+                 (self.x.Async.VM.get_VCPUs_max, (vm,), lambda v: v == "1"),
+                 (self.x.Async.VM.get_is_a_template, (vm,), lambda v: v is False),
+                 (self.x.Async.VM.get_other_config, (vm,), lambda v: v == {"a": "b"}),
+                 (self.x.Async.VM.get_HVM_shadow_multiplier, (vm,), lambda v: v == 1.0),
+                 (self.x.Async.VM.get_all, (), lambda v: vm in v),
+                 (self.x.Async.VM.set_name_label, (vm, "renamed"), lambda v: v == "")]
+        for fn, args, ok in cases:
+            rec = finished(self.x, fn(*args))
+            self.assertEqual(rec["status"], "success", fn)
+            self.assertTrue(ok(result_value(rec)), (fn, rec["result"]))
+        self.assertEqual(self.x.VM.get_name_label(vm), "renamed")
+        self.x.VM.destroy(vm)
+
+    def test_async_failure_reports_the_error(self):
+        bad = "OpaqueRef:00000000-0000-0000-0000-00000000bad0"
+        task = self.x.Async.VM.get_record(bad)
+        rec = finished(self.x, task)
+        self.assertEqual(rec["status"], "failure")
+        self.assertEqual(rec["error_info"], ["HANDLE_INVALID", "VM", bad])
+        self.assertEqual(rec["result"], "")
+        self.assertEqual(self.x.task.get_error_info(task), ["HANDLE_INVALID", "VM", bad])
+        task = self.x.Async.VM.create({"name_label": "x", "actions_after_crash": "explode"})
+        self.assertEqual(finished(self.x, task)["error_info"], ["INVALID_VALUE", "actions_after_crash", "explode"])
+
+    def test_async_refusals_come_at_once(self):
+        # what is wrong before the call can start is not a task
+        self.assertFailure(["MESSAGE_PARAMETER_COUNT_MISMATCH", "Async.VM.get_record", "1", "0"],
+                           self.x.Async.VM.get_record)
+        self.assertFailure(["FIELD_TYPE_ERROR", "self"], self.x.Async.VM.get_record, 5)
+        self.assertFailure(["MESSAGE_METHOD_UNKNOWN", "Async.event.from"], getattr(self.x.Async.event, "from"),
+                           ["*"], "", 0.0)
+        self.assertFailure(["MESSAGE_METHOD_UNKNOWN", "Async.VM.fly"], self.x.Async.VM.fly)
+
+    def test_tasks_raise_events(self):
+        tok = getattr(self.x.event, "from")(["task"], "", 0.0)["token"]
+        task = self.x.Async.VM.get_all()
+        finished(self.x, task)
+        evs = []
+        deadline = time.time() + 10
+        while time.time() < deadline and not any(e["operation"] == "mod" and e["snapshot"]["status"] == "success"
+                                                 for e in evs):
+            r = getattr(self.x.event, "from")(["task/" + task], tok, 2.0)
+            evs += r["events"]
+            tok = r["token"]
+        self.assertEqual(evs[0]["operation"], "add")
+        self.assertEqual(evs[0]["snapshot"]["status"], "pending")
+        self.assertEqual(evs[-1]["snapshot"]["status"], "success")
+
+    def test_many_async_calls_at_once(self):
+        tasks = [self.x.Async.VM.create({"name_label": "burst-%d" % i}) for i in range(20)]
+        vms = []
+        for t in tasks:
+            rec = finished(self.x, t)
+            self.assertEqual(rec["status"], "success")
+            vms.append(result_value(rec))
+        self.assertEqual(sorted(self.x.VM.get_name_label(v) for v in vms), sorted("burst-%d" % i for i in range(20)))
+        for v in vms:
+            self.x.VM.destroy(v)
+        for t in tasks:
+            self.x.task.destroy(t)
+
+
+class ClientTasks(DaemonCase):
+
+    def test_create_set_status_and_progress_destroy(self):
+        t = self.x.task.create("copy", "copying things")
+        rec = self.x.task.get_record(t)
+        self.assertEqual(rec["status"], "pending")
+        self.assertEqual(rec["progress"], 0.0)
+        self.assertEqual(rec["name_description"], "copying things")
+        self.assertEqual(self.x.task.set_progress(t, 0.5), "")
+        self.assertEqual(self.x.task.get_progress(t), 0.5)
+        self.assertFailure(["INVALID_VALUE", "value", "progress must be between 0.0 and 1.0"],
+                           self.x.task.set_progress, t, 1.5)
+        self.assertEqual(self.x.task.set_status(t, "success"), "")
+        rec = self.x.task.get_record(t)
+        self.assertEqual(rec["status"], "success")
+        self.assertRegex(rec["finished"].value, r"^\d{8}T")
+        self.assertNotEqual(rec["finished"].value, "19700101T00:00:00Z")
+        self.assertFailure(["INVALID_VALUE", "value", "done"], self.x.task.set_status, t, "done")
+        self.x.task.destroy(t)
+        self.assertFailure(["HANDLE_INVALID", "task", t], self.x.task.get_record, t)
+        self.assertFailure(["HANDLE_INVALID", "task", t], self.x.task.destroy, t)
+
+    def test_cancel(self):
+        t = self.x.task.create("long", "")
+        self.assertEqual(self.x.task.cancel(t), "")
+        self.assertEqual(self.x.task.get_status(t), "cancelling")
+        # a client's task it finished itself cannot be cancelled
+        t2 = self.x.task.create("done", "")
+        self.x.task.set_status(t2, "success")
+        with self.assertRaises(XenAPI.Failure) as cm:
+            self.x.task.cancel(t2)
+        self.assertEqual(failure(cm.exception)[0], "OPERATION_NOT_ALLOWED")
+        self.assertEqual(self.x.task.get_status(t2), "success")
+        self.assertFailure(["HANDLE_INVALID", "task", "OpaqueRef:x"], self.x.task.cancel, "OpaqueRef:x")
+        for task in (t, t2):
+            self.x.task.destroy(task)
+
+    def test_async_task_fields_are_not_the_clients(self):
+        task = self.x.Async.VM.get_all()
+        finished(self.x, task)
+        # finished server tasks can be destroyed, their fields read but not written
+        self.assertFailure(["MESSAGE_METHOD_UNKNOWN", "task.set_result"], self.x.task.set_result, task, "x")
+        self.x.task.destroy(task)
+
+
+class TasksAcrossRestart(DaemonCase):
+
+    def test_finished_tasks_survive_a_restart(self):
+        task = self.x.Async.VM.get_all()
+        rec = finished(self.x, task)
+        self.d.restart(listen_port=self.d.port)
+        again = self.x.task.get_record(task)
+        self.assertEqual(again["status"], "success")
+        self.assertEqual(again["result"], rec["result"])
+        self.assertTrue(re.match(r"^<value><array>", again["result"]))
