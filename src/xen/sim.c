@@ -70,6 +70,38 @@ static void clean_text(char *s)
             *s = ' ';
 }
 
+/* An argument may hold anything a VM's name does, the separators of this file
+ * included: they are written as %XX (and % itself as %25). */
+static void put_escaped(FILE *f, const char *arg)
+{
+    for (const char *p = arg; *p; p++) {
+        if (*p == '%' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\x1f')
+            fprintf(f, "%%%02X", (unsigned char)*p);
+        else
+            fputc(*p, f);
+    }
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static char *unescape(const char *text)
+{
+    char *out = xmalloc(strlen(text) + 1), *o = out;
+    for (const char *p = text; *p; p++) {
+        if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
+            *o++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return out;
+}
+
 static void save(struct sim *s)
 {
     _cleanup_free_ char *tmp = xasprintf("%s.tmp", s->state_file);
@@ -82,8 +114,11 @@ static void save(struct sim *s)
     for (struct simdom *d = s->doms; d; d = d->next) {
         fprintf(f, "dom\t%" PRIu32 "\t%s\t%s\t%d\t%d\t%d\t%" PRIu64 "\t%" PRIu64 "\t%u\t", d->domid, d->uuid,
                 d->name, (int)d->state, d->reason, d->hvm, d->memory, d->max_memory, d->vcpus);
-        for (size_t i = 0; d->dm_argv && d->dm_argv[i]; i++)
-            fprintf(f, "%s%s", i ? "\x1f" : "", d->dm_argv[i]);
+        for (size_t i = 0; d->dm_argv && d->dm_argv[i]; i++) {
+            if (i)
+                fputc('\x1f', f);
+            put_escaped(f, d->dm_argv[i]);
+        }
         fputc('\n', f);
     }
     bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
@@ -101,10 +136,11 @@ static char **split_argv(const char *text)
         n += *p == '\x1f';
     char **v = xcalloc(n + 1, sizeof(char *));
     _cleanup_free_ char *copy = xstrdup(text);
-    char *save_ptr = NULL;
+    char *rest = copy, *tok;
     size_t i = 0;
-    for (char *tok = strtok_r(copy, "\x1f", &save_ptr); tok && i < n; tok = strtok_r(NULL, "\x1f", &save_ptr))
-        v[i++] = xstrdup(tok);
+    /* strsep, not strtok: an argument may be empty (a VM without a name) */
+    while ((tok = strsep(&rest, "\x1f")) != NULL && i < n)
+        v[i++] = unescape(tok);
     return v;
 }
 
