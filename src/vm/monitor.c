@@ -247,8 +247,12 @@ static void reconcile_vm(struct api *api, const char *vm)
         const char *want = paused ? "Paused" : "Running";
         if (strcmp(ps, want) != 0 || !here || rec_int(rec, "domid") != di->domid) {
             log_info("VM %s: domain %u is %s; recording it", vm, di->domid, want);
+            int64_t old = rec_int(rec, "domid");
             e = record(api, vm, rec, updates_running(api_host_ref(api), di->domid, paused, di->hvm), &applied);
-            if (applied && !live)
+            /* the guest metrics follow the domain the VM now runs in */
+            if (applied && live && old > 0 && old != (int64_t)di->domid)
+                vm_hooks_stopped(vm, (uint32_t)old);
+            if (applied && (!live || old != (int64_t)di->domid))
                 vm_hooks_started(vm, di->domid);
         }
     }
