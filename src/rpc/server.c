@@ -35,6 +35,7 @@ struct rpc_server {
     pthread_mutex_t busy_lock;
     pthread_cond_t idle;
     int in_flight;                /* requests being handled, for a clean stop */
+    bool stopping;                /* late requests get 503 and never reach the API */
     size_t max_request;
     int port;
     char *unix_path;
@@ -137,8 +138,15 @@ static void handle(void *userdata, TSession *s, abyss_bool *handled)
     char peer[96];
     peer_name(s, l->is_unix, peer, sizeof(peer));
     pthread_mutex_lock(&srv->busy_lock);
-    srv->in_flight++;
+    bool stopping = srv->stopping;
+    if (!stopping)
+        srv->in_flight++;
     pthread_mutex_unlock(&srv->busy_lock);
+    if (stopping) {
+        respond_text(s, 503, "The daemon is stopping\n");
+        buf_free(&body);
+        return;
+    }
     if (json) {
         rpc_handle_jsonrpc(srv->api, body.p ? body.p : "", body.len, peer, &out);
         respond(s, 200, "application/json", out.p, out.len);
@@ -316,28 +324,25 @@ int rpc_port(const struct rpc_server *s)
     return s->port;
 }
 
-static void stop_listener(struct listener *l)
-{
-    if (l->running) {
-        ServerTerminate(&l->server);
-        /* ServerRun notices termination between connections; in-flight requests
-         * finish on their own threads, which we do not wait for */
-        pthread_cancel(l->thread);
-        pthread_join(l->thread, NULL);
-    }
-    if (l->created)
-        ServerFree(&l->server);
-    /* ServerCreateSwitch does not take the switch over: it is ours to destroy */
-    if (l->chanswitch)
-        ChanSwitchDestroy(l->chanswitch);
-}
+/* A stopped server stays allocated: Abyss's connection threads, serving idle
+ * keep-alive connections until their clients go, still point at it (and answer 503). */
+static struct rpc_server *stopped;
 
 bool rpc_stop(struct rpc_server *s, double grace)
 {
     if (!s)
         return true;
-    stop_listener(&s->tcp);
-    stop_listener(&s->unx);
+    pthread_mutex_lock(&s->busy_lock);
+    s->stopping = true;
+    pthread_mutex_unlock(&s->busy_lock);
+    /* no more connections; ServerRun returns once its connections have closed, which
+     * a keep-alive client may take long to do: it is not waited for */
+    if (s->tcp.running)
+        ServerTerminate(&s->tcp.server);
+    if (s->unx.running)
+        ServerTerminate(&s->unx.server);
+    if (s->unix_path)
+        unlink(s->unix_path);
     /* requests already running (event.from waits, a VM start) get a moment to end */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -345,15 +350,10 @@ bool rpc_stop(struct rpc_server *s, double grace)
     pthread_mutex_lock(&s->busy_lock);
     while (s->in_flight > 0 && pthread_cond_timedwait(&s->idle, &s->busy_lock, &until) == 0)
         ;
-    bool idle = s->in_flight == 0;
+    int left = s->in_flight;
     pthread_mutex_unlock(&s->busy_lock);
-    if (!idle) {
-        log_warn("%d requests still running at stop", s->in_flight);
-        return false; /* their threads still use the server: keep it */
-    }
-    if (s->unix_path)
-        unlink(s->unix_path);
-    free(s->unix_path);
-    free(s);
-    return true;
+    stopped = s;
+    if (left)
+        log_warn("%d requests still running at stop", left);
+    return left == 0;
 }
