@@ -45,15 +45,19 @@ class KillDuringWrites(DaemonCase):
         procs = [subprocess.Popen([sys.executable, "-c", WRITER, self.d.url, "w%d" % i, acks[i], here, PASSWORD],
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i in range(n)]
 
-        def count():
-            total = 0
+        def counts():
+            out = []
             for a in acks:
+                n = 0
                 if os.path.exists(a):
                     with open(a) as f:
-                        total += sum(1 for _ in f)
-            return total
+                        n = sum(1 for _ in f)
+                out.append(n)
+            return out
         try:
-            wait_until(lambda: count() >= min_acks, timeout=60, interval=0.01, what="writers to get going")
+            # every writer under way, together past min_acks
+            wait_until(lambda: min(counts()) >= 10 and sum(counts()) >= min_acks, timeout=60, interval=0.01,
+                       what="writers to get going")
             self.d.kill9()  # mid-stream: the writers are still writing
             for p in procs:
                 p.wait(30)
