@@ -22,16 +22,6 @@ PASSWORD = "s3cret-pw"
 # What a sanitized daemon writes to its log when ASan, LSan or UBSan find something.
 SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:|"
                               r"SUMMARY: \w*Sanitizer")
-# Leaks LeakSanitizer must not report: see the file.
-LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lsan.supp")
-
-
-def daemon_env():
-    """The environment a daemon runs in: the caller's, with the leak suppressions."""
-    env = dict(os.environ)
-    if "LSAN_OPTIONS" not in env:
-        env["LSAN_OPTIONS"] = "suppressions=%s:print_suppressions=0" % LSAN_SUPPRESSIONS
-    return env
 
 
 class Daemon:
@@ -67,12 +57,11 @@ class Daemon:
 
     def set_password(self, user, password):
         subprocess.run(self.args() + ["--set-password", user], input=password + "\n",
-                       text=True, check=True, capture_output=True, env=daemon_env())
+                       text=True, check=True, capture_output=True)
 
     def start(self, timeout=20):
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=self.log, text=True,
-                                     env=daemon_env())
+        self.proc = subprocess.Popen(self.args(), stdout=subprocess.PIPE, stderr=self.log, text=True)
         deadline = time.time() + timeout
         line = ""
         while time.time() < deadline:
