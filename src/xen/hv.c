@@ -223,7 +223,8 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     tr.ro[1] = (struct xs_permissions){.id = domid, .perms = XS_PERM_READ};
     tr.rw[0] = (struct xs_permissions){.id = domid, .perms = XS_PERM_NONE};
     xerr *e = NULL;
-    for (int attempt = 0; attempt < 10; attempt++) {
+    bool committed = false;
+    for (int attempt = 0; attempt < 10 && !e && !committed; attempt++) {
         tr.failed = false;
         tr.t = xs_transaction_start(hv->xs);
         if (tr.t == XBT_NULL) {
@@ -237,14 +238,15 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
                               tr.failed_path);
             break;
         }
-        if (xs_transaction_end(hv->xs, tr.t, false))
-            break;
-        if (errno != EAGAIN) {
+        committed = xs_transaction_end(hv->xs, tr.t, false);
+        if (!committed && errno != EAGAIN)
             e = xerr_internal("committing the xenstore tree of domain %" PRIu32 ": %s", domid,
                               strerror(errno));
-            break;
-        }
     }
+    /* ten conflicts in a row must not pass for success: the guest would boot without its tree */
+    if (!e && !committed)
+        e = xerr_internal("committing the xenstore tree of domain %" PRIu32 ": still conflicting after 10 tries",
+                          domid);
     free(tr.dom);
     return e;
 }
