@@ -224,6 +224,17 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     tr.rw[0] = (struct xs_permissions){.id = domid, .perms = XS_PERM_NONE};
     xerr *e = NULL;
     bool committed = false;
+    /* The domain's two roots are made first, outside the transaction: made inside it they
+     * add a child to /local/domain and /vm, nodes that every build touches, and builds
+     * running at once conflicted on them until some gave up.  Below the roots, each
+     * domain's transaction touches only its own nodes. */
+    char vmpath[64];
+    snprintf(vmpath, sizeof(vmpath), "/vm/%s", spec->uuid);
+    tr.t = XBT_NULL;
+    put_ro(&tr, "", "");
+    put_ro(&tr, vmpath, "");
+    if (tr.failed)
+        e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid, tr.failed_path);
     for (int attempt = 0; attempt < 10 && !e && !committed; attempt++) {
         tr.failed = false;
         tr.t = xs_transaction_start(hv->xs);
