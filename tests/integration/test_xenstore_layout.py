@@ -165,6 +165,24 @@ class Layout(SharedDaemonTest):
         wait_until(lambda: not xs_exists(d, home), 5, what="the tree to go")
         self.assertGone(domid, uuid)
 
+    def test_domains_started_at_once_each_get_their_tree(self):
+        x, d = self.x, self.d
+        small = {k: str(64 * MIB) for k in ("memory_static_max", "memory_dynamic_max", "memory_dynamic_min",
+                                            "memory_static_min")}
+        for rnd in range(3):
+            vms = [hvm_vm(x, "at-once-%d-%d" % (rnd, i), **small) for i in range(20)]
+            tasks = [x.Async.VM.start(vm, False, False) for vm in vms]
+            for t in tasks:
+                wait_until(lambda: x.task.get_status(t) != "pending", 30, what="the starts")
+                self.assertEqual((x.task.get_status(t), x.task.get_error_info(t)), ("success", []))
+            for vm in vms:
+                domid = x.VM.get_domid(vm)
+                self.assertEqual(xs_read(d, "/local/domain/%s/name" % domid), x.VM.get_name_label(vm))
+                self.assertEqual(xs_read(d, "/vm/%s/uuid" % x.VM.get_uuid(vm)), x.VM.get_uuid(vm))
+                self.assertEqual(as_guest(d, domid, "write", "data/updated", "1").returncode, 0)
+            for vm in vms:
+                x.VM.hard_shutdown(vm)
+
     def test_a_new_domain_starts_with_a_fresh_tree(self):
         """What a guest wrote does not outlive its domain: the next boot starts clean."""
         x, d = self.x, self.d
