@@ -73,10 +73,17 @@ static xerr *update_collection(struct api_ctx *ctx, const struct method *m, xv *
         xv_free(canon);
         break;
     }
-    case GEN_REMOVE_FROM:
-        if (xv_struct_remove(cur, xv_str(args[1])))
+    case GEN_REMOVE_FROM: {
+        /* the key in its canonical spelling, as add_to_ stored it ("START" is "start") */
+        xv *one = xv_struct(), *canon = NULL;
+        xv_struct_append(one, xv_str(args[1]), dm_zero(f->type->val));
+        e = dm_coerce(f->type, one, f->name, &canon);
+        xv_free(one);
+        if (!e && xv_struct_remove(cur, canon->u.st.m[0].key))
             e = db_txn_set(t, c, ref, f, cur);
+        xv_free(canon);
         break;
+    }
     case GEN_ADD: {
         bool present = false;
         for (size_t i = 0; i < cur->u.arr.n && !present; i++)
