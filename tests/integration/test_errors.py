@@ -102,11 +102,11 @@ class Errors(DaemonCase):
 
     def test_invalid_map_key(self):
         s = self.session.handle
-        r = self.raw("VM.add_to_blocked_operations", s, self.vm, "fly", "no")
-        self.assertEqual(r["Status"], "Failure")
-        self.assertEqual(r["ErrorDescription"][0], "INVALID_VALUE")
-        self.assertEqual(r["ErrorDescription"][2], "fly")
+        self.both(["INVALID_VALUE", "blocked_operations", "fly"], "VM.add_to_blocked_operations", s, self.vm,
+                  "fly", "no")
         self.assertEqual(self.x.VM.get_blocked_operations(self.vm), {})
+        self.both(["INVALID_VALUE", "blocked_operations", "fly"], "VM.remove_from_blocked_operations", s, self.vm,
+                  "fly")
 
     def test_map_duplicate_key(self):
         s = self.session.handle

@@ -348,7 +348,8 @@ class Generic(DaemonCase):
                     self.assertEqual(len(got), len(before) + 1)
                     self.assertFailure(["MAP_DUPLICATE_KEY", name, f.name, uuid, wkey],
                                        getattr(api, "add_to_" + f.name), ref, key, val)
-                    self.assertEqual(getattr(api, "remove_from_" + f.name)(ref, wkey), "")
+                    # the key as add_to_ was given it: the same key ("START" is "start", "007" is "7")
+                    self.assertEqual(getattr(api, "remove_from_" + f.name)(ref, key), "")
                     self.assertEqual(getattr(api, "get_" + f.name)(ref), before)
                     # removing a key that is not there is no error, as in xapi
                     self.assertEqual(getattr(api, "remove_from_" + f.name)(ref, wkey), "")
