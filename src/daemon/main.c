@@ -185,12 +185,18 @@ int main(int argc, char **argv)
     if (*config_get(cfg, "unix-socket"))
         make_parent(config_get(cfg, "unix-socket"));
 
+    /* What is open so far is closed again on a failed start, so that the exit is
+     * clean (LeakSanitizer checks it). */
     struct platform *platform = NULL;
+    struct db *db = NULL;
+    struct hv *hv = NULL;
+    struct api *api = NULL;
+    struct rpc_server *srv = NULL;
+    bool started = false;
     if ((e = platform_load(config_get(cfg, "platform-registry"),
                            config_get(cfg, "virtual-hardware-platform-versions"), &platform)) != NULL)
-        return fail(e);
+        goto failed;
 
-    struct db *db = NULL;
     struct db_options dbo = {
         .path = config_get(cfg, "db-path"),
         .sync = config_get(cfg, "db-sync"),
@@ -198,22 +204,20 @@ int main(int argc, char **argv)
         .read_connections = 8,
     };
     if ((e = db_open(&dbo, &db)) != NULL)
-        return fail(e);
-    struct hv *hv = NULL;
+        goto failed;
     if ((e = hv_open(cfg, &hv)) != NULL)
-        return fail(e);
-    struct api *api = NULL;
+        goto failed;
     struct api_options ao = {.cfg = cfg, .db = db, .hv = hv, .platform = platform};
     if ((e = api_create(&ao, &api)) != NULL)
-        return fail(e);
+        goto failed;
     if ((e = modules_register(api)) != NULL)
-        return fail(e);
+        goto failed;
     if ((e = api_startup(api)) != NULL)
-        return fail(e);
+        goto failed;
     if ((e = modules_start(api)) != NULL)
-        return fail(e);
+        goto failed;
+    started = true;
 
-    struct rpc_server *srv = NULL;
     struct rpc_options ro = {
         .address = config_get(cfg, "listen-address"),
         .port = (int)config_get_int(cfg, "listen-port"),
@@ -223,7 +227,7 @@ int main(int argc, char **argv)
         .max_request = (size_t)config_get_int(cfg, "max-request-size"),
     };
     if ((e = rpc_start(api, &ro, &srv)) != NULL)
-        return fail(e);
+        goto failed;
     /* for tests and scripts that asked for port 0 */
     printf("xenapid ready: port %d\n", rpc_port(srv));
     fflush(stdout);
@@ -244,4 +248,15 @@ int main(int argc, char **argv)
     platform_free(platform);
     log_info("stopped");
     return 0;
+
+failed:
+    /* modules_start may have started part of what modules_stop stops: it is only
+     * undone whole, once it succeeded */
+    if (started)
+        modules_stop(api);
+    api_destroy(api);
+    hv_close(hv);
+    db_close(db);
+    platform_free(platform);
+    return fail(e);
 }
