@@ -143,3 +143,49 @@ class KillAtStartup(DaemonCase):
         self.assertEqual(x.VM.get_name_label(vm), "survivor")
         self.assertEqual(len(x.host.get_all()), 1)
         self.assertEqual(len(x.pool.get_all()), 1)
+
+
+class StartupRefusals(DaemonCase):
+    """A daemon that cannot start says why, exits non-zero, leaves its files as they
+    were, and exits cleanly (no sanitizer report)."""
+
+    def run_daemon(self, *extra):
+        r = subprocess.run(self.d.args() + list(extra), capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertNotRegex(r.stderr, r"Sanitizer|runtime error:")
+        return r
+
+    def test_a_database_of_a_newer_schema_is_refused(self):
+        import sqlite3
+        vm = self.x.VM.create({"name_label": "kept"})
+        self.d.stop()
+        db = sqlite3.connect(self.d.options["db-path"])
+        db.execute("UPDATE _meta SET value = '999' WHERE key = 'schema_version'")
+        db.commit()
+        db.close()
+        r = self.run_daemon()
+        self.assertIn("schema version 999, newer than", r.stderr)
+        db = sqlite3.connect(self.d.options["db-path"])
+        self.assertEqual(db.execute("SELECT value FROM _meta WHERE key = 'schema_version'").fetchone()[0], "999")
+        db.execute("UPDATE _meta SET value = '1' WHERE key = 'schema_version'")
+        db.commit()
+        db.close()
+        self.d.start()
+        self.assertEqual(self.d.session().xenapi.VM.get_name_label(vm), "kept")
+
+    def test_a_port_in_use_and_bad_options(self):
+        import socket
+        self.d.stop()  # the same files as the class's daemon: not while it runs
+        self.addCleanup(self.d.start)
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        try:
+            r = self.run_daemon("--listen-port=%d" % s.getsockname()[1])
+            self.assertIn("Address already in use", r.stderr)
+        finally:
+            s.close()
+        self.assertIn("unknown option --no-such-key", self.run_daemon("--no-such-key=1").stderr)
+        self.assertIn("db-sync", self.run_daemon("--db-sync=sometimes").stderr)
+        self.assertIn("virtual-hardware-platform-versions",
+                      self.run_daemon("--virtual-hardware-platform-versions=one").stderr)
