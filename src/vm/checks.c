@@ -33,6 +33,28 @@ static bool has_capability(const xv *host, const char *prefix)
     return false;
 }
 
+static xerr *check_version(const char *vm, const xv *h, const char *host, int64_t version)
+{
+    const xv *offered = xv_struct_get(h, "virtual_hardware_platform_versions");
+    if (platform_host_offers(offered, version))
+        return NULL;
+    _cleanup_free_ char *have = platform_format_versions(offered);
+    char want[24];
+    snprintf(want, sizeof(want), "%" PRId64, version);
+    return err_vm_host_incompatible_virtual_hardware_platform_version(host, have, vm, want);
+}
+
+xerr *vm_check_reboot(struct api *api, const char *vm, int64_t version)
+{
+    const char *host = api_host_ref(api);
+    xv *h = NULL;
+    xerr *e = db_read_record(api_db(api), DMC_host, host, &h);
+    if (!e)
+        e = check_version(vm, h, host, version);
+    xv_free(h);
+    return e;
+}
+
 xerr *vm_check_host(struct api *api, const char *vm, const xv *rec, const char *host, int64_t version)
 {
     struct db *db = api_db(api);
@@ -53,12 +75,8 @@ xerr *vm_check_host(struct api *api, const char *vm, const xv *rec, const char *
     else if (!rec_bool(h, "enabled"))
         e = err_host_disabled(host);
     /* 3. the platform version: membership, not >= */
-    else if (!platform_host_offers(xv_struct_get(h, "virtual_hardware_platform_versions"), version)) {
-        _cleanup_free_ char *have = platform_format_versions(xv_struct_get(h, "virtual_hardware_platform_versions"));
-        char want[24];
-        snprintf(want, sizeof(want), "%" PRId64, version);
-        e = err_vm_host_incompatible_virtual_hardware_platform_version(host, have, vm, want);
-    }
+    else if (!platform_host_offers(xv_struct_get(h, "virtual_hardware_platform_versions"), version))
+        e = check_version(vm, h, host, version);
     /* 4. HVM needs hardware support */
     else if (vm_is_hvm(rec) && !has_capability(h, "hvm"))
         e = err_vm_requires_hvm(vm, host);

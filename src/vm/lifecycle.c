@@ -294,7 +294,7 @@ static xerr *reboot_in_place(struct api_ctx *ctx, const char *vm, xv *rec, xv **
     struct api *api = ctx->api;
     xerr *e = raise_version(api, vm, rec);
     if (!e)
-        e = vm_check_host(api, vm, rec, api_host_ref(api), rec_int(rec, "hardware_platform_version"));
+        e = vm_check_reboot(api, vm, rec_int(rec, "hardware_platform_version"));
     if (!e)
         e = vm_build_domain(api, vm, rec, false, updates);
     if (e)

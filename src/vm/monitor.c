@@ -181,7 +181,7 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
             int64_t cur = rec_int(rec, "hardware_platform_version");
             int64_t raised = platform_raise(api_platform(api), rec, cur);
             xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
-            xerr *be = vm_check_host(api, vm, rec, api_host_ref(api), raised);
+            xerr *be = vm_check_reboot(api, vm, raised);
             if (!be)
                 be = vm_build_domain(api, vm, rec, false, &u);
             if (be) {

@@ -52,6 +52,9 @@ xerr *vm_register_records(struct api *api);
 /* ---- checks (checks.c) ---- */
 xerr *vm_check_vm(const char *vm, const xv *rec);
 xerr *vm_check_host(struct api *api, const char *vm, const xv *rec, const char *host, int64_t version);
+/* A reboot in place (the VM stays on this host, its memory already there): only the
+ * platform version is checked; a disabled host still reboots the VMs it runs. */
+xerr *vm_check_reboot(struct api *api, const char *vm, int64_t version);
 xerr *vm_choose_host(struct api *api, const char *vm, const xv *rec, int64_t version, char **host);
 xerr *vm_register_checks(struct api *api);
 
