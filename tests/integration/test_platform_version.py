@@ -382,6 +382,26 @@ class Checks(PlatformTest):
         x.VM.start(b, False, False)
         self.assertEqual(x.VM.get_power_state(b), "Running")
 
+    def test_running_vms_reboot_on_a_disabled_host(self):
+        """Disabling a host stops VMs from starting there, not those running from
+        rebooting: a reboot checks only the platform version."""
+        d = self.start_daemon()
+        x = self.login(d)
+        host = x.host.get_all()[0]
+        vms = [hvm_vm(x, name) for name in ("hard", "clean", "guest")]
+        for vm in vms:
+            x.VM.start(vm, False, False)
+        old = {vm: x.VM.get_domid(vm) for vm in vms}
+        x.host.disable(host)
+        x.VM.hard_reboot(vms[0])
+        x.VM.clean_reboot(vms[1])
+        d.xenstore("write", "/local/domain/%s/sim/shutdown" % old[vms[2]], "reboot")
+        wait_until(lambda: x.VM.get_domid(vms[2]) not in (old[vms[2]], "-1"), 10, what="the guest's reboot")
+        for vm in vms:
+            self.assertPowerState(x, vm, "Running")
+            self.assertNotEqual(x.VM.get_domid(vm), old[vm])
+        self.assertFailure(["HOST_DISABLED", host], x.VM.start_on, hvm_vm(x, "new"), host, False, False)
+
     def test_not_enough_free_memory(self):
         d = self.start_daemon(sim_memory_mib=2048)
         x = self.login(d)
