@@ -384,7 +384,13 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
     if (e)
         return e;
     uint32_t domid = (uint32_t)rec_int(rec, "domid");
-    e = pause ? hv_domain_pause(api_hv(ctx->api), domid) : hv_domain_unpause(api_hv(ctx->api), domid);
+    struct hv_domain_info di;
+    if (!pause && hv_domain_info(api_hv(ctx->api), domid, &di) && di.state == HV_DOM_SHUTDOWN)
+        /* a crashed domain kept for inspection (actions_after_crash=preserve) shows as Paused */
+        e = err_operation_not_allowed("the VM's domain has crashed and is kept for inspection: "
+                                      "shut the VM down or reboot it");
+    else
+        e = pause ? hv_domain_pause(api_hv(ctx->api), domid) : hv_domain_unpause(api_hv(ctx->api), domid);
     if (!e) {
         updates = xv_struct();
         xv_struct_append(updates, "power_state", xv_string(pause ? "Paused" : "Running"));
