@@ -510,6 +510,11 @@ class GuestInitiated(SharedDaemonTest):
         dom = sim_domains(self.d)[int(domid)]
         self.assertEqual((dom["state"], dom["reason"]), (2, 3))  # shut down, crashed: kept
         self.assertTrue(xs_exists(self.d, "/local/domain/%s" % domid))
+        # it cannot run on: a crashed domain does not unpause
+        with self.assertRaises(XenAPI.Failure) as cm:
+            x.VM.unpause(vm)
+        self.assertEqual(cm.exception.details[0], "OPERATION_NOT_ALLOWED")
+        self.assertEqual(x.VM.get_power_state(vm), "Paused")
         x.VM.hard_shutdown(vm)
         self.assertPowerState(x, vm, "Halted")
         self.assertNotIn(int(domid), sim_domains(self.d))
