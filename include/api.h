@@ -45,6 +45,10 @@ struct api_options {
 };
 
 xerr *api_create(const struct api_options *opt, struct api **out);
+/* Before api_destroy: refuse new Async calls, ask the running tasks that can stop
+ * safely to cancel, and wait up to grace seconds for every task to end.  False
+ * when some still run: then nothing they use may be freed. */
+bool api_stop(struct api *api, double grace);
 void api_destroy(struct api *api);
 /* Register a hand-written message declared in the datamodel ("VM.start"). */
 void api_register(struct api *api, const char *method, api_fn fn);

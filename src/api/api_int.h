@@ -71,6 +71,7 @@ void events_forget_session(struct api *api, const char *session);
 xerr *tasks_init(struct api *api);
 void tasks_free(struct api *api);
 void register_task_messages(struct api *api);
+bool tasks_stop(struct api *api, double grace);
 xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t n, char **task_ref);
 
 /* dispatch.c */

@@ -189,6 +189,11 @@ void api_destroy(struct api *api)
     free(api);
 }
 
+bool api_stop(struct api *api, double grace)
+{
+    return tasks_stop(api, grace);
+}
+
 xerr *api_startup(struct api *api)
 {
     return host_startup(api);

@@ -16,6 +16,9 @@ struct running {
 struct tasks {
     pthread_mutex_t lock;
     struct strmap *running;      /* task ref -> struct running */
+    int jobs;                    /* job threads not yet finished */
+    bool stopping;               /* api_stop: no new jobs */
+    pthread_cond_t done;         /* signalled as each job thread finishes */
 };
 
 struct job {
@@ -85,11 +88,17 @@ static void *job_main(void *p)
     xv_free(result);
     for (size_t i = 0; i < j->n; i++)
         xv_free(j->args[i]);
+    struct tasks *ts = j->api->tasks;
     free(j->task);
     free(j->session);
     free(j->method_name);
     free(j->peer);
     free(j);
+    /* the last thing this thread does with the api: api_stop may free it after */
+    pthread_mutex_lock(&ts->lock);
+    ts->jobs--;
+    pthread_cond_broadcast(&ts->done);
+    pthread_mutex_unlock(&ts->lock);
     return NULL;
 }
 
@@ -116,11 +125,24 @@ static xerr *create_task_record(struct api *api, const char *label, const char *
 xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t n, char **task_ref)
 {
     struct api *api = ctx->api;
+    /* counted before anything is made, so that api_stop waits for it or refuses it */
+    pthread_mutex_lock(&api->tasks->lock);
+    bool stopping = api->tasks->stopping;
+    if (!stopping)
+        api->tasks->jobs++;
+    pthread_mutex_unlock(&api->tasks->lock);
+    if (stopping)
+        return xerr_new("OPERATION_NOT_ALLOWED", "the daemon is stopping", NULL);
     _cleanup_free_ char *label = xasprintf("Async.%s", m->name);
     char *ref = NULL;
     xerr *e = create_task_record(api, label, "", ctx->session, &ref);
-    if (e)
+    if (e) {
+        pthread_mutex_lock(&api->tasks->lock);
+        api->tasks->jobs--;
+        pthread_cond_broadcast(&api->tasks->done);
+        pthread_mutex_unlock(&api->tasks->lock);
         return e;
+    }
     struct job *j = xcalloc(1, sizeof(*j));
     j->api = api;
     j->task = xstrdup(ref);
@@ -144,6 +166,8 @@ xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t 
     if (rc != 0) {
         pthread_mutex_lock(&api->tasks->lock);
         free(strmap_remove(api->tasks->running, ref));
+        api->tasks->jobs--;
+        pthread_cond_broadcast(&api->tasks->done);
         pthread_mutex_unlock(&api->tasks->lock);
         memset(args, 0, n * sizeof(xv *)); /* freed by the caller as usual */
         memcpy(args, j->args, n * sizeof(xv *));
@@ -312,9 +336,41 @@ xerr *tasks_init(struct api *api)
 {
     struct tasks *ts = xcalloc(1, sizeof(*ts));
     pthread_mutex_init(&ts->lock, NULL);
+    pthread_cond_init(&ts->done, NULL);
     ts->running = strmap_new();
     api->tasks = ts;
     return NULL;
+}
+
+bool tasks_stop(struct api *api, double grace)
+{
+    struct tasks *ts = api->tasks;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += (time_t)grace;
+    until.tv_nsec += (long)((grace - (double)(time_t)grace) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&ts->lock);
+    ts->stopping = true;
+    /* what can stop safely is asked to, as task.cancel would */
+    size_t pos = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(ts->running, &pos, &k, &v)) {
+        struct running *r = v;
+        if (r->cancellable)
+            r->cancelling = true;
+    }
+    while (ts->jobs > 0 && pthread_cond_timedwait(&ts->done, &ts->lock, &until) == 0)
+        ;
+    int left = ts->jobs;
+    pthread_mutex_unlock(&ts->lock);
+    if (left)
+        log_warn("%d tasks still running at stop", left);
+    return left == 0;
 }
 
 void tasks_free(struct api *api)
@@ -323,6 +379,7 @@ void tasks_free(struct api *api)
         return;
     strmap_free(api->tasks->running, free);
     pthread_mutex_destroy(&api->tasks->lock);
+    pthread_cond_destroy(&api->tasks->done);
     free(api->tasks);
 }
 

@@ -236,7 +236,7 @@ int main(int argc, char **argv)
     while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
         log_info("SIGHUP: nothing to reload; restart to apply configuration changes");
     log_info("signal %d: stopping", sig);
-    if (!rpc_stop(srv, 3.0)) {
+    if (!rpc_stop(srv, 3.0) || !api_stop(api, 3.0)) {
         /* calls still in flight use everything below: leave it to the exit */
         log_info("stopped with requests in flight");
         _exit(0);
