@@ -164,3 +164,29 @@ class TasksAcrossRestart(DaemonCase):
         self.assertEqual(again["status"], "success")
         self.assertEqual(again["result"], rec["result"])
         self.assertTrue(re.match(r"^<value><array>", again["result"]))
+
+
+class StopWhileTasksRun(DaemonCase):
+    """SIGTERM while an Async call runs: the task is asked to cancel, the daemon
+    stops cleanly (no use of freed memory), and the task's end is on record."""
+    options = {"shutdown_ack_timeout": 20}
+
+    def test_stop_during_an_async_call(self):
+        x = self.x
+        vm = x.VM.create({"name_label": "deaf", "HVM_boot_policy": "BIOS order",
+                          "platform": {"sim-guest": "unresponsive"}})
+        x.VM.start(vm, False, False)
+        task = x.Async.VM.clean_shutdown(vm)
+        wait_until(lambda: "cancel" in x.task.get_allowed_operations(task), timeout=10,
+                   what="the clean shutdown to be under way")
+        t0 = time.time()
+        self.assertEqual(self.d.stop(), 0)
+        self.assertLess(time.time() - t0, 10)
+        self.assertEqual(self.d.sanitizer_reports(), "")
+        self.d.start()
+        x = self.d.session().xenapi
+        rec = x.task.get_record(task)
+        self.assertEqual(rec["status"], "cancelled")
+        self.assertEqual(rec["error_info"], ["TASK_CANCELLED", task])
+        self.assertEqual(x.VM.get_power_state(vm), "Running")
+        x.VM.hard_shutdown(vm)
