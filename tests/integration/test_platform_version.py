@@ -11,7 +11,7 @@ import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
-from vm_util import DaemonTest, MIB, hvm_vm, pv_vm, sim_domains, wait_until, xs_read
+from vm_util import DaemonTest, MIB, hvm_vm, list_methods, pv_vm, sim_domains, wait_until, xs_read
 from harness import ROOT
 
 VENDOR_ARG = "xen-pvdevice,device-id=0xc000"
@@ -67,7 +67,7 @@ class HostVersions(PlatformTest):
         d = self.start_daemon()
         x = self.login(d)
         host = x.host.get_all()[0]
-        methods = d.proxy().system.listMethods()["Value"]
+        methods = list_methods(d)
         for m in ("set", "add", "remove", "add_to", "remove_from"):
             name = "host.%s_virtual_hardware_platform_versions" % m
             self.assertNotIn(name, methods)
@@ -172,7 +172,7 @@ class VendorDevice(PlatformTest):
 
     def test_no_generic_setter_bypasses_the_guard(self):
         d = self.start_daemon()
-        methods = d.proxy().system.listMethods()["Value"]
+        methods = list_methods(d)
         self.assertEqual([m for m in methods if "has_vendor_device" in m and m.startswith("VM.")],
                          ["VM.get_has_vendor_device", "VM.set_has_vendor_device"])
 

@@ -45,10 +45,13 @@ class Restart(DaemonTest):
         b = pv_vm(x, "b")
         c = hvm_vm(x, "c")
         h = hvm_vm(x, "halted")
+        s = hvm_vm(x, "suspended")
         x.VM.start(a, False, False)
         x.VM.start(b, False, False)
         x.VM.start(c, True, False)
-        before = {vm: x.VM.get_record(vm) for vm in (a, b, c, h)}
+        x.VM.start(s, False, False)
+        x.VM.suspend(s)
+        before = {vm: x.VM.get_record(vm) for vm in (a, b, c, h, s)}
         time.sleep(XENSTORE_SAVE_DELAY)
         d.kill9()
         d.start()
@@ -73,6 +76,8 @@ class Restart(DaemonTest):
         self.assertPowerState(x, c, "Running")
         x.VM.clean_reboot(b)
         self.assertNotEqual(x.VM.get_domid(b), before[b]["domid"])
+        x.VM.resume(s, False, False)
+        self.assertPowerState(x, s, "Running")
 
     def test_a_domain_gone_while_the_daemon_was_down_halts_its_vm(self):
         d = self.start_daemon()

@@ -28,6 +28,12 @@ MIB = 1 << 20
 FAST = {"shutdown_ack_timeout": 0.5, "clean_shutdown_timeout": 5}
 
 
+def list_methods(d):
+    """system.listMethods, as a client discovering the API calls it."""
+    with d.proxy() as p:
+        return p.system.listMethods()["Value"]
+
+
 def wait_until(pred, timeout=10.0, interval=0.02, what="a condition"):
     deadline = time.time() + timeout
     while True:
@@ -121,6 +127,7 @@ class DaemonTest(unittest.TestCase):
 
     def setUp(self):
         self.daemons = []
+        self.sessions = []
 
     def make_daemon(self, **options):
         """A daemon with the fast guest timeouts, stopped and checked when the test ends."""
@@ -134,6 +141,7 @@ class DaemonTest(unittest.TestCase):
         return self.make_daemon(**options).start()
 
     def tearDown(self):
+        self.close_sessions()
         for d in self.daemons:
             d.stop()
         reports = []
@@ -149,7 +157,18 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(reports, [], "the daemon's log holds sanitizer reports")
 
     def login(self, d):
-        return d.session().xenapi
+        s = d.session()
+        self.sessions.append(s)
+        return s.xenapi
+
+    def close_sessions(self):
+        for s in self.sessions:
+            try:
+                s.xenapi.session.logout()
+            except Exception:
+                pass  # the daemon may be gone already
+            s("close")()
+        self.sessions = []
 
     # ---- assertions a user would make ----
     def assertFailure(self, expected, fn, *args):
