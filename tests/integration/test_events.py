@@ -95,10 +95,11 @@ class EventFrom(DaemonCase):
         r = self.changes(["vm"], self.token, 1.0)
         self.assertEqual(r["events"], [])
         self.assertGreaterEqual(time.time() - t0, 0.9)
-        # a zero timeout answers at once
-        t0 = time.time()
-        self.changes(["vm"], self.token, 0.0)
-        self.assertLess(time.time() - t0, 0.5)
+        # a zero or negative timeout answers at once
+        for timeout in (0.0, -5.0):
+            t0 = time.time()
+            self.assertEqual(self.changes(["vm"], self.token, timeout)["events"], [])
+            self.assertLess(time.time() - t0, 0.5)
         self.x.task.destroy(t)
 
     def test_a_blocked_call_is_woken_by_another_client(self):

@@ -296,6 +296,13 @@ class UnixSocket(DaemonCase):
         self.assertEqual(p.session.logout(s)["Status"], "Success")
         p("close")()
 
+    def test_the_socket_is_private(self):
+        import os
+        import stat
+        st = os.stat(self.d.unix_socket)
+        self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(st.st_mode & 0o077, 0, oct(st.st_mode))
+
     def test_jsonrpc_over_the_unix_socket_with_curl(self):
         r = curl_json(self.d.unix_socket, {"jsonrpc": "2.0", "method": "session.login_with_password",
                                            "params": ["root", PASSWORD], "id": 1}, unix=True)
