@@ -76,6 +76,13 @@ bool api_task_cancelling(struct api_ctx *ctx);
 /* Let task.cancel reach the call's task (set as soon as the operation can stop). */
 void api_task_allow_cancel(struct api_ctx *ctx, bool allow);
 
+/* Called inside the transaction of every generic change (set_/add_to_/remove_from_/
+ * add_/remove_) to an object of class c, after the change: for fields derived from
+ * others (VM.allowed_operations from is_a_template and blocked_operations). */
+typedef xerr *(*api_change_hook)(struct db_txn *t, const struct dm_class *c, const char *ref,
+                                 const struct dm_field *changed);
+void api_on_change(struct api *api, const struct dm_class *c, api_change_hook fn);
+
 /* The fields of a create call's record argument, checked against their types; fields
  * the server maintains (DynamicRO) are ignored, as are names the class lacks. */
 xerr *api_record_from_args(const struct dm_class *c, const xv *args, xv **fields);

@@ -42,6 +42,7 @@ struct api {
     struct platform *platform;
     struct strmap *methods;
     struct dm_type *ref_types;           /* "ref C" for each class, by class index */
+    api_change_hook *change_hooks;       /* by class index, may be NULL */
     char *host_ref, *pool_ref;
     struct sessions *sessions;
     struct events *events;

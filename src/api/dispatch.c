@@ -129,6 +129,11 @@ static void build_table(struct api *api)
     }
 }
 
+void api_on_change(struct api *api, const struct dm_class *c, api_change_hook fn)
+{
+    api->change_hooks[c->index] = fn;
+}
+
 void api_register(struct api *api, const char *method, api_fn fn)
 {
     struct method *m = strmap_get(api->methods, method);
@@ -156,6 +161,7 @@ xerr *api_create(const struct api_options *opt, struct api **out)
     api->platform = opt->platform;
     api->methods = strmap_new();
     api->ref_types = xcalloc(dm_nclasses, sizeof(struct dm_type));
+    api->change_hooks = xcalloc(dm_nclasses, sizeof(api_change_hook));
     for (size_t i = 0; i < dm_nclasses; i++)
         api->ref_types[i] = (struct dm_type){DM_REF, "ref", NULL, dm_classes[i].name, NULL, NULL, NULL};
     build_table(api);
@@ -184,6 +190,7 @@ void api_destroy(struct api *api)
     sessions_free(api);
     strmap_free(api->methods, free_method);
     free(api->ref_types);
+    free(api->change_hooks);
     free(api->host_ref);
     free(api->pool_ref);
     free(api);

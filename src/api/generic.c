@@ -36,6 +36,13 @@ xerr *api_txn_set(struct db_txn *t, const struct dm_field *f, const struct dm_cl
     return e;
 }
 
+/* A generic change is made: let the class's hook keep derived fields true. */
+static xerr *changed(struct api_ctx *ctx, struct db_txn *t, const struct method *m, const char *ref)
+{
+    api_change_hook hook = ctx->api->change_hooks[m->cls->index];
+    return hook ? hook(t, m->cls, ref, m->field) : NULL;
+}
+
 /* Read-modify-write of a map or set field, in one transaction. */
 static xerr *update_collection(struct api_ctx *ctx, const struct method *m, xv *const *args)
 {
@@ -110,6 +117,8 @@ static xerr *update_collection(struct api_ctx *ctx, const struct method *m, xv *
     default:
         e = xerr_internal("not a collection update");
     }
+    if (!e)
+        e = changed(ctx, t, m, ref);
 out:
     xv_free(cur);
     if (e) {
@@ -176,6 +185,8 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
         if (e)
             return e;
         e = db_txn_set(t, c, xv_str(args[0]), m->field, args[1]);
+        if (!e)
+            e = changed(ctx, t, m, xv_str(args[0]));
         return e ? (db_abort(t), e) : db_commit(t, NULL);
     }
     case GEN_ADD_TO:

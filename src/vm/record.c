@@ -360,8 +360,28 @@ static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx, xv *const *ar
     return e ? (db_abort(t), e) : db_commit(t, NULL);
 }
 
+/* allowed_operations follows is_a_template and blocked_operations, which clients
+ * change with the generic setters. */
+static xerr *vm_changed(struct db_txn *t, const struct dm_class *c, const char *vm, const struct dm_field *f)
+{
+    (void)c;
+    if (f != DMF_VM_is_a_template && f != DMF_VM_blocked_operations)
+        return NULL;
+    xv *rec = NULL;
+    xerr *e = db_txn_read_record(t, DMC_VM, vm, &rec);
+    if (!e) {
+        xv *ops = vm_allowed_operations(rec);
+        if (!xv_equal(ops, xv_struct_get(rec, "allowed_operations")))
+            e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, ops);
+        xv_free(ops);
+    }
+    xv_free(rec);
+    return e;
+}
+
 xerr *vm_register_records(struct api *api)
 {
+    api_on_change(api, DMC_VM, vm_changed);
     api_register(api, "VM.create", vm_create);
     api_register(api, "VM.destroy", vm_destroy);
     api_register(api, "VM.clone", vm_clone);

@@ -6,7 +6,8 @@
  *
  * The simulated guest is cooperative: it acknowledges control/shutdown and shuts
  * down with the matching reason, unless its VM's platform says
- * sim-guest=unresponsive.  Tests drive guest-initiated events by writing, as dom0,
+ * sim-guest=unresponsive (it ignores them) or sim-guest=hangs (it acknowledges,
+ * then never stops).  Tests drive guest-initiated events by writing, as dom0,
  * /local/domain/<domid>/sim/shutdown = poweroff | reboot | crash | suspend. */
 #include "backend.h"
 #include "log.h"
@@ -267,7 +268,7 @@ static void guest_poll(struct sim *s, uint32_t domid)
     char path[96];
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
     xs_write(s->guest_xs, XBT_NULL, path, "", 0);
-    if (r < 0)
+    if (r < 0 || (mode && strcmp(mode, "hangs") == 0))
         return;
     usleep(SHUTDOWN_DELAY_US);
     guest_shutdown(s, domid, r);

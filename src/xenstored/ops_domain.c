@@ -97,6 +97,9 @@ int op_introduce(struct req *r)
             return EIO;
         }
         fire_special(r->x, "@introduceDomain");
+        /* The toolstack treats an introduced domain as built: make the tree it just
+         * wrote durable before it hears so (the simulator dies with the daemon). */
+        save_now(r->x);
     }
     reply_ack(r);
     return 0;
@@ -118,6 +121,7 @@ int op_release(struct req *r)
     if (e)
         return e;
     dom_release(r->x, d->domid);
+    save_now(r->x);
     reply_ack(r);
     return 0;
 }

@@ -67,8 +67,18 @@ static bool take_wakeups(struct xsd *x)
     pthread_mutex_unlock(&x->lock);
     for (size_t i = 0; i < n; i++)
         dom_release(x, rel[i]);
+    if (n)
+        save_now(x);
     free(rel);
     return stop;
+}
+
+void save_now(struct xsd *x)
+{
+    if (!x->state_path || !x->st.dirty)
+        return;
+    if (persist_save(x))
+        x->last_save = now_monotonic();
 }
 
 static int save_timeout(struct xsd *x)

@@ -292,5 +292,7 @@ xerr *sock_listen(const char *path, int *fd_out);
 /* persist.c */
 xerr *persist_load(struct xsd *x);
 bool persist_save(struct xsd *x);
+/* Save at once (domain introductions and releases), not at the next interval. */
+void save_now(struct xsd *x);
 
 #endif

@@ -330,6 +330,36 @@ class PowerCycle(SharedDaemonTest):
         c = x.VM.clone(vm, "from template")
         self.assertTrue(x.VM.get_is_a_template(c))
 
+    def test_allowed_operations_follow_template_and_blocked_operations(self):
+        # the generic setters change what the VM allows: allowed_operations says so
+        x = self.x
+        vm = hvm_vm(x, "becomes-a-template")
+        self.assertIn("start", x.VM.get_allowed_operations(vm))
+        x.VM.set_is_a_template(vm, True)
+        self.assertEqual(set(x.VM.get_allowed_operations(vm)), {"clone", "destroy"})
+        x.VM.set_is_a_template(vm, False)
+        self.assertIn("start", x.VM.get_allowed_operations(vm))
+        x.VM.add_to_blocked_operations(vm, "start", "maintenance")
+        self.assertNotIn("start", x.VM.get_allowed_operations(vm))
+        self.assertIn("start_on", x.VM.get_allowed_operations(vm))
+        x.VM.remove_from_blocked_operations(vm, "start")
+        self.assertIn("start", x.VM.get_allowed_operations(vm))
+
+    def test_clean_shutdown_of_a_guest_that_acknowledges_but_never_stops_times_out(self):
+        # clean-shutdown-timeout is 5 s in these tests (vm_util.FAST)
+        x = self.x
+        vm = hvm_vm(x, "hangs", platform={"sim-guest": "hangs"})
+        x.VM.start(vm, False, False)
+        domid = x.VM.get_domid(vm)
+        t0 = time.time()
+        self.assertFailure(["VM_SHUTDOWN_TIMEOUT", vm, "5"], x.VM.clean_shutdown, vm)
+        self.assertGreaterEqual(time.time() - t0, 4.5)
+        # acknowledged (the key is back to empty) but still running
+        self.assertEqual(self.d.xenstore("read", "/local/domain/%s/control/shutdown" % domid).stdout.strip(), "")
+        self.assertPowerState(x, vm, "Running")
+        x.VM.shutdown(vm)  # the fallback ends it
+        self.assertPowerState(x, vm, "Halted")
+
     def test_pv_vm_without_a_kernel_does_not_start(self):
         x = self.x
         vm = x.VM.create({"name_label": "nokernel"})
