@@ -6,7 +6,10 @@
 # The guest's /init mounts proc, sys and devtmpfs, prints "GUEST-MARKER: ..." on its
 # console (hvc0), runs every executable in /etc/guest-init.d/ in order, then powers
 # off -- unless the kernel command line holds "guest.hold", in which case it keeps
-# running until it is destroyed.
+# running until it is destroyed.  /sbin/poweroff and /sbin/reboot act at once
+# (busybox poweroff -f / reboot -f): this /init is no init daemon that a signal could
+# ask, and a Linux PV guest answers the toolstack's control/shutdown request by
+# running /sbin/poweroff (or /sbin/reboot) from the kernel (orderly_poweroff).
 #
 # Env knobs:
 #   GUEST_KERNEL=path       kernel to boot (default /boot/vmlinuz-$KVER, Debian's)
@@ -15,9 +18,10 @@
 #                           host (unpack-kernel.sh); the domain builder in dom0 runs under
 #                           TCG, where unpacking the xz payload costs ~10 s per domain.
 #                           bzimage: ship the file as it is.
-#   GUEST_FILES="a b ..."   host files copied into the initrd at the same path, with
-#                           their shared libraries (for the guest agent and its tools);
-#                           relative paths are taken from the repository
+#   GUEST_FILES="a b:/d ..." host files copied into the initrd at the same path (or at
+#                           the path after a colon), with their shared libraries (for
+#                           the guest agent and its tools); relative paths are taken
+#                           from the repository
 #   GUEST_XENSTORE_TOOLS=1  add the stock xenstore-* clients (they talk to /dev/xen/xenbus)
 #   GUEST_HOOKS="a b ..."   scripts installed as /etc/guest-init.d/NN-<name>, run by /init
 #   GUEST_INIT=path         replace the default /init altogether
@@ -42,11 +46,15 @@ trap 'rm -rf "$G"' EXIT
 mkdir -p "$G"/{bin,sbin,proc,sys,dev,tmp,run,etc/guest-init.d,usr/bin,usr/sbin,lib64}
 cp /bin/busybox "$G/bin/busybox"
 for a in $(/bin/busybox --list); do [ -e "$G/bin/$a" ] || ln -s busybox "$G/bin/$a"; done
+printf '#!/bin/sh\nexec /bin/busybox poweroff -f\n' > "$G/sbin/poweroff"
+printf '#!/bin/sh\nexec /bin/busybox reboot -f\n' > "$G/sbin/reboot"
+chmod +x "$G/sbin/poweroff" "$G/sbin/reboot"
 
-copy_with_libs() {  # host files and their shared libraries, at the same paths
-  local f l
+copy_with_libs() {  # host files (src or src:dest) and their shared libraries
+  local f l d
   for f in "$@"; do
-    mkdir -p "$G$(dirname "$f")"; cp -L "$f" "$G$f"
+    case "$f" in *:*) d=${f#*:}; f=${f%%:*} ;; *) d=$f ;; esac
+    mkdir -p "$G$(dirname "$d")"; cp -L "$f" "$G$d"
     for l in $(ldd "$f" 2>/dev/null | awk '/=>/ && $3 ~ /^\// {print $3} /^\t\// {print $1}'); do
       [ -e "$G$l" ] || { mkdir -p "$G$(dirname "$l")"; cp -L "$l" "$G$l"; }
     done
@@ -60,6 +68,9 @@ if [ "${GUEST_XENSTORE_TOOLS:-0}" = 1 ]; then
 fi
 abs_files=""
 for f in $files; do case "$f" in /*) abs_files="$abs_files $f" ;; *) abs_files="$abs_files $REPO/$f" ;; esac; done
+for f in $abs_files; do
+  [ -e "${f%%:*}" ] || { echo "make-guest.sh: no such file: ${f%%:*}" >&2; exit 2; }
+done
 # shellcheck disable=SC2086
 [ -z "${abs_files// /}" ] || copy_with_libs $abs_files
 

@@ -5,16 +5,22 @@
 # test script exited 0.
 #
 #   tests/xen/run.sh                 the smoke test of the xc backend (test-smoke.sh)
+#   make test-xen                    the smoke test, then the daemon's test (test-daemon.sh)
 #
 # Env knobs (paths may be relative to the repository):
-#   TEST_SCRIPT=path      sh script run as /test.sh in dom0 (default tests/xen/test-smoke.sh)
+#   TEST_SCRIPT="a b ..." sh scripts run in dom0 in this order, each as /tests/<name>
+#                         from /tmp, whatever the others did; the run passes iff every
+#                         one exits 0 (default tests/xen/test-smoke.sh)
 #   BINS="a b ..."        project programs, copied into dom0's /usr/local/bin (on PATH)
 #                         with their shared libraries (default: build/rel/tests/xen/xc_smoke,
 #                         brought up to date with make)
 #   EXTRA_FILES="a b ..." other host files, copied into dom0 at the same path (+ libraries)
+#   FILES="src:dest ..."  host files copied into dom0 at the path dest (no libraries)
 #   GUEST=1|0             put the PV test guest in dom0 at /guest/{vmlinuz,initrd.gz}
 #                         (built by make-guest.sh; its GUEST_* knobs apply; defaults here:
-#                         GUEST_XENSTORE_TOOLS=1 GUEST_HOOKS=tests/xen/guest-xs-probe.sh)
+#                         GUEST_XENSTORE_TOOLS=1, GUEST_FILES: the guest agent as
+#                         /usr/sbin/xenapid-guest-agent, GUEST_HOOKS: guest-xs-probe.sh,
+#                         then guest-agent.sh, which runs the agent once)
 #   TIMEOUT=240           seconds for the whole QEMU run
 #   WORK=dir              work dir (default ${TMPDIR:-/tmp}/xenapid-xen-test): rootfs,
 #                         initramfs, console.log (absolute times), console.rel.log
@@ -33,14 +39,15 @@ TIMEOUT=${TIMEOUT:-240}; DOM0_MEM=${DOM0_MEM:-512M}; MEM=${MEM:-2G}; SMP=${SMP:-
 GUEST=${GUEST:-1}
 KVER=${KVER:-$(ls /lib/modules | sort -V | tail -1)}
 XB=/usr/lib/xen-4.17/bin
-TEST_SCRIPT=$(abspath "${TEST_SCRIPT:-tests/xen/test-smoke.sh}")
+TEST_SCRIPTS=""
+for t in ${TEST_SCRIPT:-tests/xen/test-smoke.sh}; do TEST_SCRIPTS="$TEST_SCRIPTS $(abspath "$t")"; done
 if [ -z "${BINS+set}" ]; then
   BINS=build/rel/tests/xen/xc_smoke
   make -C "$REPO" --no-print-directory "$BINS" >&2
 fi
 
 for f in /boot/xen-4.17-amd64.gz "/boot/vmlinuz-$KVER" "$XB/xenstored" /usr/bin/qemu-system-x86_64 \
-         /bin/busybox "$TEST_SCRIPT"; do
+         /bin/busybox $TEST_SCRIPTS; do
   [ -e "$f" ] || { echo "run.sh: missing $f (scripts/deps.sh xen installs the packages)" >&2; exit 2; }
 done
 
@@ -88,11 +95,29 @@ for m in xenfs/xenfs xen-privcmd xen-evtchn xen-gntdev xen-gntalloc; do
   cp "/lib/modules/$KVER/kernel/drivers/xen/$m.ko" "$R/lib/modules/"
 done
 if [ "$GUEST" = 1 ]; then
-  # By default the guest carries the xenstore clients and a probe of what it may write.
-  GUEST_XENSTORE_TOOLS=${GUEST_XENSTORE_TOOLS:-1} GUEST_HOOKS=${GUEST_HOOKS-tests/xen/guest-xs-probe.sh} \
+  # By default the guest carries the xenstore clients, a probe of what it may write and
+  # the project's guest agent.
+  GUEST_XENSTORE_TOOLS=${GUEST_XENSTORE_TOOLS:-1} \
+    GUEST_FILES=${GUEST_FILES-scripts/xenapid-guest-agent:/usr/sbin/xenapid-guest-agent} \
+    GUEST_HOOKS=${GUEST_HOOKS-tests/xen/guest-xs-probe.sh tests/xen/guest-agent.sh} \
     KVER=$KVER "$REPO/tests/xen/make-guest.sh" "$R/guest"
 fi
-cp "$TEST_SCRIPT" "$R/test.sh"
+for f in ${FILES:-}; do
+  src=$(abspath "${f%%:*}"); dest=${f#*:}
+  [ -e "$src" ] && [ "${dest#/}" != "$dest" ] || { echo "run.sh: FILES entry $f: want an existing src:/dest" >&2; exit 2; }
+  mkdir -p "$R$(dirname "$dest")"; cp -L "$src" "$R$dest"
+done
+mkdir -p "$R/tests"
+names=""
+for t in $TEST_SCRIPTS; do cp "$t" "$R/tests/$(basename "$t")"; names="$names $(basename "$t")"; done
+# Each test script runs from /tmp in its own sh; one failing does not stop the next.
+{ echo '#!/bin/sh'; echo 'rc=0'
+  for n in $names; do
+    echo "echo \"XEN-HARNESS: running $n, dom0 uptime \$(cut -d' ' -f1 /proc/uptime)s\""
+    echo "(cd /tmp && sh /tests/$n); r=\$?"
+    echo "echo \"XEN-HARNESS-TEST $n rc=\$r\"; [ \$r = 0 ] || rc=1"
+  done
+  echo 'exit $rc'; } > "$R/test.sh"
 
 cat > "$R/init" <<'INIT'
 #!/bin/sh
@@ -100,6 +125,7 @@ export PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:/usr/lib/xen-4.17/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /run
 mkdir -p /run/xen /run/xenstored /var/log/xen/console
+hostname xen-dom0
 echo "XEN-HARNESS: dom0 shell reached, dom0 uptime $(cut -d' ' -f1 /proc/uptime)s"
 for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc; do insmod /lib/modules/$m.ko; done
 mount -t xenfs xenfs /proc/xen
@@ -108,7 +134,7 @@ i=0; until xenstore-exists /local 2>/dev/null; do i=$((i+1)); [ $i -lt 50 ] || b
 xen-init-dom0 >/dev/null
 xenconsoled --log=guest --log-dir=/var/log/xen/console --pid-file=/run/xenconsoled.pid
 echo "XEN-HARNESS: control plane up, dom0 uptime $(cut -d' ' -f1 /proc/uptime)s"
-cd /tmp && sh /test.sh; rc=$?
+sh /test.sh; rc=$?
 echo "XEN-HARNESS-RESULT rc=$rc dom0-uptime=$(cut -d' ' -f1 /proc/uptime)s"
 poweroff -f
 INIT
@@ -136,7 +162,7 @@ t_end=$(date +%s.%N)
 # ---------- report ----------
 awk -v t0="$t_built" '{ $1 = sprintf("%7.2f", $1 - t0); print }' console.log | tr -d '\r' > console.rel.log
 echo "=== console (seconds since QEMU started) ==="
-grep -E 'XEN-HARNESS|STEP|TIMING|TEST-|SMOKE|GUEST-|\(XEN\) Xen version|Panic|crashed|FAIL' \
+grep -E 'XEN-HARNESS|STEP|TIMING|TEST-|CHECK|SMOKE|GUEST-|\(XEN\) Xen version|Panic|crashed|FAIL' \
   console.rel.log | cut -c1-220 || true
 first() { awk -v p="$1" 'index($0, p) { print $1; exit }' console.rel.log; }
 echo "=== timings ==="
@@ -146,7 +172,14 @@ printf '  %-34s %7s\n' "dom0 shell" "$(first 'dom0 shell reached')s"
 printf '  %-34s %7s\n' "control plane up" "$(first 'control plane up')s"
 printf '  %-34s %7s\n' "test script done" "$(first 'XEN-HARNESS-RESULT')s"
 printf '  %-34s %7.2fs\n' "total wall time" "$(echo "$t_end - $t_start" | bc)"
-echo "log: $WORK/console.rel.log"
+# recorded with the log: the harness's timings and every TIMING line of the tests
+{ echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) host CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '%s %s\n' "initramfs-build" "$(echo "$t_built - $t_start" | bc)" "dom0-shell" "$(first 'dom0 shell reached')" \
+    "control-plane" "$(first 'control plane up')" "tests-done" "$(first 'XEN-HARNESS-RESULT')" \
+    "wall" "$(echo "$t_end - $t_start" | bc)"
+  grep -E '^ *[0-9.]+ TIMING ' console.rel.log | sed 's/^ *[0-9.]* TIMING //'
+} > timings.txt
+echo "log: $WORK/console.rel.log, timings: $WORK/timings.txt"
 if grep -q 'XEN-HARNESS-RESULT rc=0' console.log; then
   echo "RESULT: PASS"
   exit 0
