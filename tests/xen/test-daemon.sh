@@ -1,0 +1,319 @@
+#!/bin/sh
+# Runs in dom0 under tests/xen/run.sh (`make test-xen`): the daemon itself on the real
+# hypervisor, driven through its API only -- the xe CLI where a user would use it
+# (vm-create, vm-start, vm-shutdown --force, param-get), tests/xen/xapi.c for the exact
+# calls and errors (VM.clean_shutdown, VM.start_on, records) -- and cross-checked
+# against what Xen and xenstore really hold (xl, xenstore-*).
+#
+#   1. the host record: the configured platform versions, the real Xen version,
+#      memory and CPUs
+#   2. a PV VM with the vendor device starts: a real domain with the VM's domid and
+#      uuid, Running, hardware_platform_version 1, control/has-vendor-device = 1 and
+#      the domain's tree in xenstore
+#   3. the guest agent in the guest reports; VM_guest_metrics shows its version keys,
+#      NotUpgradable, and PV_drivers_up_to_date true
+#   4. clean shutdown ends the domain and leaves no xenstore entries; hard shutdown too
+#   5. the daemon restarted on a host offering only version 0 refuses to start the VM
+#      with the exact error, and no domain is created
+#
+# Needs in dom0 (run.sh puts them there): xenapid, xe and xapi on PATH, the platform
+# registry at /etc/xenapid/platform.xml, the test guest at /guest/{vmlinuz,initrd.gz}.
+# Prints "CHECK PASS|FAIL: ..." per check and "TIMING step N ...: S s" per step; exits
+# non-zero when any check failed.
+set -u
+D=/tmp/xenapid
+SOCK=$D/xenapid.sock
+export XAPI_URL=unix:$SOCK XE_SOCKET=$SOCK XE_USERNAME=root XE_PASSWORD=secret
+PASSWORD=secret
+TOOLS_VERSION=1.1.0.0   # above the agent's 1.0.0.0: only NotUpgradable makes it current
+VM_NAME=xenapid-guest
+KERNEL=/guest/vmlinuz RAMDISK=/guest/initrd.gz
+CONSOLE_LOG=/var/log/xen/console/guest-$VM_NAME.log
+npass=0 nfail=0
+
+up() { cut -d' ' -f1 /proc/uptime; }
+T_ALL=$(up)
+step() { STEP_NAME=$1; STEP_T0=$(up); echo "STEP $STEP_NAME"; }
+step_done() {
+  if [ -n "${DAEMON_PID:-}" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
+    fail "the daemon is still running at the end of $STEP_NAME (it died: see its log below)"
+  fi
+  echo "TIMING $STEP_NAME: $(awk -v a="$STEP_T0" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')s"
+}
+pass() { npass=$((npass + 1)); echo "CHECK PASS: $*"; }
+fail() { nfail=$((nfail + 1)); echo "CHECK FAIL: $*"; }
+# expect DESCRIPTION ACTUAL EXPECTED
+expect() {
+  if [ "$2" = "$3" ]; then pass "$1 ($2)"; else fail "$1: got '$2', want '$3'"; fi
+}
+# ok DESCRIPTION COMMAND...: the command succeeds
+ok() { d=$1; shift; if "$@"; then pass "$d"; else fail "$d"; fi; }
+
+x() { xapi call "$@"; }
+xe_get() { xe "$1"-param-get uuid="$2" param-name="$3" ${4:+param-key=$4} 2>&1; }
+field() { sed -n "s/^$1=//p"; }                 # KEY=VALUE lines -> VALUE of KEY
+elapsed() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }'; }
+mib() { awk -v b="$1" 'BEGIN { if (b ~ /^[0-9]+$/) printf "%d", b / 1048576; else print "?" b }'; }
+
+# domids Xen has, from libxenctrl through xl (column 2 of xl list)
+domids() { xl list 2>/dev/null | awk 'NR > 1 { print $2 }' | sort -n | tr '\n' ' '; }
+has_domain() { xl list 2>/dev/null | awk -v d="$1" 'NR > 1 && $2 == d { f = 1 } END { exit !f }'; }
+
+start_daemon() {  # extra --key=value options
+  xenapid --config $D/xenapid.conf "$@" >> $D/daemon.log 2>&1 &
+  DAEMON_PID=$!
+  i=0
+  until [ -S $SOCK ] && xapi login root $PASSWORD > $D/session 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 300 ] || ! kill -0 $DAEMON_PID 2>/dev/null; then
+      echo "the daemon did not come up; its log:"; tail -20 $D/daemon.log; return 1
+    fi
+    sleep 0.1
+  done
+  S=$(cat $D/session)
+}
+stop_daemon() {
+  kill -TERM $DAEMON_PID
+  i=0
+  while kill -0 $DAEMON_PID 2>/dev/null; do
+    i=$((i + 1)); [ $i -lt 100 ] || { fail "the daemon stops on SIGTERM within 10 s"; kill -9 $DAEMON_PID; break; }
+    sleep 0.1
+  done
+  wait $DAEMON_PID 2>/dev/null
+  rm -f $SOCK
+}
+finish() {
+  if [ $nfail = 0 ]; then
+    echo "daemon log (last lines):"; tail -8 $D/daemon.log | sed 's/^/  | /'
+  else
+    echo "daemon log:"; tail -200 $D/daemon.log | sed 's/^/  | /'
+  fi
+  [ -n "${DAEMON_PID:-}" ] && kill -0 "$DAEMON_PID" 2>/dev/null && stop_daemon
+  echo "TIMING whole daemon test: $(elapsed "$T_ALL")s"
+  echo "TEST-DAEMON: $npass checks passed, $nfail failed"
+  if [ $nfail = 0 ] && [ $npass -gt 0 ]; then echo "TEST-PASS"; exit 0; fi
+  echo "TEST-FAIL"; exit 1
+}
+
+# ---------------------------------------------------------------- the daemon
+step "step 0: set the password, start the daemon (backend xc)"
+mkdir -p $D
+cat > $D/xenapid.conf <<EOF
+backend = xc
+listen-address =
+unix-socket = $SOCK
+db-path = $D/xenapid.db
+auth = file
+auth-file = $D/passwd
+login-failure-delay = 0.1
+inventory = $D/inventory
+log-level = info
+platform-registry = /etc/xenapid/platform.xml
+virtual-hardware-platform-versions = 0,1
+guest-tools-version = $TOOLS_VERSION
+shutdown-ack-timeout = 30
+clean-shutdown-timeout = 60
+EOF
+echo $PASSWORD | xenapid --config $D/xenapid.conf --set-password root >/dev/null
+if ! start_daemon; then fail "the daemon starts with backend xc and takes a login"; finish; fi
+pass "the daemon starts with backend xc and takes a login"
+step_done
+
+# ---------------------------------------------------------------- 1. host
+step "step 1: the host record against the hypervisor"
+H=$(x host.get_all "$S")
+x host.get_record "$S" "$H" > $D/host.rec
+x host_metrics.get_record "$S" "$(field metrics < $D/host.rec)" > $D/host_metrics.rec
+x host.get_software_version "$S" "$H" > $D/host.sw
+xl info > $D/xl.info
+xl_info() { sed -n "s/^$1 *: //p" $D/xl.info; }
+expect "host.virtual_hardware_platform_versions is the configured 0,1" \
+  "$(field virtual_hardware_platform_versions < $D/host.rec)" "0; 1"
+expect "software_version:backend" "$(field backend < $D/host.sw)" "xc"
+expect "software_version:xen is the running hypervisor's version (xl info)" \
+  "$(field xen < $D/host.sw)" "$(xl_info xen_major).$(xl_info xen_minor)$(xl_info xen_extra)"
+expect "cpu_info:cpu_count is Xen's nr_cpus" \
+  "$(x host.get_cpu_info "$S" "$H" | field cpu_count)" "$(xl_info nr_cpus)"
+expect "host_metrics.memory_total is Xen's total_memory (MiB)" \
+  "$(mib "$(field memory_total < $D/host_metrics.rec)")" "$(xl_info total_memory)"
+free_api=$(mib "$(field memory_free < $D/host_metrics.rec)"); free_xl=$(xl_info free_memory)
+# both read Xen's free pages, a moment apart
+if awk -v a="$free_api" -v x="$free_xl" -v t="$(xl_info total_memory)" \
+     'BEGIN { d = a - x; exit !(a ~ /^[0-9]+$/ && a > 0 && a <= t && d <= 16 && d >= -16) }'; then
+  pass "host_metrics.memory_free is Xen's free memory ($free_api MiB, xl info: $free_xl MiB)"
+else
+  fail "host_metrics.memory_free: $free_api MiB, xl info says $free_xl MiB"
+fi
+# xl pads xen_caps with a trailing blank, as Xen hands it out
+expect "host.capabilities are Xen's" "$(field capabilities < $D/host.rec | tr -d ';')" \
+  "$(xl_info xen_caps | sed 's/ *$//')"
+HUUID=$(field uuid < $D/host.rec)
+expect "xe host-param-get virtual-hardware-platform-versions" \
+  "$(xe_get host "$HUUID" virtual-hardware-platform-versions)" "0; 1"
+expect "xe host-param-get software-version param-key=xen" "$(xe_get host "$HUUID" software-version xen)" \
+  "$(xl_info xen_major).$(xl_info xen_minor)$(xl_info xen_extra)"
+echo "host: xen $(field xen < $D/host.sw), $(xl_info nr_cpus) cpus, $(xl_info total_memory) MiB," \
+  "versions [$(field virtual_hardware_platform_versions < $D/host.rec)]"
+step_done
+
+# ---------------------------------------------------------------- 2. start
+step "step 2: create and start a PV VM with the vendor device"
+UUID=$(xe vm-create name-label=$VM_NAME PV-kernel=$KERNEL PV-ramdisk=$RAMDISK \
+       "PV-args=console=hvc0 rdinit=/init quiet guest.hold" \
+       memory-static-max=268435456 memory-dynamic-max=134217728 \
+       memory-dynamic-min=134217728 memory-static-min=67108864 \
+       VCPUs-max=1 VCPUs-at-startup=1 has-vendor-device=true 2>&1)
+VM=$(x VM.get_by_uuid "$S" "$UUID")
+case "$VM" in OpaqueRef:*) pass "xe vm-create ... has-vendor-device=true made VM $UUID" ;;
+  *) fail "xe vm-create: $UUID"; finish ;; esac
+expect "has_vendor_device" "$(x VM.get_has_vendor_device "$S" "$VM")" true
+expect "hardware_platform_version is 1 once the VM has the vendor device" \
+  "$(x VM.get_hardware_platform_version "$S" "$VM")" 1
+before=$(domids)
+t=$(up)
+r=$(xe vm-start uuid="$UUID" 2>&1) && pass "xe vm-start ($(elapsed "$t")s)" || fail "xe vm-start: $r"
+x VM.get_record "$S" "$VM" > $D/vm.rec
+DOMID=$(field domid < $D/vm.rec)
+expect "power_state" "$(field power_state < $D/vm.rec)" Running
+expect "xe vm-param-get power-state" "$(xe_get vm "$UUID" power-state)" running
+expect "hardware_platform_version after the start" "$(field hardware_platform_version < $D/vm.rec)" 1
+expect "resident_on is this host" "$(field resident_on < $D/vm.rec)" "$H"
+xl list -v > $D/xl.list 2>&1
+sed 's/^/  xl | /' $D/xl.list
+line=$(awk -v d="$DOMID" 'NR > 1 && $2 == d' $D/xl.list)
+if [ -n "$DOMID" ] && [ "$DOMID" -gt 0 ] && [ -n "$line" ]; then
+  pass "xl list shows domain $DOMID, the VM's domid"
+else
+  fail "xl list shows no domain with the VM's domid '$DOMID'"
+fi
+expect "that domain's name" "$(echo "$line" | awk '{ print $1 }')" "$VM_NAME"
+expect "that domain's uuid (its Xen handle) is the VM's" "$(echo "$line" | awk '{ print $7 }')" "$UUID"
+case "$(echo "$line" | awk '{ print $5 }')" in
+  *p*|*s*|*c*|*d*) fail "the domain is not running: state $(echo "$line" | awk '{ print $5 }')" ;;
+  *) pass "the domain runs (xl state $(echo "$line" | awk '{ print $5 }'))" ;;
+esac
+echo "domains before: $before; after: $(domids)"
+xs=/local/domain/$DOMID
+expect "xenstore $xs/control/has-vendor-device" "$(xenstore-read $xs/control/has-vendor-device 2>&1)" 1
+expect "xenstore $xs/domid" "$(xenstore-read $xs/domid 2>&1)" "$DOMID"
+expect "xenstore $xs/name" "$(xenstore-read $xs/name 2>&1)" "$VM_NAME"
+expect "xenstore $xs/vm" "$(xenstore-read $xs/vm 2>&1)" "/vm/$UUID"
+expect "xenstore /vm/$UUID/uuid" "$(xenstore-read /vm/$UUID/uuid 2>&1)" "$UUID"
+expect "xenstore $xs/memory/target (KiB)" "$(xenstore-read $xs/memory/target 2>&1)" 131072
+ok "xenstore $xs/store/ring-ref and console/ring-ref are set" \
+  sh -c "[ -n \"\$(xenstore-read $xs/store/ring-ref)\" ] && [ -n \"\$(xenstore-read $xs/console/ring-ref)\" ]"
+expect "the guest may not write control/has-vendor-device (its permissions)" \
+  "$(xenstore-ls -p $xs/control 2>/dev/null | sed -n 's/^has-vendor-device = "1".*(\([^()]*\))$/\1/p')" "n0,r$DOMID"
+step_done
+
+# ---------------------------------------------------------------- 3. guest agent
+step "step 3: the guest agent reports, VM_guest_metrics shows it"
+t=$(up); GM=OpaqueRef:NULL
+while :; do
+  GM=$(x VM.get_guest_metrics "$S" "$VM")
+  if [ "$GM" != OpaqueRef:NULL ] && x VM_guest_metrics.get_record "$S" "$GM" > $D/gm.rec &&
+     [ -n "$(field PV_drivers_version < $D/gm.rec)" ]; then break; fi
+  [ "$(elapsed "$t" | cut -d. -f1)" -lt 90 ] || break
+  sleep 1  # dom0 and the guest share the emulated CPUs: do not poll hard
+done
+grep -a 'GUEST-' $CONSOLE_LOG 2>/dev/null | tr -d '\r' | sed "s/^/console $VM_NAME: /"
+if [ "$GM" != OpaqueRef:NULL ] && [ -n "$(field PV_drivers_version < $D/gm.rec)" ]; then
+  pass "VM.guest_metrics appeared $(elapsed "$t")s after the start"
+  sed 's/^/  VM_guest_metrics | /' $D/gm.rec
+  grep -i 'guest\|metrics' $D/daemon.log | tail -3 | sed 's/^/  daemon | /' 
+else
+  fail "no guest metrics with a version 90 s after the start"
+  echo "guest console:"; tail -20 $CONSOLE_LOG 2>/dev/null | sed 's/^/  | /'
+fi
+expect "the guest itself wrote attr/PVAddons/NotUpgradable (xenstore, owner)" \
+  "$(xenstore-read $xs/attr/PVAddons/NotUpgradable 2>&1) $(xenstore-ls -p $xs/attr/PVAddons 2>/dev/null | sed -n 's/^NotUpgradable = "1".*(n\([0-9]*\).*/\1/p')" "1 $DOMID"
+expect "PV_drivers_version" "$(field PV_drivers_version < $D/gm.rec)" "major: 1; minor: 0; micro: 0; build: 0"
+expect "PV_drivers_detected" "$(field PV_drivers_detected < $D/gm.rec)" true
+expect "PV_drivers_up_to_date (tools 1.0.0.0 < host's $TOOLS_VERSION, NotUpgradable 1)" \
+  "$(field PV_drivers_up_to_date < $D/gm.rec)" true
+expect "tools_status" "$(field tools_status < $D/gm.rec)" not_upgradable
+case "$(field other < $D/gm.rec)" in
+  *"PVAddons-NotUpgradable: 1"*) pass "other holds PVAddons-NotUpgradable: 1" ;;
+  *) fail "other: '$(field other < $D/gm.rec)' lacks PVAddons-NotUpgradable: 1" ;;
+esac
+case "$(field os_version < $D/gm.rec)" in
+  *"uname: $(uname -r)"*) pass "os_version has the guest kernel's uname ($(uname -r))" ;;
+  *) fail "os_version '$(field os_version < $D/gm.rec)' lacks uname: $(uname -r)" ;;
+esac
+expect "VM_guest_metrics.live" "$(field live < $D/gm.rec)" true
+expect "xe vm-param-get PV-drivers-up-to-date" "$(xe_get vm "$UUID" PV-drivers-up-to-date)" true
+expect "xe vm-param-get PV-drivers-version" "$(xe_get vm "$UUID" PV-drivers-version)" \
+  "major: 1; minor: 0; micro: 0; build: 0"
+step_done
+
+# ---------------------------------------------------------------- 4. shutdowns
+gone() {  # DESCRIPTION DOMID: the domain, its xenstore tree and /vm/<uuid> are gone
+  x VM.get_record "$S" "$VM" > $D/vm.rec
+  expect "$1: power_state" "$(field power_state < $D/vm.rec)" Halted
+  expect "$1: xe vm-param-get power-state" "$(xe_get vm "$UUID" power-state)" halted
+  expect "$1: domid" "$(field domid < $D/vm.rec)" -1
+  if has_domain "$2"; then fail "$1: domain $2 is still in xl list"; xl list
+  else pass "$1: domain $2 is gone from xl list"; fi
+  for p in /local/domain/$2 /vm/$UUID; do
+    if xenstore-exists $p 2>/dev/null; then fail "$1: xenstore still holds $p"; xenstore-ls -f $p | head
+    else pass "$1: xenstore holds no $p"; fi
+  done
+  expect "$1: the domains left are the ones before the start" "$(domids)" "$before"
+}
+
+step "step 4a: clean shutdown"
+t=$(up)
+r=$(x VM.clean_shutdown "$S" "$VM") && pass "VM.clean_shutdown ($(elapsed "$t")s)" || fail "VM.clean_shutdown: $r"
+gone "clean shutdown" "$DOMID"
+grep -i "domain $DOMID\b" $D/daemon.log | tail -3 | sed 's/^/  daemon | /'
+step_done
+
+step "step 4b: start again, hard shutdown"
+t=$(up)
+r=$(xe vm-start uuid="$UUID" 2>&1) && pass "xe vm-start again ($(elapsed "$t")s)" || fail "xe vm-start again: $r"
+DOMID2=$(x VM.get_domid "$S" "$VM")
+expect "power_state" "$(x VM.get_power_state "$S" "$VM")" Running
+ok "xl list shows the new domain $DOMID2" has_domain "$DOMID2"
+expect "xenstore has-vendor-device of the new domain" \
+  "$(xenstore-read /local/domain/$DOMID2/control/has-vendor-device 2>&1)" 1
+sleep 2  # let the guest kernel run a little: the hard shutdown must not wait for it
+t=$(up)
+# xe vm-shutdown --force is VM.hard_shutdown
+r=$(xe vm-shutdown uuid="$UUID" --force 2>&1) && pass "xe vm-shutdown --force ($(elapsed "$t")s)" ||
+  fail "xe vm-shutdown --force: $r"
+gone "hard shutdown" "$DOMID2"
+step_done
+
+# ---------------------------------------------------------------- 5. version 0 host
+step "step 5: restart the daemon on a host offering only version 0"
+stop_daemon
+if ! start_daemon --virtual-hardware-platform-versions=0; then
+  fail "the daemon restarts with virtual-hardware-platform-versions=0"; finish
+fi
+pass "the daemon restarts with virtual-hardware-platform-versions=0"
+H=$(x host.get_all "$S")
+expect "host.virtual_hardware_platform_versions now" "$(x host.get_virtual_hardware_platform_versions "$S" "$H")" 0
+expect "the VM kept its version" "$(x VM.get_hardware_platform_version "$S" "$VM")" 1
+before=$(domids); xs_before=$(xenstore-list /local/domain | sort -n | tr '\n' ' ')
+expect "VM.start" "$(x VM.start "$S" "$VM" b:false b:false)" "FAILURE NO_HOSTS_AVAILABLE"
+expect "VM.start_on this host" "$(x VM.start_on "$S" "$VM" "$H" b:false b:false)" \
+  "FAILURE VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION $H [0] $VM 1"
+expect "VM.assert_can_boot_here" "$(x VM.assert_can_boot_here "$S" "$VM" "$H")" \
+  "FAILURE VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION $H [0] $VM 1"
+expect "VM.get_boot_check_results names the reason" "$(x VM.get_boot_check_results "$S" "$VM")" \
+  "$H=VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION; $H; [0]; $VM; 1"
+expect "power_state" "$(x VM.get_power_state "$S" "$VM")" Halted
+expect "no domain was created (xl list)" "$(domids)" "$before"
+expect "no domain appeared in xenstore" "$(xenstore-list /local/domain | sort -n | tr '\n' ' ')" "$xs_before"
+out=$(xe vm-start uuid="$UUID" 2>&1); rc=$?
+echo "$out" | sed 's/^/  xe vm-start | /'
+# xe words the error for people, as xe does: the host's versions and the VM's
+if [ $rc != 0 ] && echo "$out" | grep -q 'host_versions: \[0\]' && echo "$out" | grep -q 'vm_version: 1'; then
+  pass "xe vm-start is refused, saying host_versions: [0] and vm_version: 1"
+else
+  fail "xe vm-start (rc $rc) does not name the reason"
+fi
+expect "no domain was created by xe either" "$(domids)" "$before"
+step_done
+
+finish
