@@ -174,9 +174,10 @@ printf '  %-34s %7s\n' "test script done" "$(first 'XEN-HARNESS-RESULT')s"
 printf '  %-34s %7.2fs\n' "total wall time" "$(echo "$t_end - $t_start" | bc)"
 # recorded with the log: the harness's timings and every TIMING line of the tests
 { echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(nproc) host CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-  printf '%s %s\n' "initramfs-build" "$(echo "$t_built - $t_start" | bc)" "dom0-shell" "$(first 'dom0 shell reached')" \
-    "control-plane" "$(first 'control plane up')" "tests-done" "$(first 'XEN-HARNESS-RESULT')" \
+  printf '%s %.2fs\n' "initramfs build (host)" "$(echo "$t_built - $t_start" | bc)" \
     "wall" "$(echo "$t_end - $t_start" | bc)"
+  printf '%s %ss\n' "dom0 shell" "$(first 'dom0 shell reached')" "control plane up" "$(first 'control plane up')" \
+    "tests done" "$(first 'XEN-HARNESS-RESULT')"
   grep -E '^ *[0-9.]+ TIMING ' console.rel.log | sed 's/^ *[0-9.]* TIMING //'
 } > timings.txt
 echo "log: $WORK/console.rel.log, timings: $WORK/timings.txt"
