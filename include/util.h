@@ -37,10 +37,31 @@ typedef struct buf {
 void buf_init(buf *b);
 void buf_free(buf *b);
 void buf_reset(buf *b);
-void buf_reserve(buf *b, size_t extra);
-void buf_add(buf *b, const void *data, size_t n);
+void buf_grow(buf *b, size_t extra);           /* the slow path of buf_reserve */
+/* The appends are inline: they are most of the work of writing a response. */
+static inline void buf_reserve(buf *b, size_t extra)
+{
+    if (b->len + extra + 1 > b->cap)
+        buf_grow(b, extra);
+}
+static inline void buf_add(buf *b, const void *data, size_t n)
+{
+    buf_reserve(b, n);
+    __builtin_memcpy(b->p + b->len, data, n);
+    b->len += n;
+    b->p[b->len] = 0;
+}
+static inline void buf_addc(buf *b, char c)
+{
+    buf_reserve(b, 1);
+    b->p[b->len++] = c;
+    b->p[b->len] = 0;
+}
 void buf_adds(buf *b, const char *s);
-void buf_addc(buf *b, char c);
+/* A string literal, without a strlen. */
+#define buf_addlit(b, lit) buf_add((b), "" lit, sizeof(lit) - 1)
+/* A decimal integer, without printf. */
+void buf_add_int(buf *b, int64_t v);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* XML character data: escapes & < > and drops bytes XML 1.0 cannot carry. */
 void buf_add_xml(buf *b, const char *s, size_t n);

@@ -26,10 +26,12 @@ typedef struct xv xv;
 struct xv_member {
     char *key;
     xv *val;
+    bool borrowed;               /* key points at a string that outlives the value */
 };
 
 struct xv {
     xv_type type;
+    bool inline_str;             /* u.str.s lives in the same allocation as the node */
     union {
         struct {
             char *s;
@@ -66,6 +68,8 @@ void xv_array_push(xv *a, xv *item);      /* takes ownership of item */
 void xv_struct_set(xv *s, const char *key, xv *val);
 /* Append without looking for an existing key: for building records fast. */
 void xv_struct_append(xv *s, const char *key, xv *val);
+/* The same, borrowing key (a string that outlives the struct: a datamodel name). */
+void xv_struct_append_static(xv *s, const char *key, xv *val);
 xv *xv_struct_get(const xv *s, const char *key);
 bool xv_struct_remove(xv *s, const char *key);
 const char *xv_struct_get_str(const xv *s, const char *key); /* NULL unless a string */

@@ -76,6 +76,10 @@ xv *column_value(sqlite3_stmt *st, int col, const struct dm_type *t)
     case DM_SET:
     case DM_MAP: {
         const char *s = (const char *)sqlite3_column_text(st, col);
+        int len = sqlite3_column_bytes(st, col);
+        /* most maps and sets are empty */
+        if (s && len == 2 && (s[0] == '{' || s[0] == '['))
+            return s[0] == '{' ? xv_struct() : xv_array();
         xv *raw = NULL, *v = NULL;
         if (!s || wire_json_parse(s, (size_t)sqlite3_column_bytes(st, col), &raw) != NULL)
             return dm_zero(t); /* unreachable for data we wrote; never crash on it */
@@ -108,7 +112,7 @@ xerr *db_decode_snapshot(const struct dm_class *c, const char *json, xv **out)
             xerr_free(ce);
             cv = dm_default(f);
         }
-        xv_struct_append(rec, f->name, cv);
+        xv_struct_append_static(rec, f->name, cv);
     }
     xv_free(raw);
     *out = rec;

@@ -2,6 +2,8 @@
 #include "db_int.h"
 #include "log.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 xerr *sql_error(sqlite3 *h, const char *what)
@@ -53,12 +55,22 @@ void conn_close(struct conn *c)
     free(c);
 }
 
-sqlite3_stmt *conn_stmt(struct conn *c, const struct dm_class *cls, int slot, const char *sql)
+sqlite3_stmt *conn_stmt(struct conn *c, const struct dm_class *cls, int slot, const char *fmt, ...)
 {
     sqlite3_stmt **st = &c->stmts[cls->index][slot];
-    if (!*st && sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
-        log_error("database: cannot prepare '%s': %s", sql, sqlite3_errmsg(c->h));
-        *st = NULL;
+    if (!*st) {
+        /* formatted only the first time: after that the statement is cached */
+        va_list ap;
+        char *sql;
+        va_start(ap, fmt);
+        if (vasprintf(&sql, fmt, ap) < 0)
+            abort();
+        va_end(ap);
+        if (sqlite3_prepare_v3(c->h, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK) {
+            log_error("database: cannot prepare '%s': %s", sql, sqlite3_errmsg(c->h));
+            *st = NULL;
+        }
+        free(sql);
     }
     if (*st) {
         sqlite3_reset(*st);
@@ -84,6 +96,29 @@ static char *column_list(const struct dm_class *cls)
 
 /* ---- reads ---- */
 
+/* An inverse field: the refs of the objects whose ref field points here. */
+static xerr *conn_read_inverse(struct conn *c, const struct dm_class *cls, const char *ref,
+                               const struct dm_field *f, xv **out)
+{
+    const struct dm_class *ic = dm_class_find(f->inverse_class);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_FIXED + f->index, "SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid",
+                                 ic->name, f->inverse_field);
+    if (!st)
+        return sql_error(c->h, "prepare inverse");
+    sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
+    xv *a = xv_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        xv_array_push(a, xv_stringn((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        xv_free(a);
+        return sql_error(c->h, "inverse");
+    }
+    *out = a;
+    return NULL;
+}
+
 static xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls,
                          const char *ref)
 {
@@ -92,15 +127,15 @@ static xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const 
     for (size_t i = 0; i < cls->nfields; i++) {
         const struct dm_field *f = &cls->fields[i];
         if (field_stored(f)) {
-            xv_struct_append(rec, f->name, column_value(st, col++, f->type));
+            xv_struct_append_static(rec, f->name, column_value(st, col++, f->type));
         } else {
             xv *refs = NULL;
-            xerr *e = conn_read_field(c, cls, ref, f, &refs);
+            xerr *e = conn_read_inverse(c, cls, ref, f, &refs);
             if (e) {
                 xerr_free(e);
                 refs = xv_array();
             }
-            xv_struct_append(rec, f->name, refs);
+            xv_struct_append_static(rec, f->name, refs);
         }
     }
     return rec;
@@ -112,8 +147,7 @@ xerr *conn_read_record(struct conn *c, const struct dm_class *cls, const char *r
     sqlite3_stmt *st = c->stmts[cls->index][ST_RECORD];
     if (!st) {
         _cleanup_free_ char *cols = column_list(cls);
-        _cleanup_free_ char *sql = xasprintf("SELECT %s FROM \"%s\" WHERE _ref = ?1", cols, cls->name);
-        st = conn_stmt(c, cls, ST_RECORD, sql);
+        st = conn_stmt(c, cls, ST_RECORD, "SELECT %s FROM \"%s\" WHERE _ref = ?1", cols, cls->name);
     } else {
         sqlite3_reset(st);
     }
@@ -139,30 +173,12 @@ xerr *conn_read_field(struct conn *c, const struct dm_class *cls, const char *re
     *out = NULL;
     sqlite3_stmt *st;
     if (!field_stored(f)) {
-        const struct dm_class *ic = dm_class_find(f->inverse_class);
-        _cleanup_free_ char *sql = xasprintf("SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid",
-                                             ic->name, f->inverse_field);
         /* the object itself must exist, or the empty set would hide a bad ref */
         if (!conn_exists(c, cls, ref))
             return xerr_new("HANDLE_INVALID", cls->name, ref, NULL);
-        st = conn_stmt(c, cls, ST_FIXED + f->index, sql);
-        if (!st)
-            return sql_error(c->h, "prepare inverse");
-        sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-        xv *a = xv_array();
-        int rc;
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-            xv_array_push(a, xv_string((const char *)sqlite3_column_text(st, 0)));
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            xv_free(a);
-            return sql_error(c->h, "inverse");
-        }
-        *out = a;
-        return NULL;
+        return conn_read_inverse(c, cls, ref, f, out);
     }
-    _cleanup_free_ char *sql = xasprintf("SELECT \"%s\" FROM \"%s\" WHERE _ref = ?1", f->name, cls->name);
-    st = conn_stmt(c, cls, ST_FIXED + f->index, sql);
+    st = conn_stmt(c, cls, ST_FIXED + f->index, "SELECT \"%s\" FROM \"%s\" WHERE _ref = ?1", f->name, cls->name);
     if (!st)
         return sql_error(c->h, "prepare get_field");
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
@@ -183,9 +199,8 @@ xerr *conn_lookup_field(struct conn *c, const struct dm_class *cls, const struct
     *refs = NULL;
     if (!field_stored(f) || dm_is_map_or_set(f->type))
         return xerr_internal("lookup on %s.%s, which is not a stored scalar", cls->name, f->name);
-    _cleanup_free_ char *sql = xasprintf("SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid",
-                                         cls->name, f->name);
-    sqlite3_stmt *st = conn_stmt(c, cls, ST_FIXED + (int)cls->nfields + f->index, sql);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_FIXED + (int)cls->nfields + f->index,
+                                 "SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid", cls->name, f->name);
     if (!st)
         return sql_error(c->h, "prepare lookup");
     xerr *e = bind_value(st, 1, f->type, value);
@@ -206,8 +221,7 @@ xerr *conn_lookup_field(struct conn *c, const struct dm_class *cls, const struct
 
 xerr *conn_read_refs(struct conn *c, const struct dm_class *cls, xv **out)
 {
-    _cleanup_free_ char *sql = xasprintf("SELECT _ref FROM \"%s\" ORDER BY rowid", cls->name);
-    sqlite3_stmt *st = conn_stmt(c, cls, ST_ALL_REFS, sql);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_ALL_REFS, "SELECT _ref FROM \"%s\" ORDER BY rowid", cls->name);
     if (!st)
         return sql_error(c->h, "prepare get_all");
     xv *a = xv_array();
@@ -225,8 +239,7 @@ xerr *conn_read_refs(struct conn *c, const struct dm_class *cls, xv **out)
 
 bool conn_exists(struct conn *c, const struct dm_class *cls, const char *ref)
 {
-    _cleanup_free_ char *sql = xasprintf("SELECT 1 FROM \"%s\" WHERE _ref = ?1", cls->name);
-    sqlite3_stmt *st = conn_stmt(c, cls, ST_EXISTS, sql);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_EXISTS, "SELECT 1 FROM \"%s\" WHERE _ref = ?1", cls->name);
     if (!st)
         return false;
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
@@ -238,8 +251,7 @@ bool conn_exists(struct conn *c, const struct dm_class *cls, const char *ref)
 static xerr *conn_read_all_records(struct conn *c, const struct dm_class *cls, xv **out)
 {
     _cleanup_free_ char *cols = column_list(cls);
-    _cleanup_free_ char *sql = xasprintf("SELECT _ref, %s FROM \"%s\" ORDER BY rowid", cols, cls->name);
-    sqlite3_stmt *st = conn_stmt(c, cls, ST_ALL_RECORDS, sql);
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_ALL_RECORDS, "SELECT _ref, %s FROM \"%s\" ORDER BY rowid", cols, cls->name);
     if (!st)
         return sql_error(c->h, "prepare get_all_records");
     /* Collect the rows first: inverse fields need their own statements. */
@@ -254,7 +266,7 @@ static xerr *conn_read_all_records(struct conn *c, const struct dm_class *cls, x
         int col = 1;
         for (size_t i = 0; i < cls->nfields; i++) {
             const struct dm_field *f = &cls->fields[i];
-            xv_struct_append(rec, f->name, field_stored(f) ? column_value(st, col++, f->type) : xv_array());
+            xv_struct_append_static(rec, f->name, field_stored(f) ? column_value(st, col++, f->type) : xv_array());
         }
         xv_struct_append(all, ref, rec);
     }
@@ -344,8 +356,7 @@ xerr *db_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, 
 {
     *ref = NULL;
     struct conn *r = db_reader_get(db);
-    _cleanup_free_ char *sql = xasprintf("SELECT _ref FROM \"%s\" WHERE uuid = ?1", c->name);
-    sqlite3_stmt *st = conn_stmt(r, c, ST_BY_UUID, sql);
+    sqlite3_stmt *st = conn_stmt(r, c, ST_BY_UUID, "SELECT _ref FROM \"%s\" WHERE uuid = ?1", c->name);
     xerr *e = NULL;
     if (!st) {
         e = sql_error(r->h, "prepare get_by_uuid");
@@ -384,8 +395,7 @@ bool db_exists(struct db *db, const struct dm_class *c, const char *ref)
 int64_t db_count(struct db *db, const struct dm_class *c)
 {
     struct conn *r = db_reader_get(db);
-    _cleanup_free_ char *sql = xasprintf("SELECT count(*) FROM \"%s\"", c->name);
-    sqlite3_stmt *st = conn_stmt(r, c, ST_COUNT, sql);
+    sqlite3_stmt *st = conn_stmt(r, c, ST_COUNT, "SELECT count(*) FROM \"%s\"", c->name);
     int64_t n = 0;
     if (st && sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);

@@ -52,7 +52,9 @@ struct db_txn {
 
 struct conn *conn_open(struct db *db, const char *path, bool writer, xerr **err);
 void conn_close(struct conn *c);
-sqlite3_stmt *conn_stmt(struct conn *c, const struct dm_class *cls, int slot, const char *sql);
+/* The cached statement in slot, prepared from the printf-formatted SQL the first time. */
+sqlite3_stmt *conn_stmt(struct conn *c, const struct dm_class *cls, int slot, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 xerr *sql_error(sqlite3 *h, const char *what);
 xerr *sql_exec(sqlite3 *h, const char *sql);
 

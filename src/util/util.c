@@ -126,7 +126,7 @@ void buf_reset(buf *b)
         b->p[0] = 0;
 }
 
-void buf_reserve(buf *b, size_t extra)
+void buf_grow(buf *b, size_t extra)
 {
     if (b->len + extra + 1 <= b->cap)
         return;
@@ -137,24 +137,22 @@ void buf_reserve(buf *b, size_t extra)
     b->cap = cap;
 }
 
-void buf_add(buf *b, const void *data, size_t n)
-{
-    buf_reserve(b, n);
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
 void buf_adds(buf *b, const char *s)
 {
     buf_add(b, s, strlen(s));
 }
 
-void buf_addc(buf *b, char c)
+void buf_add_int(buf *b, int64_t v)
 {
-    buf_reserve(b, 1);
-    b->p[b->len++] = c;
-    b->p[b->len] = 0;
+    char tmp[24], *p = tmp + sizeof(tmp);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *--p = '-';
+    buf_add(b, p, (size_t)(tmp + sizeof(tmp) - p));
 }
 
 void buf_printf(buf *b, const char *fmt, ...)
@@ -206,40 +204,63 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* Bytes that XML character data cannot carry as they are: markup, CR, control
+ * characters, and (to be checked as UTF-8) everything from 0x80. */
+static const unsigned char xml_special[256] = {
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 1, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
+
 void buf_add_xml(buf *b, const char *s, size_t n)
 {
-    const unsigned char *u = (const unsigned char *)s;
-    size_t start = 0, i = 0;
-    buf_reserve(b, n);
-    while (i < n) {
-        unsigned char c = u[i];
-        const char *rep = NULL;
-        size_t adv = 1;
-        if (c == '&')
-            rep = "&amp;";
-        else if (c == '<')
-            rep = "&lt;";
-        else if (c == '>')
-            rep = "&gt;";
-        else if (c == '\r')
-            rep = "&#13;";
-        else if (c < 0x20 && c != '\t' && c != '\n')
-            rep = "";   /* not representable in XML 1.0 */
-        else if (c >= 0x80) {
-            adv = utf8_seq_len(u + i, n - i);
-            if (!adv) {
-                rep = "\xef\xbf\xbd"; /* U+FFFD for invalid UTF-8 */
-                adv = 1;
+    /* the worst case is 5 bytes out per byte in (&#13;): reserve it once, then
+     * write without checking */
+    buf_reserve(b, n * 5);
+    const unsigned char *u = (const unsigned char *)s, *end = u + n;
+    char *o = b->p + b->len;
+    while (u < end) {
+        unsigned char c = *u;
+        if (!xml_special[c]) {
+            *o++ = (char)c;
+            u++;
+            continue;
+        }
+        if (c >= 0x80) {
+            size_t adv = utf8_seq_len(u, (size_t)(end - u));
+            if (adv) {
+                memcpy(o, u, adv);
+                o += adv;
+                u += adv;
+            } else { /* invalid UTF-8: U+FFFD */
+                memcpy(o, "\xef\xbf\xbd", 3);
+                o += 3;
+                u++;
             }
+            continue;
         }
-        if (rep) {
-            buf_add(b, s + start, i - start);
-            buf_adds(b, rep);
-            start = i + adv;
-        }
-        i += adv;
+        const char *rep = c == '&' ? "&amp;" : c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '\r' ? "&#13;" : "";
+        /* other control characters are not representable in XML 1.0: dropped */
+        size_t rl = strlen(rep);
+        memcpy(o, rep, rl);
+        o += rl;
+        u++;
     }
-    buf_add(b, s + start, n - start);
+    b->len = (size_t)(o - b->p);
+    b->p[b->len] = 0;
 }
 
 void buf_add_json(buf *b, const char *s, size_t n)

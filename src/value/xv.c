@@ -14,8 +14,12 @@ xv *xv_nil(void) { return xv_new(XV_NIL); }
 
 xv *xv_stringn(const char *s, size_t n)
 {
-    xv *v = xv_new(XV_STRING);
-    v->u.str.s = xmalloc(n + 1);
+    /* one allocation for the node and its text: strings are most of a record */
+    xv *v = xmalloc(sizeof(*v) + n + 1);
+    memset(v, 0, sizeof(*v));
+    v->type = XV_STRING;
+    v->inline_str = true;
+    v->u.str.s = (char *)(v + 1);
     memcpy(v->u.str.s, s, n);
     v->u.str.s[n] = 0;
     v->u.str.len = n;
@@ -84,15 +88,23 @@ void xv_array_push(xv *a, xv *item)
     a->u.arr.v[a->u.arr.n++] = item;
 }
 
-void xv_struct_append(xv *s, const char *key, xv *val)
+static struct xv_member *member_new(xv *s)
 {
     if (s->u.st.n == s->u.st.cap) {
         s->u.st.cap = s->u.st.cap ? s->u.st.cap * 2 : 8;
         s->u.st.m = xrealloc(s->u.st.m, s->u.st.cap * sizeof(struct xv_member));
     }
-    s->u.st.m[s->u.st.n].key = xstrdup(key);
-    s->u.st.m[s->u.st.n].val = val;
-    s->u.st.n++;
+    return &s->u.st.m[s->u.st.n++];
+}
+
+void xv_struct_append(xv *s, const char *key, xv *val)
+{
+    *member_new(s) = (struct xv_member){xstrdup(key), val, false};
+}
+
+void xv_struct_append_static(xv *s, const char *key, xv *val)
+{
+    *member_new(s) = (struct xv_member){(char *)key, val, true};
 }
 
 void xv_struct_set(xv *s, const char *key, xv *val)
@@ -121,7 +133,8 @@ bool xv_struct_remove(xv *s, const char *key)
 {
     for (size_t i = 0; i < s->u.st.n; i++) {
         if (strcmp(s->u.st.m[i].key, key) == 0) {
-            free(s->u.st.m[i].key);
+            if (!s->u.st.m[i].borrowed)
+                free(s->u.st.m[i].key);
             xv_free(s->u.st.m[i].val);
             memmove(&s->u.st.m[i], &s->u.st.m[i + 1], (s->u.st.n - i - 1) * sizeof(struct xv_member));
             s->u.st.n--;
@@ -175,7 +188,8 @@ void xv_free(xv *v)
     switch (v->type) {
     case XV_STRING:
     case XV_DATETIME:
-        free(v->u.str.s);
+        if (!v->inline_str)
+            free(v->u.str.s);
         break;
     case XV_ARRAY:
         for (size_t i = 0; i < v->u.arr.n; i++)
@@ -184,7 +198,8 @@ void xv_free(xv *v)
         break;
     case XV_STRUCT:
         for (size_t i = 0; i < v->u.st.n; i++) {
-            free(v->u.st.m[i].key);
+            if (!v->u.st.m[i].borrowed)
+                free(v->u.st.m[i].key);
             xv_free(v->u.st.m[i].val);
         }
         free(v->u.st.m);

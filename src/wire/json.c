@@ -227,9 +227,18 @@ static xv *parse_any(struct jp *p, int depth)
     }
     char c = *p->s;
     if (c == '"') {
+        p->s++;
+        /* most strings have no escapes and are ASCII: take them as they are */
+        const char *q = p->s;
+        while (q < p->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80)
+            q++;
+        if (q < p->end && *q == '"') {
+            xv *v = xv_stringn(p->s, (size_t)(q - p->s));
+            p->s = q + 1;
+            return v;
+        }
         buf b;
         buf_init(&b);
-        p->s++;
         if (!parse_string(p, &b)) {
             buf_free(&b);
             return NULL;
@@ -255,7 +264,14 @@ static xv *parse_any(struct jp *p, int depth)
             p->s++;
             buf k;
             buf_init(&k);
-            if (!parse_string(p, &k)) {
+            /* plain ASCII names without escapes, as we write them, taken directly */
+            const char *q = p->s;
+            while (q < p->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80)
+                q++;
+            if (q < p->end && *q == '"') {
+                buf_add(&k, p->s, (size_t)(q - p->s));
+                p->s = q + 1;
+            } else if (!parse_string(p, &k)) {
                 buf_free(&k);
                 break;
             }
@@ -350,7 +366,7 @@ void wire_json_write(buf *b, const xv *v)
 {
     switch (v->type) {
     case XV_NIL:
-        buf_adds(b, "null");
+        buf_addlit(b, "null");
         break;
     case XV_STRING:
     case XV_DATETIME:
@@ -359,7 +375,7 @@ void wire_json_write(buf *b, const xv *v)
         buf_addc(b, '"');
         break;
     case XV_INT:
-        buf_printf(b, "%lld", (long long)v->u.i);
+        buf_add_int(b, v->u.i);
         break;
     case XV_BOOL:
         buf_adds(b, v->u.b ? "true" : "false");

@@ -5,6 +5,7 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -173,11 +174,55 @@ static xerr *parse_value(xmlNode *v, int depth, xv **out)
     return parse_scalar(t, out);
 }
 
+/* A parser context per thread, reused: making one (its name dictionary above all)
+ * costs as much as parsing a request.  It is renewed every PARSER_REUSES parses so
+ * that what a client puts in its dictionary cannot pile up. */
+#define PARSER_REUSES 1000
+
+static pthread_key_t parser_key;
+static pthread_once_t parser_once = PTHREAD_ONCE_INIT;
+
+struct parser {
+    xmlParserCtxt *ctxt;
+    unsigned uses;
+};
+
+static void parser_free(void *p)
+{
+    struct parser *pr = p;
+    xmlFreeParserCtxt(pr->ctxt);
+    free(pr);
+}
+
+static void parser_key_init(void)
+{
+    pthread_key_create(&parser_key, parser_free);
+}
+
+static xmlParserCtxt *thread_parser(void)
+{
+    pthread_once(&parser_once, parser_key_init);
+    struct parser *pr = pthread_getspecific(parser_key);
+    if (pr && ++pr->uses > PARSER_REUSES) {
+        xmlFreeParserCtxt(pr->ctxt);
+        pr->ctxt = NULL;
+    }
+    if (!pr) {
+        pr = xcalloc(1, sizeof(*pr));
+        pthread_setspecific(parser_key, pr);
+    }
+    if (!pr->ctxt) {
+        pr->ctxt = xmlNewParserCtxt();
+        pr->uses = 0;
+    }
+    return pr->ctxt;
+}
+
 static xerr *read_doc(const char *body, size_t len, xmlDoc **doc)
 {
     if (len > (size_t)INT32_MAX)
         return unmarshal_error("XML document", "too large");
-    xmlParserCtxt *ctxt = xmlNewParserCtxt();
+    xmlParserCtxt *ctxt = thread_parser();
     if (!ctxt)
         return xerr_internal("out of memory creating an XML parser");
     *doc = xmlCtxtReadMemory(ctxt, body, (int)len, NULL, NULL,
@@ -196,7 +241,6 @@ static xerr *read_doc(const char *body, size_t len, xmlDoc **doc)
         xmlFreeDoc(*doc);
         *doc = NULL;
     }
-    xmlFreeParserCtxt(ctxt);
     return e;
 }
 
@@ -303,45 +347,50 @@ void wire_xmlrpc_write_value(buf *b, const xv *v)
 {
     switch (v->type) {
     case XV_NIL:
-        buf_adds(b, "<value/>");
+        buf_addlit(b, "<value/>");
         break;
     case XV_STRING:
-        buf_adds(b, "<value>");
+        buf_addlit(b, "<value>");
         buf_add_xml(b, v->u.str.s, v->u.str.len);
-        buf_adds(b, "</value>");
+        buf_addlit(b, "</value>");
         break;
     case XV_INT:
-        buf_printf(b, "<value>%lld</value>", (long long)v->u.i);
+        buf_addlit(b, "<value>");
+        buf_add_int(b, v->u.i);
+        buf_addlit(b, "</value>");
         break;
     case XV_BOOL:
-        buf_adds(b, v->u.b ? "<value><boolean>1</boolean></value>" : "<value><boolean>0</boolean></value>");
+        if (v->u.b)
+            buf_addlit(b, "<value><boolean>1</boolean></value>");
+        else
+            buf_addlit(b, "<value><boolean>0</boolean></value>");
         break;
     case XV_FLOAT:
-        buf_adds(b, "<value><double>");
+        buf_addlit(b, "<value><double>");
         write_double(b, v->u.f);
-        buf_adds(b, "</double></value>");
+        buf_addlit(b, "</double></value>");
         break;
     case XV_DATETIME:
-        buf_adds(b, "<value><dateTime.iso8601>");
+        buf_addlit(b, "<value><dateTime.iso8601>");
         buf_add_xml(b, v->u.str.s, v->u.str.len);
-        buf_adds(b, "</dateTime.iso8601></value>");
+        buf_addlit(b, "</dateTime.iso8601></value>");
         break;
     case XV_ARRAY:
-        buf_adds(b, "<value><array><data>");
+        buf_addlit(b, "<value><array><data>");
         for (size_t i = 0; i < v->u.arr.n; i++)
             wire_xmlrpc_write_value(b, v->u.arr.v[i]);
-        buf_adds(b, "</data></array></value>");
+        buf_addlit(b, "</data></array></value>");
         break;
     case XV_STRUCT:
-        buf_adds(b, "<value><struct>");
+        buf_addlit(b, "<value><struct>");
         for (size_t i = 0; i < v->u.st.n; i++) {
-            buf_adds(b, "<member><name>");
+            buf_addlit(b, "<member><name>");
             buf_add_xml(b, v->u.st.m[i].key, strlen(v->u.st.m[i].key));
-            buf_adds(b, "</name>");
+            buf_addlit(b, "</name>");
             wire_xmlrpc_write_value(b, v->u.st.m[i].val);
-            buf_adds(b, "</member>");
+            buf_addlit(b, "</member>");
         }
-        buf_adds(b, "</struct></value>");
+        buf_addlit(b, "</struct></value>");
         break;
     }
 }
@@ -366,7 +415,8 @@ void wire_xmlrpc_write_call(buf *b, const char *method, const xv *params)
 
 void wire_xmlrpc_write_response(buf *b, const xv *value)
 {
-    buf_adds(b, "<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
+    buf_reserve(b, 8192); /* a record's response, at once */
+    buf_addlit(b, "<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
     wire_xmlrpc_write_value(b, value);
-    buf_adds(b, "</param></params></methodResponse>\n");
+    buf_addlit(b, "</param></params></methodResponse>\n");
 }

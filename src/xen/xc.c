@@ -9,6 +9,7 @@
 #include "util.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -519,15 +520,68 @@ static xerr *xc_list(void *state, struct hv_domain_info **out, size_t *n)
     return NULL;
 }
 
+/* One call into libxenctrl at a time.  The handle is shared by the API, task and
+ * monitor threads, and it keeps per-handle state (the last error we read right
+ * after a call, the domain builder's work for seconds): serialising the backend
+ * costs nothing next to a domain build. */
+static pthread_mutex_t xc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static xerr *locked_host_info(void *state, struct hv_host_info *out)
+{
+    pthread_mutex_lock(&xc_lock);
+    xerr *e = xc_host_info(state, out);
+    pthread_mutex_unlock(&xc_lock);
+    return e;
+}
+
+static xerr *locked_build(void *state, const struct hv_domain_spec *spec, struct hv_build *out)
+{
+    pthread_mutex_lock(&xc_lock);
+    xerr *e = xc_build(state, spec, out);
+    pthread_mutex_unlock(&xc_lock);
+    return e;
+}
+
+static xerr *locked_domid_op(xerr *(*op)(void *, uint32_t), void *state, uint32_t domid)
+{
+    pthread_mutex_lock(&xc_lock);
+    xerr *e = op(state, domid);
+    pthread_mutex_unlock(&xc_lock);
+    return e;
+}
+
+static xerr *locked_pause(void *state, uint32_t domid)
+{
+    return locked_domid_op(xc_pause, state, domid);
+}
+
+static xerr *locked_unpause(void *state, uint32_t domid)
+{
+    return locked_domid_op(xc_unpause, state, domid);
+}
+
+static xerr *locked_destroy(void *state, uint32_t domid)
+{
+    return locked_domid_op(xc_destroy, state, domid);
+}
+
+static xerr *locked_list(void *state, struct hv_domain_info **out, size_t *n)
+{
+    pthread_mutex_lock(&xc_lock);
+    xerr *e = xc_list(state, out, n);
+    pthread_mutex_unlock(&xc_lock);
+    return e;
+}
+
 const struct hv_backend_ops hv_xc_ops = {
     .name = "xc",
     .open = xc_open,
     .close = xc_close,
     .xenstore_path = xc_xenstore_path,
-    .host_info = xc_host_info,
-    .build = xc_build,
-    .pause = xc_pause,
-    .unpause = xc_unpause,
-    .destroy = xc_destroy,
-    .list = xc_list,
+    .host_info = locked_host_info,
+    .build = locked_build,
+    .pause = locked_pause,
+    .unpause = locked_unpause,
+    .destroy = locked_destroy,
+    .list = locked_list,
 };
