@@ -63,6 +63,9 @@ void buf_adds(buf *b, const char *s);
 /* A decimal integer, without printf. */
 void buf_add_int(buf *b, int64_t v);
 void buf_printf(buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The length of the well-formed UTF-8 sequence at s (at most n bytes), 0 if it is
+ * not one: overlong forms, surrogates and code points past U+10FFFF included. */
+size_t utf8_seq_len(const unsigned char *s, size_t n);
 /* XML character data: escapes & < > and drops bytes XML 1.0 cannot carry. */
 void buf_add_xml(buf *b, const char *s, size_t n);
 /* JSON string contents (without the quotes). */

@@ -96,6 +96,22 @@ static char *column_list(const struct dm_class *cls)
 
 /* ---- reads ---- */
 
+/* Step st to its end, collecting the first column's refs; resets st. */
+static xerr *collect_refs(struct conn *c, sqlite3_stmt *st, const char *what, xv **out)
+{
+    xv *a = xv_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        xv_array_push(a, xv_stringn((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE) {
+        xv_free(a);
+        return sql_error(c->h, what);
+    }
+    *out = a;
+    return NULL;
+}
+
 /* An inverse field: the refs of the objects whose ref field points here. */
 static xerr *conn_read_inverse(struct conn *c, const struct dm_class *cls, const char *ref,
                                const struct dm_field *f, xv **out)
@@ -106,17 +122,7 @@ static xerr *conn_read_inverse(struct conn *c, const struct dm_class *cls, const
     if (!st)
         return sql_error(c->h, "prepare inverse");
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-    xv *a = xv_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        xv_array_push(a, xv_stringn((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0)));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        xv_free(a);
-        return sql_error(c->h, "inverse");
-    }
-    *out = a;
-    return NULL;
+    return collect_refs(c, st, "inverse", out);
 }
 
 static xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls,
@@ -204,19 +210,7 @@ xerr *conn_lookup_field(struct conn *c, const struct dm_class *cls, const struct
     if (!st)
         return sql_error(c->h, "prepare lookup");
     xerr *e = bind_value(st, 1, f->type, value);
-    if (e)
-        return e;
-    xv *a = xv_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        xv_array_push(a, xv_string((const char *)sqlite3_column_text(st, 0)));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        xv_free(a);
-        return sql_error(c->h, "lookup");
-    }
-    *refs = a;
-    return NULL;
+    return e ? e : collect_refs(c, st, "lookup", refs);
 }
 
 xerr *conn_read_refs(struct conn *c, const struct dm_class *cls, xv **out)
@@ -224,17 +218,7 @@ xerr *conn_read_refs(struct conn *c, const struct dm_class *cls, xv **out)
     sqlite3_stmt *st = conn_stmt(c, cls, ST_ALL_REFS, "SELECT _ref FROM \"%s\" ORDER BY rowid", cls->name);
     if (!st)
         return sql_error(c->h, "prepare get_all");
-    xv *a = xv_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        xv_array_push(a, xv_string((const char *)sqlite3_column_text(st, 0)));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        xv_free(a);
-        return sql_error(c->h, "get_all");
-    }
-    *out = a;
-    return NULL;
+    return collect_refs(c, st, "get_all", out);
 }
 
 bool conn_exists(struct conn *c, const struct dm_class *cls, const char *ref)

@@ -150,6 +150,23 @@ xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref,
     return e;
 }
 
+/* Run a prepared UPDATE or DELETE of one object (and finalize it): HANDLE_INVALID
+ * when no such object exists, else the object's event is noted. */
+static xerr *run_on_object(struct db_txn *t, const struct dm_class *c, const char *ref, sqlite3_stmt *st,
+                           const char *what, int op)
+{
+    sqlite3 *h = t->db->writer->h;
+    xerr *e = NULL;
+    if (sqlite3_step(st) != SQLITE_DONE)
+        e = sql_error(h, what);
+    else if (sqlite3_changes(h) == 0)
+        e = xerr_new("HANDLE_INVALID", c->name, ref, NULL);
+    sqlite3_finalize(st);
+    if (!e)
+        touch(t, c, ref, op);
+    return e;
+}
+
 xerr *db_txn_set(struct db_txn *t, const struct dm_class *c, const char *ref, const struct dm_field *f,
                  const xv *value)
 {
@@ -172,14 +189,7 @@ xerr *db_txn_set(struct db_txn *t, const struct dm_class *c, const char *ref, co
         return sql_error(w->h, "prepare set");
     xerr *e = bind_value(st, 1, f->type, value);
     sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
-    if (!e && sqlite3_step(st) != SQLITE_DONE)
-        e = sql_error(w->h, "set");
-    else if (!e && sqlite3_changes(w->h) == 0)
-        e = xerr_new("HANDLE_INVALID", c->name, ref, NULL);
-    sqlite3_finalize(st);
-    if (!e)
-        touch(t, c, ref, TOUCH_MOD);
-    return e;
+    return e ? (sqlite3_finalize(st), e) : run_on_object(t, c, ref, st, "set", TOUCH_MOD);
 }
 
 xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref)
@@ -202,15 +212,7 @@ xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref
     if (sqlite3_prepare_v2(w->h, sql, -1, &st, NULL) != SQLITE_OK)
         return sql_error(w->h, "prepare destroy");
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-    xerr *e = NULL;
-    if (sqlite3_step(st) != SQLITE_DONE)
-        e = sql_error(w->h, "destroy");
-    else if (sqlite3_changes(w->h) == 0)
-        e = xerr_new("HANDLE_INVALID", c->name, ref, NULL);
-    sqlite3_finalize(st);
-    if (!e)
-        touch(t, c, ref, TOUCH_DEL);
-    return e;
+    return run_on_object(t, c, ref, st, "destroy", TOUCH_DEL);
 }
 
 xerr *db_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref)

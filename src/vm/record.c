@@ -160,6 +160,37 @@ void spec_free(struct hv_domain_spec *spec)
 
 /* ---- VM.create, destroy, clone ---- */
 
+/* A VM record as it will be stored: the given fields over the defaults. */
+static xv *with_defaults(const xv *fields)
+{
+    xv *full = xv_struct();
+    for (size_t i = 0; i < DMC_VM->nfields; i++) {
+        const struct dm_field *f = &DMC_VM->fields[i];
+        const xv *given = xv_struct_get(fields, f->name);
+        xv_struct_append_static(full, f->name, given ? xv_dup(given) : dm_default(f));
+    }
+    return full;
+}
+
+/* A new VM from its fields, with its metrics object and its allowed operations. */
+static xerr *make_vm(struct db_txn *t, xv *fields, char **ref)
+{
+    char *metrics = NULL;
+    xv *mf = xv_struct();
+    xv_struct_append(mf, "install_time", xv_datetime(time(NULL)));
+    xerr *e = api_create_object(t, DMC_VM_metrics, mf, &metrics);
+    xv_free(mf);
+    if (!e) {
+        xv_struct_set(fields, "metrics", xv_string(metrics));
+        xv *full = with_defaults(fields);
+        xv_struct_set(fields, "allowed_operations", vm_allowed_operations(full));
+        xv_free(full);
+        e = api_create_object(t, DMC_VM, fields, ref);
+    }
+    free(metrics);
+    return e;
+}
+
 static xerr *vm_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
 {
     (void)n;
@@ -167,41 +198,25 @@ static xerr *vm_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **resu
     xerr *e = api_record_from_args(DMC_VM, args[0], &fields);
     if (e)
         return e;
-    /* the raise sees the record as it will be: the given fields over the defaults */
-    xv *full = xv_struct();
-    for (size_t i = 0; i < DMC_VM->nfields; i++) {
-        const struct dm_field *f = &DMC_VM->fields[i];
-        const xv *given = xv_struct_get(fields, f->name);
-        xv_struct_append(full, f->name, given ? xv_dup(given) : dm_default(f));
-    }
+    /* the raise sees the record as it will be */
+    xv *full = with_defaults(fields);
     int64_t requested = rec_int(full, "hardware_platform_version");
+    if (requested >= 0)
+        xv_struct_set(fields, "hardware_platform_version",
+                      xv_int(platform_raise(api_platform(ctx->api), full, requested)));
+    xv_free(full);
     if (requested < 0) {
-        xv_free(full);
         xv_free(fields);
         return err_invalid_value("hardware_platform_version", "must not be negative");
     }
-    xv *probe = xv_dup(fields);
-    xv_struct_set(fields, "hardware_platform_version",
-                  xv_int(platform_raise(api_platform(ctx->api), probe, requested)));
-    xv_free(probe);
     struct db_txn *t;
-    char *ref = NULL, *metrics = NULL;
+    char *ref = NULL;
     e = db_begin(ctx->db, &t);
     if (!e) {
-        xv *mf = xv_struct();
-        xv_struct_append(mf, "install_time", xv_datetime(time(NULL)));
-        e = api_create_object(t, DMC_VM_metrics, mf, &metrics);
-        xv_free(mf);
-        if (!e) {
-            xv_struct_set(fields, "metrics", xv_string(metrics));
-            xv_struct_set(fields, "allowed_operations", vm_allowed_operations(full));
-            e = api_create_object(t, DMC_VM, fields, &ref);
-        }
+        e = make_vm(t, fields, &ref);
         e = e ? (db_abort(t), e) : db_commit(t, NULL);
     }
-    xv_free(full);
     xv_free(fields);
-    free(metrics);
     if (e) {
         free(ref);
         return e;
@@ -266,7 +281,7 @@ static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **resul
     if (e)
         return e;
     xv *rec = NULL;
-    char *ref = NULL, *metrics = NULL;
+    char *ref = NULL;
     e = guard(t, vm, &rec);
     if (!e && strcmp(rec_str(rec, "power_state"), "Halted") != 0)
         e = bad_power_state(vm, "halted", rec_str(rec, "power_state"));
@@ -279,23 +294,10 @@ static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **resul
                 xv_struct_append(f, fd->name, xv_dup(xv_struct_get(rec, fd->name)));
         }
         xv_struct_set(f, "name_label", xv_string(xv_str(args[1])));
-        xv *mf = xv_struct();
-        xv_struct_append(mf, "install_time", xv_datetime(time(NULL)));
-        e = api_create_object(t, DMC_VM_metrics, mf, &metrics);
-        xv_free(mf);
-        if (!e) {
-            xv_struct_set(f, "metrics", xv_string(metrics));
-            /* the copy is Halted: its power_state (DynamicRO, not copied) is the default */
-            xv *as_made = xv_dup(f);
-            xv_struct_set(as_made, "power_state", xv_string("Halted"));
-            xv_struct_set(f, "allowed_operations", vm_allowed_operations(as_made));
-            xv_free(as_made);
-            e = api_create_object(t, DMC_VM, f, &ref);
-        }
+        e = make_vm(t, f, &ref);
         xv_free(f);
     }
     xv_free(rec);
-    free(metrics);
     e = e ? (db_abort(t), e) : db_commit(t, NULL);
     if (e) {
         free(ref);

@@ -70,34 +70,6 @@ static void put_utf8(buf *b, unsigned cp)
     }
 }
 
-/* The length of the well-formed UTF-8 sequence at s (at most n bytes), 0 if it is
- * not one: overlong forms, surrogates and code points past U+10FFFF included. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    size_t len;
-    unsigned cp;
-    if (s[0] < 0x80)
-        return 1;
-    if ((s[0] & 0xe0) == 0xc0)
-        len = 2, cp = s[0] & 0x1fu;
-    else if ((s[0] & 0xf0) == 0xe0)
-        len = 3, cp = s[0] & 0x0fu;
-    else if ((s[0] & 0xf8) == 0xf0)
-        len = 4, cp = s[0] & 0x07u;
-    else
-        return 0;
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3fu);
-    }
-    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-        (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-        return 0;
-    return len;
-}
 
 /* p->s is just past the opening quote. */
 static bool parse_string(struct jp *p, buf *out)
@@ -112,7 +84,7 @@ static bool parse_string(struct jp *p, buf *out)
         }
         if (c >= 0x80) {
             /* RFC 8259: JSON text is UTF-8; what is not would not read back the same */
-            size_t n = utf8_len((const unsigned char *)p->s - 1, (size_t)(p->end - p->s) + 1);
+            size_t n = utf8_seq_len((const unsigned char *)p->s - 1, (size_t)(p->end - p->s) + 1);
             if (!n) {
                 p->err = "invalid UTF-8";
                 return false;
@@ -214,6 +186,22 @@ static xv *parse_number(struct jp *p)
     return xv_float(d);
 }
 
+/* p->s is just past an opening quote.  A string with no escapes, control or
+ * non-ASCII bytes (the common case) is taken as it stands: true, with its text in
+ * [*start, *start + *n) and p->s past the closing quote. */
+static bool plain_string(struct jp *p, const char **start, size_t *n)
+{
+    const char *q = p->s;
+    while (q < p->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80)
+        q++;
+    if (q >= p->end || *q != '"')
+        return false;
+    *start = p->s;
+    *n = (size_t)(q - p->s);
+    p->s = q + 1;
+    return true;
+}
+
 static xv *parse_any(struct jp *p, int depth)
 {
     if (depth > WIRE_MAX_DEPTH) {
@@ -228,15 +216,10 @@ static xv *parse_any(struct jp *p, int depth)
     char c = *p->s;
     if (c == '"') {
         p->s++;
-        /* most strings have no escapes and are ASCII: take them as they are */
-        const char *q = p->s;
-        while (q < p->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80)
-            q++;
-        if (q < p->end && *q == '"') {
-            xv *v = xv_stringn(p->s, (size_t)(q - p->s));
-            p->s = q + 1;
-            return v;
-        }
+        const char *plain;
+        size_t plen;
+        if (plain_string(p, &plain, &plen))
+            return xv_stringn(plain, plen);
         buf b;
         buf_init(&b);
         if (!parse_string(p, &b)) {
@@ -264,13 +247,10 @@ static xv *parse_any(struct jp *p, int depth)
             p->s++;
             buf k;
             buf_init(&k);
-            /* plain ASCII names without escapes, as we write them, taken directly */
-            const char *q = p->s;
-            while (q < p->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20 && (unsigned char)*q < 0x80)
-                q++;
-            if (q < p->end && *q == '"') {
-                buf_add(&k, p->s, (size_t)(q - p->s));
-                p->s = q + 1;
+            const char *plain;
+            size_t plen;
+            if (plain_string(p, &plain, &plen)) {
+                buf_add(&k, plain, plen);
             } else if (!parse_string(p, &k)) {
                 buf_free(&k);
                 break;
