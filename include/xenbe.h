@@ -91,8 +91,9 @@ xerr *hv_host_info(struct hv *hv, struct hv_host_info *out);
 
 /* Create and build a domain and write its xenstore tree (/local/domain/<domid>/...,
  * /vm/<uuid>, control/has-vendor-device), introduce it to xenstore, and leave it
- * paused.  For HVM the device model argument list is computed (and recorded by the
- * simulator; see hv_domain_dm_argv). */
+ * paused.  For HVM the device model argument list is computed and recorded (see
+ * hv_domain_dm_argv); the xc backend also starts the device model where its binary
+ * is installed. */
 xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_t *domid);
 xerr *hv_domain_pause(struct hv *hv, uint32_t domid);
 xerr *hv_domain_unpause(struct hv *hv, uint32_t domid);

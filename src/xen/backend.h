@@ -7,9 +7,9 @@
 
 struct hv_build {
     uint32_t domid;
-    uint64_t store_mfn;          /* xenstore ring frame, for xs_introduce_domain */
+    uint64_t store_mfn;          /* xenstore ring frame, for xs_introduce_domain (HVM: its gfn) */
     uint32_t store_evtchn;
-    uint64_t console_mfn;        /* console ring frame, written to .../console/ring-ref */
+    uint64_t console_mfn;        /* console ring frame, written to .../console/ring-ref (HVM: gfn) */
     uint32_t console_evtchn;
 };
 
@@ -21,9 +21,9 @@ struct hv_backend_ops {
     /* The xenstore socket path for libxenstore, NULL for the system default. */
     const char *(*xenstore_path)(void *state);
     xerr *(*host_info)(void *state, struct hv_host_info *out);
-    /* Create the domain (handle = spec->uuid), size it, load the kernel (PV), allocate
-     * the store and console event channels and rings; leave it paused.  On failure
-     * nothing is left behind. */
+    /* Create the domain (handle = spec->uuid), size it, load the kernel (PV) or the
+     * firmware (HVM), allocate the store and console event channels and rings; leave
+     * it paused.  On failure nothing is left behind. */
     xerr *(*build)(void *state, const struct hv_domain_spec *spec, struct hv_build *out);
     xerr *(*pause)(void *state, uint32_t domid);
     xerr *(*unpause)(void *state, uint32_t domid);
@@ -35,6 +35,9 @@ struct hv_backend_ops {
     /* Optional: start (xc) or record (simulator) the device model of an HVM domain. */
     xerr *(*device_model)(void *state, uint32_t domid, char *const *argv);
     char **(*dm_argv)(void *state, uint32_t domid);
+    /* Optional: a domain went without hv_domain_destroy (hv_domain_forget); drop
+     * what the backend kept for it (the device model and its files). */
+    void (*forget)(void *state, uint32_t domid);
 };
 /* Domain state changes reach hv.c through xenstore's @releaseDomain watch in both
  * backends: the simulator fires it itself (xsd_domain_released), as xenstored does. */

@@ -188,6 +188,15 @@ static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_s
     put_ro(tr, "console/output", "pty");
     put_rw(tr, "console/tty", "");
 
+    if (spec->hvm) {
+        /* What hvmloader reads before it hands over to the BIOS: which BIOS the
+         * toolstack loaded (SeaBIOS, for qemu-xen), and that it may not move RAM
+         * from under the MMIO hole (qemu-xen cannot follow; libxl writes 0). */
+        put_ro(tr, "hvmloader", "");
+        put_ro(tr, "hvmloader/bios", "seabios");
+        put_ro(tr, "hvmloader/allow-memory-relocate", "0");
+    }
+
     put_ro(tr, "platform", "");
     for (size_t i = 0; i < spec->nplatform; i++) {
         /* keys come from the VM record: keep them to one path component */
@@ -424,6 +433,8 @@ void hv_domain_forget(struct hv *hv, uint32_t domid, const char *uuid)
         return;
     remove_domain_tree(hv, domid, uuid);
     xs_release_domain(hv->xs, domid);
+    if (hv->ops->forget)
+        hv->ops->forget(hv->state, domid);
     log_info("removed the xenstore entries of vanished domain %" PRIu32 " (VM %s)", domid, uuid);
 }
 

@@ -1,19 +1,31 @@
-/* The real hypervisor: libxenctrl for domains, libxenguest to load a PV kernel.
+/* The real hypervisor: libxenctrl for domains, libxenguest to build them.
  *
- * The build follows the order libxl uses for a PV guest (create, limits, event
- * channels, CPUID policy, then the xc_dom_* image build), without libxl itself:
- * xapi's model keeps device and xenstore policy in the toolstack, so everything
- * xenstore-related is done by hv.c. */
+ * The builds follow the order libxl 4.17 uses (create, limits, event channels,
+ * the arch settings, CPUID policy, then the xc_dom_* image build): a PV guest gets
+ * its kernel, an HVM guest gets hvmloader with SeaBIOS as its firmware, as libxl
+ * gives a qemu-xen guest.  libxl itself is not used: xapi's model keeps device and
+ * xenstore policy in the toolstack, so everything xenstore-related is done by hv.c.
+ *
+ * An HVM guest also needs a device model (qemu built for Xen); its argument list,
+ * computed by hv.c, is kept in device-model-dir/<domid>.argv, and the device model
+ * is started only where its binary is installed. */
 #include "backend.h"
 #include "log.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,10 +33,16 @@
  * refuse strict ISO mode; the project builds with -std=c11.  Everything from
  * glibc is already in by now, so only the Xen headers see the difference. */
 #undef __STRICT_ANSI__
+/* xc_map_foreign_range, to patch the HVM info table as libxl does, without a
+ * libxenforeignmemory handle of our own for one page. */
+#define XC_WANT_COMPAT_MAP_FOREIGN_API
 #include <xenctrl.h>
 #include <xenguest.h>
 #include <xenstore.h>
 #include <xentoollog.h>
+#include <xen/hvm/e820.h>
+#include <xen/hvm/hvm_info_table.h>
+#include <xen/hvm/params.h>
 
 /* Page-table and p2m overhead Xen may charge to a PV domain beyond its RAM
  * (libxl's LIBXL_MAXMEM_CONSTANT). */
@@ -37,6 +55,30 @@
  * unless the domain migrates to a host of another frequency. */
 #define TSC_MODE_DEFAULT 0
 
+/* HVM.  Video RAM the device model adds to the guest (hv.c gives the emulated VGA
+ * 8 MiB and writes memory/videoram = 8192): Xen must let the domain grow by it. */
+#define HVM_VIDEORAM_KIB 8192
+/* The legacy VGA window 0xA0000-0xBFFFF, left unpopulated for the device model
+ * (libxl's LIBXL_VGA_HOLE_SIZE). */
+#define HVM_VGA_HOLE_PAGES 0x20
+/* RAM starts at 1 MiB in the memory map given to Xen; hvmloader describes what is
+ * below it itself. */
+#define HVM_LOWMEM_START 0x100000ull
+/* Where hvmloader and SeaBIOS are looked for: Debian's layout (the
+ * tools this is built against are 4.17), then upstream's default prefixes. */
+static const char *const hvmloader_paths[] = {
+    "/usr/lib/xen-4.17/boot/hvmloader",
+    "/usr/lib/xen/boot/hvmloader",
+    "/usr/libexec/xen/boot/hvmloader",
+    NULL,
+};
+static const char *const seabios_paths[] = {
+    "/usr/share/seabios/bios-256k.bin",  /* what Debian's libxl loads */
+    "/usr/lib/xen/boot/seabios.bin",
+    "/usr/libexec/xen/boot/seabios.bin",
+    NULL,
+};
+
 struct xc_logger {
     xentoollog_logger vtable;    /* first: libxentoollog calls through it */
 };
@@ -47,6 +89,9 @@ struct xc_state {
     char *xenstore_path;
     int grant_version;           /* highest grant table version Xen offers */
     bool hvm_capable;
+    bool hap;                    /* hardware-assisted paging for HVM guests */
+    bool shadow;                 /* shadow paging, the fallback without HAP */
+    char *dm_dir;                /* device-model-dir */
 };
 
 /* ---- libxenctrl's messages into our log ---- */
@@ -130,6 +175,254 @@ static void handle_to_uuid(const xen_domain_handle_t h, char out[37])
              h[13], h[14], h[15]);
 }
 
+/* ---- the device model's files: device-model-dir/<domid>.{argv,pid,log} ---- */
+
+static char *dm_path(const struct xc_state *st, uint32_t domid, const char *ext)
+{
+    return xasprintf("%s/%" PRIu32 ".%s", st->dm_dir, domid, ext);
+}
+
+static xerr *mkdir_p(const char *dir)
+{
+    if (!dir || !*dir)
+        return xerr_new("INVALID_VALUE", "device-model-dir", "", NULL);
+    char *p = xstrdup(dir);
+    for (char *c = p + 1;; c++) {
+        if (*c != '/' && *c)
+            continue;
+        char save = *c;
+        *c = '\0';
+        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
+            xerr *e = xerr_internal("creating %s: %s", p, strerror(errno));
+            free(p);
+            return e;
+        }
+        *c = save;
+        if (!save)
+            break;
+    }
+    free(p);
+    return NULL;
+}
+
+/* One argument a line, for an operator to read (and a shell to replay); a
+ * backslash or a newline inside an argument (a VM name may hold one) is written
+ * as \\ or \n so that every line stays one argument. */
+static xerr *dm_write_argv(const struct xc_state *st, uint32_t domid, char *const *argv)
+{
+    xerr *e = mkdir_p(st->dm_dir);
+    if (e)
+        return e;
+    buf b;
+    buf_init(&b);
+    for (size_t i = 0; argv[i]; i++) {
+        for (const char *c = argv[i]; *c; c++) {
+            if (*c == '\\')
+                buf_addlit(&b, "\\\\");
+            else if (*c == '\n')
+                buf_addlit(&b, "\\n");
+            else
+                buf_addc(&b, *c);
+        }
+        buf_addc(&b, '\n');
+    }
+    _cleanup_free_ char *path = dm_path(st, domid, "argv");
+    _cleanup_free_ char *tmp = dm_path(st, domid, "argv.tmp");
+    /* written aside and renamed, so a reader never sees half a list */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        e = xerr_internal("writing %s: %s", tmp, strerror(errno));
+        buf_free(&b);
+        return e;
+    }
+    size_t off = 0;
+    while (off < b.len) {
+        ssize_t w = write(fd, b.p + off, b.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    int err = off == b.len ? 0 : errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    buf_free(&b);
+    if (!err && rename(tmp, path) != 0)
+        err = errno;
+    if (err) {
+        unlink(tmp);
+        return xerr_internal("writing %s: %s", path, strerror(err ? err : EIO));
+    }
+    return NULL;
+}
+
+static char **dm_read_argv(const struct xc_state *st, uint32_t domid)
+{
+    _cleanup_free_ char *path = dm_path(st, domid, "argv");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return NULL;
+    size_t n = 0, cap = 16;
+    char **argv = xcalloc(cap, sizeof(char *));
+    char *line = NULL;
+    size_t linecap = 0;
+    ssize_t len;
+    while ((len = getline(&line, &linecap, f)) >= 0) {
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        char *arg = xmalloc((size_t)len + 1), *o = arg;
+        for (const char *c = line; *c; c++) {
+            if (*c == '\\' && c[1] == 'n') {
+                *o++ = '\n';
+                c++;
+            } else if (*c == '\\' && c[1] == '\\') {
+                *o++ = '\\';
+                c++;
+            } else {
+                *o++ = *c;
+            }
+        }
+        *o = '\0';
+        if (n + 1 >= cap) {
+            cap *= 2;
+            argv = xrealloc(argv, cap * sizeof(char *));
+        }
+        argv[n++] = arg;
+    }
+    argv[n] = NULL;
+    free(line);
+    fclose(f);
+    if (n == 0) {
+        free(argv);
+        return NULL;
+    }
+    return argv;
+}
+
+/* The pid in <domid>.pid, if that process is still this domain's device model
+ * (its command line has -xen-domid <domid>): after a restart of the daemon the
+ * pid may have been reused by something else, which must not be killed. */
+static pid_t dm_running_pid(const struct xc_state *st, uint32_t domid)
+{
+    _cleanup_free_ char *path = dm_path(st, domid, "pid");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    long pid = 0;
+    if (fscanf(f, "%ld", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    if (pid <= 1)
+        return 0;
+    char proc[64], want[32];
+    snprintf(proc, sizeof(proc), "/proc/%ld/cmdline", pid);
+    int n = snprintf(want, sizeof(want), "-xen-domid%c%" PRIu32, '\0', domid);
+    f = fopen(proc, "re");
+    if (!f)
+        return 0;
+    char cmd[8192];
+    size_t len = fread(cmd, 1, sizeof(cmd) - 1, f);
+    fclose(f);
+    cmd[len] = '\0';
+    /* whole arguments: "-xen-domid\0<domid>\0", the last one ending the buffer */
+    for (size_t i = 0; i + (size_t)n <= len; i++)
+        if ((i == 0 || cmd[i - 1] == '\0') && memcmp(cmd + i, want, (size_t)n + 1) == 0)
+            return (pid_t)pid;
+    return 0;
+}
+
+static void dm_stop(const struct xc_state *st, uint32_t domid)
+{
+    pid_t pid = dm_running_pid(st, domid);
+    if (pid <= 0)
+        return;
+    /* The domain is going: nothing the device model would still do matters. */
+    if (kill(pid, SIGKILL) == 0)
+        log_info("stopped the device model of domain %" PRIu32 " (pid %ld)", domid, (long)pid);
+    /* reaped if it is our child (ECHILD at once if a previous daemon started it) */
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+}
+
+/* The domain's files go with it; the device model's log stays for the operator
+ * until a new domain takes the domid. */
+static void dm_remove(const struct xc_state *st, uint32_t domid)
+{
+    dm_stop(st, domid);
+    static const char *const exts[] = {"argv", "argv.tmp", "pid"};
+    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+        _cleanup_free_ char *path = dm_path(st, domid, exts[i]);
+        unlink(path);
+    }
+}
+
+static bool domain_exists(struct xc_state *st, uint32_t domid)
+{
+    xc_domaininfo_t info;
+    int n = xc_domain_getinfolist(st->xch, domid, 1, &info);
+    return n < 0 || (n == 1 && info.domain == domid);  /* when unsure, keep its files */
+}
+
+/* At start-up: the files of domains that went while the daemon was down. */
+static void dm_sweep(struct xc_state *st)
+{
+    DIR *d = opendir(st->dm_dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end = NULL;
+        unsigned long domid = strtoul(de->d_name, &end, 10);
+        if (end == de->d_name || strcmp(end, ".argv") != 0 || domid == 0 || domid >= DOMID_FIRST_RESERVED)
+            continue;
+        if (!domain_exists(st, (uint32_t)domid)) {
+            dm_remove(st, (uint32_t)domid);
+            log_info("removed the device model files of vanished domain %lu", domid);
+        }
+    }
+    closedir(d);
+}
+
+extern char **environ;
+
+/* Starts argv[0] in a process group of its own (a signal to the daemon's group,
+ * a ^C in a terminal, must not take the guests' device models with it), output
+ * to <domid>.log. */
+static xerr *dm_spawn(const struct xc_state *st, uint32_t domid, char *const *argv, pid_t *pid)
+{
+    _cleanup_free_ char *log = dm_path(st, domid, "log");
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+    posix_spawnattr_setpgroup(&attr, 0);
+    int rc = posix_spawn(pid, argv[0], &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0)
+        return xerr_internal("starting the device model of domain %" PRIu32 " (%s): %s", domid, argv[0],
+                             strerror(rc));
+    _cleanup_free_ char *pidpath = dm_path(st, domid, "pid");
+    FILE *f = fopen(pidpath, "we");
+    bool ok = f && fprintf(f, "%ld\n", (long)*pid) > 0;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok) {
+        /* a device model nobody could find again to stop it would outlive its domain */
+        int err = errno;
+        kill(*pid, SIGKILL);
+        while (waitpid(*pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return xerr_internal("writing %s: %s", pidpath, strerror(err));
+    }
+    return NULL;
+}
+
 /* ---- open, close, host ---- */
 
 static xerr *xc_open(const struct config *cfg, void **state)
@@ -153,10 +446,14 @@ static xerr *xc_open(const struct config *cfg, void **state)
     xc_physinfo_t pi = {0};
     if (xc_physinfo(st->xch, &pi) == 0) {
         st->hvm_capable = pi.capabilities & XEN_SYSCTL_PHYSCAP_hvm;
+        st->hap = pi.capabilities & XEN_SYSCTL_PHYSCAP_hap;
+        st->shadow = pi.capabilities & XEN_SYSCTL_PHYSCAP_shadow;
         st->grant_version = (pi.capabilities & XEN_SYSCTL_PHYSCAP_gnttab_v2) ? 2 : 1;
     } else {
         st->grant_version = 1;
     }
+    st->dm_dir = xstrdup(config_get(cfg, "device-model-dir"));
+    dm_sweep(st);
     *state = st;
     return NULL;
 }
@@ -168,6 +465,7 @@ static void xc_close(void *state)
         return;
     xc_interface_close(st->xch);
     free(st->xenstore_path);
+    free(st->dm_dir);
     free(st);
 }
 
@@ -214,7 +512,7 @@ static xerr *xc_host_info(void *state, struct hv_host_info *out)
     return NULL;
 }
 
-/* ---- building a PV domain ---- */
+/* ---- building a domain ---- */
 
 /* Which domains serve xenstore and the consoles: dom0 unless a stub domain
  * says otherwise, as libxl reads it. */
@@ -252,30 +550,58 @@ static int destroy_domain(xc_interface *xch, uint32_t domid)
     }
 }
 
+static const char *first_readable(const char *const *paths)
+{
+    for (size_t i = 0; paths[i]; i++)
+        if (access(paths[i], R_OK) == 0)
+            return paths[i];
+    return NULL;
+}
+
+/* A platform key of the VM as a boolean (xapi writes "true"/"false", libxl's users
+ * "1"/"0"); def when absent or unreadable. */
+static bool platform_bool(const struct hv_domain_spec *spec, const char *key, bool def)
+{
+    for (size_t i = 0; i < spec->nplatform; i++) {
+        bool v;
+        if (strcmp(spec->platform_keys[i], key) == 0 && parse_bool(spec->platform_values[i], &v))
+            return v;
+    }
+    return def;
+}
+
 static xerr *check_spec(struct xc_state *st, const struct hv_domain_spec *spec)
 {
+    const char *uuid = spec->uuid ? spec->uuid : "";
     if (spec->hvm) {
         if (!st->hvm_capable)
-            return xerr_new("VM_HVM_REQUIRED", spec->uuid ? spec->uuid : "", NULL);
-        return xerr_internal("the xc backend builds PV domains only; VM %s is HVM",
-                             spec->uuid ? spec->uuid : "");
+            return xerr_new("VM_HVM_REQUIRED", uuid, NULL);
+        if (!st->hap && !st->shadow)
+            return xerr_internal("VM %s: Xen offers neither hardware-assisted nor shadow paging for an "
+                                 "HVM guest", uuid);
+        if (!first_readable(hvmloader_paths))
+            return xerr_internal("VM %s: no HVM firmware: %s not found (package xen-utils)", uuid,
+                                 hvmloader_paths[0]);
+        if (!first_readable(seabios_paths))
+            return xerr_internal("VM %s: no BIOS for hvmloader: %s not found (package seabios)", uuid,
+                                 seabios_paths[0]);
+        if (spec->vcpus_max > HVM_MAX_VCPUS)
+            return xerr_internal("VM %s: %u vcpus, an HVM guest has at most %u", uuid, spec->vcpus_max,
+                                 HVM_MAX_VCPUS);
+    } else {
+        if (!spec->kernel || !*spec->kernel)
+            return xerr_internal("VM %s: a PV domain needs a kernel", uuid);
+        if (access(spec->kernel, R_OK) != 0)
+            return xerr_internal("VM %s: kernel %s: %s", uuid, spec->kernel, strerror(errno));
+        if (spec->ramdisk && *spec->ramdisk && access(spec->ramdisk, R_OK) != 0)
+            return xerr_internal("VM %s: ramdisk %s: %s", uuid, spec->ramdisk, strerror(errno));
     }
-    if (!spec->kernel || !*spec->kernel)
-        return xerr_internal("VM %s: a PV domain needs a kernel", spec->uuid ? spec->uuid : "");
-    if (access(spec->kernel, R_OK) != 0)
-        return xerr_internal("VM %s: kernel %s: %s", spec->uuid ? spec->uuid : "", spec->kernel,
-                             strerror(errno));
-    if (spec->ramdisk && *spec->ramdisk && access(spec->ramdisk, R_OK) != 0)
-        return xerr_internal("VM %s: ramdisk %s: %s", spec->uuid ? spec->uuid : "", spec->ramdisk,
-                             strerror(errno));
     if (spec->vcpus < 1 || spec->vcpus > spec->vcpus_max)
-        return xerr_internal("VM %s: %u vcpus of at most %u", spec->uuid ? spec->uuid : "",
-                             spec->vcpus, spec->vcpus_max);
+        return xerr_internal("VM %s: %u vcpus of at most %u", uuid, spec->vcpus, spec->vcpus_max);
     if (spec->memory_target < 1024 * 1024 ||
         (spec->memory_static_max && spec->memory_target > spec->memory_static_max))
-        return xerr_internal("VM %s: memory target %" PRIu64 " outside 1 MiB..static max %" PRIu64,
-                             spec->uuid ? spec->uuid : "", spec->memory_target,
-                             spec->memory_static_max);
+        return xerr_internal("VM %s: memory target %" PRIu64 " outside 1 MiB..static max %" PRIu64, uuid,
+                             spec->memory_target, spec->memory_static_max);
     return NULL;
 }
 
@@ -294,17 +620,31 @@ static xerr *check_free_memory(struct xc_state *st, uint64_t need_kib)
     return xerr_new("HOST_NOT_ENOUGH_FREE_MEMORY", need, avail, NULL);
 }
 
-/* Load the kernel and ramdisk into the (created, sized) domain and set up its
- * start info, page tables, vcpu 0 and the seeded grant table. */
-static xerr *build_image(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec,
-                         struct hv_build *out, uint32_t store_domid, uint32_t console_domid)
+/* Memory sizes of a build, in KiB. */
+struct mem_plan {
+    uint64_t ram;                /* what the guest sees: its static max */
+    uint64_t target;             /* populated at boot (less than ram: populate-on-demand) */
+    uint64_t maxmem;             /* Xen's limit on the domain's pages */
+    uint64_t paging;             /* HVM: the HAP/shadow page-table pool */
+};
+
+static struct mem_plan plan_memory(const struct hv_domain_spec *spec)
 {
-    const char *cmdline = spec->cmdline ? spec->cmdline : "";
-    struct xc_dom_image *dom = xc_dom_allocate(st->xch, cmdline, NULL);
-    if (!dom)
-        return xc_fail(st, "xc_dom_allocate", domid);
-    xerr *e = NULL;
-    dom->container_type = XC_DOM_PV_CONTAINER;
+    struct mem_plan m = {0};
+    m.target = spec->memory_target / 1024;
+    m.ram = spec->memory_static_max ? spec->memory_static_max / 1024 : m.target;
+    /* The guest may not populate more than its target (plus the device model's
+     * video RAM); raising it later is the toolstack's decision (a memory target
+     * change), as with libxl. */
+    m.maxmem = m.target + MAXMEM_SLACK_KIB + (spec->hvm ? HVM_VIDEORAM_KIB : 0);
+    if (spec->hvm) {
+        /* libxl_get_required_shadow_memory: 1 MiB a vcpu and 8 KiB a MiB of RAM */
+        uint64_t max_mib = (m.ram + HVM_VIDEORAM_KIB) / 1024;
+        m.paging = 4 * (256 * (uint64_t)spec->vcpus_max + 2 * max_mib);
+    }
+    return m;
+}
+
 #define STEP(call, what)                                                                        \
     do {                                                                                        \
         if ((call) != 0) {                                                                      \
@@ -312,6 +652,19 @@ static xerr *build_image(struct xc_state *st, uint32_t domid, const struct hv_do
             goto out;                                                                           \
         }                                                                                       \
     } while (0)
+
+/* Load the kernel and ramdisk into the (created, sized) domain and set up its
+ * start info, page tables, vcpu 0 and the seeded grant table. */
+static xerr *build_pv_image(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec,
+                            const struct mem_plan *m, struct hv_build *out, uint32_t store_domid,
+                            uint32_t console_domid)
+{
+    const char *cmdline = spec->cmdline ? spec->cmdline : "";
+    struct xc_dom_image *dom = xc_dom_allocate(st->xch, cmdline, NULL);
+    if (!dom)
+        return xc_fail(st, "xc_dom_allocate", domid);
+    xerr *e = NULL;
+    dom->container_type = XC_DOM_PV_CONTAINER;
     STEP(xc_dom_kernel_file(dom, spec->kernel), "loading the kernel");
     if (spec->ramdisk && *spec->ramdisk)
         STEP(xc_dom_module_file(dom, spec->ramdisk, NULL), "loading the ramdisk");
@@ -325,18 +678,177 @@ static xerr *build_image(struct xc_state *st, uint32_t domid, const struct hv_do
 
     STEP(xc_dom_boot_xen_init(dom, st->xch, domid), "xc_dom_boot_xen_init");
     STEP(xc_dom_parse_image(dom), "parsing the kernel image");
-    STEP(xc_dom_mem_init(dom, (unsigned)(spec->memory_target >> 20)), "xc_dom_mem_init");
+    STEP(xc_dom_mem_init(dom, (unsigned)(m->target >> 10)), "xc_dom_mem_init");
     STEP(xc_dom_boot_mem_init(dom), "allocating the domain's memory");
     STEP(xc_dom_build_image(dom), "xc_dom_build_image");
     STEP(xc_dom_boot_image(dom), "xc_dom_boot_image");
     /* Grants the store and console pages to xenstored and xenconsoled, so they
      * map the rings by grant rather than by foreign mapping. */
     STEP(xc_dom_gnttab_init(dom), "seeding the grant table");
-#undef STEP
     out->store_mfn = xc_dom_p2m(dom, dom->xenstore_pfn);
     out->console_mfn = xc_dom_p2m(dom, dom->console_pfn);
 out:
     xc_dom_release(dom);
+    return e;
+}
+
+static xerr *read_whole(const char *path, uint8_t **data, uint32_t *len)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return xerr_internal("reading %s: %s", path, strerror(errno));
+    buf b;
+    buf_init(&b);
+    char chunk[65536];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        buf_add(&b, chunk, n);
+    bool err = ferror(f);
+    fclose(f);
+    if (err || b.len == 0 || b.len > UINT32_MAX) {
+        buf_free(&b);
+        return xerr_internal("reading %s: %s", path, err ? strerror(EIO) : "empty or too large");
+    }
+    *len = (uint32_t)b.len;
+    *data = (uint8_t *)buf_steal(&b);
+    return NULL;
+}
+
+/* The guest's memory map as Xen keeps it for the domain (libxl's
+ * domain_construct_memmap): RAM from 1 MiB to the MMIO hole, and what the hole
+ * displaced above 4 GiB. */
+static xerr *set_hvm_memmap(struct xc_state *st, uint32_t domid, struct xc_dom_image *dom,
+                            struct e820entry e820[2])
+{
+    unsigned n = 0;
+    e820[n++] = (struct e820entry){.addr = HVM_LOWMEM_START, .size = dom->lowmem_end - HVM_LOWMEM_START,
+                                   .type = E820_RAM};
+    if (dom->highmem_end)
+        e820[n++] = (struct e820entry){.addr = 1ull << 32, .size = dom->highmem_end - (1ull << 32),
+                                       .type = E820_RAM};
+    if (xc_domain_set_memory_map(st->xch, domid, e820, n) != 0)
+        return xc_fail(st, "xc_domain_set_memory_map", domid);
+    dom->e820 = e820;
+    dom->e820_entries = n;
+    return NULL;
+}
+
+/* hvmloader reads the vcpus it is to bring up from the HVM info table that
+ * libxenguest wrote with defaults (one vcpu): what libxl's hvm_build_set_params
+ * does. */
+static xerr *set_hvm_info(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec)
+{
+    uint8_t *page = xc_map_foreign_range(st->xch, domid, XC_PAGE_SIZE, PROT_READ | PROT_WRITE, HVM_INFO_PFN);
+    if (!page)
+        return xc_fail(st, "mapping the HVM info table", domid);
+    struct hvm_info_table *t = (struct hvm_info_table *)(page + HVM_INFO_OFFSET);
+    t->apic_mode = platform_bool(spec, "apic", true);
+    t->nr_vcpus = spec->vcpus_max;
+    memset(t->vcpu_online, 0, sizeof(t->vcpu_online));
+    for (unsigned i = 0; i < spec->vcpus; i++)
+        t->vcpu_online[i / 8] |= (uint8_t)(1u << (i % 8));
+    uint8_t sum = 0;
+    for (uint32_t i = 0; i < t->length; i++)
+        sum += page[HVM_INFO_OFFSET + i];
+    t->checksum -= sum;
+    munmap(page, XC_PAGE_SIZE);
+    return NULL;
+}
+
+/* hvmloader as the domain's "kernel", SeaBIOS handed to it as its BIOS module,
+ * memory below and above the MMIO hole, then the special pages (xenstore,
+ * console, ioreq) that libxenguest places at the top of the 4 GiB hole. */
+static xerr *build_hvm_image(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec,
+                             const struct mem_plan *m, struct hv_build *out, uint32_t store_domid,
+                             uint32_t console_domid)
+{
+    const char *hvmloader = first_readable(hvmloader_paths);
+    const char *bios_path = first_readable(seabios_paths);
+    if (!hvmloader || !bios_path)
+        return xerr_internal("domain %" PRIu32 ": the HVM firmware went away", domid);
+    uint8_t *bios = NULL;
+    uint32_t bios_len = 0;
+    xerr *e = read_whole(bios_path, &bios, &bios_len);
+    if (e)
+        return e;
+    struct xc_dom_image *dom = xc_dom_allocate(st->xch, NULL, NULL);
+    if (!dom) {
+        free(bios);
+        return xc_fail(st, "xc_dom_allocate", domid);
+    }
+    struct e820entry e820[2];
+    dom->container_type = XC_DOM_HVM_CONTAINER;
+    uint64_t mem_size = m->ram << 10;
+    dom->target_pages = (m->target << 10) >> XC_PAGE_SHIFT;
+    dom->claim_enabled = 0;
+    STEP(xc_dom_kernel_file(dom, hvmloader), "loading hvmloader");
+    dom->system_firmware_module.data = bios;
+    dom->system_firmware_module.length = bios_len;
+
+    dom->mmio_size = HVM_BELOW_4G_MMIO_LENGTH;
+    uint64_t mmio_start = (1ull << 32) - dom->mmio_size;
+    dom->lowmem_end = mem_size;
+    dom->highmem_end = 0;
+    if (dom->lowmem_end > mmio_start) {
+        dom->highmem_end = (1ull << 32) + (dom->lowmem_end - mmio_start);
+        dom->lowmem_end = mmio_start;
+    }
+    dom->mmio_start = mmio_start;
+    dom->vga_hole_size = HVM_VGA_HOLE_PAGES;
+    dom->device_model = true;  /* the ioreq pages and hvmloader's module list */
+    dom->max_vcpus = spec->vcpus_max;
+    dom->console_evtchn = out->console_evtchn;
+    dom->console_domid = console_domid;
+    dom->xenstore_evtchn = out->store_evtchn;
+    dom->xenstore_domid = store_domid;
+
+    STEP(xc_dom_boot_xen_init(dom, st->xch, domid), "xc_dom_boot_xen_init");
+    STEP(xc_dom_parse_image(dom), "parsing hvmloader");
+    STEP(xc_dom_mem_init(dom, (unsigned)(mem_size >> 20)), "xc_dom_mem_init");
+    STEP(xc_dom_boot_mem_init(dom), "allocating the domain's memory");
+    if ((e = set_hvm_memmap(st, domid, dom, e820)) != NULL)
+        goto out;
+    STEP(xc_dom_build_image(dom), "xc_dom_build_image");
+    STEP(xc_dom_boot_image(dom), "xc_dom_boot_image");
+    STEP(xc_dom_gnttab_init(dom), "seeding the grant table");
+    if ((e = set_hvm_info(st, domid, spec)) != NULL)
+        goto out;
+    /* An HVM guest finds its xenstore and console rings through these parameters
+     * (the pages are guest frames: xenstored maps them by grant or gfn). */
+    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_STORE_EVTCHN, out->store_evtchn),
+         "setting HVM_PARAM_STORE_EVTCHN");
+    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_CONSOLE_EVTCHN, out->console_evtchn),
+         "setting HVM_PARAM_CONSOLE_EVTCHN");
+    out->store_mfn = dom->xenstore_pfn;
+    out->console_mfn = dom->console_pfn;
+out:
+    xc_dom_release(dom);
+    free(bios);
+    return e;
+}
+
+/* What libxl's hvm_set_conf_params and hvm_set_viridian_features set for a new
+ * HVM guest, with xapi's platform keys where they have a say. */
+static xerr *set_hvm_params(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec,
+                            const struct mem_plan *m)
+{
+    xerr *e = NULL;
+    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_HPET_ENABLED, platform_bool(spec, "hpet", true)),
+         "setting HVM_PARAM_HPET_ENABLED");
+    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_VPT_ALIGN, 1), "setting HVM_PARAM_VPT_ALIGN");
+    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_TIMER_MODE, HVMPTM_no_delay_for_missed_ticks),
+         "setting HVM_PARAM_TIMER_MODE");
+    if (platform_bool(spec, "viridian", false)) {
+        /* libxl's default enlightenment groups: base, freq, time_ref_count,
+         * apic_assist, crash_ctl, no_vp_limit, cpu_hotplug */
+        uint64_t mask = HVMPV_base_freq | HVMPV_time_ref_count | HVMPV_apic_assist | HVMPV_crash_ctl |
+                        HVMPV_no_vp_limit | HVMPV_cpu_hotplug;
+        STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_VIRIDIAN, mask), "setting HVM_PARAM_VIRIDIAN");
+    }
+    STEP(xc_domain_set_tsc_info(st->xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
+    /* the page-table pool HAP (or shadow) paging draws from */
+    STEP(xc_set_paging_mempool_size(st->xch, domid, m->paging << 10), "xc_set_paging_mempool_size");
+out:
     return e;
 }
 
@@ -347,9 +859,8 @@ static xerr *xc_build(void *state, const struct hv_domain_spec *spec, struct hv_
     xerr *e = check_spec(st, spec);
     if (e)
         return e;
-    uint64_t target_kib = spec->memory_target / 1024;
-    uint64_t static_max_kib = spec->memory_static_max ? spec->memory_static_max / 1024 : target_kib;
-    e = check_free_memory(st, target_kib + MAXMEM_SLACK_KIB);
+    struct mem_plan m = plan_memory(spec);
+    e = check_free_memory(st, m.maxmem + m.paging);
     if (e)
         return e;
 
@@ -364,70 +875,82 @@ static xerr *xc_build(void *state, const struct hv_domain_spec *spec, struct hv_
         .grant_opts = XEN_DOMCTL_GRANT_version(st->grant_version),
         .arch = {.emulation_flags = 0, .misc_flags = 0},  /* PV: nothing emulated */
     };
+    if (spec->hvm) {
+        /* libxl's defaults for an HVM guest: HAP where the CPU has it, shadow
+         * paging's out-of-sync optimisation left on, no nested virtualisation, no
+         * passthrough; everything emulated except vPCI (the device model does
+         * PCI).  Xen 4.17 takes exactly that set for an HVM domU (or the LAPIC
+         * alone, for PVH): leaving out USE_PIRQ as well, as later libxl does for
+         * pirq=false, is refused with EOPNOTSUPP. */
+        cfg.flags = XEN_DOMCTL_CDF_hvm | (st->hap ? XEN_DOMCTL_CDF_hap : 0);
+        cfg.arch.emulation_flags = XEN_X86_EMU_ALL & ~XEN_X86_EMU_VPCI;
+    }
     uuid_to_handle(spec->uuid, cfg.handle);
     uint32_t domid = 0;  /* 0: Xen picks the next free id */
     if (xc_domain_create(st->xch, &domid, &cfg) != 0)
         return xc_fail(st, "xc_domain_create", 0);
     out->domid = domid;
+    /* A previous domain with this id may have left its device model files. */
+    dm_remove(st, domid);
 
-#define STEP(call, what)                                                                        \
-    do {                                                                                        \
-        if ((call) != 0) {                                                                      \
-            e = xc_fail(st, what, domid);                                                       \
-            goto fail;                                                                          \
-        }                                                                                       \
-    } while (0)
     STEP(xc_domain_max_vcpus(st->xch, domid, spec->vcpus_max), "xc_domain_max_vcpus");
-    /* The guest may not populate more than its target; raising it later is the
-     * toolstack's decision (a memory target change), as with libxl. */
-    STEP(xc_domain_setmaxmem(st->xch, domid, target_kib + MAXMEM_SLACK_KIB), "xc_domain_setmaxmem");
-    /* The guest's e820 covers static-max so a balloon driver can grow into it. */
-    STEP(xc_domain_set_memmap_limit(st->xch, domid, static_max_kib), "xc_domain_set_memmap_limit");
+    STEP(xc_domain_setmaxmem(st->xch, domid, m.maxmem), "xc_domain_setmaxmem");
 
     uint32_t store_domid, console_domid;
     service_domids(&store_domid, &console_domid);
     int port = xc_evtchn_alloc_unbound(st->xch, domid, store_domid);
     if (port < 0) {
         e = xc_fail(st, "allocating the xenstore event channel", domid);
-        goto fail;
+        goto out;
     }
     out->store_evtchn = (uint32_t)port;
     port = xc_evtchn_alloc_unbound(st->xch, domid, console_domid);
     if (port < 0) {
         e = xc_fail(st, "allocating the console event channel", domid);
-        goto fail;
+        goto out;
     }
     out->console_evtchn = (uint32_t)port;
 
-    STEP(xc_domain_set_tsc_info(st->xch, domid, TSC_MODE_DEFAULT, 0, 0, 0),
-         "xc_domain_set_tsc_info");
-    /* The default CPUID policy for a new PV guest (PAE on, no invariant TSC),
-     * what libxl applies when the VM asks for nothing special. */
-    STEP(xc_cpuid_apply_policy(st->xch, domid, false, NULL, 0, true, false, false, NULL, NULL),
+    if (spec->hvm) {
+        if ((e = set_hvm_params(st, domid, spec, &m)) != NULL)
+            goto out;
+    } else {
+        /* The guest's e820 covers static-max so a balloon driver can grow into it. */
+        STEP(xc_domain_set_memmap_limit(st->xch, domid, m.ram), "xc_domain_set_memmap_limit");
+        STEP(xc_domain_set_tsc_info(st->xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
+    }
+    /* The default CPUID policy for a new guest (PAE on, no invariant TSC, no
+     * nested virtualisation), what libxl applies when the VM asks for nothing
+     * special. */
+    STEP(xc_cpuid_apply_policy(st->xch, domid, false, NULL, 0, platform_bool(spec, "pae", true), false, false,
+                               NULL, NULL),
          "xc_cpuid_apply_policy");
-#undef STEP
     double t1 = now_monotonic();
 
-    e = build_image(st, domid, spec, out, store_domid, console_domid);
+    if (spec->hvm)
+        e = build_hvm_image(st, domid, spec, &m, out, store_domid, console_domid);
+    else
+        e = build_pv_image(st, domid, spec, &m, out, store_domid, console_domid);
     if (e)
-        goto fail;
+        goto out;
     if (out->store_mfn == INVALID_MFN || out->console_mfn == INVALID_MFN) {
         e = xerr_internal("domain %" PRIu32 ": the store or console page has no frame", domid);
-        goto fail;
+        goto out;
     }
-    log_debug("built PV domain %" PRIu32 " (%s): create %.3fs, image %.3fs, store mfn %" PRIu64
-              " port %" PRIu32 ", console mfn %" PRIu64 " port %" PRIu32,
-              domid, spec->uuid, t1 - t0, now_monotonic() - t1, out->store_mfn, out->store_evtchn,
+    log_debug("built %s domain %" PRIu32 " (%s): create %.3fs, image %.3fs, store %s %" PRIu64
+              " port %" PRIu32 ", console %s %" PRIu64 " port %" PRIu32,
+              spec->hvm ? "HVM" : "PV", domid, spec->uuid, t1 - t0, now_monotonic() - t1,
+              spec->hvm ? "gfn" : "mfn", out->store_mfn, out->store_evtchn, spec->hvm ? "gfn" : "mfn",
               out->console_mfn, out->console_evtchn);
     /* Domains are created paused; hv.c unpauses once xenstore knows it. */
     return NULL;
 
-fail:
+out:
     if (destroy_domain(st->xch, domid) != 0)
-        log_error("domain %" PRIu32 " is left behind after a failed build: %s", domid,
-                  strerror(errno));
+        log_error("domain %" PRIu32 " is left behind after a failed build: %s", domid, strerror(errno));
     return e;
 }
+#undef STEP
 
 /* ---- lifecycle ---- */
 
@@ -457,10 +980,50 @@ static xerr *xc_destroy(void *state, uint32_t domid)
     /* Stop the vcpus first, as libxl does, so the guest does nothing more while
      * its resources go; a domain that is already dying refuses the pause. */
     xc_domain_pause(st->xch, domid);
+    /* the device model before the domain, as libxl does: it maps guest memory */
+    dm_stop(st, domid);
     xc_clear_last_error(st->xch);
     if (destroy_domain(st->xch, domid) != 0)
         return xc_fail(st, "xc_domain_destroy", domid);
+    dm_remove(st, domid);
     return NULL;
+}
+
+/* ---- the device model ---- */
+
+static xerr *xc_device_model(void *state, uint32_t domid, char *const *argv)
+{
+    struct xc_state *st = state;
+    if (!argv || !argv[0])
+        return xerr_internal("domain %" PRIu32 ": an empty device model command line", domid);
+    xerr *e = dm_write_argv(st, domid, argv);
+    if (e)
+        return e;
+    if (access(argv[0], X_OK) != 0) {
+        /* Building is the toolstack's part and it is done; running the guest needs
+         * qemu built for Xen (Debian: qemu-system-xen), which this host lacks. */
+        log_warn("HVM domain %" PRIu32 " is built but has no device model: %s: %s; its command line is "
+                 "in %s/%" PRIu32 ".argv, and the domain cannot run until one is installed",
+                 domid, argv[0], strerror(errno), st->dm_dir, domid);
+        return NULL;
+    }
+    pid_t pid = 0;
+    e = dm_spawn(st, domid, argv, &pid);
+    if (e)
+        return e;
+    log_info("started the device model of domain %" PRIu32 ": %s, pid %ld", domid, argv[0], (long)pid);
+    return NULL;
+}
+
+static char **xc_dm_argv(void *state, uint32_t domid)
+{
+    return dm_read_argv(state, domid);
+}
+
+/* A domain that went without us: its device model and files go too. */
+static void xc_forget(void *state, uint32_t domid)
+{
+    dm_remove(state, domid);
 }
 
 static xerr *xc_list(void *state, struct hv_domain_info **out, size_t *n)
@@ -584,4 +1147,7 @@ const struct hv_backend_ops hv_xc_ops = {
     .unpause = locked_unpause,
     .destroy = locked_destroy,
     .list = locked_list,
+    .device_model = xc_device_model,
+    .dm_argv = xc_dm_argv,
+    .forget = xc_forget,
 };

@@ -47,7 +47,7 @@ if [ -z "${BINS+set}" ]; then
 fi
 
 for f in /boot/xen-4.17-amd64.gz "/boot/vmlinuz-$KVER" "$XB/xenstored" /usr/bin/qemu-system-x86_64 \
-         /bin/busybox $TEST_SCRIPTS; do
+         /bin/busybox /usr/lib/xen-4.17/boot/hvmloader /usr/share/seabios/bios-256k.bin $TEST_SCRIPTS; do
   [ -e "$f" ] || { echo "run.sh: missing $f (scripts/deps.sh xen installs the packages)" >&2; exit 2; }
 done
 
@@ -82,6 +82,11 @@ copy_same_path $XB/xenstored $XB/xen-init-dom0 $XB/xenconsoled $XB/xenconsole $X
   $XB/xenstore-control /usr/bin/xenstore /usr/bin/xenstore-ls /usr/bin/xenstore-read \
   /usr/bin/xenstore-write /usr/bin/xenstore-list /usr/bin/xenstore-rm /usr/bin/xenstore-exists \
   /usr/bin/xenstore-chmod /usr/bin/xenstore-watch /lib/x86_64-linux-gnu/libgcc_s.so.1
+# The firmware of an HVM guest, where the xc backend looks for it first: hvmloader and
+# the SeaBIOS image it is handed.
+for f in /usr/lib/xen-4.17/boot/hvmloader /usr/share/seabios/bios-256k.bin; do
+  mkdir -p "$R$(dirname "$f")"; cp -L "$f" "$R$f"
+done
 cp -L /lib64/ld-linux-x86-64.so.2 "$R/lib64/"
 for b in $XB/*; do [ -e "$R$b" ] && ln -sf "$b" "$R/usr/sbin/$(basename "$b")"; done  # not Debian's wrapper
 cp -a /etc/xen/xl.conf "$R/etc/xen/"
