@@ -89,6 +89,11 @@ class KillDuringWrites(DaemonCase):
             if st.get("destroy"):
                 self.assertNotIn(vm, records, "an acknowledged destroy came back")
                 continue
+            # every third VM is destroyed once described: that destroy may have been in
+            # flight at the kill, committed but not yet acknowledged, so its VM may be
+            # gone; an unacknowledged write is allowed to have happened
+            if vm not in records and tag_i % 3 == 2 and st.get("desc"):
+                continue
             self.assertIn(vm, records, "an acknowledged VM.create was lost")
             rec = records[vm]
             self.assertTrue(rec["name_label"].endswith("-%d" % tag_i))
