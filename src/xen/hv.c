@@ -290,7 +290,8 @@ static char **dm_argv_for(uint32_t domid, const struct hv_domain_spec *spec)
     char **argv = xcalloc(48, sizeof(char *));
     size_t n = 0;
 #define ARG(...) (argv[n++] = xasprintf(__VA_ARGS__))
-    ARG("/usr/lib/xen/bin/qemu-system-i386");
+    /* where Debian's qemu-system-xen installs the device model libxl starts */
+    ARG("/usr/libexec/xen-qemu-system-i386");
     ARG("-xen-domid");
     ARG("%" PRIu32, domid);
     ARG("-chardev");

@@ -40,7 +40,7 @@ static xc_interface *xch;
 /* the backend's default device-model-dir */
 static const char *dm_dir = "/run/xenapid/dm";
 /* hv.c's device model binary: absent here (no qemu-system-xen) */
-static const char *dm_binary = "/usr/lib/xen/bin/qemu-system-i386";
+static const char *dm_binary = "/usr/libexec/xen-qemu-system-i386";
 
 static bool check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool check(bool ok, const char *fmt, ...)
@@ -812,8 +812,7 @@ static void test_hvm_dm_started(struct hv *hv)
     snprintf(script, sizeof(script),
              "#!/bin/sh\n# stand-in device model (xc_smoke)\nfor a in \"$@\"; do echo \"$a\"; done > %s\n"
              "while :; do sleep 1; done\n", out);
-    mkdir("/usr/lib/xen", 0755);
-    mkdir("/usr/lib/xen/bin", 0755);
+    mkdir("/usr/libexec", 0755);
     FILE *f = fopen(dm_binary, "w");
     if (!check(f != NULL, "writing the stand-in %s", dm_binary))
         return;
