@@ -7,26 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* The power states an operation accepts, and how VM_BAD_POWER_STATE names them. */
-struct want {
-    const char *op;
-    const char *expected;
-    const char *states[4];
-    bool refuse_template;
-};
-
-static xerr *check_want(const char *vm, const xv *rec, void *arg)
-{
-    const struct want *w = arg;
-    if (w->refuse_template && rec_bool(rec, "is_a_template"))
-        return err_vm_is_template(vm, w->op);
-    const char *ps = rec_str(rec, "power_state");
-    for (size_t i = 0; i < 4 && w->states[i]; i++)
-        if (strcmp(ps, w->states[i]) == 0)
-            return NULL;
-    return bad_power_state(vm, w->expected, ps);
-}
+#include <time.h>
 
 static xerr *set_field(struct api *api, const char *vm, const struct dm_field *f, xv *v)
 {
@@ -40,20 +21,24 @@ static xerr *set_field(struct api *api, const char *vm, const struct dm_field *f
     return e;
 }
 
-/* Raise on feature use: before any host check, so that a VM needing version v is
- * refused by every host lacking v. */
-static xerr *raise_version(struct api *api, const char *vm, xv *rec)
+bool vm_raise_version(struct api *api, const char *vm, xv *rec)
 {
     int64_t cur = rec_int(rec, "hardware_platform_version");
     int64_t raised = platform_raise(api_platform(api), rec, cur);
     if (raised == cur)
-        return NULL;
+        return false;
     log_info("VM %s: platform version raised from %" PRId64 " to %" PRId64 " for the features it uses", vm, cur,
              raised);
-    xerr *e = set_field(api, vm, DMF_VM_hardware_platform_version, xv_int(raised));
-    if (!e)
-        xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
-    return e;
+    xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
+    return true;
+}
+
+/* The raised version goes with the end of the operation, whatever its outcome: a VM
+ * refused for lack of version v still needs v. */
+static void keep_raise(xv *updates, bool raised, const xv *rec)
+{
+    if (raised)
+        xv_struct_set(updates, "hardware_platform_version", xv_int(rec_int(rec, "hardware_platform_version")));
 }
 
 xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool paused, xv **updates)
@@ -87,9 +72,20 @@ static xerr *destroy_domain(struct api *api, const char *vm, int64_t domid)
     struct hv_domain_info di;
     if (!hv_domain_info(api_hv(api), (uint32_t)domid, &di))
         return NULL; /* already gone */
-    xerr *e = hv_domain_destroy(api_hv(api), (uint32_t)domid);
+    (void)vm;
+    return hv_domain_destroy(api_hv(api), (uint32_t)domid);
+}
+
+xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates)
+{
+    *updates = NULL;
+    bool raised = vm_raise_version(api, vm, rec);
+    xerr *e = vm_check_reboot(api, vm, rec_int(rec, "hardware_platform_version"));
     if (!e)
-        vm_hooks_stopped(vm, (uint32_t)domid);
+        e = vm_build_domain(api, vm, rec, false, updates);
+    if (e)
+        *updates = updates_halted();
+    keep_raise(*updates, raised, rec);
     return e;
 }
 
@@ -98,19 +94,21 @@ static xerr *destroy_domain(struct api *api, const char *vm, int64_t domid)
 static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wanted, bool paused, bool resume)
 {
     struct api *api = ctx->api;
-    struct want w = resume ? (struct want){wanted ? "resume_on" : "resume", "suspended", {"Suspended"}, true}
-                           : (struct want){wanted ? "start_on" : "start", "halted", {"Halted"}, true};
+    enum vm_op op = resume ? (wanted ? VM_OP_RESUME_ON : VM_OP_RESUME) : (wanted ? VM_OP_START_ON : VM_OP_START);
     char *opid = NULL, *host = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, op, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     /* until the domain is being built, a start can be called off */
     api_task_allow_cancel(ctx, true);
     api_task_progress(ctx, 0.1);
+    bool raised = false;
     e = vm_check_vm(vm, rec);
+    /* raise on feature use before any host check, so that a VM needing version v is
+     * refused by every host lacking v */
     if (!e)
-        e = raise_version(api, vm, rec);
+        raised = vm_raise_version(api, vm, rec);
     if (!e && wanted) {
         e = vm_check_host(api, vm, rec, wanted, rec_int(rec, "hardware_platform_version"));
         host = e ? NULL : xstrdup(wanted);
@@ -128,14 +126,11 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     if (!e)
         e = vm_build_domain(api, vm, rec, paused, &updates);
     if (e) {
-        xv *u = xv_struct();
-        xv_struct_append(u, "scheduled_to_be_resident_on", xv_string(REF_NULL));
-        vm_op_end(ctx, vm, opid, u);
-    } else {
-        int64_t domid = rec_int(updates, "domid");
-        vm_op_end(ctx, vm, opid, updates);
-        vm_hooks_started(vm, (uint32_t)domid);
+        updates = xv_struct();
+        xv_struct_append(updates, "scheduled_to_be_resident_on", xv_string(REF_NULL));
     }
+    keep_raise(updates, raised, rec);
+    e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     free(host);
     xv_free(rec);
@@ -172,6 +167,16 @@ static xerr *vm_resume_on(struct api_ctx *ctx, xv *const *args, size_t n, xv **r
 
 /* ---- asking the guest ---- */
 
+/* How often a wait looks at the domain again: the acknowledgement is a xenstore
+ * write and the stop a state of the domain, neither of which is announced to it. */
+#define POLL_SECONDS 0.05
+
+static void pause_for(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 /* Wait for the guest to acknowledge control/shutdown, then for the domain to stop.
  * *reason gets the shutdown reason (-1 if the domain vanished).  The wait can be
  * cancelled (task.cancel): the VM then stays as it is, as after a timeout. */
@@ -204,7 +209,7 @@ static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid
             return err_task_cancelled(ctx->task);
         if (left <= 0)
             return err_vm_failed_shutdown_acknowledgment(vm);
-        vm_wait_domain_change(fmin(left, 0.05)); /* the ack is a xenstore write: poll it */
+        pause_for(fmin(left, POLL_SECONDS));
     }
     deadline = now_monotonic() + timeout;
     for (;;) {
@@ -224,39 +229,35 @@ static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid
             snprintf(t, sizeof(t), "%g", timeout);
             return err_vm_shutdown_timeout(vm, t);
         }
-        vm_wait_domain_change(fmin(left, 1.0));
+        pause_for(fmin(left, POLL_SECONDS));
     }
 }
 
 enum clean_kind { CLEAN_SHUTDOWN, CLEAN_REBOOT, CLEAN_SUSPEND };
 
-static xerr *reboot_in_place(struct api_ctx *ctx, const char *vm, xv *rec, xv **updates);
-
 /* clean_shutdown, shutdown (fallback), clean_reboot, suspend */
 static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind, bool fallback)
 {
     struct api *api = ctx->api;
-    static const char *const ops[] = {"clean_shutdown", "clean_reboot", "suspend"};
+    static const enum vm_op ops[] = {VM_OP_CLEAN_SHUTDOWN, VM_OP_CLEAN_REBOOT, VM_OP_SUSPEND};
     static const char *const requests[] = {"poweroff", "reboot", "suspend"};
-    struct want w = {fallback ? "shutdown" : ops[kind], "running", {"Running"}, false};
-    if (fallback)
-        w.states[1] = "Paused", w.states[2] = "Suspended";
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, fallback ? VM_OP_SHUTDOWN : ops[kind], VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     int64_t domid = rec_int(rec, "domid");
-    const char *ps = rec_str(rec, "power_state");
+    enum vm_ps ps = vm_power_state(rec);
+    bool ask = true;
     if (kind == CLEAN_SUSPEND && !hv_can_suspend(api_hv(api)))
         e = err_vm_lacks_feature_suspend(vm);
-    else if (fallback && strcmp(ps, "Running") != 0)
-        e = err_vm_bad_power_state(vm, "running", "paused"); /* not asked: go straight to hard */
+    else if (fallback && ps != VM_PS_RUNNING)
+        ask = false; /* a paused or suspended guest cannot answer: straight to hard */
     else if (domid > 0)
         e = hv_domain_request_shutdown(api_hv(api), (uint32_t)domid, requests[kind]);
     int reason = -1;
     api_task_progress(ctx, 0.2);
-    if (!e && domid > 0)
+    if (!e && ask && domid > 0)
         e = wait_guest(ctx, vm, (uint32_t)domid, &reason);
     if (e && fallback && !xerr_is(e, "TASK_CANCELLED")) {
         _cleanup_free_ char *why = xerr_str(e);
@@ -265,40 +266,20 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
         e = NULL;
     }
     api_task_progress(ctx, 0.7);
-    if (!e && strcmp(ps, "Suspended") != 0)
+    if (!e && ps != VM_PS_SUSPENDED)
         e = destroy_domain(api, vm, domid);
     if (!e) {
         if (kind == CLEAN_REBOOT) {
-            e = reboot_in_place(ctx, vm, rec, &updates);
-        } else if (kind == CLEAN_SUSPEND) {
-            updates = updates_halted();
-            xv_struct_set(updates, "power_state", xv_string("Suspended"));
+            e = vm_reboot_in_place(api, vm, rec, &updates);
         } else {
             updates = updates_halted();
+            if (kind == CLEAN_SUSPEND)
+                xv_struct_set(updates, "power_state", xv_string(vm_ps_name(VM_PS_SUSPENDED)));
         }
     }
-    /* vm_op_end takes the updates: read the new domid first */
-    int64_t new_domid = updates ? rec_int(updates, "domid") : -1;
-    vm_op_end(ctx, vm, opid, updates);
-    if (!e && kind == CLEAN_REBOOT && new_domid > 0)
-        vm_hooks_started(vm, (uint32_t)new_domid);
+    e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     xv_free(rec);
-    return e;
-}
-
-/* After the old domain is gone: raise, check this host, build again.  On failure the
- * VM ends Halted, with the reason returned. */
-static xerr *reboot_in_place(struct api_ctx *ctx, const char *vm, xv *rec, xv **updates)
-{
-    struct api *api = ctx->api;
-    xerr *e = raise_version(api, vm, rec);
-    if (!e)
-        e = vm_check_reboot(api, vm, rec_int(rec, "hardware_platform_version"));
-    if (!e)
-        e = vm_build_domain(api, vm, rec, false, updates);
-    if (e)
-        *updates = updates_halted();
     return e;
 }
 
@@ -337,15 +318,14 @@ static xerr *vm_hard_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv
     (void)n;
     (void)result;
     const char *vm = xv_str(args[0]);
-    struct want w = {"hard_shutdown", "running", {"Running", "Paused", "Suspended"}, false};
     char *opid = NULL;
     xv *rec = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OP_HARD_SHUTDOWN, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     /* a Suspended VM has no domain: its saved state is simply dropped */
     e = destroy_domain(ctx->api, vm, rec_int(rec, "domid"));
-    vm_op_end(ctx, vm, opid, e ? NULL : updates_halted());
+    e = vm_op_end(ctx, vm, opid, e ? NULL : updates_halted(), e);
     free(opid);
     xv_free(rec);
     return e;
@@ -356,19 +336,15 @@ static xerr *vm_hard_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv *
     (void)n;
     (void)result;
     const char *vm = xv_str(args[0]);
-    struct want w = {"hard_reboot", "running", {"Running", "Paused"}, false};
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OP_HARD_REBOOT, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     e = destroy_domain(ctx->api, vm, rec_int(rec, "domid"));
     if (!e)
-        e = reboot_in_place(ctx, vm, rec, &updates);
-    int64_t new_domid = updates ? rec_int(updates, "domid") : -1;
-    vm_op_end(ctx, vm, opid, updates);
-    if (!e && new_domid > 0)
-        vm_hooks_started(vm, (uint32_t)new_domid);
+        e = vm_reboot_in_place(ctx->api, vm, rec, &updates);
+    e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     xv_free(rec);
     return e;
@@ -376,11 +352,9 @@ static xerr *vm_hard_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv *
 
 static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
 {
-    struct want w = pause ? (struct want){"pause", "running", {"Running"}, false}
-                          : (struct want){"unpause", "paused", {"Paused"}, false};
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, pause ? VM_OP_PAUSE : VM_OP_UNPAUSE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     uint32_t domid = (uint32_t)rec_int(rec, "domid");
@@ -393,9 +367,9 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
         e = pause ? hv_domain_pause(api_hv(ctx->api), domid) : hv_domain_unpause(api_hv(ctx->api), domid);
     if (!e) {
         updates = xv_struct();
-        xv_struct_append(updates, "power_state", xv_string(pause ? "Paused" : "Running"));
+        xv_struct_append(updates, "power_state", xv_string(vm_ps_name(pause ? VM_PS_PAUSED : VM_PS_RUNNING)));
     }
-    vm_op_end(ctx, vm, opid, updates);
+    e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     xv_free(rec);
     return e;
@@ -420,10 +394,9 @@ static xerr *vm_pool_migrate(struct api_ctx *ctx, xv *const *args, size_t n, xv 
     (void)n;
     (void)result;
     const char *vm = xv_str(args[0]), *host = xv_str(args[1]);
-    struct want w = {"pool_migrate", "running", {"Running"}, false};
     char *opid = NULL;
     xv *rec = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OP_POOL_MIGRATE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     /* the destination must offer the VM's version, like any host it would start on */
@@ -434,7 +407,7 @@ static xerr *vm_pool_migrate(struct api_ctx *ctx, xv *const *args, size_t n, xv 
     }
     if (!e && strcmp(host, rec_str(rec, "resident_on")) != 0)
         e = err_not_implemented("VM.pool_migrate to another pool member");
-    vm_op_end(ctx, vm, opid, NULL);
+    e = vm_op_end(ctx, vm, opid, NULL, e);
     free(opid);
     xv_free(rec);
     return e;
@@ -450,9 +423,8 @@ static xerr *vm_power_state_reset(struct api_ctx *ctx, xv *const *args, size_t n
     if (e)
         return e;
     struct hv_domain_info di;
-    if (rec_bool(rec, "is_control_domain"))
-        e = err_operation_not_allowed("the control domain is managed by the host, not through the API");
-    else if (vm_find_domain(ctx->api, rec_str(rec, "uuid"), &di))
+    e = vm_op_check(vm, rec, VM_OP_POWER_STATE_RESET, VM_BY_CLIENT);
+    if (!e && vm_find_domain(ctx->api, rec_str(rec, "uuid"), &di))
         e = err_operation_not_allowed("a domain of this VM is running on this host: shut it down instead");
     xv_free(rec);
     if (e)

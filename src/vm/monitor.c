@@ -11,55 +11,25 @@
 
 #include <string.h>
 
-static struct {
+struct vm_monitor {
     struct api *api;
+    struct hv_watcher *watcher;  /* @releaseDomain */
     pthread_mutex_t lock;
     pthread_cond_t changed;
     uint64_t generation;         /* bumped by every domain change notice */
     pthread_t thread;
-    bool running, stop;
-    struct vm_domain_hooks hooks;
-} mon = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+    bool thread_started, stop;
+};
 
-void vm_set_domain_hooks(const struct vm_domain_hooks *hooks)
+static void notice(void *ctx, const char *path, const char *token)
 {
-    mon.hooks = *hooks;
-}
-
-void vm_hooks_started(const char *vm, uint32_t domid)
-{
-    if (mon.hooks.started)
-        mon.hooks.started(mon.hooks.ctx, vm, domid);
-}
-
-void vm_hooks_stopped(const char *vm, uint32_t domid)
-{
-    if (mon.hooks.stopped)
-        mon.hooks.stopped(mon.hooks.ctx, vm, domid);
-}
-
-static void notice(void *ctx)
-{
-    (void)ctx;
-    pthread_mutex_lock(&mon.lock);
-    mon.generation++;
-    pthread_cond_broadcast(&mon.changed);
-    pthread_mutex_unlock(&mon.lock);
-}
-
-void vm_wait_domain_change(double timeout)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    long ns = until.tv_nsec + (long)((timeout - (double)(long)timeout) * 1e9);
-    until.tv_sec += (time_t)timeout + ns / 1000000000L;
-    until.tv_nsec = ns % 1000000000L;
-    pthread_mutex_lock(&mon.lock);
-    uint64_t g = mon.generation;
-    while (g == mon.generation && !mon.stop)
-        if (pthread_cond_timedwait(&mon.changed, &mon.lock, &until) != 0)
-            break;
-    pthread_mutex_unlock(&mon.lock);
+    (void)path;
+    (void)token;
+    struct vm_monitor *m = ctx;
+    pthread_mutex_lock(&m->lock);
+    m->generation++;
+    pthread_cond_broadcast(&m->changed);
+    pthread_mutex_unlock(&m->lock);
 }
 
 bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *out)
@@ -140,7 +110,7 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
         log_info("VM %s: domain %u shut down by its guest (reason %d): preserved", vm, di->domid,
                  di->shutdown_reason);
         xv *u = xv_struct();
-        xv_struct_append(u, "power_state", xv_string("Paused"));
+        xv_struct_append(u, "power_state", xv_string(vm_ps_name(VM_PS_PAUSED)));
         return record(api, vm, seen, u, &applied);
     }
     bool suspend = strcmp(action, "suspend") == 0;
@@ -149,8 +119,8 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
     struct api_ctx ctx = {.api = api, .db = api_db(api), .method = "VM.(domain monitor)"};
     char *opid = NULL;
     xv *rec = NULL;
-    xerr *e = vm_op_begin_internal(&ctx, vm, restart ? "hard_reboot" : suspend ? "suspend" : "hard_shutdown",
-                                   unchanged, (void *)seen, &opid, &rec);
+    enum vm_op op = restart ? VM_OP_HARD_REBOOT : suspend ? VM_OP_SUSPEND : VM_OP_HARD_SHUTDOWN;
+    xerr *e = vm_op_begin(&ctx, vm, op, VM_BY_DAEMON, unchanged, (void *)seen, &opid, &rec);
     if (e) {
         /* a client's operation has the VM: the domain is its business now */
         _cleanup_free_ char *why = xerr_str(e);
@@ -159,48 +129,30 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
         return NULL;
     }
     struct hv_domain_info now;
-    if (!hv_domain_info(api_hv(api), di->domid, &now) || now.state != HV_DOM_SHUTDOWN) {
-        vm_op_end(&ctx, vm, opid, NULL); /* gone or changed meanwhile: the next look sees it */
-        free(opid);
-        xv_free(rec);
-        return NULL;
-    }
-    log_info("VM %s: domain %u shut down by its guest (reason %d): %s", vm, di->domid, di->shutdown_reason,
-             action);
     xv *u = NULL;
-    e = hv_domain_destroy(api_hv(api), di->domid);
-    if (!e) {
-        vm_hooks_stopped(vm, di->domid);
-        if (suspend) {
-            u = updates_halted();
-            xv_struct_set(u, "power_state", xv_string("Suspended"));
-        } else if (!restart) {
-            u = updates_halted();
-        } else {
-            /* restart: raise (a reboot is a start), check this host still fits, build again */
-            int64_t cur = rec_int(rec, "hardware_platform_version");
-            int64_t raised = platform_raise(api_platform(api), rec, cur);
-            xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
-            xerr *be = vm_check_reboot(api, vm, raised);
-            if (!be)
-                be = vm_build_domain(api, vm, rec, false, &u);
+    if (!hv_domain_info(api_hv(api), di->domid, &now) || now.state != HV_DOM_SHUTDOWN) {
+        /* gone or changed meanwhile: the next look sees it */
+    } else {
+        log_info("VM %s: domain %u shut down by its guest (reason %d): %s", vm, di->domid, di->shutdown_reason,
+                 action);
+        e = hv_domain_destroy(api_hv(api), di->domid);
+        if (!e && restart) {
+            xerr *be = vm_reboot_in_place(api, vm, rec, &u);
             if (be) {
                 _cleanup_free_ char *why = xerr_str(be);
                 log_warn("VM %s: cannot restart: %s; it is Halted", vm, why);
                 xerr_free(be);
-                u = updates_halted();
             }
-            if (raised != cur)
-                xv_struct_set(u, "hardware_platform_version", xv_int(raised));
+        } else if (!e) {
+            u = updates_halted();
+            if (suspend)
+                xv_struct_set(u, "power_state", xv_string(vm_ps_name(VM_PS_SUSPENDED)));
         }
     }
-    int64_t domid = u ? rec_int(u, "domid") : -1;
-    xerr *ee = vm_op_end(&ctx, vm, opid, u);
-    if (!e && !ee && domid > 0)
-        vm_hooks_started(vm, (uint32_t)domid);
+    e = vm_op_end(&ctx, vm, opid, u, e);
     free(opid);
     xv_free(rec);
-    return e ? (xerr_free(ee), e) : ee;
+    return e;
 }
 
 /* The record is read before the domains are listed: whatever an operation does after
@@ -219,8 +171,9 @@ static void reconcile_vm(struct api *api, const char *vm)
         xv_free(rec);
         return;
     }
-    const char *ps = rec_str(rec, "power_state"), *uuid = rec_str(rec, "uuid");
-    bool live = strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0;
+    enum vm_ps ps = vm_power_state(rec);
+    const char *uuid = rec_str(rec, "uuid");
+    bool live = ps == VM_PS_RUNNING || ps == VM_PS_PAUSED;
     bool here = strcmp(rec_str(rec, "resident_on"), api_host_ref(api)) == 0;
     struct hv_domain_info found, *di = NULL;
     if (vm_find_domain(api, uuid, &found))
@@ -232,10 +185,8 @@ static void reconcile_vm(struct api *api, const char *vm)
         if (domid > 0)
             hv_domain_forget(api_hv(api), (uint32_t)domid, uuid); /* its xenstore entries */
         e = record(api, vm, rec, updates_halted(), &applied);
-        if (applied && domid > 0)
-            vm_hooks_stopped(vm, (uint32_t)domid);
     } else if (di && di->state == HV_DOM_SHUTDOWN && (here || !live)) {
-        if (strcmp(ps, "Paused") == 0 && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
+        if (ps == VM_PS_PAUSED && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
             strcmp(rec_str(rec, "actions_after_crash"), "preserve") == 0) {
             xv_free(rec); /* already preserved */
             return;
@@ -244,16 +195,10 @@ static void reconcile_vm(struct api *api, const char *vm)
     } else if (di && (di->state == HV_DOM_RUNNING || di->state == HV_DOM_PAUSED)) {
         /* a running domain keeps its VM running, whatever the record said */
         bool paused = di->state == HV_DOM_PAUSED;
-        const char *want = paused ? "Paused" : "Running";
-        if (strcmp(ps, want) != 0 || !here || rec_int(rec, "domid") != di->domid) {
-            log_info("VM %s: domain %u is %s; recording it", vm, di->domid, want);
-            int64_t old = rec_int(rec, "domid");
+        enum vm_ps want = paused ? VM_PS_PAUSED : VM_PS_RUNNING;
+        if (ps != want || !here || rec_int(rec, "domid") != di->domid) {
+            log_info("VM %s: domain %u is %s; recording it", vm, di->domid, vm_ps_name(want));
             e = record(api, vm, rec, updates_running(api_host_ref(api), di->domid, paused, di->hvm), &applied);
-            /* the guest metrics follow the domain the VM now runs in */
-            if (applied && live && old > 0 && old != (int64_t)di->domid)
-                vm_hooks_stopped(vm, (uint32_t)old);
-            if (applied && (!live || old != (int64_t)di->domid))
-                vm_hooks_started(vm, di->domid);
         }
     }
     if (e) {
@@ -264,7 +209,7 @@ static void reconcile_vm(struct api *api, const char *vm)
     xv_free(rec);
 }
 
-static void reconcile(struct api *api)
+void vm_reconcile(struct api *api)
 {
     xv *vms = NULL;
     xerr *e = db_read_refs(api_db(api), DMC_VM, &vms);
@@ -280,52 +225,68 @@ static void reconcile(struct api *api)
 
 static void *monitor_main(void *arg)
 {
-    struct api *api = arg;
-    pthread_mutex_lock(&mon.lock);
-    while (!mon.stop) {
-        uint64_t seen = mon.generation;
+    struct vm_monitor *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        uint64_t seen = m->generation;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 10; /* and now and then, in case a notice was missed */
-        while (seen == mon.generation && !mon.stop)
-            if (pthread_cond_timedwait(&mon.changed, &mon.lock, &until) != 0)
+        while (seen == m->generation && !m->stop)
+            if (pthread_cond_timedwait(&m->changed, &m->lock, &until) != 0)
                 break;
-        if (mon.stop)
+        if (m->stop)
             break;
-        pthread_mutex_unlock(&mon.lock);
-        reconcile(api);
-        pthread_mutex_lock(&mon.lock);
+        pthread_mutex_unlock(&m->lock);
+        vm_reconcile(m->api);
+        pthread_mutex_lock(&m->lock);
     }
-    pthread_mutex_unlock(&mon.lock);
+    pthread_mutex_unlock(&m->lock);
     return NULL;
 }
 
-xerr *vm_start_monitor(struct api *api)
+xerr *vm_monitor_start(struct api *api, struct vm_monitor **out)
 {
-    mon.api = api;
+    *out = NULL;
     xerr *e = vm_clear_stale_operations(api);
     if (e)
         return e;
-    reconcile(api);
-    if ((e = hv_watch_domains(api_hv(api), notice, NULL)) != NULL)
+    vm_reconcile(api);
+    struct vm_monitor *m = xcalloc(1, sizeof(*m));
+    m->api = api;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->changed, NULL);
+    e = hv_watcher_open(api_hv(api), notice, m, &m->watcher);
+    if (!e && (e = hv_watcher_add(m->watcher, "@releaseDomain", "release")) == NULL) {
+        if (pthread_create(&m->thread, NULL, monitor_main, m) == 0)
+            m->thread_started = true;
+        else
+            e = xerr_internal("cannot start the domain monitor");
+    }
+    if (e) {
+        vm_monitor_stop(m);
         return e;
-    if (pthread_create(&mon.thread, NULL, monitor_main, api) != 0)
-        return xerr_internal("cannot start the domain monitor");
-    mon.running = true;
+    }
+    *out = m;
     return NULL;
 }
 
-void vm_stop_monitor(struct api *api)
+void vm_monitor_stop(struct vm_monitor *m)
 {
-    (void)api;
-    if (!mon.running)
+    if (!m)
         return;
-    pthread_mutex_lock(&mon.lock);
-    mon.stop = true;
-    pthread_cond_broadcast(&mon.changed);
-    pthread_mutex_unlock(&mon.lock);
-    pthread_join(mon.thread, NULL);
-    mon.running = false;
+    /* the watcher first: its thread calls notice, which uses m */
+    hv_watcher_close(m->watcher);
+    if (m->thread_started) {
+        pthread_mutex_lock(&m->lock);
+        m->stop = true;
+        pthread_cond_broadcast(&m->changed);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->thread, NULL);
+    }
+    pthread_cond_destroy(&m->changed);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
 }
 
 xerr *vm_register(struct api *api)

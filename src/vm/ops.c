@@ -47,36 +47,8 @@ bool vm_is_hvm(const xv *rec)
     return false;
 }
 
-xv *vm_allowed_operations(const xv *rec)
-{
-    xv *ops = xv_array();
-    const xv *cur = xv_struct_get(rec, "current_operations");
-    if (cur && cur->type == XV_STRUCT && cur->u.st.n > 0)
-        return ops; /* one operation at a time */
-    if (rec_bool(rec, "is_control_domain"))
-        return ops;
-    /* only operations a client can call: no VM.export message exists (yet) */
-    static const char *const halted[] = {"start", "start_on", "clone", "destroy", NULL};
-    static const char *const running[] = {"clean_shutdown", "hard_shutdown", "shutdown", "clean_reboot",
-                                          "hard_reboot", "pause", "suspend", "pool_migrate", NULL};
-    static const char *const paused[] = {"unpause", "hard_shutdown", "shutdown", "hard_reboot", NULL};
-    static const char *const suspended[] = {"resume", "resume_on", "hard_shutdown", "shutdown", "destroy", NULL};
-    static const char *const template_ops[] = {"clone", "destroy", NULL};
-    const char *ps = rec_str(rec, "power_state");
-    const char *const *list = rec_bool(rec, "is_a_template") ? template_ops
-                              : strcmp(ps, "Halted") == 0    ? halted
-                              : strcmp(ps, "Running") == 0   ? running
-                              : strcmp(ps, "Paused") == 0    ? paused
-                                                             : suspended;
-    const xv *blocked = xv_struct_get(rec, "blocked_operations");
-    for (size_t i = 0; list[i]; i++)
-        if (!xv_struct_get(blocked, list[i]))
-            xv_array_push(ops, xv_string(list[i]));
-    return ops;
-}
-
-static xerr *op_begin(struct api_ctx *ctx, const char *vm, const char *op, bool honour_blocked,
-                      vm_precheck check, void *arg, char **opid, xv **rec)
+xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_op op, enum vm_by by, vm_precheck check,
+                  void *arg, char **opid, xv **rec)
 {
     *opid = NULL;
     *rec = NULL;
@@ -85,41 +57,26 @@ static xerr *op_begin(struct api_ctx *ctx, const char *vm, const char *op, bool 
     if (e)
         return e;
     xv *r = NULL;
-    if ((e = db_txn_read_record(t, DMC_VM, vm, &r)) != NULL)
-        goto fail;
-    xv *cur = xv_struct_get(r, "current_operations");
-    if (cur && cur->u.st.n > 0) {
-        e = err_other_operation_in_progress("VM", vm, xv_str(cur->u.st.m[0].val), cur->u.st.m[0].key);
-        goto fail;
+    char *id = NULL;
+    e = db_txn_read_record(t, DMC_VM, vm, &r);
+    if (!e)
+        e = vm_op_check(vm, r, op, by);
+    if (!e && check)
+        e = check(vm, r, arg);
+    if (!e) {
+        id = ctx->task ? xstrdup(ctx->task) : ref_new();
+        xv *ops = xv_struct();
+        xv_struct_append(ops, id, xv_string(vm_op_name(op)));
+        e = db_txn_set(t, DMC_VM, vm, DMF_VM_current_operations, ops);
+        xv_free(ops);
     }
-    if (rec_bool(r, "is_control_domain")) {
-        e = err_operation_not_allowed("the control domain is managed by the host, not through the API");
-        goto fail;
-    }
-    const xv *blocked = xv_struct_get(r, "blocked_operations");
-    if (honour_blocked && xv_struct_get(blocked, op)) {
-        _cleanup_free_ char *why = xasprintf("%s is blocked on this VM: %s", op,
-                                             xv_str(xv_struct_get(blocked, op)));
-        e = err_operation_not_allowed(why);
-        goto fail;
-    }
-    if (check && (e = check(vm, r, arg)) != NULL)
-        goto fail;
-    char *id = ctx->task ? xstrdup(ctx->task) : ref_new();
-    xv *ops = xv_struct();
-    xv_struct_append(ops, id, xv_string(op));
-    e = db_txn_set(t, DMC_VM, vm, DMF_VM_current_operations, ops);
-    xv_free(ops);
     if (!e) {
         xv *none = xv_array();
         e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, none);
         xv_free(none);
     }
+    e = e ? (db_abort(t), e) : db_commit(t, NULL);
     if (e) {
-        free(id);
-        goto fail;
-    }
-    if ((e = db_commit(t, NULL)) != NULL) {
         free(id);
         xv_free(r);
         return e;
@@ -127,30 +84,15 @@ static xerr *op_begin(struct api_ctx *ctx, const char *vm, const char *op, bool 
     *opid = id;
     *rec = r;
     return NULL;
-fail:
-    xv_free(r);
-    db_abort(t);
-    return e;
 }
 
-xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                  char **opid, xv **rec)
-{
-    return op_begin(ctx, vm, op, true, check, arg, opid, rec);
-}
-
-xerr *vm_op_begin_internal(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                           char **opid, xv **rec)
-{
-    return op_begin(ctx, vm, op, false, check, arg, opid, rec);
-}
-
-xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates)
+/* The whole end: the updates and what they imply, with opid out of current_operations. */
+static xerr *end_full(struct db *db, const char *vm, const char *opid, const xv *updates)
 {
     struct db_txn *t;
-    xerr *e = db_begin(ctx->db, &t);
+    xerr *e = db_begin(db, &t);
     if (e)
-        goto out;
+        return e;
     xv *before = NULL;
     if ((e = db_txn_read_record(t, DMC_VM, vm, &before)) == NULL) {
         xv *ops = xv_dup(xv_struct_get(before, "current_operations"));
@@ -161,14 +103,75 @@ xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updat
         xv_free(all);
     }
     xv_free(before);
-    e = e ? (db_abort(t), e) : db_commit(t, NULL);
-out:
-    if (e) {
-        _cleanup_free_ char *s = xerr_str(e);
-        log_error("VM %s: recording the end of an operation failed: %s", vm, s);
+    return e ? (db_abort(t), e) : db_commit(t, NULL);
+}
+
+/* Only the VM given back: opid out of current_operations, allowed_operations to
+ * match.  What the operation did to the domain the monitor finds and records. */
+static xerr *end_minimal(struct db *db, const char *vm, const char *opid)
+{
+    struct db_txn *t;
+    xerr *e = db_begin(db, &t);
+    if (e)
+        return e;
+    xv *rec = NULL;
+    if ((e = db_txn_read_record(t, DMC_VM, vm, &rec)) == NULL) {
+        xv *ops = xv_dup(xv_struct_get(rec, "current_operations"));
+        xv_struct_remove(ops, opid);
+        e = db_txn_set(t, DMC_VM, vm, DMF_VM_current_operations, ops);
+        xv_struct_set(rec, "current_operations", ops);
+        if (!e) {
+            xv *allowed = vm_allowed_operations(rec);
+            e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, allowed);
+            xv_free(allowed);
+        }
     }
+    xv_free(rec);
+    return e ? (db_abort(t), e) : db_commit(t, NULL);
+}
+
+static void log_end_error(const char *vm, const char *what, const xerr *e)
+{
+    _cleanup_free_ char *s = xerr_str(e);
+    log_error("VM %s: %s: %s", vm, what, s);
+}
+
+#define END_TRIES 2
+
+xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates, xerr *failed)
+{
+    assert(opid);
+    xerr *first = NULL;
+    bool done = false;
+    for (int i = 0; i < END_TRIES && !done; i++) {
+        xerr *e = end_full(ctx->db, vm, opid, updates);
+        done = !e;
+        if (e) {
+            log_end_error(vm, "recording the end of an operation failed", e);
+            if (first)
+                xerr_free(e);
+            else
+                first = e;
+        }
+    }
+    for (int i = 0; i < END_TRIES && !done; i++) {
+        xerr *e = end_minimal(ctx->db, vm, opid);
+        done = !e;
+        if (e) {
+            log_end_error(vm, "giving the VM back after a failed end failed too", e);
+            xerr_free(e);
+        } else {
+            log_warn("VM %s: only current_operations was cleared; the domain monitor records the rest", vm);
+        }
+    }
+    if (!done)
+        log_error("VM %s: operation %s stays in current_operations until the daemon restarts", vm, opid);
     xv_free(updates);
-    return e;
+    if (failed) {
+        xerr_free(first); /* logged above */
+        return failed;
+    }
+    return first;
 }
 
 /* Operations recorded in the database when the daemon starts died with it. */

@@ -225,22 +225,12 @@ static xerr *vm_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **resu
     return NULL;
 }
 
-/* Common guard of the record operations, inside their transaction: no operation
- * running, not dom0, and the VM Halted (or Suspended, where that is allowed too). */
-static xerr *guard(struct db_txn *t, const char *vm, bool suspended_ok, xv **rec)
+/* The guard of the record operations, inside their transaction: the state table's
+ * check of op. */
+static xerr *guard(struct db_txn *t, const char *vm, enum vm_op op, xv **rec)
 {
     xerr *e = db_txn_read_record(t, DMC_VM, vm, rec);
-    if (e)
-        return e;
-    const xv *cur = xv_struct_get(*rec, "current_operations");
-    if (cur && cur->u.st.n > 0)
-        return err_other_operation_in_progress("VM", vm, xv_str(cur->u.st.m[0].val), cur->u.st.m[0].key);
-    if (rec_bool(*rec, "is_control_domain"))
-        return err_operation_not_allowed("the control domain is managed by the host, not through the API");
-    const char *ps = rec_str(*rec, "power_state");
-    if (strcmp(ps, "Halted") != 0 && !(suspended_ok && strcmp(ps, "Suspended") == 0))
-        return bad_power_state(vm, "halted", ps);
-    return NULL;
+    return e ? e : vm_op_check(vm, *rec, op, VM_BY_CLIENT);
 }
 
 static xerr *destroy_linked(struct db_txn *t, const struct dm_class *c, const char *ref)
@@ -265,7 +255,7 @@ static xerr *vm_destroy(struct api_ctx *ctx, xv *const *args, size_t n, xv **res
     if (e)
         return e;
     xv *rec = NULL;
-    e = guard(t, vm, true, &rec);
+    e = guard(t, vm, VM_OP_DESTROY, &rec);
     if (!e) e = destroy_linked(t, DMC_VM_metrics, rec_str(rec, "metrics"));
     if (!e) e = destroy_linked(t, DMC_VM_guest_metrics, rec_str(rec, "guest_metrics"));
     if (!e) e = db_txn_destroy(t, DMC_VM, vm);
@@ -283,7 +273,7 @@ static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **resul
         return e;
     xv *rec = NULL;
     char *ref = NULL;
-    e = guard(t, vm, false, &rec);
+    e = guard(t, vm, VM_OP_CLONE, &rec);
     if (!e) {
         /* the copy has the same virtual hardware: its settings, and its version */
         xv *f = xv_struct();
@@ -319,7 +309,7 @@ static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, xv *const *args, size
         return e;
     xv *rec = NULL;
     /* the guest's drivers bind to the device at boot: change it only while Halted */
-    e = guard(t, vm, false, &rec);
+    e = guard(t, vm, VM_OP_SET_HAS_VENDOR_DEVICE, &rec);
     if (!e) {
         xv_struct_set(rec, "has_vendor_device", xv_dup(args[1]));
         int64_t cur = rec_int(rec, "hardware_platform_version");

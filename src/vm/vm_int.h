@@ -2,6 +2,7 @@
 #ifndef XENAPID_VM_INT_H
 #define XENAPID_VM_INT_H
 
+#include <assert.h>
 #include <pthread.h>
 
 #include "api.h"
@@ -20,22 +21,55 @@ char *lower_state(const char *state);
 xerr *bad_power_state(const char *vm, const char *expected, const char *actual);
 bool vm_is_hvm(const xv *rec);
 
+/* ---- the state table (states.c) ---- */
+enum vm_ps { VM_PS_HALTED, VM_PS_PAUSED, VM_PS_RUNNING, VM_PS_SUSPENDED, VM_PS_COUNT };
+enum vm_op {
+    VM_OP_START, VM_OP_START_ON, VM_OP_PAUSE, VM_OP_UNPAUSE, VM_OP_CLEAN_SHUTDOWN, VM_OP_CLEAN_REBOOT,
+    VM_OP_HARD_SHUTDOWN, VM_OP_HARD_REBOOT, VM_OP_SHUTDOWN, VM_OP_SUSPEND, VM_OP_RESUME, VM_OP_RESUME_ON,
+    VM_OP_POOL_MIGRATE, VM_OP_CLONE, VM_OP_DESTROY, VM_OP_POWER_STATE_RESET, VM_OP_SET_HAS_VENDOR_DEVICE,
+    VM_OP_COUNT
+};
+/* What the table says of one operation. */
+struct vm_op_rule {
+    const char *name;            /* in current_operations, allowed_operations and errors */
+    unsigned from;               /* the power states it starts from, a bit per enum vm_ps */
+    enum vm_ps named;            /* the state VM_BAD_POWER_STATE says it expects */
+    bool on_template;            /* a template takes it */
+    bool listed;                 /* a VM.<name> message: listed in allowed_operations */
+    bool exclusive;              /* refused while another operation holds the VM */
+    bool blockable;              /* blocked_operations applies to it */
+};
+/* Who asks: a client, or the daemon acting on what the hypervisor did (the
+ * monitor), for which only "no other operation holds the VM" applies. */
+enum vm_by { VM_BY_CLIENT, VM_BY_DAEMON };
+const struct vm_op_rule *vm_op_rule(enum vm_op op);
+const char *vm_op_name(enum vm_op op);
+const char *vm_ps_name(enum vm_ps ps);
+enum vm_ps vm_power_state(const xv *rec);
+/* NULL if op may start on the VM as rec has it, else the first reason it may not, in
+ * this order: another operation (OTHER_OPERATION_IN_PROGRESS), the control domain,
+ * blocked_operations (OPERATION_NOT_ALLOWED), the power state (VM_BAD_POWER_STATE),
+ * a template (VM_IS_TEMPLATE). */
+xerr *vm_op_check(const char *vm, const xv *rec, enum vm_op op, enum vm_by by);
+/* The listed operations vm_op_check allows to a client. */
+xv *vm_allowed_operations(const xv *rec);
+
 /* ---- operations (ops.c) ---- */
-/* A check run inside the transaction that takes the operation, so that two callers
- * cannot both pass it. */
+/* A check run inside the transaction that takes the operation, after the table's,
+ * so that two callers cannot both pass it. */
 typedef xerr *(*vm_precheck)(const char *vm, const xv *rec, void *arg);
 /* Take the VM for op.  *rec gets the record as it was; *opid the operation's key in
  * current_operations (both freed by the caller). */
-xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                  char **opid, xv **rec);
-/* The same for the daemon's own actions (the monitor acting on a domain its guest
- * stopped): blocked_operations, which is for clients, does not apply. */
-xerr *vm_op_begin_internal(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                           char **opid, xv **rec);
-/* Give the VM back, setting the fields in `updates` (a struct, may be NULL) and
- * applying what a new power_state implies (record.c), in one transaction. */
-xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates);
-xv *vm_allowed_operations(const xv *rec);
+xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_op op, enum vm_by by, vm_precheck check,
+                  void *arg, char **opid, xv **rec);
+/* Give the VM back, setting the fields in `updates` (a struct, taken; may be NULL)
+ * and applying what a new power_state implies (record.c), in one transaction.
+ * failed is the operation's own error (taken; NULL if it succeeded).  When the
+ * transaction fails it is retried, then at least current_operations is cleared in
+ * a minimal one, so the VM is never left held.  Returns failed if set (an error of
+ * the end is then logged), else the end's error: the caller returns it. */
+xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates, xerr *failed)
+    __attribute__((warn_unused_result));
 xerr *vm_clear_stale_operations(struct api *api);
 
 /* ---- the record side of power state changes (record.c) ---- */
@@ -59,17 +93,21 @@ xerr *vm_choose_host(struct api *api, const char *vm, const xv *rec, int64_t ver
 xerr *vm_register_checks(struct api *api);
 
 /* ---- the monitor (monitor.c) ---- */
-/* Wait until a domain state change is noticed or timeout seconds pass. */
-void vm_wait_domain_change(double timeout);
 /* The domain of a VM (by uuid) on this host, if any. */
 bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *out);
-void vm_hooks_started(const char *vm, uint32_t domid);
-void vm_hooks_stopped(const char *vm, uint32_t domid);
 
 /* ---- lifecycle (lifecycle.c) ---- */
 xerr *vm_register_lifecycle(struct api *api);
 /* Build and start the VM's domain on this host; used by start, reboot and the
  * monitor's restart actions.  Returns the updates to record. */
 xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool paused, xv **updates);
+/* Raise on feature use: rec gets the platform version the features it uses need.
+ * True if that changed it (the caller records it). */
+bool vm_raise_version(struct api *api, const char *vm, xv *rec);
+/* The reboot of a VM whose old domain is gone, on this host: raise, check that this
+ * host offers the version, build again.  *updates gets what to record: the new
+ * domain, or Halted with the reason returned; with the raised version either way.
+ * Used by clean_reboot, hard_reboot and the monitor's restart actions. */
+xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates);
 
 #endif
