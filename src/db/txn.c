@@ -293,11 +293,21 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
     return e;
 }
 
+void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx)
+{
+    pthread_mutex_lock(&db->write_lock);
+    db->commit_hook = fn;
+    db->commit_hook_ctx = ctx;
+    pthread_mutex_unlock(&db->write_lock);
+}
+
 xerr *db_commit(struct db_txn *t, int64_t *last_event)
 {
     struct db *db = t->db;
     int64_t last = 0;
-    xerr *e = append_events(t, &last);
+    xerr *e = db->commit_hook ? db->commit_hook(db->commit_hook_ctx, t) : NULL;
+    if (!e)
+        e = append_events(t, &last);
     int64_t first = db->first_event;
     if (!e && last && last - db->first_event >= db->event_log_size + db->event_log_size / 8) {
         /* trim in batches, not on every commit */
