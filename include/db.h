@@ -74,6 +74,11 @@ void db_abort(struct db_txn *t);
  * store would (the transaction is rolled back).  fn NULL removes the hook. */
 typedef xerr *(*db_commit_hook)(void *ctx, struct db_txn *t);
 void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx);
+/* End a transaction by the outcome of its work: abort and return e when e is an
+ * error, else commit and return the commit's error.  `return db_end(t, e);` */
+xerr *db_end(struct db_txn *t, xerr *e);
+/* The same, with the commit's newest event id in *last_event (when it commits). */
+xerr *db_end_id(struct db_txn *t, xerr *e, int64_t *last_event);
 
 /* ---- events ---- */
 struct db_event {
