@@ -13,6 +13,7 @@
 #include "util.h"
 #include "xenbe.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -103,11 +104,11 @@ static void stop_following(struct guest_watch *g, const char *vm, uint32_t domid
 /* The domain of this host a VM record says the VM runs in; 0 if none. */
 static uint32_t domain_of(struct guest_watch *g, const xv *rec)
 {
-    const char *ps = xv_struct_get_str(rec, "power_state");
-    const xv *domid = xv_struct_get(rec, "domid");
-    bool live = str_eq(ps, "Running") || str_eq(ps, "Paused");
-    bool here = str_eq(xv_struct_get_str(rec, "resident_on"), api_host_ref(g->api));
-    return live && here && domid && domid->type == XV_INT && domid->u.i > 0 ? (uint32_t)domid->u.i : 0;
+    int ps = dm_get_enum(rec, DMF_VM_power_state);
+    int64_t domid = dm_get_int(rec, DMF_VM_domid);
+    bool live = ps == VM_POWER_STATE_RUNNING || ps == VM_POWER_STATE_PAUSED;
+    bool here = strcmp(dm_get_str(rec, DMF_VM_resident_on), api_host_ref(g->api)) == 0;
+    return live && here && domid > 0 && domid <= UINT32_MAX ? (uint32_t)domid : 0;
 }
 
 /* Follow domid (0: none) for the VM, and no other domain. */
@@ -226,11 +227,11 @@ static xerr *record(struct guest_watch *g, const char *vm, uint32_t domid, xv *f
     char *gm = NULL;
     e = db_txn_read_record(t, DMC_VM, vm, &rec);
     /* a report from a domain the VM no longer runs in is stale */
-    if (!e && xv_struct_get(rec, "domid")->u.i != (int64_t)domid)
+    if (!e && dm_get_int(rec, DMF_VM_domid) != (int64_t)domid)
         goto out;
-    xv_struct_append(fields, "last_updated", xv_datetime(time(NULL)));
-    xv_struct_append(fields, "live", xv_bool(true));
-    const char *cur = e ? NULL : xv_struct_get_str(rec, "guest_metrics");
+    dm_set(fields, DMF_VM_guest_metrics_last_updated, xv_datetime(time(NULL)));
+    dm_set(fields, DMF_VM_guest_metrics_live, xv_bool(true));
+    const char *cur = e ? NULL : dm_get_str(rec, DMF_VM_guest_metrics);
     xv *old = NULL;
     if (cur && strcmp(cur, REF_NULL) != 0) {
         xerr *re = db_txn_read_record(t, DMC_VM_guest_metrics, cur, &old);
@@ -241,11 +242,11 @@ static xerr *record(struct guest_watch *g, const char *vm, uint32_t domid, xv *f
     }
     if (!e && gm) {
         for (size_t i = 0; !e && i < fields->u.st.n; i++) {
-            const char *k = fields->u.st.m[i].key;
-            if (strcmp(k, "last_updated") != 0 && xv_equal(xv_struct_get(old, k), fields->u.st.m[i].val))
+            const struct dm_field *f = dm_field_find(DMC_VM_guest_metrics, fields->u.st.m[i].key);
+            assert(f); /* guest_evaluate makes only fields of the class */
+            if (f != DMF_VM_guest_metrics_last_updated && xv_equal(dm_get(old, f), fields->u.st.m[i].val))
                 continue;
-            e = db_txn_set(t, DMC_VM_guest_metrics, gm, dm_field_find(DMC_VM_guest_metrics, k),
-                           fields->u.st.m[i].val);
+            e = db_txn_set(t, DMC_VM_guest_metrics, gm, f, fields->u.st.m[i].val);
         }
     } else if (!e) {
         e = api_create_object(t, DMC_VM_guest_metrics, fields, &gm);
@@ -259,7 +260,7 @@ static xerr *record(struct guest_watch *g, const char *vm, uint32_t domid, xv *f
 out:
     free(gm);
     xv_free(rec);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 static void read_domain(struct guest_watch *g, const char *vm, uint32_t domid)

@@ -14,8 +14,7 @@ static xerr *set_field(struct api *api, const char *vm, const struct dm_field *f
     struct db_txn *t;
     xerr *e = db_begin(api_db(api), &t);
     if (!e) {
-        e = db_txn_set(t, DMC_VM, vm, f, v);
-        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+        e = db_end(t, db_txn_set(t, DMC_VM, vm, f, v));
     }
     xv_free(v);
     return e;
@@ -23,13 +22,13 @@ static xerr *set_field(struct api *api, const char *vm, const struct dm_field *f
 
 bool vm_raise_version(struct api *api, const char *vm, xv *rec)
 {
-    int64_t cur = rec_int(rec, "hardware_platform_version");
+    int64_t cur = dm_get_int(rec, DMF_VM_hardware_platform_version);
     int64_t raised = platform_raise(api_platform(api), rec, cur);
     if (raised == cur)
         return false;
     log_info("VM %s: platform version raised from %" PRId64 " to %" PRId64 " for the features it uses", vm, cur,
              raised);
-    xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
+    dm_set(rec, DMF_VM_hardware_platform_version, xv_int(raised));
     return true;
 }
 
@@ -38,14 +37,14 @@ bool vm_raise_version(struct api *api, const char *vm, xv *rec)
 static void keep_raise(xv *updates, bool raised, const xv *rec)
 {
     if (raised)
-        xv_struct_set(updates, "hardware_platform_version", xv_int(rec_int(rec, "hardware_platform_version")));
+        dm_set(updates, DMF_VM_hardware_platform_version, xv_int(dm_get_int(rec, DMF_VM_hardware_platform_version)));
 }
 
 xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool paused, xv **updates)
 {
     bool hvm = vm_is_hvm(rec);
-    if (!hvm && !*rec_str(rec, "PV_kernel"))
-        return err_invalid_value("PV_kernel", "a PV VM needs a kernel (PV_kernel) to boot");
+    if (!hvm && !*dm_get_str(rec, DMF_VM_PV_kernel))
+        return err_invalid_value(DMF_VM_PV_kernel->name, "a PV VM needs a kernel (PV_kernel) to boot");
     struct hv_domain_spec spec;
     spec_from_record(rec, &spec);
     uint32_t domid = 0;
@@ -59,8 +58,8 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
         return e;
     }
     *updates = updates_running(api_host_ref(api), domid, paused, hvm);
-    if (!strcmp(rec_str(rec, "domain_type"), "unspecified"))
-        xv_struct_append(*updates, "domain_type", xv_string(hvm ? "hvm" : "pv"));
+    if (dm_get_enum(rec, DMF_VM_domain_type) == DOMAIN_TYPE_UNSPECIFIED)
+        dm_set(*updates, DMF_VM_domain_type, xv_string(domain_type_name(hvm ? DOMAIN_TYPE_HVM : DOMAIN_TYPE_PV)));
     log_info("VM %s is %s as domain %" PRIu32, vm, paused ? "paused" : "running", domid);
     return NULL;
 }
@@ -80,7 +79,7 @@ xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates)
 {
     *updates = NULL;
     bool raised = vm_raise_version(api, vm, rec);
-    xerr *e = vm_check_reboot(api, vm, rec_int(rec, "hardware_platform_version"));
+    xerr *e = vm_check_reboot(api, vm, dm_get_int(rec, DMF_VM_hardware_platform_version));
     if (!e)
         e = vm_build_domain(api, vm, rec, false, updates);
     if (e)
@@ -94,7 +93,8 @@ xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates)
 static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wanted, bool paused, bool resume)
 {
     struct api *api = ctx->api;
-    enum vm_op op = resume ? (wanted ? VM_OP_RESUME_ON : VM_OP_RESUME) : (wanted ? VM_OP_START_ON : VM_OP_START);
+    enum vm_operations op = resume ? (wanted ? VM_OPERATIONS_RESUME_ON : VM_OPERATIONS_RESUME)
+                                   : (wanted ? VM_OPERATIONS_START_ON : VM_OPERATIONS_START);
     char *opid = NULL, *host = NULL;
     xv *rec = NULL, *updates = NULL;
     xerr *e = vm_op_begin(ctx, vm, op, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
@@ -110,10 +110,10 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     if (!e)
         raised = vm_raise_version(api, vm, rec);
     if (!e && wanted) {
-        e = vm_check_host(api, vm, rec, wanted, rec_int(rec, "hardware_platform_version"));
+        e = vm_check_host(api, vm, rec, wanted, dm_get_int(rec, DMF_VM_hardware_platform_version));
         host = e ? NULL : xstrdup(wanted);
     } else if (!e) {
-        e = vm_choose_host(api, vm, rec, rec_int(rec, "hardware_platform_version"), &host);
+        e = vm_choose_host(api, vm, rec, dm_get_int(rec, DMF_VM_hardware_platform_version), &host);
     }
     if (!e && strcmp(host, api_host_ref(api)) != 0)
         e = err_not_implemented("starting a VM on another pool member");
@@ -127,7 +127,7 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
         e = vm_build_domain(api, vm, rec, paused, &updates);
     if (e) {
         updates = xv_struct();
-        xv_struct_append(updates, "scheduled_to_be_resident_on", xv_string(REF_NULL));
+        dm_set(updates, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
     }
     keep_raise(updates, raised, rec);
     e = vm_op_end(ctx, vm, opid, updates, e);
@@ -239,19 +239,20 @@ enum clean_kind { CLEAN_SHUTDOWN, CLEAN_REBOOT, CLEAN_SUSPEND };
 static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind, bool fallback)
 {
     struct api *api = ctx->api;
-    static const enum vm_op ops[] = {VM_OP_CLEAN_SHUTDOWN, VM_OP_CLEAN_REBOOT, VM_OP_SUSPEND};
+    static const enum vm_operations ops[] = {VM_OPERATIONS_CLEAN_SHUTDOWN, VM_OPERATIONS_CLEAN_REBOOT,
+                                            VM_OPERATIONS_SUSPEND};
     static const char *const requests[] = {"poweroff", "reboot", "suspend"};
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, fallback ? VM_OP_SHUTDOWN : ops[kind], VM_BY_CLIENT, NULL, NULL, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, fallback ? VM_OPERATIONS_SHUTDOWN : ops[kind], VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
-    int64_t domid = rec_int(rec, "domid");
-    enum vm_ps ps = vm_power_state(rec);
+    int64_t domid = dm_get_int(rec, DMF_VM_domid);
+    int ps = dm_get_enum(rec, DMF_VM_power_state);
     bool ask = true;
     if (kind == CLEAN_SUSPEND && !hv_can_suspend(api_hv(api)))
         e = err_vm_lacks_feature_suspend(vm);
-    else if (fallback && ps != VM_PS_RUNNING)
+    else if (fallback && ps != VM_POWER_STATE_RUNNING)
         ask = false; /* a paused or suspended guest cannot answer: straight to hard */
     else if (domid > 0)
         e = hv_domain_request_shutdown(api_hv(api), (uint32_t)domid, requests[kind]);
@@ -259,14 +260,14 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     api_task_progress(ctx, 0.2);
     if (!e && ask && domid > 0)
         e = wait_guest(ctx, vm, (uint32_t)domid, &reason);
-    if (e && fallback && !xerr_is(e, "TASK_CANCELLED")) {
+    if (e && fallback && !xerr_is(e, XERR_TASK_CANCELLED)) {
         _cleanup_free_ char *why = xerr_str(e);
         log_info("VM %s: clean shutdown failed (%s): shutting it down hard", vm, why);
         xerr_free(e);
         e = NULL;
     }
     api_task_progress(ctx, 0.7);
-    if (!e && ps != VM_PS_SUSPENDED)
+    if (!e && ps != VM_POWER_STATE_SUSPENDED)
         e = destroy_domain(api, vm, domid);
     if (!e) {
         if (kind == CLEAN_REBOOT) {
@@ -274,7 +275,7 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
         } else {
             updates = updates_halted();
             if (kind == CLEAN_SUSPEND)
-                xv_struct_set(updates, "power_state", xv_string(vm_ps_name(VM_PS_SUSPENDED)));
+                dm_set(updates, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_SUSPENDED)));
         }
     }
     e = vm_op_end(ctx, vm, opid, updates, e);
@@ -320,11 +321,11 @@ static xerr *vm_hard_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv
     const char *vm = xv_str(args[0]);
     char *opid = NULL;
     xv *rec = NULL;
-    xerr *e = vm_op_begin(ctx, vm, VM_OP_HARD_SHUTDOWN, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     /* a Suspended VM has no domain: its saved state is simply dropped */
-    e = destroy_domain(ctx->api, vm, rec_int(rec, "domid"));
+    e = destroy_domain(ctx->api, vm, dm_get_int(rec, DMF_VM_domid));
     e = vm_op_end(ctx, vm, opid, e ? NULL : updates_halted(), e);
     free(opid);
     xv_free(rec);
@@ -338,10 +339,10 @@ static xerr *vm_hard_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv *
     const char *vm = xv_str(args[0]);
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, VM_OP_HARD_REBOOT, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_HARD_REBOOT, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
-    e = destroy_domain(ctx->api, vm, rec_int(rec, "domid"));
+    e = destroy_domain(ctx->api, vm, dm_get_int(rec, DMF_VM_domid));
     if (!e)
         e = vm_reboot_in_place(ctx->api, vm, rec, &updates);
     e = vm_op_end(ctx, vm, opid, updates, e);
@@ -354,10 +355,10 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
 {
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, pause ? VM_OP_PAUSE : VM_OP_UNPAUSE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, pause ? VM_OPERATIONS_PAUSE : VM_OPERATIONS_UNPAUSE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
-    uint32_t domid = (uint32_t)rec_int(rec, "domid");
+    uint32_t domid = (uint32_t)dm_get_int(rec, DMF_VM_domid);
     struct hv_domain_info di;
     if (!pause && hv_domain_info(api_hv(ctx->api), domid, &di) && di.state == HV_DOM_SHUTDOWN)
         /* a crashed domain kept for inspection (actions_after_crash=preserve) shows as Paused */
@@ -367,7 +368,8 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
         e = pause ? hv_domain_pause(api_hv(ctx->api), domid) : hv_domain_unpause(api_hv(ctx->api), domid);
     if (!e) {
         updates = xv_struct();
-        xv_struct_append(updates, "power_state", xv_string(vm_ps_name(pause ? VM_PS_PAUSED : VM_PS_RUNNING)));
+        dm_set(updates, DMF_VM_power_state,
+               xv_string(vm_power_state_name(pause ? VM_POWER_STATE_PAUSED : VM_POWER_STATE_RUNNING)));
     }
     e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
@@ -396,16 +398,16 @@ static xerr *vm_pool_migrate(struct api_ctx *ctx, xv *const *args, size_t n, xv 
     const char *vm = xv_str(args[0]), *host = xv_str(args[1]);
     char *opid = NULL;
     xv *rec = NULL;
-    xerr *e = vm_op_begin(ctx, vm, VM_OP_POOL_MIGRATE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_POOL_MIGRATE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     /* the destination must offer the VM's version, like any host it would start on */
-    e = vm_check_host(ctx->api, vm, rec, host, rec_int(rec, "hardware_platform_version"));
-    if (e && strcmp(host, rec_str(rec, "resident_on")) == 0 && xerr_is(e, "HOST_NOT_ENOUGH_FREE_MEMORY")) {
+    e = vm_check_host(ctx->api, vm, rec, host, dm_get_int(rec, DMF_VM_hardware_platform_version));
+    if (e && strcmp(host, dm_get_str(rec, DMF_VM_resident_on)) == 0 && xerr_is(e, XERR_HOST_NOT_ENOUGH_FREE_MEMORY)) {
         xerr_free(e); /* it already holds its memory there */
         e = NULL;
     }
-    if (!e && strcmp(host, rec_str(rec, "resident_on")) != 0)
+    if (!e && strcmp(host, dm_get_str(rec, DMF_VM_resident_on)) != 0)
         e = err_not_implemented("VM.pool_migrate to another pool member");
     e = vm_op_end(ctx, vm, opid, NULL, e);
     free(opid);
@@ -423,8 +425,8 @@ static xerr *vm_power_state_reset(struct api_ctx *ctx, xv *const *args, size_t n
     if (e)
         return e;
     struct hv_domain_info di;
-    e = vm_op_check(vm, rec, VM_OP_POWER_STATE_RESET, VM_BY_CLIENT);
-    if (!e && vm_find_domain(ctx->api, rec_str(rec, "uuid"), &di))
+    e = vm_op_check(vm, rec, VM_OPERATIONS_POWER_STATE_RESET, VM_BY_CLIENT);
+    if (!e && vm_find_domain(ctx->api, dm_get_str(rec, DMF_VM_uuid), &di))
         e = err_operation_not_allowed("a domain of this VM is running on this host: shut it down instead");
     xv_free(rec);
     if (e)
@@ -434,12 +436,12 @@ static xerr *vm_power_state_reset(struct api_ctx *ctx, xv *const *args, size_t n
         return e;
     if ((e = db_txn_read_record(t, DMC_VM, vm, &rec)) == NULL) {
         xv *u = updates_halted();
-        xv_struct_append(u, "current_operations", xv_struct());
+        dm_set(u, DMF_VM_current_operations, xv_struct());
         e = vm_apply(t, vm, rec, u);
         xv_free(u);
     }
     xv_free(rec);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 xerr *vm_register_lifecycle(struct api *api)

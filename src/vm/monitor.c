@@ -49,6 +49,13 @@ bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *ou
     return found;
 }
 
+/* The same domain in the same power state. */
+static bool same_look(const xv *rec, const xv *seen)
+{
+    return dm_get_int(rec, DMF_VM_domid) == dm_get_int(seen, DMF_VM_domid) &&
+           dm_get_enum(rec, DMF_VM_power_state) == dm_get_enum(seen, DMF_VM_power_state);
+}
+
 /* Record updates for a VM unless it changed since the monitor read it (seen): an
  * operation holds it, or one came and went (a new domid, another power state).
  * *applied says whether the updates were recorded. */
@@ -63,37 +70,45 @@ static xerr *record(struct api *api, const char *vm, const xv *seen, xv *updates
     }
     xv *rec = NULL;
     e = db_txn_read_record(t, DMC_VM, vm, &rec);
-    const xv *cur = rec ? xv_struct_get(rec, "current_operations") : NULL;
-    bool same = !e && !(cur && cur->u.st.n > 0) && rec_int(rec, "domid") == rec_int(seen, "domid") &&
-                strcmp(rec_str(rec, "power_state"), rec_str(seen, "power_state")) == 0;
+    const xv *cur = rec ? dm_get(rec, DMF_VM_current_operations) : NULL;
+    bool same = !e && !(cur && cur->u.st.n > 0) && same_look(rec, seen);
     if (same)
         e = vm_apply(t, vm, rec, updates);
     else if (!e)
         log_debug("VM %s changed while the monitor looked at it: left to its next look", vm);
     xv_free(rec);
     xv_free(updates);
-    e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    e = db_end(t, e);
     *applied = same && !e;
     return e;
 }
 
-static const char *action_for(const xv *rec, int reason)
+/* What to do with a domain its guest stopped. */
+enum action { ACT_DESTROY, ACT_RESTART, ACT_PRESERVE, ACT_SUSPEND };
+
+static enum action action_for(const xv *rec, int reason)
 {
-    switch (reason) {
-    case HV_SHUTDOWN_REBOOT: return rec_str(rec, "actions_after_reboot");
-    case HV_SHUTDOWN_CRASH:
-    case HV_SHUTDOWN_WATCHDOG: return rec_str(rec, "actions_after_crash");
-    case HV_SHUTDOWN_SUSPEND: return "suspend";
-    default: return rec_str(rec, "actions_after_shutdown");
+    if (reason == HV_SHUTDOWN_SUSPEND)
+        return ACT_SUSPEND;
+    if (reason == HV_SHUTDOWN_CRASH || reason == HV_SHUTDOWN_WATCHDOG) {
+        switch (dm_get_enum(rec, DMF_VM_actions_after_crash)) {
+        case ON_CRASH_BEHAVIOUR_PRESERVE: return ACT_PRESERVE;
+        case ON_CRASH_BEHAVIOUR_RESTART:
+        case ON_CRASH_BEHAVIOUR_RENAME_RESTART:
+        case ON_CRASH_BEHAVIOUR_COREDUMP_AND_RESTART: return ACT_RESTART;
+        default: return ACT_DESTROY;
+        }
     }
+    const struct dm_field *f = reason == HV_SHUTDOWN_REBOOT ? DMF_VM_actions_after_reboot : DMF_VM_actions_after_shutdown;
+    return dm_get_enum(rec, f) == ON_NORMAL_EXIT_RESTART ? ACT_RESTART : ACT_DESTROY;
 }
+
+static const char *const action_names[] = {"halting it", "restarting it", "keeping it", "saving it"}; /* logs */
 
 /* The monitor acts on a VM only as the monitor last saw it. */
 static xerr *unchanged(const char *vm, const xv *rec, void *arg)
 {
-    const xv *seen = arg;
-    if (rec_int(rec, "domid") != rec_int(seen, "domid") ||
-        strcmp(rec_str(rec, "power_state"), rec_str(seen, "power_state")) != 0)
+    if (!same_look(rec, arg))
         return xerr_internal("VM %s changed meanwhile", vm);
     return NULL;
 }
@@ -103,23 +118,23 @@ static xerr *unchanged(const char *vm, const xv *rec, void *arg)
  * that a client's operation cannot interleave with it. */
 static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, const struct hv_domain_info *di)
 {
-    const char *action = action_for(seen, di->shutdown_reason);
+    enum action action = action_for(seen, di->shutdown_reason);
     bool applied;
-    if (strcmp(action, "preserve") == 0) {
+    if (action == ACT_PRESERVE) {
         /* kept for inspection, as xapi does: the VM shows Paused until someone acts */
         log_info("VM %s: domain %u shut down by its guest (reason %d): preserved", vm, di->domid,
                  di->shutdown_reason);
         xv *u = xv_struct();
-        xv_struct_append(u, "power_state", xv_string(vm_ps_name(VM_PS_PAUSED)));
+        dm_set(u, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_PAUSED)));
         return record(api, vm, seen, u, &applied);
     }
-    bool suspend = strcmp(action, "suspend") == 0;
-    bool restart = strcmp(action, "restart") == 0 || strcmp(action, "rename_restart") == 0 ||
-                   strcmp(action, "coredump_and_restart") == 0;
+    bool suspend = action == ACT_SUSPEND, restart = action == ACT_RESTART;
     struct api_ctx ctx = {.api = api, .db = api_db(api), .method = "VM.(domain monitor)"};
     char *opid = NULL;
     xv *rec = NULL;
-    enum vm_op op = restart ? VM_OP_HARD_REBOOT : suspend ? VM_OP_SUSPEND : VM_OP_HARD_SHUTDOWN;
+    enum vm_operations op = restart   ? VM_OPERATIONS_HARD_REBOOT
+                          : suspend ? VM_OPERATIONS_SUSPEND
+                                    : VM_OPERATIONS_HARD_SHUTDOWN;
     xerr *e = vm_op_begin(&ctx, vm, op, VM_BY_DAEMON, unchanged, (void *)seen, &opid, &rec);
     if (e) {
         /* a client's operation has the VM: the domain is its business now */
@@ -134,7 +149,7 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
         /* gone or changed meanwhile: the next look sees it */
     } else {
         log_info("VM %s: domain %u shut down by its guest (reason %d): %s", vm, di->domid, di->shutdown_reason,
-                 action);
+                 action_names[action]);
         e = hv_domain_destroy(api_hv(api), di->domid);
         if (!e && restart) {
             xerr *be = vm_reboot_in_place(api, vm, rec, &u);
@@ -146,7 +161,7 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
         } else if (!e) {
             u = updates_halted();
             if (suspend)
-                xv_struct_set(u, "power_state", xv_string(vm_ps_name(VM_PS_SUSPENDED)));
+                dm_set(u, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_SUSPENDED)));
         }
     }
     e = vm_op_end(&ctx, vm, opid, u, e);
@@ -166,28 +181,29 @@ static void reconcile_vm(struct api *api, const char *vm)
         xerr_free(e);
         return;
     }
-    const xv *cur = xv_struct_get(rec, "current_operations");
-    if ((cur && cur->u.st.n > 0) || rec_bool(rec, "is_control_domain") || rec_bool(rec, "is_a_template")) {
+    const xv *cur = dm_get(rec, DMF_VM_current_operations);
+    if ((cur && cur->u.st.n > 0) || dm_get_bool(rec, DMF_VM_is_control_domain) ||
+        dm_get_bool(rec, DMF_VM_is_a_template)) {
         xv_free(rec);
         return;
     }
-    enum vm_ps ps = vm_power_state(rec);
-    const char *uuid = rec_str(rec, "uuid");
-    bool live = ps == VM_PS_RUNNING || ps == VM_PS_PAUSED;
-    bool here = strcmp(rec_str(rec, "resident_on"), api_host_ref(api)) == 0;
+    int ps = dm_get_enum(rec, DMF_VM_power_state);
+    const char *uuid = dm_get_str(rec, DMF_VM_uuid);
+    bool live = ps == VM_POWER_STATE_RUNNING || ps == VM_POWER_STATE_PAUSED;
+    bool here = strcmp(dm_get_str(rec, DMF_VM_resident_on), api_host_ref(api)) == 0;
     struct hv_domain_info found, *di = NULL;
     if (vm_find_domain(api, uuid, &found))
         di = &found;
     bool applied = false;
     if (live && here && !di) {
-        int64_t domid = rec_int(rec, "domid");
+        int64_t domid = dm_get_int(rec, DMF_VM_domid);
         log_warn("VM %s: its domain %lld is gone; the VM is Halted", vm, (long long)domid);
         if (domid > 0)
             hv_domain_forget(api_hv(api), (uint32_t)domid, uuid); /* its xenstore entries */
         e = record(api, vm, rec, updates_halted(), &applied);
     } else if (di && di->state == HV_DOM_SHUTDOWN && (here || !live)) {
-        if (ps == VM_PS_PAUSED && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
-            strcmp(rec_str(rec, "actions_after_crash"), "preserve") == 0) {
+        if (ps == VM_POWER_STATE_PAUSED && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
+            dm_get_enum(rec, DMF_VM_actions_after_crash) == ON_CRASH_BEHAVIOUR_PRESERVE) {
             xv_free(rec); /* already preserved */
             return;
         }
@@ -195,9 +211,9 @@ static void reconcile_vm(struct api *api, const char *vm)
     } else if (di && (di->state == HV_DOM_RUNNING || di->state == HV_DOM_PAUSED)) {
         /* a running domain keeps its VM running, whatever the record said */
         bool paused = di->state == HV_DOM_PAUSED;
-        enum vm_ps want = paused ? VM_PS_PAUSED : VM_PS_RUNNING;
-        if (ps != want || !here || rec_int(rec, "domid") != di->domid) {
-            log_info("VM %s: domain %u is %s; recording it", vm, di->domid, vm_ps_name(want));
+        enum vm_power_state want = paused ? VM_POWER_STATE_PAUSED : VM_POWER_STATE_RUNNING;
+        if (ps != (int)want || !here || dm_get_int(rec, DMF_VM_domid) != di->domid) {
+            log_info("VM %s: domain %u is %s; recording it", vm, di->domid, vm_power_state_name(want));
             e = record(api, vm, rec, updates_running(api_host_ref(api), di->domid, paused, di->hvm), &applied);
         }
     }

@@ -5,49 +5,30 @@
 #include <ctype.h>
 #include <string.h>
 
-const char *rec_str(const xv *rec, const char *field)
+xerr *bad_power_state(const char *vm, enum vm_power_state expected, int actual)
 {
-    const char *s = xv_struct_get_str(rec, field);
-    return s ? s : "";
-}
-
-int64_t rec_int(const xv *rec, const char *field)
-{
-    const xv *v = xv_struct_get(rec, field);
-    return v && v->type == XV_INT ? v->u.i : 0;
-}
-
-bool rec_bool(const xv *rec, const char *field)
-{
-    const xv *v = xv_struct_get(rec, field);
-    return v && v->type == XV_BOOL && v->u.b;
-}
-
-char *lower_state(const char *state)
-{
-    char *s = xstrdup(state);
-    for (char *p = s; *p; p++)
+    assert(actual >= 0 && actual < VM_POWER_STATE_COUNT);
+    char *want = xstrdup(vm_power_state_name(expected)), *got = xstrdup(vm_power_state_name(actual));
+    for (char *p = want; *p; p++)
         *p = (char)tolower((unsigned char)*p);
-    return s;
-}
-
-xerr *bad_power_state(const char *vm, const char *expected, const char *actual)
-{
-    _cleanup_free_ char *a = lower_state(actual);
-    return err_vm_bad_power_state(vm, expected, a);
+    for (char *p = got; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    xerr *e = err_vm_bad_power_state(vm, want, got);
+    free(want);
+    free(got);
+    return e;
 }
 
 bool vm_is_hvm(const xv *rec)
 {
-    const char *dt = rec_str(rec, "domain_type");
-    if (strcmp(dt, "hvm") == 0)
-        return true;
-    if (strcmp(dt, "unspecified") == 0)
-        return *rec_str(rec, "HVM_boot_policy") != 0;
-    return false;
+    switch (dm_get_enum(rec, DMF_VM_domain_type)) {
+    case DOMAIN_TYPE_HVM: return true;
+    case DOMAIN_TYPE_UNSPECIFIED: return *dm_get_str(rec, DMF_VM_HVM_boot_policy) != 0;
+    default: return false;
+    }
 }
 
-xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_op op, enum vm_by by, vm_precheck check,
+xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_operations op, enum vm_by by, vm_precheck check,
                   void *arg, char **opid, xv **rec)
 {
     *opid = NULL;
@@ -66,7 +47,7 @@ xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_op op, enum vm_by
     if (!e) {
         id = ctx->task ? xstrdup(ctx->task) : ref_new();
         xv *ops = xv_struct();
-        xv_struct_append(ops, id, xv_string(vm_op_name(op)));
+        xv_struct_append(ops, id, xv_string(vm_operations_name(op)));
         e = db_txn_set(t, DMC_VM, vm, DMF_VM_current_operations, ops);
         xv_free(ops);
     }
@@ -75,8 +56,7 @@ xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_op op, enum vm_by
         e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, none);
         xv_free(none);
     }
-    e = e ? (db_abort(t), e) : db_commit(t, NULL);
-    if (e) {
+    if ((e = db_end(t, e)) != NULL) {
         free(id);
         xv_free(r);
         return e;
@@ -95,15 +75,15 @@ static xerr *end_full(struct db *db, const char *vm, const char *opid, const xv 
         return e;
     xv *before = NULL;
     if ((e = db_txn_read_record(t, DMC_VM, vm, &before)) == NULL) {
-        xv *ops = xv_dup(xv_struct_get(before, "current_operations"));
+        xv *ops = xv_dup(dm_get(before, DMF_VM_current_operations));
         xv_struct_remove(ops, opid);
         xv *all = updates ? xv_dup(updates) : xv_struct();
-        xv_struct_set(all, "current_operations", ops);
+        dm_set(all, DMF_VM_current_operations, ops);
         e = vm_apply(t, vm, before, all);
         xv_free(all);
     }
     xv_free(before);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 /* Only the VM given back: opid out of current_operations, allowed_operations to
@@ -116,10 +96,10 @@ static xerr *end_minimal(struct db *db, const char *vm, const char *opid)
         return e;
     xv *rec = NULL;
     if ((e = db_txn_read_record(t, DMC_VM, vm, &rec)) == NULL) {
-        xv *ops = xv_dup(xv_struct_get(rec, "current_operations"));
+        xv *ops = xv_dup(dm_get(rec, DMF_VM_current_operations));
         xv_struct_remove(ops, opid);
         e = db_txn_set(t, DMC_VM, vm, DMF_VM_current_operations, ops);
-        xv_struct_set(rec, "current_operations", ops);
+        dm_set(rec, DMF_VM_current_operations, ops);
         if (!e) {
             xv *allowed = vm_allowed_operations(rec);
             e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, allowed);
@@ -127,7 +107,7 @@ static xerr *end_minimal(struct db *db, const char *vm, const char *opid)
         }
     }
     xv_free(rec);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 static void log_end_error(const char *vm, const char *what, const xerr *e)
@@ -188,18 +168,18 @@ xerr *vm_clear_stale_operations(struct api *api)
         xv *rec = NULL;
         if ((e = db_txn_read_record(t, DMC_VM, vm, &rec)) != NULL)
             break;
-        const xv *cur = xv_struct_get(rec, "current_operations");
+        const xv *cur = dm_get(rec, DMF_VM_current_operations);
         if (cur && cur->u.st.n > 0) {
             log_warn("VM %s: operation %s was interrupted by a restart of the daemon", vm,
                      xv_str(cur->u.st.m[0].val));
             xv *u = xv_struct();
-            xv_struct_append(u, "current_operations", xv_struct());
-            xv_struct_append(u, "scheduled_to_be_resident_on", xv_string(REF_NULL));
+            dm_set(u, DMF_VM_current_operations, xv_struct());
+            dm_set(u, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
             e = vm_apply(t, vm, rec, u);
             xv_free(u);
         }
         xv_free(rec);
     }
     xv_free(refs);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }

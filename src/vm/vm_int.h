@@ -12,45 +12,23 @@
 #include "vm.h"
 #include "xenbe.h"
 
-/* ---- reading records ---- */
-const char *rec_str(const xv *rec, const char *field);
-int64_t rec_int(const xv *rec, const char *field);
-bool rec_bool(const xv *rec, const char *field);
-/* "Running" -> "running", for VM_BAD_POWER_STATE */
-char *lower_state(const char *state);
-xerr *bad_power_state(const char *vm, const char *expected, const char *actual);
+/* ---- records ---- */
+/* VM_BAD_POWER_STATE [vm, expected, actual], the states in lower case as xapi has them. */
+xerr *bad_power_state(const char *vm, enum vm_power_state expected, int actual);
 bool vm_is_hvm(const xv *rec);
 
 /* ---- the state table (states.c) ---- */
-enum vm_ps { VM_PS_HALTED, VM_PS_PAUSED, VM_PS_RUNNING, VM_PS_SUSPENDED, VM_PS_COUNT };
-enum vm_op {
-    VM_OP_START, VM_OP_START_ON, VM_OP_PAUSE, VM_OP_UNPAUSE, VM_OP_CLEAN_SHUTDOWN, VM_OP_CLEAN_REBOOT,
-    VM_OP_HARD_SHUTDOWN, VM_OP_HARD_REBOOT, VM_OP_SHUTDOWN, VM_OP_SUSPEND, VM_OP_RESUME, VM_OP_RESUME_ON,
-    VM_OP_POOL_MIGRATE, VM_OP_CLONE, VM_OP_DESTROY, VM_OP_POWER_STATE_RESET, VM_OP_SET_HAS_VENDOR_DEVICE,
-    VM_OP_COUNT
-};
-/* What the table says of one operation. */
-struct vm_op_rule {
-    const char *name;            /* in current_operations, allowed_operations and errors */
-    unsigned from;               /* the power states it starts from, a bit per enum vm_ps */
-    enum vm_ps named;            /* the state VM_BAD_POWER_STATE says it expects */
-    bool on_template;            /* a template takes it */
-    bool listed;                 /* a VM.<name> message: listed in allowed_operations */
-    bool exclusive;              /* refused while another operation holds the VM */
-    bool blockable;              /* blocked_operations applies to it */
-};
 /* Who asks: a client, or the daemon acting on what the hypervisor did (the
  * monitor), for which only "no other operation holds the VM" applies. */
 enum vm_by { VM_BY_CLIENT, VM_BY_DAEMON };
-const struct vm_op_rule *vm_op_rule(enum vm_op op);
-const char *vm_op_name(enum vm_op op);
-const char *vm_ps_name(enum vm_ps ps);
-enum vm_ps vm_power_state(const xv *rec);
 /* NULL if op may start on the VM as rec has it, else the first reason it may not, in
- * this order: another operation (OTHER_OPERATION_IN_PROGRESS), the control domain,
- * blocked_operations (OPERATION_NOT_ALLOWED), the power state (VM_BAD_POWER_STATE),
- * a template (VM_IS_TEMPLATE). */
-xerr *vm_op_check(const char *vm, const xv *rec, enum vm_op op, enum vm_by by);
+ * this order: another operation (OTHER_OPERATION_IN_PROGRESS), the control domain
+ * (OPERATION_NOT_ALLOWED), blocked_operations (OPERATION_BLOCKED), the power state
+ * (VM_BAD_POWER_STATE), a template (VM_IS_TEMPLATE). */
+xerr *vm_op_check(const char *vm, const xv *rec, enum vm_operations op, enum vm_by by);
+/* The same for a change of the VM's hardware that is not an operation
+ * (set_has_vendor_device): Halted, and no operation holding it. */
+xerr *vm_change_check(const char *vm, const xv *rec);
 /* The listed operations vm_op_check allows to a client. */
 xv *vm_allowed_operations(const xv *rec);
 
@@ -60,7 +38,7 @@ xv *vm_allowed_operations(const xv *rec);
 typedef xerr *(*vm_precheck)(const char *vm, const xv *rec, void *arg);
 /* Take the VM for op.  *rec gets the record as it was; *opid the operation's key in
  * current_operations (both freed by the caller). */
-xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_op op, enum vm_by by, vm_precheck check,
+xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_operations op, enum vm_by by, vm_precheck check,
                   void *arg, char **opid, xv **rec);
 /* Give the VM back, setting the fields in `updates` (a struct, taken; may be NULL)
  * and applying what a new power_state implies (record.c), in one transaction.

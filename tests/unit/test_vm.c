@@ -248,13 +248,19 @@ static const struct {
 #define NTABLE (sizeof(table) / sizeof(table[0]))
 static const char *const states[] = {"Halted", "Paused", "Running", "Suspended"};
 
-static enum vm_op op_named(const char *name)
+static enum vm_operations op_named(const char *name)
 {
-    for (int op = 0; op < VM_OP_COUNT; op++)
-        if (strcmp(vm_op_name((enum vm_op)op), name) == 0)
-            return (enum vm_op)op;
-    ck_abort_msg("no operation %s", name);
-    return VM_OP_COUNT;
+    enum vm_operations op;
+    ck_assert_msg(vm_operations_parse(name, &op), "no operation %s", name);
+    return op;
+}
+
+static char *lowered(const char *s)
+{
+    char *l = xstrdup(s);
+    for (char *p = l; *p; p++)
+        *p = (char)(*p >= 'A' && *p <= 'Z' ? *p - 'A' + 'a' : *p);
+    return l;
 }
 
 static bool in_array(const xv *a, const char *s)
@@ -284,7 +290,7 @@ START_TEST(every_state_allows_what_xapi_allows)
         for (size_t i = 0; i < NTABLE; i++) {
             bool ok = strchr(table[i].states, states[s][0]) != NULL;
             xerr *e = vm_op_check("OpaqueRef:v", rec, op_named(table[i].op), VM_BY_CLIENT);
-            _cleanup_free_ char *lower = lower_state(states[s]);
+            _cleanup_free_ char *lower = lowered(states[s]);
             _cleanup_free_ char *want =
                 ok ? xstrdup("") : xasprintf("VM_BAD_POWER_STATE OpaqueRef:v %s %s", table[i].expected, lower);
             _cleanup_free_ char *got = error_text(e);
@@ -341,37 +347,37 @@ START_TEST(checks_come_in_one_order)
     xv_struct_append(cur, "OpaqueRef:task", xv_string("hard_reboot"));
     xv_struct_set(rec, "current_operations", cur);
 
-    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OP_START, VM_BY_CLIENT),
+    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START, VM_BY_CLIENT),
                     "OTHER_OPERATION_IN_PROGRESS VM OpaqueRef:v hard_reboot OpaqueRef:task");
     xv *none = vm_allowed_operations(rec);
     ck_assert_uint_eq(none->u.arr.n, 0);
     xv_free(none);
     /* the daemon's own actions wait for no one else but honour the operation */
-    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OP_HARD_SHUTDOWN, VM_BY_DAEMON),
+    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_DAEMON),
                     "OTHER_OPERATION_IN_PROGRESS VM OpaqueRef:v hard_reboot OpaqueRef:task");
     /* power_state_reset is how a wedged VM is freed: another operation does not stop it */
-    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OP_POWER_STATE_RESET, VM_BY_CLIENT),
+    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_POWER_STATE_RESET, VM_BY_CLIENT),
                     "OPERATION_NOT_ALLOWED the control domain is managed by the host, not through the API");
 
     xv_struct_set(rec, "current_operations", xv_struct());
-    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OP_START, VM_BY_CLIENT),
+    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START, VM_BY_CLIENT),
                     "OPERATION_NOT_ALLOWED the control domain is managed by the host, not through the API");
-    ck_assert(vm_op_check("OpaqueRef:v", rec, VM_OP_HARD_SHUTDOWN, VM_BY_DAEMON) == NULL);
+    ck_assert(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_DAEMON) == NULL);
 
     xv_struct_set(rec, "is_control_domain", xv_bool(false));
-    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OP_START, VM_BY_CLIENT),
-                    "OPERATION_NOT_ALLOWED start is blocked on this VM: maintenance");
-    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OP_START_ON, VM_BY_CLIENT),
+    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START, VM_BY_CLIENT),
+                    "OPERATION_BLOCKED OpaqueRef:v maintenance");
+    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START_ON, VM_BY_CLIENT),
                     "VM_BAD_POWER_STATE OpaqueRef:v halted running");
 
     xv_struct_set(rec, "blocked_operations", xv_struct());
-    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OP_START, VM_BY_CLIENT),
+    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START, VM_BY_CLIENT),
                     "VM_BAD_POWER_STATE OpaqueRef:v halted running");
-    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OP_HARD_SHUTDOWN, VM_BY_CLIENT),
+    ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_CLIENT),
                     "VM_IS_TEMPLATE OpaqueRef:v hard_shutdown");
 
     xv_struct_set(rec, "is_a_template", xv_bool(false));
-    ck_assert(vm_op_check("OpaqueRef:v", rec, VM_OP_HARD_SHUTDOWN, VM_BY_CLIENT) == NULL);
+    ck_assert(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_CLIENT) == NULL);
     xv_free(rec);
 }
 END_TEST
@@ -419,7 +425,7 @@ START_TEST(allowed_operations_agree_with_the_messages)
                 continue;
             }
             /* refused, as the table says, and nothing changed */
-            _cleanup_free_ char *lower = lower_state(order[s]);
+            _cleanup_free_ char *lower = lowered(order[s]);
             _cleanup_free_ char *want = xasprintf("VM_BAD_POWER_STATE %s %s %s", vm, table[i].expected, lower);
             _cleanup_free_ char *got = error_text(call_op(table[i].op, vm));
             ck_assert_msg(strcmp(got, want) == 0, "VM.%s when %s: '%s'", table[i].op, order[s], got);
@@ -442,10 +448,10 @@ START_TEST(blocked_destroy_and_clone_are_refused)
     xv *allowed = call("VM.get_allowed_operations", xv_string(vm), NULL);
     ck_assert(!in_array(allowed, "destroy") && !in_array(allowed, "clone") && in_array(allowed, "start"));
     xv_free(allowed);
-    ck_assert_error(try_call("VM.destroy", xv_string(vm), NULL),
-                    "OPERATION_NOT_ALLOWED destroy is blocked on this VM: keep it");
-    ck_assert_error(try_call("VM.clone", xv_string(vm), xv_string("c"), NULL),
-                    "OPERATION_NOT_ALLOWED clone is blocked on this VM: one is enough");
+    _cleanup_free_ char *keep = xasprintf("OPERATION_BLOCKED %s keep it", vm);
+    ck_assert_error(try_call("VM.destroy", xv_string(vm), NULL), keep);
+    _cleanup_free_ char *enough = xasprintf("OPERATION_BLOCKED %s one is enough", vm);
+    ck_assert_error(try_call("VM.clone", xv_string(vm), xv_string("c"), NULL), enough);
     ck_assert(db_exists(db, DMC_VM, vm));
     call_ok("VM.remove_from_blocked_operations", xv_string(vm), xv_string("destroy"), NULL);
     call_ok("VM.destroy", xv_string(vm), NULL);
@@ -528,7 +534,7 @@ START_TEST(host_checks_come_in_xapis_order)
     ck_assert_str_eq(version, want_version);
     store_set(DMC_host, host, "virtual_hardware_platform_versions", int_set(3, 0, 1, 2));
     _cleanup_free_ char *hvm = boot_check(vm, host);
-    _cleanup_free_ char *want_hvm = xasprintf("VM_REQUIRES_HVM %s %s", vm, host);
+    _cleanup_free_ char *want_hvm = xasprintf("VM_HVM_REQUIRED %s", vm);
     ck_assert_str_eq(hvm, want_hvm);
     xv *caps = xv_array();
     xv_array_push(caps, xv_string("hvm-3.0-x86_64"));
@@ -553,7 +559,7 @@ static char *chosen(const char *vm)
 {
     xv *rec = vm_record(vm);
     char *h = NULL;
-    xerr *e = vm_choose_host(api, vm, rec, rec_int(rec, "hardware_platform_version"), &h);
+    xerr *e = vm_choose_host(api, vm, rec, dm_get_int(rec, DMF_VM_hardware_platform_version), &h);
     xv_free(rec);
     return e ? error_text(e) : h;
 }
