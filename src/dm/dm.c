@@ -317,6 +317,46 @@ void dm_set(xv *rec, const struct dm_field *f, xv *v)
     xv_struct_set(rec, f->name, v);
 }
 
+/* ---- checked arguments ---- */
+
+const char *dm_arg_str(const xv *v)
+{
+    const char *s = xv_str(v);
+    assert(s);
+    return s;
+}
+
+int64_t dm_arg_int(const xv *v)
+{
+    assert(v->type == XV_INT);
+    return v->u.i;
+}
+
+double dm_arg_float(const xv *v)
+{
+    assert(v->type == XV_FLOAT);
+    return v->u.f;
+}
+
+bool dm_arg_bool(const xv *v)
+{
+    assert(v->type == XV_BOOL);
+    return v->u.b;
+}
+
+int dm_arg_enum(const struct dm_enum *e, const xv *v)
+{
+    int i = dm_enum_parse(e, xv_str(v));
+    assert(i >= 0);
+    return i;
+}
+
+const xv *dm_arg_xv(const xv *v)
+{
+    assert(v->type == XV_ARRAY || v->type == XV_STRUCT);
+    return v;
+}
+
 /* ---- errors that need the declarations ---- */
 
 xerr *xerr_internal(const char *fmt, ...)
