@@ -156,17 +156,15 @@ static int64_t version_for_start(struct api *api, const xv *rec)
     return platform_raise(api_platform(api), rec, dm_get_int(rec, DMF_VM_hardware_platform_version));
 }
 
-static xerr *assert_can_boot_here(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *assert_can_boot_here(struct api_ctx *ctx, const struct VM_assert_can_boot_here_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->self;
     xv *rec = NULL;
     xerr *e = db_read_record(ctx->db, DMC_VM, vm, &rec);
     if (!e)
         e = vm_check_vm(vm, rec);
     if (!e)
-        e = vm_check_host(ctx->api, vm, rec, xv_str(args[1]), version_for_start(ctx->api, rec));
+        e = vm_check_host(ctx->api, vm, rec, a->host, version_for_start(ctx->api, rec));
     xv_free(rec);
     return e;
 }
@@ -208,16 +206,15 @@ static xerr *per_host(struct api_ctx *ctx, const char *vm, bool only_ok, xv **re
     return NULL;
 }
 
-static xerr *get_possible_hosts(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *get_possible_hosts(struct api_ctx *ctx, const struct VM_get_possible_hosts_args *a, xv **result)
 {
-    (void)n;
-    return per_host(ctx, xv_str(args[0]), true, result);
+    return per_host(ctx, a->vm, true, result);
 }
 
-static xerr *get_boot_check_results(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *get_boot_check_results(struct api_ctx *ctx, const struct VM_get_boot_check_results_args *a,
+                                   xv **result)
 {
-    (void)n;
-    return per_host(ctx, xv_str(args[0]), false, result);
+    return per_host(ctx, a->vm, false, result);
 }
 
 /* ---- host.enable / disable / get_platform_capabilities ---- */
@@ -234,24 +231,20 @@ static xerr *set_enabled(struct api_ctx *ctx, const char *host, bool on)
     return db_end(t, e);
 }
 
-static xerr *host_enable(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *host_enable(struct api_ctx *ctx, const struct host_enable_args *a)
 {
-    (void)n;
-    (void)result;
-    return set_enabled(ctx, xv_str(args[0]), true);
+    return set_enabled(ctx, a->host, true);
 }
 
-static xerr *host_disable(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *host_disable(struct api_ctx *ctx, const struct host_disable_args *a)
 {
-    (void)n;
-    (void)result;
-    return set_enabled(ctx, xv_str(args[0]), false);
+    return set_enabled(ctx, a->host, false);
 }
 
-static xerr *host_get_platform_capabilities(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *host_get_platform_capabilities(struct api_ctx *ctx, const struct host_get_platform_capabilities_args *a,
+                                            xv **result)
 {
-    (void)n;
-    const char *host = xv_str(args[0]);
+    const char *host = a->host;
     xv *uuid = NULL;
     xerr *e = db_read_field(ctx->db, DMC_host, host, DMF_host_uuid, &uuid);
     if (e)
@@ -268,11 +261,11 @@ static xerr *host_get_platform_capabilities(struct api_ctx *ctx, xv *const *args
 
 xerr *vm_register_checks(struct api *api)
 {
-    api_register(api, "VM.assert_can_boot_here", assert_can_boot_here);
-    api_register(api, "VM.get_possible_hosts", get_possible_hosts);
-    api_register(api, "VM.get_boot_check_results", get_boot_check_results);
-    api_register(api, "host.enable", host_enable);
-    api_register(api, "host.disable", host_disable);
-    api_register(api, "host.get_platform_capabilities", host_get_platform_capabilities);
+    api_register_VM_assert_can_boot_here(api, assert_can_boot_here);
+    api_register_VM_get_possible_hosts(api, get_possible_hosts);
+    api_register_VM_get_boot_check_results(api, get_boot_check_results);
+    api_register_host_enable(api, host_enable);
+    api_register_host_disable(api, host_disable);
+    api_register_host_get_platform_capabilities(api, host_get_platform_capabilities);
     return NULL;
 }

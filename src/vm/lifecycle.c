@@ -137,32 +137,24 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     return e;
 }
 
-static xerr *vm_start(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_start(struct api_ctx *ctx, const struct VM_start_args *a)
 {
-    (void)n;
-    (void)result;
-    return start_common(ctx, xv_str(args[0]), NULL, args[1]->u.b, false);
+    return start_common(ctx, a->vm, NULL, a->start_paused, false);
 }
 
-static xerr *vm_start_on(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_start_on(struct api_ctx *ctx, const struct VM_start_on_args *a)
 {
-    (void)n;
-    (void)result;
-    return start_common(ctx, xv_str(args[0]), xv_str(args[1]), args[2]->u.b, false);
+    return start_common(ctx, a->vm, a->host, a->start_paused, false);
 }
 
-static xerr *vm_resume(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_resume(struct api_ctx *ctx, const struct VM_resume_args *a)
 {
-    (void)n;
-    (void)result;
-    return start_common(ctx, xv_str(args[0]), NULL, args[1]->u.b, true);
+    return start_common(ctx, a->vm, NULL, a->start_paused, true);
 }
 
-static xerr *vm_resume_on(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_resume_on(struct api_ctx *ctx, const struct VM_resume_on_args *a)
 {
-    (void)n;
-    (void)result;
-    return start_common(ctx, xv_str(args[0]), xv_str(args[1]), args[2]->u.b, true);
+    return start_common(ctx, a->vm, a->host, a->start_paused, true);
 }
 
 /* ---- asking the guest ---- */
@@ -284,41 +276,31 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     return e;
 }
 
-static xerr *vm_clean_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_clean_shutdown(struct api_ctx *ctx, const struct VM_clean_shutdown_args *a)
 {
-    (void)n;
-    (void)result;
-    return clean_op(ctx, xv_str(args[0]), CLEAN_SHUTDOWN, false);
+    return clean_op(ctx, a->vm, CLEAN_SHUTDOWN, false);
 }
 
-static xerr *vm_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_shutdown(struct api_ctx *ctx, const struct VM_shutdown_args *a)
 {
-    (void)n;
-    (void)result;
-    return clean_op(ctx, xv_str(args[0]), CLEAN_SHUTDOWN, true);
+    return clean_op(ctx, a->vm, CLEAN_SHUTDOWN, true);
 }
 
-static xerr *vm_clean_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_clean_reboot(struct api_ctx *ctx, const struct VM_clean_reboot_args *a)
 {
-    (void)n;
-    (void)result;
-    return clean_op(ctx, xv_str(args[0]), CLEAN_REBOOT, false);
+    return clean_op(ctx, a->vm, CLEAN_REBOOT, false);
 }
 
-static xerr *vm_suspend(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_suspend(struct api_ctx *ctx, const struct VM_suspend_args *a)
 {
-    (void)n;
-    (void)result;
-    return clean_op(ctx, xv_str(args[0]), CLEAN_SUSPEND, false);
+    return clean_op(ctx, a->vm, CLEAN_SUSPEND, false);
 }
 
 /* ---- without the guest ---- */
 
-static xerr *vm_hard_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_hard_shutdown(struct api_ctx *ctx, const struct VM_hard_shutdown_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->vm;
     char *opid = NULL;
     xv *rec = NULL;
     xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
@@ -332,11 +314,9 @@ static xerr *vm_hard_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv
     return e;
 }
 
-static xerr *vm_hard_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_hard_reboot(struct api_ctx *ctx, const struct VM_hard_reboot_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->vm;
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
     xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_HARD_REBOOT, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
@@ -377,25 +357,19 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
     return e;
 }
 
-static xerr *vm_pause(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_pause(struct api_ctx *ctx, const struct VM_pause_args *a)
 {
-    (void)n;
-    (void)result;
-    return pause_op(ctx, xv_str(args[0]), true);
+    return pause_op(ctx, a->vm, true);
 }
 
-static xerr *vm_unpause(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_unpause(struct api_ctx *ctx, const struct VM_unpause_args *a)
 {
-    (void)n;
-    (void)result;
-    return pause_op(ctx, xv_str(args[0]), false);
+    return pause_op(ctx, a->vm, false);
 }
 
-static xerr *vm_pool_migrate(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_pool_migrate(struct api_ctx *ctx, const struct VM_pool_migrate_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]), *host = xv_str(args[1]);
+    const char *vm = a->vm, *host = a->host;
     char *opid = NULL;
     xv *rec = NULL;
     xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_POOL_MIGRATE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
@@ -415,11 +389,9 @@ static xerr *vm_pool_migrate(struct api_ctx *ctx, xv *const *args, size_t n, xv 
     return e;
 }
 
-static xerr *vm_power_state_reset(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_power_state_reset(struct api_ctx *ctx, const struct VM_power_state_reset_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->vm;
     xv *rec = NULL;
     xerr *e = db_read_record(ctx->db, DMC_VM, vm, &rec);
     if (e)
@@ -446,19 +418,19 @@ static xerr *vm_power_state_reset(struct api_ctx *ctx, xv *const *args, size_t n
 
 xerr *vm_register_lifecycle(struct api *api)
 {
-    api_register(api, "VM.start", vm_start);
-    api_register(api, "VM.start_on", vm_start_on);
-    api_register(api, "VM.resume", vm_resume);
-    api_register(api, "VM.resume_on", vm_resume_on);
-    api_register(api, "VM.clean_shutdown", vm_clean_shutdown);
-    api_register(api, "VM.shutdown", vm_shutdown);
-    api_register(api, "VM.clean_reboot", vm_clean_reboot);
-    api_register(api, "VM.suspend", vm_suspend);
-    api_register(api, "VM.hard_shutdown", vm_hard_shutdown);
-    api_register(api, "VM.hard_reboot", vm_hard_reboot);
-    api_register(api, "VM.pause", vm_pause);
-    api_register(api, "VM.unpause", vm_unpause);
-    api_register(api, "VM.pool_migrate", vm_pool_migrate);
-    api_register(api, "VM.power_state_reset", vm_power_state_reset);
+    api_register_VM_start(api, vm_start);
+    api_register_VM_start_on(api, vm_start_on);
+    api_register_VM_resume(api, vm_resume);
+    api_register_VM_resume_on(api, vm_resume_on);
+    api_register_VM_clean_shutdown(api, vm_clean_shutdown);
+    api_register_VM_shutdown(api, vm_shutdown);
+    api_register_VM_clean_reboot(api, vm_clean_reboot);
+    api_register_VM_suspend(api, vm_suspend);
+    api_register_VM_hard_shutdown(api, vm_hard_shutdown);
+    api_register_VM_hard_reboot(api, vm_hard_reboot);
+    api_register_VM_pause(api, vm_pause);
+    api_register_VM_unpause(api, vm_unpause);
+    api_register_VM_pool_migrate(api, vm_pool_migrate);
+    api_register_VM_power_state_reset(api, vm_power_state_reset);
     return NULL;
 }

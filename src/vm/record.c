@@ -191,11 +191,10 @@ static xerr *make_vm(struct db_txn *t, xv *fields, char **ref)
     return e;
 }
 
-static xerr *vm_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_create(struct api_ctx *ctx, const struct VM_create_args *a, xv **result)
 {
-    (void)n;
     xv *fields = NULL;
-    xerr *e = api_record_from_args(DMC_VM, args[0], &fields);
+    xerr *e = api_record_from_args(DMC_VM, a->args, &fields);
     if (e)
         return e;
     /* the raise sees the record as it will be */
@@ -247,11 +246,9 @@ static xerr *destroy_linked(struct db_txn *t, const struct dm_class *c, const ch
     return e;
 }
 
-static xerr *vm_destroy(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_destroy(struct api_ctx *ctx, const struct VM_destroy_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->self;
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
@@ -265,10 +262,9 @@ static xerr *vm_destroy(struct api_ctx *ctx, xv *const *args, size_t n, xv **res
     return db_end(t, e);
 }
 
-static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_clone(struct api_ctx *ctx, const struct VM_clone_args *a, xv **result)
 {
-    (void)n;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->vm;
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
@@ -284,7 +280,7 @@ static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **resul
             if (fd->qual != DM_DYNAMIC_RO && fd != DMF_VM_uuid)
                 xv_struct_append(f, fd->name, xv_dup(xv_struct_get(rec, fd->name)));
         }
-        dm_set(f, DMF_VM_name_label, xv_string(xv_str(args[1])));
+        dm_set(f, DMF_VM_name_label, xv_string(a->new_name));
         e = make_vm(t, f, &ref);
         xv_free(f);
     }
@@ -300,11 +296,9 @@ static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **resul
 
 /* ---- the guarded setters ---- */
 
-static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, const struct VM_set_has_vendor_device_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->self;
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
@@ -313,10 +307,10 @@ static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, xv *const *args, size
     /* the guest's drivers bind to the device at boot: change it only while Halted */
     e = guard(t, vm, -1, &rec);
     if (!e) {
-        dm_set(rec, DMF_VM_has_vendor_device, xv_dup(args[1]));
+        dm_set(rec, DMF_VM_has_vendor_device, xv_bool(a->value));
         int64_t cur = dm_get_int(rec, DMF_VM_hardware_platform_version);
         int64_t raised = platform_raise(api_platform(ctx->api), rec, cur);
-        e = db_txn_set(t, DMC_VM, vm, DMF_VM_has_vendor_device, args[1]);
+        e = set(t, DMC_VM, vm, DMF_VM_has_vendor_device, xv_bool(a->value));
         if (!e && raised != cur) {
             log_info("VM %s: platform version raised from %lld to %lld (vendor device)", vm, (long long)cur,
                      (long long)raised);
@@ -327,12 +321,11 @@ static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, xv *const *args, size
     return db_end(t, e);
 }
 
-static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx,
+                                              const struct VM_set_hardware_platform_version_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
-    int64_t value = args[1]->u.i;
+    const char *vm = a->self;
+    int64_t value = a->value;
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
@@ -346,7 +339,7 @@ static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx, xv *const *ar
         e = err_invalid_value(DMF_VM_hardware_platform_version->name, text);
     }
     if (!e && value != cur->u.i)
-        e = db_txn_set(t, DMC_VM, vm, DMF_VM_hardware_platform_version, args[1]);
+        e = set(t, DMC_VM, vm, DMF_VM_hardware_platform_version, xv_int(value));
     xv_free(cur);
     return db_end(t, e);
 }
@@ -373,10 +366,10 @@ static xerr *vm_changed(struct db_txn *t, const struct dm_class *c, const char *
 xerr *vm_register_records(struct api *api)
 {
     api_on_change(api, DMC_VM, vm_changed);
-    api_register(api, "VM.create", vm_create);
-    api_register(api, "VM.destroy", vm_destroy);
-    api_register(api, "VM.clone", vm_clone);
-    api_register(api, "VM.set_has_vendor_device", vm_set_has_vendor_device);
-    api_register(api, "VM.set_hardware_platform_version", vm_set_hardware_platform_version);
+    api_register_VM_create(api, vm_create);
+    api_register_VM_destroy(api, vm_destroy);
+    api_register_VM_clone(api, vm_clone);
+    api_register_VM_set_has_vendor_device(api, vm_set_has_vendor_device);
+    api_register_VM_set_hardware_platform_version(api, vm_set_hardware_platform_version);
     return NULL;
 }
