@@ -233,6 +233,7 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     struct api *api = ctx->api;
     static const enum vm_operations ops[] = {VM_OPERATIONS_CLEAN_SHUTDOWN, VM_OPERATIONS_CLEAN_REBOOT,
                                             VM_OPERATIONS_SUSPEND};
+    /* the words of the xenstore control/shutdown protocol, not XenAPI's */
     static const char *const requests[] = {"poweroff", "reboot", "suspend"};
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;

@@ -66,8 +66,9 @@ xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_operations op, en
     return NULL;
 }
 
-/* The whole end: the updates and what they imply, with opid out of current_operations. */
-static xerr *end_full(struct db *db, const char *vm, const char *opid, const xv *updates)
+/* One attempt at the end: opid out of current_operations, the updates (NULL: none)
+ * set, and what they imply (allowed_operations at least), in one transaction. */
+static xerr *end_once(struct db *db, const char *vm, const char *opid, const xv *updates)
 {
     struct db_txn *t;
     xerr *e = db_begin(db, &t);
@@ -86,30 +87,6 @@ static xerr *end_full(struct db *db, const char *vm, const char *opid, const xv 
     return db_end(t, e);
 }
 
-/* Only the VM given back: opid out of current_operations, allowed_operations to
- * match.  What the operation did to the domain the monitor finds and records. */
-static xerr *end_minimal(struct db *db, const char *vm, const char *opid)
-{
-    struct db_txn *t;
-    xerr *e = db_begin(db, &t);
-    if (e)
-        return e;
-    xv *rec = NULL;
-    if ((e = db_txn_read_record(t, DMC_VM, vm, &rec)) == NULL) {
-        xv *ops = xv_dup(dm_get(rec, DMF_VM_current_operations));
-        xv_struct_remove(ops, opid);
-        e = db_txn_set(t, DMC_VM, vm, DMF_VM_current_operations, ops);
-        dm_set(rec, DMF_VM_current_operations, ops);
-        if (!e) {
-            xv *allowed = vm_allowed_operations(rec);
-            e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, allowed);
-            xv_free(allowed);
-        }
-    }
-    xv_free(rec);
-    return db_end(t, e);
-}
-
 static void log_end_error(const char *vm, const char *what, const xerr *e)
 {
     _cleanup_free_ char *s = xerr_str(e);
@@ -124,7 +101,7 @@ xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updat
     xerr *first = NULL;
     bool done = false;
     for (int i = 0; i < END_TRIES && !done; i++) {
-        xerr *e = end_full(ctx->db, vm, opid, updates);
+        xerr *e = end_once(ctx->db, vm, opid, updates);
         done = !e;
         if (e) {
             log_end_error(vm, "recording the end of an operation failed", e);
@@ -134,8 +111,10 @@ xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updat
                 first = e;
         }
     }
+    /* then only the VM given back: what the operation did to its domain the monitor
+     * finds and records */
     for (int i = 0; i < END_TRIES && !done; i++) {
-        xerr *e = end_minimal(ctx->db, vm, opid);
+        xerr *e = end_once(ctx->db, vm, opid, NULL);
         done = !e;
         if (e) {
             log_end_error(vm, "giving the VM back after a failed end failed too", e);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <xenstore.h>
 
 #include "../../src/vm/vm_int.h"
 #include "auth.h"
@@ -70,19 +72,8 @@ static xv *call(const char *method, ...)
     return r;
 }
 
-static void call_ok(const char *method, ...)
-{
-    va_list ap;
-    va_start(ap, method);
-    xv *r = NULL;
-    xerr *e = callv(&r, method, ap);
-    va_end(ap);
-    if (e) {
-        _cleanup_free_ char *s = xerr_str(e);
-        ck_abort_msg("%s: %s", method, s);
-    }
-    xv_free(r);
-}
+/* The same, for a void message. */
+#define call_ok(...) xv_free(call(__VA_ARGS__))
 
 /* "CODE p1 p2 ..." of an error, for comparisons; "" for none.  Frees e. */
 static char *error_text(xerr *e)
@@ -277,7 +268,7 @@ static xv *synthetic(const char *ps)
     xv *rec = xv_struct();
     for (size_t i = 0; i < DMC_VM->nfields; i++)
         xv_struct_append(rec, DMC_VM->fields[i].name, dm_default(&DMC_VM->fields[i]));
-    xv_struct_set(rec, "power_state", xv_string(ps));
+    dm_set(rec, DMF_VM_power_state, xv_string(ps));
     return rec;
 }
 
@@ -311,7 +302,7 @@ START_TEST(templates_take_clone_and_destroy_only)
 {
     for (size_t s = 0; s < 4; s++) {
         xv *rec = synthetic(states[s]);
-        xv_struct_set(rec, "is_a_template", xv_bool(true));
+        dm_set(rec, DMF_VM_is_a_template, xv_bool(true));
         xv *allowed = vm_allowed_operations(rec);
         for (size_t i = 0; i < NTABLE; i++) {
             bool state_ok = strchr(table[i].states, states[s][0]) != NULL;
@@ -338,14 +329,14 @@ END_TEST
 START_TEST(checks_come_in_one_order)
 {
     xv *rec = synthetic("Running");
-    xv_struct_set(rec, "is_a_template", xv_bool(true));
+    dm_set(rec, DMF_VM_is_a_template, xv_bool(true));
     xv *blocked = xv_struct();
     xv_struct_append(blocked, "start", xv_string("maintenance"));
-    xv_struct_set(rec, "blocked_operations", blocked);
-    xv_struct_set(rec, "is_control_domain", xv_bool(true));
+    dm_set(rec, DMF_VM_blocked_operations, blocked);
+    dm_set(rec, DMF_VM_is_control_domain, xv_bool(true));
     xv *cur = xv_struct();
     xv_struct_append(cur, "OpaqueRef:task", xv_string("hard_reboot"));
-    xv_struct_set(rec, "current_operations", cur);
+    dm_set(rec, DMF_VM_current_operations, cur);
 
     ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START, VM_BY_CLIENT),
                     "OTHER_OPERATION_IN_PROGRESS VM OpaqueRef:v hard_reboot OpaqueRef:task");
@@ -359,24 +350,24 @@ START_TEST(checks_come_in_one_order)
     ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_POWER_STATE_RESET, VM_BY_CLIENT),
                     "OPERATION_NOT_ALLOWED the control domain is managed by the host, not through the API");
 
-    xv_struct_set(rec, "current_operations", xv_struct());
+    dm_set(rec, DMF_VM_current_operations, xv_struct());
     ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START, VM_BY_CLIENT),
                     "OPERATION_NOT_ALLOWED the control domain is managed by the host, not through the API");
     ck_assert(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_DAEMON) == NULL);
 
-    xv_struct_set(rec, "is_control_domain", xv_bool(false));
+    dm_set(rec, DMF_VM_is_control_domain, xv_bool(false));
     ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START, VM_BY_CLIENT),
                     "OPERATION_BLOCKED OpaqueRef:v maintenance");
     ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START_ON, VM_BY_CLIENT),
                     "VM_BAD_POWER_STATE OpaqueRef:v halted running");
 
-    xv_struct_set(rec, "blocked_operations", xv_struct());
+    dm_set(rec, DMF_VM_blocked_operations, xv_struct());
     ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_START, VM_BY_CLIENT),
                     "VM_BAD_POWER_STATE OpaqueRef:v halted running");
     ck_assert_error(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_CLIENT),
                     "VM_IS_TEMPLATE OpaqueRef:v hard_shutdown");
 
-    xv_struct_set(rec, "is_a_template", xv_bool(false));
+    dm_set(rec, DMF_VM_is_a_template, xv_bool(false));
     ck_assert(vm_op_check("OpaqueRef:v", rec, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_CLIENT) == NULL);
     xv_free(rec);
 }
@@ -655,6 +646,36 @@ START_TEST(a_reboot_the_host_cannot_take_halts_with_the_raised_version)
 }
 END_TEST
 
+/* The guest stops its domain itself (the simulator's guest obeys sim/shutdown); the
+ * monitor's look restarts it as actions_after_reboot says, raising first. */
+START_TEST(a_guest_reboot_the_monitor_follows_raises_the_version)
+{
+    char *vm = new_vm("rebooting guest", NULL);
+    call_ok("VM.start", xv_string(vm), xv_bool(false), xv_bool(false), NULL);
+    _cleanup_free_ char *domid = vm_field(vm, "domid");
+    store_set(DMC_VM, vm, "has_vendor_device", xv_bool(true));
+    ck_assert_int_eq(setenv("XENSTORED_PATH", hv_xenstore_path(hv), 1), 0);
+    struct xs_handle *xs = xs_open(0);
+    ck_assert_ptr_nonnull(xs);
+    _cleanup_free_ char *path = xasprintf("/local/domain/%s/sim/shutdown", domid);
+    ck_assert(xs_write(xs, XBT_NULL, path, "reboot", 6));
+    xs_close(xs);
+    bool rebooted = false;
+    for (int i = 0; i < 100 && !rebooted; i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        vm_reconcile(api);
+        _cleanup_free_ char *now = vm_field(vm, "domid");
+        rebooted = strcmp(now, domid) != 0 && strcmp(now, "-1") != 0;
+    }
+    ck_assert_msg(rebooted, "the monitor did not restart the domain");
+    ck_assert_field(vm, "power_state", "Running");
+    ck_assert_field(vm, "hardware_platform_version", "1");
+    ck_assert_field(vm, "current_operations", "");
+    free(vm);
+}
+END_TEST
+
 /* ---- the end of an operation the store refuses to record ---- */
 
 struct refuse {
@@ -764,6 +785,7 @@ int main(void)
     tcase_add_test(api_tc, a_refused_start_keeps_the_raised_version);
     tcase_add_test(api_tc, reboots_raise_the_version);
     tcase_add_test(api_tc, a_reboot_the_host_cannot_take_halts_with_the_raised_version);
+    tcase_add_test(api_tc, a_guest_reboot_the_monitor_follows_raises_the_version);
     tcase_add_test(api_tc, a_failed_end_reaches_the_client_and_frees_the_vm);
     tcase_add_test(api_tc, a_failed_operation_whose_end_fails_too_reports_its_own_error);
     tcase_add_test(api_tc, an_end_never_recorded_is_still_reported);
