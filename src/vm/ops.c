@@ -5,18 +5,19 @@
 #include <ctype.h>
 #include <string.h>
 
+static char *lowered(enum vm_power_state ps)
+{
+    char *s = xstrdup(vm_power_state_name(ps));
+    for (char *p = s; *p; p++)
+        *p = (char)tolower((unsigned char)*p);
+    return s;
+}
+
 xerr *bad_power_state(const char *vm, enum vm_power_state expected, int actual)
 {
     assert(actual >= 0 && actual < VM_POWER_STATE_COUNT);
-    char *want = xstrdup(vm_power_state_name(expected)), *got = xstrdup(vm_power_state_name(actual));
-    for (char *p = want; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    for (char *p = got; *p; p++)
-        *p = (char)tolower((unsigned char)*p);
-    xerr *e = err_vm_bad_power_state(vm, want, got);
-    free(want);
-    free(got);
-    return e;
+    _cleanup_free_ char *want = lowered(expected), *got = lowered((enum vm_power_state)actual);
+    return err_vm_bad_power_state(vm, want, got);
 }
 
 bool vm_is_hvm(const xv *rec)
@@ -111,10 +112,12 @@ xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updat
                 first = e;
         }
     }
-    /* then only the VM given back: what the operation did to its domain the monitor
-     * finds and records */
+    /* then only the VM given back (no longer scheduled anywhere either): what the
+     * operation did to its domain the monitor finds and records */
+    xv *released = xv_struct();
+    dm_set(released, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
     for (int i = 0; i < END_TRIES && !done; i++) {
-        xerr *e = end_once(ctx->db, vm, opid, NULL);
+        xerr *e = end_once(ctx->db, vm, opid, released);
         done = !e;
         if (e) {
             log_end_error(vm, "giving the VM back after a failed end failed too", e);
@@ -125,6 +128,7 @@ xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updat
     }
     if (!done)
         log_error("VM %s: operation %s stays in current_operations until the daemon restarts", vm, opid);
+    xv_free(released);
     xv_free(updates);
     if (failed) {
         xerr_free(first); /* logged above */

@@ -741,6 +741,8 @@ START_TEST(a_failed_operation_whose_end_fails_too_reports_its_own_error)
     ck_assert_int_eq(r.refused, 2);
     ck_assert_field(vm, "current_operations", "");
     ck_assert_field(vm, "power_state", "Halted");
+    /* given back whole: not scheduled to run anywhere */
+    ck_assert_field(vm, "scheduled_to_be_resident_on", REF_NULL);
     xv_free(ref);
 }
 END_TEST
