@@ -1,6 +1,6 @@
 #include "modules.h"
 #include "guest.h"
-#include "log.h"
+#include "util.h"
 #include "vm.h"
 
 #include <stdlib.h>
@@ -18,9 +18,7 @@ xerr *modules_register(struct api *api)
 
 xerr *modules_start(struct api *api, struct modules **out)
 {
-    struct modules *m = calloc(1, sizeof(*m));
-    if (!m)
-        return xerr_internal("out of memory");
+    struct modules *m = xcalloc(1, sizeof(*m));
     /* the monitor first: it clears the operations a restart interrupted and brings
      * the records up to date, which the guest watch then follows */
     xerr *e = vm_monitor_start(api, &m->monitor);

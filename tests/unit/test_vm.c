@@ -16,6 +16,7 @@
 #include "../../src/vm/vm_int.h"
 #include "auth.h"
 #include "config.h"
+#include "guest.h"
 #include "db.h"
 #include "log.h"
 
@@ -676,6 +677,72 @@ START_TEST(a_guest_reboot_the_monitor_follows_raises_the_version)
 }
 END_TEST
 
+/* ---- the background objects, owned by whoever starts them ---- */
+
+static void xs_put(struct xs_handle *xs, const char *domid, const char *key, const char *value)
+{
+    _cleanup_free_ char *path = xasprintf("/local/domain/%s/%s", domid, key);
+    ck_assert_msg(xs_write(xs, XBT_NULL, path, value, (unsigned)strlen(value)), "write %s", path);
+}
+
+/* A guest metrics object for the VM whose os_version name is os, within 10 s. */
+static bool wait_guest_metrics(const char *vm, const char *os)
+{
+    for (int i = 0; i < 200; i++) {
+        _cleanup_free_ char *gm = vm_field(vm, "guest_metrics");
+        xv *m = NULL;
+        if (strcmp(gm, REF_NULL) != 0 && db_read_record(db, DMC_VM_guest_metrics, gm, &m) == NULL) {
+            const char *name = xv_struct_get_str(dm_get(m, DMF_VM_guest_metrics_os_version), "name");
+            bool ok = name && strcmp(name, os) == 0;
+            xv_free(m);
+            if (ok)
+                return true;
+        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+START_TEST(the_monitor_and_the_guest_watch_are_objects_of_their_own)
+{
+    struct vm_monitor *mon = NULL;
+    struct guest_watch *gw = NULL;
+    ck_assert(vm_monitor_start(api, &mon) == NULL);
+    ck_assert(guest_watch_start(api, &gw) == NULL);
+    char *vm = new_vm("reporting guest", NULL);
+    call_ok("VM.start", xv_string(vm), xv_bool(false), xv_bool(false), NULL);
+    _cleanup_free_ char *domid = vm_field(vm, "domid");
+    ck_assert_int_eq(setenv("XENSTORED_PATH", hv_xenstore_path(hv), 1), 0);
+    struct xs_handle *xs = xs_open(0);
+    ck_assert_ptr_nonnull(xs);
+    /* what the guest's agent writes: the watch follows the domain the record names */
+    xs_put(xs, domid, "data/os_name", "Debian");
+    xs_put(xs, domid, "data/updated", "1");
+    ck_assert_msg(wait_guest_metrics(vm, "Debian"), "no guest metrics from the running VM");
+    /* a second watch on its own, then none: nothing is shared between them */
+    guest_watch_stop(gw);
+    ck_assert(guest_watch_start(api, &gw) == NULL);
+    xs_put(xs, domid, "data/os_name", "Alpine");
+    xs_put(xs, domid, "data/updated", "2");
+    ck_assert_msg(wait_guest_metrics(vm, "Alpine"), "a watch started again does not follow the VM");
+    /* the monitor follows the domain: gone behind the API's back, the VM is Halted */
+    xs_close(xs);
+    ck_assert(hv_domain_destroy(hv, (uint32_t)atoi(domid)) == NULL);
+    bool halted = false;
+    for (int i = 0; i < 200 && !halted; i++) {
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        _cleanup_free_ char *ps = vm_field(vm, "power_state");
+        halted = strcmp(ps, "Halted") == 0;
+    }
+    ck_assert_msg(halted, "the monitor did not notice the domain go");
+    guest_watch_stop(gw);
+    vm_monitor_stop(mon);
+    free(vm);
+}
+END_TEST
+
 /* ---- the end of an operation the store refuses to record ---- */
 
 struct refuse {
@@ -788,6 +855,7 @@ int main(void)
     tcase_add_test(api_tc, reboots_raise_the_version);
     tcase_add_test(api_tc, a_reboot_the_host_cannot_take_halts_with_the_raised_version);
     tcase_add_test(api_tc, a_guest_reboot_the_monitor_follows_raises_the_version);
+    tcase_add_test(api_tc, the_monitor_and_the_guest_watch_are_objects_of_their_own);
     tcase_add_test(api_tc, a_failed_end_reaches_the_client_and_frees_the_vm);
     tcase_add_test(api_tc, a_failed_operation_whose_end_fails_too_reports_its_own_error);
     tcase_add_test(api_tc, an_end_never_recorded_is_still_reported);
