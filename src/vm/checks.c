@@ -78,7 +78,7 @@ xerr *vm_check_host(struct api *api, const char *vm, const xv *rec, const char *
     else if (!platform_host_offers(dm_get(h, DMF_host_virtual_hardware_platform_versions), version))
         e = check_version(vm, h, host, version);
     /* 4. HVM needs hardware support: Xen's capabilities, as hvm-3.0-x86_64 */
-    else if (vm_is_hvm(rec) && !has_capability(h, "hvm"))
+    else if (vm_is_hvm(rec) && !has_capability(h, "hvm-"))
         e = err_vm_hvm_required(vm);
     /* 5. memory */
     else {
