@@ -167,6 +167,13 @@ static char *new_vm(const char *name, ...)
     return s;
 }
 
+/* A twentieth of a second, between two looks at something that happens on its own. */
+static void nap(void)
+{
+    struct timespec ts = {0, 50 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
 /* ---- the fixture: a store, the simulator, the api, a session ---- */
 
 static void setup(void)
@@ -663,8 +670,7 @@ START_TEST(a_guest_reboot_the_monitor_follows_raises_the_version)
     xs_close(xs);
     bool rebooted = false;
     for (int i = 0; i < 100 && !rebooted; i++) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        nap();
         vm_reconcile(api);
         _cleanup_free_ char *now = vm_field(vm, "domid");
         rebooted = strcmp(now, domid) != 0 && strcmp(now, "-1") != 0;
@@ -698,8 +704,7 @@ static bool wait_guest_metrics(const char *vm, const char *os)
             if (ok)
                 return true;
         }
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        nap();
     }
     return false;
 }
@@ -731,8 +736,7 @@ START_TEST(the_monitor_and_the_guest_watch_are_objects_of_their_own)
     ck_assert(hv_domain_destroy(hv, (uint32_t)atoi(domid)) == NULL);
     bool halted = false;
     for (int i = 0; i < 200 && !halted; i++) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        nap();
         _cleanup_free_ char *ps = vm_field(vm, "power_state");
         halted = strcmp(ps, "Halted") == 0;
     }
