@@ -73,6 +73,8 @@ UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # programs that the real-hypervisor harness runs in dom0 (tests/xen/*.c)
 XEN_TEST_BINS := $(patsubst tests/xen/%.c,$(BUILD)/tests/xen/%,$(wildcard tests/xen/*.c))
+# the test programs' own objects: kept, not deleted as intermediate files of a chain
+.SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRCS) $(wildcard tests/xen/*.c))
 LIB := $(BUILD)/libxenapid.a
 DATAMODEL := $(wildcard datamodel/*.xml)
 

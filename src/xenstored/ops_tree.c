@@ -58,7 +58,8 @@ static bool too_big(const struct req *r, const struct node *n)
     return !r->who.priv && node_rec_size(n) >= Q_ENTRY_SIZE;
 }
 
-int op_read(struct req *r)
+/* read and directory: the node's value or its list of children, to whoever may read it. */
+static int reply_readable(struct req *r, enum xsd_sockmsg_type type)
 {
     char *path = onepath(r);
     if (!path)
@@ -68,8 +69,16 @@ int op_read(struct req *r)
     free(path);
     if (e)
         return e;
-    reply(r, XS_READ, n->value, n->vlen);
+    if (type == XS_READ)
+        reply(r, type, n->value, n->vlen);
+    else
+        reply(r, type, n->children, n->clen);
     return 0;
+}
+
+int op_read(struct req *r)
+{
+    return reply_readable(r, XS_READ);
 }
 
 /* Create path and its missing ancestors (empty, permissions inherited, owned by the
@@ -280,16 +289,7 @@ int op_rm(struct req *r)
 
 int op_directory(struct req *r)
 {
-    char *path = onepath(r);
-    if (!path)
-        return EINVAL;
-    const struct node *n;
-    int e = get_checked(r, path, XS_PERM_READ, &n);
-    free(path);
-    if (e)
-        return e;
-    reply(r, XS_DIRECTORY, n->children, n->clen);
-    return 0;
+    return reply_readable(r, XS_DIRECTORY);
 }
 
 /* "path\0offset\0" -> "generation\0child\0child\0...[\0]": a final empty string says
