@@ -16,8 +16,10 @@ SAN = os.environ.get("XENAPID_SAN", "0")
 
 def make(*args):
     """make in the checkout, on the build under test (SAN as the suite's)."""
+    # a make of its own, as a packager's: nothing of a make this suite may run under
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")}
     r = subprocess.run(["make", "-C", ROOT, "--no-print-directory", "SAN=" + SAN] + list(args),
-                       capture_output=True, text=True, timeout=600)
+                       capture_output=True, text=True, timeout=600, env=env)
     if r.returncode != 0:
         raise AssertionError("make %s failed:\n%s%s" % (" ".join(args), r.stdout, r.stderr))
     return r
