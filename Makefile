@@ -39,16 +39,16 @@ endif
 GEN := build/gen
 
 # --- flags: CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS are the user's (`make CFLAGS=-O0` changes
-# the optimisation, nothing else); what the code needs is in XCFLAGS & co and always passed.
+# the optimisation, nothing else); what the code needs is in XCPPFLAGS and XCFLAGS, always
+# passed (XCFLAGS when linking too: -pthread and the sanitizers are needed there).
 CC       ?= cc
 CFLAGS   ?= $(OPT) -g
 XCPPFLAGS := -Iinclude -I$(GEN) -D_GNU_SOURCE \
              $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
 XCFLAGS  := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
             -Wformat=2 -Wno-format-nonliteral -pthread $(SANFLAGS)
-XLDFLAGS := -pthread $(SANFLAGS)
 COMPILE   = $(CC) $(XCPPFLAGS) $(CPPFLAGS) $(XCFLAGS) $(CFLAGS)
-LINK      = $(CC) $(XCFLAGS) $(CFLAGS) $(XLDFLAGS) $(LDFLAGS)
+LINK      = $(CC) $(XCFLAGS) $(CFLAGS) $(LDFLAGS)
 
 # --- libraries: one dependency a line; a new one is a new line here and its Debian
 # package in scripts/deps.sh (build=...).
