@@ -128,7 +128,7 @@ struct error {
     char *name, *doc;
     bool client;         /* raised by clients of the API (xe), never sent by the server */
     int nparams;
-    char *params[16];
+    char *params[DM_MAX_PARAMS];
     xmlNode *node;
 };
 
@@ -449,7 +449,7 @@ static void read_error(xmlNode *n)
     for (xmlNode *c = n->children; c; c = c->next) {
         if (!is(c, "param"))
             continue;
-        if (e->nparams == 16) {
+        if (e->nparams == DM_MAX_PARAMS) {
             fail(c, "too many parameters");
             break;
         }
