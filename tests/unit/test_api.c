@@ -17,6 +17,7 @@
 #include "dm_gen.h"
 #include "log.h"
 #include "util.h"
+#include "unit.h"
 
 static char dir[64];
 static struct config *cfg;
@@ -86,8 +87,7 @@ static xv *sess(void) { return xv_string(session); }
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/apitest.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unit_tmpdir(dir, "apitest");
     cfg = config_new();
     _cleanup_free_ char *pw = xasprintf("%s/passwd", dir);
     _cleanup_free_ char *inv = xasprintf("%s/inventory", dir);
@@ -114,8 +114,7 @@ static void teardown(void)
     config_free(cfg);
     free(session);
     session = NULL;
-    _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    unit_rmtree(dir);
 }
 
 /* ---- dispatch ---- */
@@ -543,9 +542,5 @@ static Suite *suite(void)
 int main(void)
 {
     log_setup("stderr", "warn");
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return unit_run(suite());
 }

@@ -18,6 +18,7 @@
 
 #include "dm_gen.h"
 #include "util.h"
+#include "unit.h"
 
 /* Files that still raise through xerr_new("LITERAL") while their owners convert them
  * (issue 9): their codes must be declared with the right count, but literals are
@@ -176,24 +177,9 @@ static void problem(struct findings *f, const char *path, int line, const char *
     buf_addc(&f->problems, '\n');
 }
 
-static char *slurp(const char *path)
-{
-    FILE *in = fopen(path, "r");
-    ck_assert_msg(in != NULL, "cannot read %s", path);
-    buf b;
-    buf_init(&b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), in)) > 0)
-        buf_add(&b, chunk, n);
-    fclose(in);
-    char *s = buf_steal(&b);
-    return s ? s : xstrdup("");
-}
-
 static void check_file(const char *path, struct findings *f)
 {
-    _cleanup_free_ char *text = slurp(path);
+    _cleanup_free_ char *text = unit_slurp(path);
     struct toks t = {0};
     tokenize(text, &t);
     bool tolerant = listed(converting, path, true);
@@ -339,11 +325,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+UNIT_MAIN(suite)

@@ -10,6 +10,7 @@
 #include "dm_gen.h"
 #include "wire.h"
 #include "xv.h"
+#include "unit.h"
 
 /* ---- helpers ---- */
 
@@ -808,11 +809,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+UNIT_MAIN(suite)
