@@ -699,6 +699,14 @@ static const struct {
     {"a message with more parameters than the dispatcher holds",
      DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"p0\"/><param name=\"p1\"/><param name=\"p2\"/><param name=\"p3\"/><param name=\"p4\"/><param name=\"p5\"/><param name=\"p6\"/><param name=\"p7\"/><param name=\"p8\"/><param name=\"p9\"/><param name=\"p10\"/><param name=\"p11\"/><param name=\"p12\"/><param name=\"p13\"/><param name=\"p14\"/><param name=\"p15\"/><param name=\"p16\"/></message></class>" DM_TAIL,
      "more than 16 parameters"},
+    {"a parameter named as a C keyword",
+     DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"default\"/>"
+     "</message></class>" DM_TAIL,
+     "cannot be a C member name"},
+    {"a duplicate parameter",
+     DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"a\"/>"
+     "<param name=\"a\"/></message></class>" DM_TAIL,
+     "duplicate parameter"},
     {"error code that is not an identifier",
      DM_HEAD "<error name=\"bad code\"/>" DM_HOST DM_TAIL, "upper-case identifier"},
     {"inverse of a field that is not a ref back",
