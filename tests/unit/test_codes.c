@@ -156,6 +156,12 @@ static const struct dm_error *by_lower(const char *lname)
     return NULL;
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), m = strlen(tail);
+    return n >= m && strcmp(s + n - m, tail) == 0;
+}
+
 static bool listed(const char *const *list, const char *s, bool prefix)
 {
     for (; *list; list++)
@@ -186,6 +192,9 @@ static void check_file(const char *path, struct findings *f)
     for (size_t i = 0; i < t.n; i++) {
         struct tok *k = &t.v[i];
         bool is_call = i + 1 < t.n && punct(&t.v[i + 1], '(');
+        /* a declaration or definition, f(const char *...), is not a call */
+        if (is_call && i + 2 < t.n && t.v[i + 2].kind == T_IDENT && strcmp(t.v[i + 2].text, "const") == 0)
+            is_call = false;
         if (k->kind == T_IDENT && is_call && str_startswith(k->text, "err_") && !listed(not_codes, k->text, false)) {
             const struct dm_error *d = by_lower(k->text + 4);
             if (!d) {
@@ -197,8 +206,6 @@ static void check_file(const char *path, struct findings *f)
         } else if (k->kind == T_IDENT && is_call && strcmp(k->text, "xerr_new") == 0) {
             size_t j = i + 1, args[64];
             size_t n = call_args(&t, &j, args, 64);
-            if (n && t.v[args[0]].kind == T_IDENT && strcmp(t.v[args[0]].text, "const") == 0)
-                continue; /* its declaration or definition */
             f->raw_calls++;
             if (n == 0 || t.v[args[0]].kind != T_STRING) {
                 problem(f, path, k->line, "%s with a code that is not a literal", "xerr_new");
@@ -226,6 +233,13 @@ static void check_file(const char *path, struct findings *f)
                 if (!tolerant)
                     problem(f, path, k->line, "xerr_is(e, \"%s\"): use the XERR_ constant", t.v[args[1]].text);
             }
+        } else if (k->kind == T_IDENT && is_call && strcmp(k->text, "xerr__raise") == 0 &&
+                   !ends_with(path, "/dm/dm.c")) {
+            /* only the generated constructors, and the transitional xerr_new in dm.c */
+            problem(f, path, k->line, "%s outside generated code", k->text);
+        } else if (k->kind == T_IDENT && is_call && strcmp(k->text, "xerr_from_wire") == 0 && !strstr(path, "/wire/")) {
+            /* a remote error is relayed by the wire module, never raised locally */
+            problem(f, path, k->line, "%s outside src/wire", k->text);
         } else if (k->kind == T_STRING && is_code_like(k->text) && dm_error_find(k->text) && !tolerant) {
             problem(f, path, k->line, "\"%s\": a code as a literal (use XERR_ or err_)", k->text);
         }
@@ -293,7 +307,9 @@ START_TEST(test_scanner_finds_mistakes)
           "z = err_no_such_thing(a);\n"
           "if (xerr_is(e, \"TASK_CANCELED\")) w = 1;\n"
           "v = \"OPERATION_BLOCKED\";\n"
-          "u = err_operation_blocked(ref, code);\n",
+          "u = err_operation_blocked(ref, code);\n"
+          "t = xerr__raise(\"EVENTS_LOST\", 0, NULL);\n"
+          "r = xerr_from_wire(code, n, p);\n",
           o);
     fclose(o);
     struct findings *f = xcalloc(1, sizeof(*f));
@@ -306,6 +322,8 @@ START_TEST(test_scanner_finds_mistakes)
     ck_assert_msg(strstr(text, "err_no_such_thing: no such error code"), "%s", text);
     ck_assert_msg(strstr(text, "\"TASK_CANCELED\") compares with a code never declared"), "%s", text);
     ck_assert_msg(strstr(text, "\"OPERATION_BLOCKED\": a code as a literal"), "%s", text);
+    ck_assert_msg(strstr(text, "xerr__raise outside generated code"), "%s", text);
+    ck_assert_msg(strstr(text, "xerr_from_wire outside src/wire"), "%s", text);
     ck_assert_int_eq(f->constructor_calls, 1);
     ck_assert(f->raised[dm_error_find("OPERATION_BLOCKED") - dm_errors]);
     buf_free(&f->problems);
