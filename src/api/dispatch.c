@@ -38,7 +38,9 @@ static void add_generic(struct api *api, const struct dm_class *c, enum generic 
                         const struct dm_field *f)
 {
     char name[160];
-    snprintf(name, sizeof(name), "%s.%s%s", c->name, suffix, f ? f->name : "");
+    int len = snprintf(name, sizeof(name), "%s.%s%s", c->name, suffix, f ? f->name : "");
+    assert(len > 0 && (size_t)len < sizeof(name));
+    (void)len;
     struct method *m = method_new(api, name, c);
     m->kind = kind;
     m->field = f;
@@ -119,7 +121,9 @@ static void build_table(struct api *api)
         for (size_t j = 0; j < c->nmessages; j++) {
             const struct dm_message *dm = &c->messages[j];
             char name[160];
-            snprintf(name, sizeof(name), "%s.%s", c->name, dm->name);
+            int len = snprintf(name, sizeof(name), "%s.%s", c->name, dm->name);
+            assert(len > 0 && (size_t)len < sizeof(name));
+            (void)len;
             struct method *m = method_new(api, name, c);
             m->kind = GEN_NONE;
             m->msg = dm;
@@ -159,7 +163,9 @@ void api_register_thunk(struct api *api, const struct dm_class *c, const struct 
                         api_thunk thunk, void (*fn)(void))
 {
     char name[160];
-    snprintf(name, sizeof(name), "%s.%s", c->name, msg->name);
+    int len = snprintf(name, sizeof(name), "%s.%s", c->name, msg->name);
+    assert(len > 0 && (size_t)len < sizeof(name));
+    (void)len;
     struct method *m = handwritten(api, name);
     assert(m->msg == msg);
     m->thunk = thunk;

@@ -382,12 +382,14 @@ xerr *err_vm_requires_hvm(const char *vm, const char *host)
  * what the generated ones guarantee by construction. */
 xerr *xerr_new(const char *code, ...)
 {
-    const char *params[32];
+    const char *params[DM_MAX_PARAMS];
     size_t n = 0;
     va_list ap;
     va_start(ap, code);
-    for (const char *p; (p = va_arg(ap, const char *)) != NULL && n < 32;)
+    for (const char *p; (p = va_arg(ap, const char *)) != NULL;) {
+        assert(n < DM_MAX_PARAMS); /* no declared error has more */
         params[n++] = p;
+    }
     va_end(ap);
     const struct dm_error *d = dm_error_find(code);
     if (!d || d->nparams != n) {

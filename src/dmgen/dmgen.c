@@ -128,7 +128,7 @@ struct error {
     char *name, *doc;
     bool client;         /* raised by clients of the API (xe), never sent by the server */
     int nparams;
-    char *params[16];
+    char *params[DM_MAX_PARAMS];
     xmlNode *node;
 };
 
@@ -449,7 +449,7 @@ static void read_error(xmlNode *n)
     for (xmlNode *c = n->children; c; c = c->next) {
         if (!is(c, "param"))
             continue;
-        if (e->nparams == 16) {
+        if (e->nparams == DM_MAX_PARAMS) {
             fail(c, "too many parameters");
             break;
         }
@@ -694,6 +694,24 @@ static void validate(void)
             for (int p = 1; p < m->nparams; p++)
                 if (m->params[p - 1].optional && !m->params[p].optional)
                     fail(m->node, "optional parameters must come last");
+            /* parameters become members of the handler's argument struct */
+            static const char *const keywords[] = {
+                "auto", "bool", "break", "case", "char", "const", "continue", "default", "do", "double",
+                "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+                "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+                "union", "unsigned", "void", "volatile", "while", NULL};
+            for (int p = 0; p < m->nparams; p++) {
+                const char *pn = m->params[p].name;
+                bool ident = (isalpha((unsigned char)*pn) || *pn == '_') && strspn(pn, "abcdefghijklmnopqrstuvwxyz"
+                                                                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == strlen(pn);
+                for (const char *const *kw = keywords; ident && *kw; kw++)
+                    ident = strcmp(pn, *kw) != 0;
+                if (!ident || strncmp(pn, "has_", 4) == 0)
+                    fail(m->node, "%s.%s: parameter '%s' cannot be a C member name", k->name, m->name, pn);
+                for (int q = 0; q < p; q++)
+                    if (strcmp(m->params[q].name, pn) == 0)
+                        fail(m->node, "%s.%s: duplicate parameter %s", k->name, m->name, pn);
+            }
         }
     }
     for (int i = 0; i < nerrs; i++)
