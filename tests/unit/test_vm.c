@@ -19,6 +19,7 @@
 #include "guest.h"
 #include "db.h"
 #include "log.h"
+#include "unit.h"
 
 #define MIB (1LL << 20)
 
@@ -178,8 +179,7 @@ static void nap(void)
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/vmtest.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unit_tmpdir(dir, sizeof(dir), "vmtest");
     cfg = config_new();
     _cleanup_free_ char *dbp = xasprintf("%s/x.db", dir), *sim = xasprintf("%s/sim", dir),
                         *pw = xasprintf("%s/passwd", dir), *inv = xasprintf("%s/inventory", dir);
@@ -221,8 +221,7 @@ static void teardown(void)
     config_free(cfg);
     free(session);
     free(host);
-    _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    unit_tmpdir_remove(dir);
 }
 
 /* ---- the state table, against xapi's allowed_power_states ---- */
@@ -836,7 +835,7 @@ START_TEST(an_end_never_recorded_is_still_reported)
 }
 END_TEST
 
-int main(void)
+static Suite *vm_suite(void)
 {
     log_setup("stderr", "error");
     Suite *s = suite_create("vm");
@@ -865,9 +864,7 @@ int main(void)
     tcase_add_test(api_tc, an_end_never_recorded_is_still_reported);
     suite_add_tcase(s, api_tc);
 
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return s;
 }
+
+UNIT_MAIN(vm_suite)
