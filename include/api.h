@@ -73,6 +73,8 @@ struct api_wait {
     uint64_t classes;            /* out: the classes whose events it waits for, bit
                                   * api_class_bit(c); events of others need no call */
     bool expire;                 /* in: answer now with what there is (the server stops) */
+    double answer_at;            /* out: monotonic; send the answer no sooner (a failed
+                                  * login's delay, kept by the server, not a thread) */
 };
 
 static inline uint64_t api_class_bit(int class_index)

@@ -288,8 +288,10 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
 
     struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer,
                           .local_root = who && who->local_root, .wait = who ? who->wait : NULL};
-    if (ctx.wait)
+    if (ctx.wait) {
         ctx.wait->parked = false;
+        ctx.wait->answer_at = 0;
+    }
     if (m->session) {
         const char *s = xv_str(params->u.arr.v[0]);
         xerr *e = session_check(api, s ? s : "");

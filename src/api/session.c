@@ -197,7 +197,9 @@ static xerr *login_with_password(struct api_ctx *ctx, xv *const *args, size_t n,
         log_info("failed login for '%s' from %s", user, ctx->peer ? ctx->peer : "?");
         /* The delay is per attempt and holds no lock: it slows a guesser, not others. */
         double delay = config_get_double(api->cfg, "login-failure-delay");
-        if (delay > 0)
+        if (delay > 0 && ctx->wait)
+            ctx->wait->answer_at = now_monotonic() + delay; /* the server holds the answer */
+        else if (delay > 0)
             usleep((useconds_t)(delay * 1e6));
         return xerr_new("SESSION_AUTHENTICATION_FAILED", user, "Authentication failure", NULL);
     }

@@ -118,31 +118,43 @@ static void wake(void *p)
     MHD_resume_connection(r->mc);
 }
 
-/* On a worker: run the call; answer (resume the connection) or park it. */
+/* The answer is ready but must wait until answer_at: no thread waits with it. */
+static void hold(struct req *r)
+{
+    r->ready = true;
+    parking_add(r->srv->parking, INT64_MAX, 0, r->wait.answer_at, wake, r);
+}
+
+/* On a worker: run the call; answer (resume the connection), hold or park it. */
 static void run_job(void *p)
 {
     struct req *r = p;
     if (!run(r)) {
         parking_add(r->srv->parking, r->wait.after, r->wait.classes, r->wait.wake, wake, r);
-        return;
+    } else if (r->wait.answer_at > now_monotonic()) {
+        hold(r);
+    } else {
+        r->ready = true;
+        MHD_resume_connection(r->mc);
     }
-    r->ready = true;
-    MHD_resume_connection(r->mc);
 }
 
 /* Run the call where it belongs: a quick one here, at once, parking it if it waits;
  * any other on a worker. */
 static enum MHD_Result go(struct req *r)
 {
-    if (r->quick) {
-        if (run(r))
-            return answer_call(r);
+    if (!r->quick) {
+        MHD_suspend_connection(r->mc);
+        workers_submit(r->srv->workers, run_job, r);
+    } else if (!run(r)) {
         MHD_suspend_connection(r->mc);
         parking_add(r->srv->parking, r->wait.after, r->wait.classes, r->wait.wake, wake, r);
-        return MHD_YES;
+    } else if (r->wait.answer_at > now_monotonic()) {
+        MHD_suspend_connection(r->mc);
+        hold(r);
+    } else {
+        return answer_call(r);
     }
-    MHD_suspend_connection(r->mc);
-    workers_submit(r->srv->workers, run_job, r);
     return MHD_YES;
 }
 

@@ -134,6 +134,33 @@ class SlowAndIdleClients(unittest.TestCase):
         self.assertLess(dropped, self.REQUEST_TIMEOUT + 3)
 
 
+class PasswordGuessers(unittest.TestCase):
+    """A failed login's delay holds its answer, not a thread: many guessers at once
+    neither use up the workers nor delay a good login."""
+
+    def test_many_failed_logins_at_once(self):
+        d = Daemon(login_failure_delay=2, worker_threads=8).start()
+        try:
+            pid = d.proc.pid
+            threads0 = threads_of(pid)
+            t0 = time.monotonic()
+            guessers = connect_many(d.port, 100, xmlrpc_request("session.login_with_password", "root", "guess"))
+            time.sleep(0.5)
+            self.assertLess(timed(d.login, d.proxy()), 1.0)
+            self.assertLessEqual(threads_of(pid) - threads0, 8 + 2)
+            got = read_responses(guessers, 30)
+            took = time.monotonic() - t0
+            self.assertEqual(len(got), 100)
+            for r in got.values():
+                self.assertIn(b"SESSION_AUTHENTICATION_FAILED", r)
+            self.assertGreaterEqual(took, 2.0)
+            self.assertLess(took, 8.0, "the delays were served one after another")
+            for x in guessers:
+                x.close()
+        finally:
+            d.cleanup()
+
+
 class EventWaiters(unittest.TestCase):
     N = 1000
 
