@@ -51,6 +51,12 @@ class Certificate(unittest.TestCase):
         fp = fingerprint_of(cert)
         self.assertEqual(logged_fingerprint(self.d), fp)
         self.assertEqual(host_fingerprint(self.d), fp)
+        # as a user reads it to pin it
+        p = self.d.proxy()
+        sess = self.d.login(p)
+        uuid = p.host.get_uuid(sess, p.host.get_all(sess)["Value"][0])["Value"]
+        r = self.d.xe("host-param-get", "uuid=" + uuid, "param-name=certificate-fingerprint")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, fp), r.stderr)
         # names a client checks: 127.0.0.1 and localhost verify
         login(https_proxy(self.d))
         ctx = tls_context(self.d)
