@@ -173,6 +173,14 @@ class Https(unittest.TestCase):
                 with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
                     self.assertEqual(s.version(), version.name.replace("_", "."))
 
+    def test_plain_http_off_loopback_is_warned_about(self):
+        self.assertNotIn("plain HTTP on", self.d.read_log())
+        d = Daemon(listen_address="0.0.0.0").start()
+        try:
+            self.assertIn("plain HTTP on 0.0.0.0: passwords and data cross the network in clear", d.read_log())
+        finally:
+            d.cleanup()
+
     def test_plain_http_on_the_plain_port_still_works(self):
         p = self.d.proxy()
         self.assertEqual(p.VM.get_all(self.d.login(p))["Status"], "Success")
