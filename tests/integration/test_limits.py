@@ -135,26 +135,31 @@ class SlowAndIdleClients(unittest.TestCase):
 
 
 class PasswordGuessers(unittest.TestCase):
-    """A failed login's delay holds its answer, not a thread: many guessers at once
-    neither use up the workers nor delay a good login."""
+    """A failed login's delay holds its answer, not a worker: guessers outnumbering the
+    workers neither queue behind each other's delays nor delay a good login."""
+
+    GUESSERS, WORKERS, DELAY = 16, 2, 3.0
 
     def test_many_failed_logins_at_once(self):
-        d = Daemon(login_failure_delay=2, worker_threads=8).start()
+        d = Daemon(login_failure_delay=self.DELAY, worker_threads=self.WORKERS).start()
         try:
             pid = d.proc.pid
             threads0 = threads_of(pid)
             t0 = time.monotonic()
-            guessers = connect_many(d.port, 100, xmlrpc_request("session.login_with_password", "root", "guess"))
+            guessers = connect_many(d.port, self.GUESSERS,
+                                    xmlrpc_request("session.login_with_password", "root", "guess"))
             time.sleep(0.5)
-            self.assertLess(timed(d.login, d.proxy()), 1.0)
-            self.assertLessEqual(threads_of(pid) - threads0, 8 + 2)
-            got = read_responses(guessers, 30)
+            # were the delays held by the workers, this would wait for them
+            self.assertLess(timed(d.login, d.proxy()), self.DELAY - 1)
+            self.assertLessEqual(threads_of(pid) - threads0, self.WORKERS)
+            got = read_responses(guessers, 60)
             took = time.monotonic() - t0
-            self.assertEqual(len(got), 100)
+            self.assertEqual(len(got), self.GUESSERS)
             for r in got.values():
                 self.assertIn(b"SESSION_AUTHENTICATION_FAILED", r)
-            self.assertGreaterEqual(took, 2.0)
-            self.assertLess(took, 8.0, "the delays were served one after another")
+            self.assertGreaterEqual(took, self.DELAY)
+            # one after another on the workers they would take GUESSERS / WORKERS delays
+            self.assertLess(took, 2 * self.DELAY + 1, "the delays were served one after another")
             for x in guessers:
                 x.close()
         finally:
