@@ -11,8 +11,8 @@ import time
 import unittest
 
 from harness import Daemon
-from server_util import (closed_by_peer, connect_many, https_port, https_proxy, login, raise_fd_limit,
-                         rss_kib, threads_of, timed, xmlrpc_request)
+from server_util import (closed_by_peer, connect_many, https_proxy, login, raise_fd_limit, rss_kib,
+                         threads_of, timed, wait_idle, xmlrpc_request)
 
 HALF = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 300\r\n\r\n"
         b"<?xml version='1.0'?><methodCall><methodName>session.login")
@@ -195,7 +195,7 @@ class EventWaiters(unittest.TestCase):
         alone = timed(batch)
         threads0 = threads_of(pid)
         waiters = connect_many(d.port, self.N, xmlrpc_request("event.from", s, ["vm"], token, 60.0))
-        time.sleep(1.0)
+        wait_idle(pid)  # every waiter read and parked
         self.assertEqual(read_responses(waiters[:20], 0.5), {}, "event.from answered with nothing to say")
         crowded = timed(batch)
         threads = threads_of(pid)
