@@ -56,6 +56,7 @@ XMLRPC_LIBS := -lxmlrpc_server_abyss -lxmlrpc_server -lxmlrpc_abyss -lxmlrpc \
                -lxmlrpc_xmlparse -lxmlrpc_xmltok -lxmlrpc_util
 XEN_LIBS    := -lxenctrl -lxenguest -lxenstore -lxentoollog
 LIBS := $(XMLRPC_LIBS)
+LIBS += $(shell pkg-config --libs libmicrohttpd gnutls 2>/dev/null || echo -lmicrohttpd -lgnutls)
 LIBS += -lxml2
 LIBS += -lsqlite3
 LIBS += $(XEN_LIBS)

@@ -40,6 +40,8 @@ class Daemon:
             "inventory": os.path.join(self.dir, "inventory"),
             "listen-address": "127.0.0.1",
             "listen-port": "0",
+            "https-address": "127.0.0.1",
+            "https-port": "0",
             "login-failure-delay": "0.05",
             "log-level": "debug",
             "platform-registry": os.path.join(ROOT, "etc", "platform.xml"),
