@@ -17,9 +17,9 @@
 # BENCH_CALLS (calls counted under callgrind, 300), XENAPID_BIN (bin/xenapid).
 #
 # The daemon is the release build with etc/xenapid.conf as it ships (db-sync = full
-# included); only paths and ports are changed, to a temporary directory and free ports,
-# and the per-address connection limit raised above BENCH_MANY (every client here comes
-# from 127.0.0.1).  The baselines answer with the bytes of a real VM.get_record response
+# included); only paths and ports are changed, to a temporary directory and free ports on
+# loopback, and the per-address connection limit raised above BENCH_MANY (every client
+# here comes from 127.0.0.1).  The baselines answer with the bytes of a real VM.get_record response
 # captured from the daemon, doing no work of their own:
 #   bare Abyss  (tests/bench/bare_server.c): xmlrpc-c's Abyss, the API and tuning the
 #               server had before libmicrohttpd; plain HTTP only (Debian's xmlrpc-c has
@@ -145,7 +145,9 @@ set_key() { # KEY VALUE: the key's line replaced, or added when the file leaves 
   fi
 }
 set_key listen-port 0
+set_key https-address 127.0.0.1
 set_key https-port 0
+set_key max-connections-per-address $((MANY * 2))
 set_key tls-certificate "$WORK/xenapid.crt"
 set_key tls-key "$WORK/xenapid.key"
 set_key unix-socket "$WORK/xenapid.sock"

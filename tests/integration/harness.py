@@ -74,6 +74,7 @@ class Daemon:
         }
         if HAS_HTTPS:
             self.options.update({
+                "https-address": "127.0.0.1",
                 "https-port": "0",
                 "tls-certificate": os.path.join(self.dir, "xenapid.crt"),
                 "tls-key": os.path.join(self.dir, "xenapid.key"),
