@@ -45,6 +45,9 @@ void rpc_client_close(struct rpc_client *c);
  * Without a check the certificate must chain to the system's trusted CAs and name the
  * host. */
 #define RPC_FINGERPRINT_LEN (32 * 3 - 1)
+/* A SHA-256 fingerprint as people write it (AB:CD:.., abcd.., sha256:.., openssl's
+ * "SHA256 Fingerprint=AB:..") to "AB:CD:..."; false when it is not one. */
+bool rpc_fingerprint_parse(const char *in, char out[RPC_FINGERPRINT_LEN + 1]);
 typedef xerr *(*rpc_cert_check)(void *ctx, const char *host, const char *port, const char *fingerprint);
 void rpc_client_set_cert_check(struct rpc_client *c, rpc_cert_check check, void *ctx);
 /* Call a XenAPI method over XML-RPC, keeping the connection alive between calls.

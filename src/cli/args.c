@@ -86,7 +86,7 @@ xerr *cli_parse_argv(int argc, char **argv, struct cli_opts *o)
             const char *fp = a[13] == '=' ? a + 14 : i + 1 < argc ? argv[++i] : NULL;
             if (!fp)
                 return cli_usage("Option %s needs a value.", a);
-            if (!cli_fingerprint_normalize(fp, o->fingerprint))
+            if (!rpc_fingerprint_parse(fp, o->fingerprint))
                 return cli_usage("--fingerprint %s: not a SHA-256 fingerprint (64 hex digits, colons "
                                  "allowed).", fp);
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

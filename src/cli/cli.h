@@ -46,9 +46,6 @@ xerr *cli_parse_argv(int argc, char **argv, struct cli_opts *o);
 void cli_opts_free(struct cli_opts *o);
 
 /* ---- which servers to trust over HTTPS (trust.c) ---- */
-/* A SHA-256 fingerprint as people write it (AB:CD:.., abcd.., sha256:.., openssl's
- * "SHA256 Fingerprint=..") to "AB:CD:..."; false when it is not one. */
-bool cli_fingerprint_normalize(const char *in, char out[RPC_FINGERPRINT_LEN + 1]);
 /* The rpc_cert_check of xe (ctx: its struct cli_opts): --fingerprint, else the pin in
  * ~/.xe_known_hosts, else trust on first use and pin. */
 xerr *cli_trust_check(void *ctx, const char *host, const char *port, const char *fingerprint);

@@ -5,7 +5,6 @@
  * password in it -- is sent.  docs/xe.md describes the file. */
 #include "cli.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,29 +16,6 @@
     "# The TLS certificates xe trusts: HOST:PORT, then the SHA-256 fingerprint of the server's\n" \
     "# certificate.  xe adds a line at the first connection to a server; delete a line to let\n"  \
     "# xe trust a server's new certificate.\n"
-
-bool cli_fingerprint_normalize(const char *in, char out[RPC_FINGERPRINT_LEN + 1])
-{
-    /* "SHA256 Fingerprint=AB:CD:.." as openssl prints it, "sha256:abcd..", plain hex */
-    const char *eq = strrchr(in, '=');
-    if (eq)
-        in = eq + 1;
-    if (strncasecmp(in, "sha256:", 7) == 0)
-        in += 7;
-    size_t n = 0;
-    for (const char *p = in; *p; p++) {
-        if (*p == ':' || *p == ' ')
-            continue;
-        if (!isxdigit((unsigned char)*p) || n == 64)
-            return false;
-        out[n / 2 * 3 + n % 2] = (char)toupper((unsigned char)*p);
-        if (n % 2 && n < 63)
-            out[n / 2 * 3 + 2] = ':';
-        n++;
-    }
-    out[RPC_FINGERPRINT_LEN] = 0;
-    return n == 64;
-}
 
 /* "host:port", "[v6]:port": how the file names a server */
 static char *host_key(const char *host, const char *port)
@@ -75,7 +51,7 @@ static xerr *find_pin(const char *path, const char *key, struct pin *pin, buf *t
         char name[512], fp[256];
         if (line[0] == '#' || sscanf(line, "%511s %255s", name, fp) != 2 || strcmp(name, key) != 0)
             continue;
-        if (!cli_fingerprint_normalize(fp, pin->fp)) {
+        if (!rpc_fingerprint_parse(fp, pin->fp)) {
             free(line);
             fclose(f);
             return cli_fail("%s, line %d: '%s' is not a SHA-256 fingerprint. Fix or delete the line.",

@@ -6,6 +6,7 @@
 #include "wire.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
@@ -166,6 +167,28 @@ static xerr *peer_fingerprint(struct rpc_client *c, char out[RPC_FINGERPRINT_LEN
     for (size_t i = 0; i < len; i++)
         snprintf(out + 3 * i, 4, i + 1 < len ? "%02X:" : "%02X", md[i]);
     return NULL;
+}
+
+bool rpc_fingerprint_parse(const char *in, char out[RPC_FINGERPRINT_LEN + 1])
+{
+    const char *eq = strrchr(in, '=');
+    if (eq)
+        in = eq + 1;
+    if (strncasecmp(in, "sha256:", 7) == 0)
+        in += 7;
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == ':' || *p == ' ')
+            continue;
+        if (!isxdigit((unsigned char)*p) || n == 64)
+            return false;
+        out[n / 2 * 3 + n % 2] = (char)toupper((unsigned char)*p);
+        if (n % 2 && n < 63)
+            out[n / 2 * 3 + 2] = ':';
+        n++;
+    }
+    out[RPC_FINGERPRINT_LEN] = 0;
+    return n == 64;
 }
 
 static xerr *tls_fail(struct rpc_client *c, const char *what, int rc)
