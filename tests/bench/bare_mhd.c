@@ -22,35 +22,15 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MAX_REQUEST (16u << 20)      /* max-request-size's default */
 #define CONNECTION_LIMIT 20000       /* the bench's clients, never the limit */
 #define BACKLOG 1024
 #define PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
+const char *bench_prog = "bare_mhd";
 static struct MHD_Response *canned, *not_found, *bad;
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "bare_mhd: %s: %s\n", what, why);
-    exit(1);
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die(path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (!p || fread(p, 1, (size_t)n, f) != (size_t)n)
-        die(path, "short read");
-    fclose(f);
-    p[n] = 0;
-    *len = (size_t)n;
-    return p;
-}
 
 struct body {
     char *p;
@@ -109,21 +89,6 @@ static void completed(void *cls, struct MHD_Connection *conn, void **state, enum
     }
 }
 
-static int bind_free_port(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(fd, BACKLOG) != 0)
-        die("bind", strerror(errno));
-    socklen_t l = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &l);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
 static struct MHD_Response *text_response(const char *text, const char *type)
 {
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_PERSISTENT);
@@ -164,7 +129,7 @@ int main(int argc, char **argv)
     bad = text_response("Bad request\n", "text/plain");
 
     int port;
-    int fd = bind_free_port(&port);
+    int fd = bind_free_port(&port, BACKLOG);
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
     char *cert_pem = NULL, *key_pem = NULL;
     if (cert) {

@@ -76,8 +76,8 @@ class Daemon:
             self.options.update({
                 "https-address": "127.0.0.1",
                 "https-port": "0",
-                "tls-certificate": os.path.join(self.dir, "xenapid.crt"),
-                "tls-key": os.path.join(self.dir, "xenapid.key"),
+                "tls-certificate": os.path.join(self.dir, "xenapid-cert.pem"),
+                "tls-key": os.path.join(self.dir, "xenapid-key.pem"),
             })
         for k, v in options.items():
             self.options[k.replace("_", "-")] = str(v)
