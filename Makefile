@@ -29,7 +29,8 @@ LDFLAGS += -pthread $(SANFLAGS)
 XMLRPC_LIBS = -lxmlrpc_server_abyss -lxmlrpc_server -lxmlrpc_abyss -lxmlrpc \
               -lxmlrpc_xmlparse -lxmlrpc_xmltok -lxmlrpc_util
 XEN_LIBS    = -lxenctrl -lxenguest -lxenstore -lxentoollog
-LIBS        = $(XMLRPC_LIBS) -lxml2 -lsqlite3 $(XEN_LIBS) -lpam -lcrypt -lgnutls -lm
+HTTP_LIBS   = $(shell pkg-config --libs libmicrohttpd gnutls 2>/dev/null || echo -lmicrohttpd -lgnutls)
+LIBS        = $(XMLRPC_LIBS) $(HTTP_LIBS) -lxml2 -lsqlite3 $(XEN_LIBS) -lpam -lcrypt -lm
 CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 PROGRAM_DIRS := src/daemon src/cli src/dmgen

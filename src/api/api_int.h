@@ -44,6 +44,7 @@ struct api {
     struct dm_type *ref_types;           /* "ref C" for each class, by class index */
     api_change_hook *change_hooks;       /* by class index, may be NULL */
     char *host_ref, *pool_ref;
+    char *certificate_fingerprint;       /* "" without HTTPS */
     struct sessions *sessions;
     struct events *events;
     struct tasks *tasks;

@@ -159,6 +159,7 @@ xerr *api_create(const struct api_options *opt, struct api **out)
     api->db = opt->db;
     api->hv = opt->hv;
     api->platform = opt->platform;
+    api->certificate_fingerprint = xstrdup(opt->certificate_fingerprint ? opt->certificate_fingerprint : "");
     api->methods = strmap_new();
     api->ref_types = xcalloc(dm_nclasses, sizeof(struct dm_type));
     api->change_hooks = xcalloc(dm_nclasses, sizeof(api_change_hook));
@@ -193,6 +194,7 @@ void api_destroy(struct api *api)
     free(api->change_hooks);
     free(api->host_ref);
     free(api->pool_ref);
+    free(api->certificate_fingerprint);
     free(api);
 }
 
@@ -247,8 +249,19 @@ static xerr *count_mismatch(const char *method, size_t expected, size_t received
     return xerr_new("MESSAGE_PARAMETER_COUNT_MISMATCH", method, e, r, NULL);
 }
 
-xerr *api_call(struct api *api, const char *method, const xv *params, const char *peer, xv **result)
+bool api_call_is_quick(struct api *api, const char *method)
 {
+    if (str_startswith(method, "Async.") || strcmp(method, "system.listMethods") == 0)
+        return true;
+    const struct method *m = strmap_get(api->methods, method);
+    /* event's messages read the event log; their waits park (api_wait) */
+    return !m || m->kind != GEN_NONE || m->cls == DMC_event;
+}
+
+xerr *api_call(struct api *api, const char *method, const xv *params, const struct api_peer *who,
+               xv **result)
+{
+    const char *peer = who ? who->addr : NULL;
     *result = NULL;
     if (strcmp(method, "system.listMethods") == 0) {
         *result = api_list_methods(api);
@@ -273,7 +286,12 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     if (nargs < m->nrequired || nargs > m->nparams)
         return count_mismatch(method, nargs < m->nrequired ? m->nrequired : m->nparams, nargs);
 
-    struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer};
+    struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer,
+                          .local_root = who && who->local_root, .wait = who ? who->wait : NULL};
+    if (ctx.wait) {
+        ctx.wait->parked = false;
+        ctx.wait->answer_at = 0;
+    }
     if (m->session) {
         const char *s = xv_str(params->u.arr.v[0]);
         xerr *e = session_check(api, s ? s : "");
@@ -307,7 +325,7 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     }
     for (size_t i = 0; i < nargs; i++)
         xv_free(args[i]);
-    if (!e && !*result)
+    if (!e && !*result && !(ctx.wait && ctx.wait->parked))
         *result = xv_nil();
     if (e && log_enabled(LL_DEBUG)) {
         _cleanup_free_ char *s = xerr_str(e);

@@ -149,6 +149,7 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
         e = set(t, DMC_host, host, "name_label", xv_string(label));
     if (!e) e = set(t, DMC_host, host, "hostname", xv_string(hostname));
     if (!e) e = set(t, DMC_host, host, "address", xv_string(addr));
+    if (!e) e = set(t, DMC_host, host, "certificate_fingerprint", xv_string(api->certificate_fingerprint));
     if (!e) e = set(t, DMC_host, host, "API_version_major", xv_int(dm_api_version_major));
     if (!e) e = set(t, DMC_host, host, "API_version_minor", xv_int(dm_api_version_minor));
     if (!e) e = set(t, DMC_host, host, "API_version_vendor", xv_string(dm_api_version_vendor));

@@ -3,6 +3,7 @@
  * socket, which is how local tools talk to the daemon, nor show us the server's
  * certificate before it sends the request, which pinning needs. */
 #include "rpc.h"
+#include "tls.h"
 #include "wire.h"
 
 #include <arpa/inet.h>
@@ -17,9 +18,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-/* TLS 1.2 and 1.3 only, as the server accepts. */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 
 struct rpc_client {
     char *unix_path;             /* or: */
@@ -211,6 +209,7 @@ static xerr *start_tls(struct rpc_client *c)
     if ((rc = gnutls_init(&c->session, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)) < 0)
         return tls_fail(c, "TLS set-up", rc);
     const char *errpos = NULL;
+    /* TLS 1.2 and 1.3 only, as the server */
     if ((rc = gnutls_priority_set_direct(c->session, TLS_PRIORITIES, &errpos)) < 0 ||
         (rc = gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, c->cred)) < 0)
         return tls_fail(c, "TLS set-up", rc);

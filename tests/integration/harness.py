@@ -28,15 +28,6 @@ SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|run
                               r"SUMMARY: \w*Sanitizer")
 
 
-def _daemon_has_https():
-    # only until the HTTPS server is merged: then always true
-    r = subprocess.run([XENAPID, "--help"], capture_output=True, text=True)
-    return "--https-port" in r.stdout + r.stderr
-
-
-HAS_HTTPS = _daemon_has_https()
-
-
 def fingerprint_of(pem):
     """The SHA-256 fingerprint of the first certificate of a PEM text, as colon-separated
     upper-case hex (what `openssl x509 -fingerprint -sha256` and xe print)."""
@@ -68,17 +59,14 @@ class Daemon:
             "inventory": os.path.join(self.dir, "inventory"),
             "listen-address": "127.0.0.1",
             "listen-port": "0",
+            "https-address": "127.0.0.1",
+            "https-port": "0",
+            "tls-certificate": os.path.join(self.dir, "xenapid-cert.pem"),
+            "tls-key": os.path.join(self.dir, "xenapid-key.pem"),
             "login-failure-delay": "0.05",
             "log-level": "debug",
             "platform-registry": os.path.join(ROOT, "etc", "platform.xml"),
         }
-        if HAS_HTTPS:
-            self.options.update({
-                "https-address": "127.0.0.1",
-                "https-port": "0",
-                "tls-certificate": os.path.join(self.dir, "xenapid-cert.pem"),
-                "tls-key": os.path.join(self.dir, "xenapid-key.pem"),
-            })
         for k, v in options.items():
             self.options[k.replace("_", "-")] = str(v)
         self.proc = None
@@ -105,9 +93,7 @@ class Daemon:
             m = re.match(r"xenapid ready: port (\d+)(?: https-port (\d+))?", line)
             if m:
                 self.port = int(m.group(1))
-                self.https_port = int(m.group(2)) if m.group(2) else None
-                if HAS_HTTPS and self.https_port is None:
-                    raise RuntimeError("xenapid serves no HTTPS: " + line)
+                self.https_port = int(m.group(2) or 0) or None   # 0: no HTTPS listener
                 return self
             if self.proc.poll() is not None:
                 break
