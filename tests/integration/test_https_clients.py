@@ -52,6 +52,7 @@ class HttpsCase(unittest.TestCase):
             return s.xenapi.host.get_uuid(s.xenapi.host.get_all()[0])
         finally:
             s.xenapi.session.logout()
+            s("close")()
 
 
 class XenAPIpy(HttpsCase):
@@ -62,7 +63,10 @@ class XenAPIpy(HttpsCase):
         vm = x.VM.create({"name_label": "over-tls"})
         self.assertEqual(x.VM.get_record(vm)["name_label"], "over-tls")
         x.VM.destroy(vm)
+        # the fingerprint the host publishes for pinning is its certificate's
+        self.assertEqual(x.host.get_certificate_fingerprint(x.host.get_all()[0]), self.d.fingerprint())
         x.session.logout()
+        s("close")()
 
     def test_the_certificate_served_is_the_daemons_and_verification_is_real(self):
         with socket.create_connection(("127.0.0.1", self.d.https_port), timeout=10) as raw:
@@ -79,6 +83,7 @@ class XenAPIpy(HttpsCase):
         s = self.d.session(https=False)
         self.assertTrue(s.xenapi.host.get_all())
         s.xenapi.session.logout()
+        s("close")()
 
 
 class Curl(HttpsCase):
@@ -127,6 +132,9 @@ class Xe(HttpsCase):
         self.assertEqual(pins, [["127.0.0.1:%d" % self.d.https_port, fp]])
         r = self.xe("host-list", "--minimal")
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, host + "\n", ""))
+        # what a careful user compares the pin with: the host's own word
+        r = self.xe("host-param-get", "uuid=" + host, "param-name=certificate-fingerprint")
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, fp + "\n", ""))
 
     def test_explicit_fingerprint(self):
         host = self.host_uuid()
