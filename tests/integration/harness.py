@@ -28,6 +28,20 @@ SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|run
                               r"SUMMARY: \w*Sanitizer")
 
 
+class HTTPSTransport(xmlrpc.client.SafeTransport):
+    """xmlrpc.client's HTTPS transport, retrying a request once on a fresh connection
+    when the kept-alive one turns out closed -- as its plain-HTTP transport does for
+    ECONNRESET, EPIPE and RemoteDisconnected, but not for their TLS spelling (an
+    SSLEOFError from the write), which a daemon restart produces."""
+
+    def request(self, host, handler, request_body, verbose=False):
+        try:
+            return super().request(host, handler, request_body, verbose)
+        except ssl.SSLEOFError:
+            self.close()
+            return self.single_request(host, handler, request_body, verbose)
+
+
 def fingerprint_of(pem):
     """The SHA-256 fingerprint of the first certificate of a PEM text, as colon-separated
     upper-case hex (what `openssl x509 -fingerprint -sha256` and xe print)."""
@@ -158,7 +172,12 @@ class Daemon:
         return self.stop(signal.SIGKILL)
 
     def restart(self, **options):
+        """Stop, then start again; on the same HTTPS port unless told otherwise, so that
+        the HTTPS sessions opened before carry on (tests that need the plain port kept
+        say listen_port=d.port)."""
         self.stop()
+        if self.https_port and "https_port" not in options and "https-port" not in options:
+            self.options["https-port"] = str(self.https_port)
         for k, v in options.items():
             self.options[k.replace("_", "-")] = str(v)
         return self.start()
@@ -197,7 +216,7 @@ class Daemon:
             https = self.https_port is not None
         if not https:
             return XenAPI.Session(self.url)
-        return XenAPI.Session(self.https_url, transport=xmlrpc.client.SafeTransport(context=self.ssl_context()))
+        return XenAPI.Session(self.https_url, transport=HTTPSTransport(context=self.ssl_context()))
 
     def proxy(self, https=False):
         if https:
