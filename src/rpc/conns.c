@@ -8,7 +8,6 @@
 #include "util.h"
 
 #include <sys/socket.h>
-#include <time.h>
 
 struct conns {
     pthread_mutex_t lock;
@@ -50,12 +49,7 @@ static void *reaper_main(void *p)
     struct conns *cs = p;
     pthread_mutex_lock(&cs->lock);
     while (!cs->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        double at = (double)until.tv_sec + until.tv_nsec / 1e9 + tick(cs);
-        until.tv_sec = (time_t)at;
-        until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
-        pthread_cond_timedwait(&cs->stop_cond, &cs->lock, &until);
+        cond_wait_for(&cs->stop_cond, &cs->lock, tick(cs));
         if (cs->stop)
             break;
         pthread_mutex_unlock(&cs->lock);

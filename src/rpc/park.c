@@ -11,7 +11,6 @@
 #include "util.h"
 
 #include <math.h>
-#include <time.h>
 
 #define WATCH_SLICE 0.5          /* how often the watcher checks that it should stop */
 #define RING 4096                /* classes of the newest events remembered */
@@ -142,12 +141,7 @@ static void *keeper_main(void *p)
         if (isinf(next)) {
             pthread_cond_wait(&pk->cond, &pk->lock);
         } else {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            double at = (double)until.tv_sec + until.tv_nsec / 1e9 + (next - now);
-            until.tv_sec = (time_t)at;
-            until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
-            pthread_cond_timedwait(&pk->cond, &pk->lock, &until);
+            cond_wait_for(&pk->cond, &pk->lock, next - now);
         }
     }
     pthread_mutex_unlock(&pk->lock);

@@ -11,6 +11,9 @@
 #include "util.h"
 #include "xerr.h"
 
+/* Wait on cond for at most secs (pthread_cond_timedwait's clock is the wall clock). */
+int cond_wait_for(pthread_cond_t *cond, pthread_mutex_t *lock, double secs);
+
 /* ---- work.c: a bounded, elastic pool of threads for calls that may take long.
  * Threads are made on demand up to max and end after a while idle. */
 struct workers;

@@ -203,7 +203,8 @@ static enum MHD_Result start_request(struct req *r, const char *url, const char 
         return answer_text(r->mc, MHD_HTTP_LENGTH_REQUIRED, "A Content-Length is required\n");
     if ((uint64_t)len > r->srv->max_request)
         return answer_text(r->mc, MHD_HTTP_CONTENT_TOO_LARGE, "Request too large\n");
-    buf_reserve(&r->body, (size_t)len);
+    /* memory follows what arrives, not what a client announces */
+    buf_reserve(&r->body, len < 65536 ? (size_t)len : 65536);
     return MHD_YES;
 }
 

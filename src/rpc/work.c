@@ -8,6 +8,20 @@
 
 #define IDLE_EXIT 30.0           /* seconds an idle worker lingers before it ends */
 
+int cond_wait_for(pthread_cond_t *cond, pthread_mutex_t *lock, double secs)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    double at = (double)until.tv_sec + until.tv_nsec / 1e9 + (secs > 0 ? secs : 0);
+    until.tv_sec = (time_t)at;
+    until.tv_nsec = (long)((at - (double)until.tv_sec) * 1e9);
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    return pthread_cond_timedwait(cond, lock, &until);
+}
+
 struct job {
     struct job *next;
     void (*fn)(void *);
@@ -30,11 +44,8 @@ static void *worker_main(void *p)
     pthread_mutex_lock(&w->lock);
     for (;;) {
         while (!w->head && !w->stop) {
-            struct timespec until;
-            clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += (time_t)IDLE_EXIT;
             w->idle++;
-            int rc = pthread_cond_timedwait(&w->work, &w->lock, &until);
+            int rc = cond_wait_for(&w->work, &w->lock, IDLE_EXIT);
             w->idle--;
             if (rc != 0 && !w->head)
                 goto out;

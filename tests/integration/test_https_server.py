@@ -51,6 +51,12 @@ class Certificate(unittest.TestCase):
         fp = fingerprint_of(cert)
         self.assertEqual(logged_fingerprint(self.d), fp)
         self.assertEqual(host_fingerprint(self.d), fp)
+        # as a user reads it to pin it
+        p = self.d.proxy()
+        sess = self.d.login(p)
+        uuid = p.host.get_uuid(sess, p.host.get_all(sess)["Value"][0])["Value"]
+        r = self.d.xe("host-param-get", "uuid=" + uuid, "param-name=certificate-fingerprint")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, fp), r.stderr)
         # names a client checks: 127.0.0.1 and localhost verify
         login(https_proxy(self.d))
         ctx = tls_context(self.d)
@@ -166,6 +172,14 @@ class Https(unittest.TestCase):
             with socket.create_connection(("127.0.0.1", self.port), timeout=10) as raw:
                 with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
                     self.assertEqual(s.version(), version.name.replace("_", "."))
+
+    def test_plain_http_off_loopback_is_warned_about(self):
+        self.assertNotIn("plain HTTP on", self.d.read_log())
+        d = Daemon(listen_address="0.0.0.0").start()
+        try:
+            self.assertIn("plain HTTP on 0.0.0.0: passwords and data cross the network in clear", d.read_log())
+        finally:
+            d.cleanup()
 
     def test_plain_http_on_the_plain_port_still_works(self):
         p = self.d.proxy()

@@ -216,3 +216,28 @@ class EventWaiters(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class StopWithWaiters(unittest.TestCase):
+    def test_sigterm_answers_the_parked_waits_and_exits_cleanly(self):
+        d = Daemon().start()
+        try:
+            p = d.proxy()
+            s = d.login(p)
+            token = getattr(p.event, "from")(s, ["vm"], "", 0.0)["Value"]["token"]
+            waiters = connect_many(d.port, 50, xmlrpc_request("event.from", s, ["vm"], token, 60.0))
+            time.sleep(0.5)
+            t0 = time.monotonic()
+            self.assertEqual(d.stop(), 0)
+            self.assertLess(time.monotonic() - t0, 6)
+            got = read_responses(waiters, 5)
+            self.assertEqual(len(got), 50)
+            answered = [r for r in got.values() if r]
+            for r in answered:  # what there was: no events, the same token
+                self.assertIn(b" 200 ", r.split(b"\r\n")[0])
+                self.assertIn(token.encode(), r)
+            self.assertGreater(len(answered), 0, "no parked wait was answered at stop")
+            for x in waiters:
+                x.close()
+        finally:
+            d.cleanup()
