@@ -72,7 +72,8 @@ static xerr *add_pin(const char *path, buf *text, const char *key, const char *f
     _cleanup_free_ char *tmp = xasprintf("%s.XXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0)
-        return cli_fail("Cannot pin the server's certificate: cannot create %s: %s", tmp, strerror(errno));
+        return cli_fail("Cannot pin the server's certificate: cannot create %s: %s. Give its fingerprint "
+                        "with --fingerprint instead.", tmp, strerror(errno));
     if (text->len == 0)
         buf_adds(text, KNOWN_HOSTS_HEADER);
     else if (text->p[text->len - 1] != '\n')
@@ -88,7 +89,8 @@ static xerr *add_pin(const char *path, buf *text, const char *key, const char *f
     if (!ok || rename(tmp, path) != 0) {
         err = ok ? errno : err;
         unlink(tmp);
-        return cli_fail("Cannot pin the server's certificate in %s: %s", path, strerror(err));
+        return cli_fail("Cannot pin the server's certificate in %s: %s. Give its fingerprint with "
+                        "--fingerprint instead.", path, strerror(err));
     }
     return NULL;
 }
