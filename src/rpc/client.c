@@ -3,6 +3,7 @@
  * socket, which is how local tools talk to the daemon, nor show us the server's
  * certificate before it sends the request, which pinning needs. */
 #include "rpc.h"
+#include "dm_gen.h"
 #include "tls.h"
 #include "wire.h"
 
@@ -69,7 +70,7 @@ xerr *rpc_client_open(const char *url, struct rpc_client **out)
         parse_hostport(c, url + 8, "443");
     } else {
         free(c);
-        return xerr_internal("not an http://, https:// or unix: URL: %s", url);
+        return err_invalid_value("url", url);
     }
     *out = c;
     return NULL;

@@ -1,5 +1,6 @@
 /* The listening sockets. */
 #include "rpc_int.h"
+#include "dm_gen.h"
 #include "util.h"
 
 #include <arpa/inet.h>
@@ -30,7 +31,7 @@ xerr *listen_tcp(const char *address, int port, int backlog, int *out, int *boun
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%d", port);
     if (getaddrinfo(address, portstr, &hints, &ai) != 0)
-        return xerr_new("INVALID_VALUE", "address", address, NULL);
+        return err_invalid_value("address", address);
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     xerr *e = NULL;
@@ -57,7 +58,7 @@ xerr *listen_unix(const char *path, int backlog, int *out)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path))
-        return xerr_new("INVALID_VALUE", "unix-socket", path, NULL);
+        return err_invalid_value("unix-socket", path);
     strcpy(sa.sun_path, path);
     /* a socket file left by a daemon that died: refuse only if something answers */
     int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -3,6 +3,7 @@
  * parsing it again. */
 #include "rpc.h"
 #include "rpc_int.h"
+#include "dm_gen.h"
 #include "wire.h"
 
 #include <string.h>
@@ -79,11 +80,9 @@ static void parse_jsonrpc(struct rpc_call *c, const char *body, size_t len)
     const char *method = xv_struct_get_str(req, "method");
     const xv *params = xv_struct_get(req, "params");
     if (req->type != XV_STRUCT || !method || (params && params->type != XV_ARRAY)) {
-        xerr *bad = xerr_new("JSONRPC_PARSE_ERROR",
-                             req->type != XV_STRUCT ? "the request is not an object"
-                             : !method              ? "no method"
-                                                    : "params must be an array (by position)",
-                             NULL);
+        xerr *bad = err_jsonrpc_parse_error(req->type != XV_STRUCT ? "the request is not an object"
+                                            : !method              ? "no method"
+                                                                   : "params must be an array (by position)");
         json_error(&c->early, c->v2, id, -32600, "Invalid Request", bad);
         xerr_free(bad);
     } else {

@@ -24,26 +24,10 @@ static xerr *gnutls_fail(const char *what, int rc)
     return xerr_internal("TLS: %s: %s", what, gnutls_strerror(rc));
 }
 
-static xerr *read_file(const char *path, char **out)
+static xerr *read_pem(const char *path, char **out)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return xerr_internal("cannot read %s: %s", path, strerror(errno));
-    buf b;
-    buf_init(&b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_add(&b, chunk, n);
-    bool bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        buf_free(&b);
-        return xerr_internal("cannot read %s", path);
-    }
-    *out = b.p ? buf_steal(&b) : xstrdup("");
-    buf_free(&b);
-    return NULL;
+    *out = read_file(path, NULL);
+    return *out ? NULL : xerr_internal("cannot read %s: %s", path, strerror(errno));
 }
 
 /* Write path atomically (a temporary file renamed over it) with the given mode,
@@ -215,7 +199,7 @@ static xerr *load_or_make_key(const char *key_path, bool make, char **pem, gnutl
         e = rc < 0 ? gnutls_fail("making a key", rc) : export_pem(export_key, *out, pem);
         if (!e)
             e = write_file(key_path, *pem, strlen(*pem), 0600);
-    } else if ((e = read_file(key_path, pem)) == NULL) {
+    } else if ((e = read_pem(key_path, pem)) == NULL) {
         gnutls_datum_t d = {(unsigned char *)*pem, (unsigned)strlen(*pem)};
         rc = gnutls_x509_privkey_import(*out, &d, GNUTLS_X509_FMT_PEM);
         if (rc < 0)
@@ -270,7 +254,7 @@ xerr *tls_identity_load(const char *cert_path, const char *key_path, const char 
         if (!e)
             log_info("made a self-signed TLS certificate %s (key %s)", cert_path, key_path);
     } else if (!e) {
-        e = read_file(cert_path, &id->cert_pem);
+        e = read_pem(cert_path, &id->cert_pem);
     }
     if (key)
         gnutls_x509_privkey_deinit(key);

@@ -62,6 +62,23 @@ def rss_kib(pid):
         return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
 
 
+def cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def wait_idle(pid, timeout=20):
+    """Until the process has used (almost) no CPU for half a second."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_ticks(pid)
+        time.sleep(0.5)
+        if cpu_ticks(pid) - before <= 2:
+            return
+    raise AssertionError("the daemon stayed busy for %ds" % timeout)
+
+
 def raise_fd_limit(n):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     want = min(max(soft, n), hard) if hard != resource.RLIM_INFINITY else max(soft, n)

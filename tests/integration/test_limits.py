@@ -11,8 +11,8 @@ import time
 import unittest
 
 from harness import Daemon
-from server_util import (closed_by_peer, connect_many, https_port, https_proxy, login, raise_fd_limit,
-                         rss_kib, threads_of, timed, xmlrpc_request)
+from server_util import (closed_by_peer, connect_many, https_proxy, login, raise_fd_limit, rss_kib,
+                         threads_of, timed, wait_idle, xmlrpc_request)
 
 HALF = (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: text/xml\r\nContent-Length: 300\r\n\r\n"
         b"<?xml version='1.0'?><methodCall><methodName>session.login")
@@ -135,26 +135,31 @@ class SlowAndIdleClients(unittest.TestCase):
 
 
 class PasswordGuessers(unittest.TestCase):
-    """A failed login's delay holds its answer, not a thread: many guessers at once
-    neither use up the workers nor delay a good login."""
+    """A failed login's delay holds its answer, not a worker: guessers outnumbering the
+    workers neither queue behind each other's delays nor delay a good login."""
+
+    GUESSERS, WORKERS, DELAY = 16, 2, 3.0
 
     def test_many_failed_logins_at_once(self):
-        d = Daemon(login_failure_delay=2, worker_threads=8).start()
+        d = Daemon(login_failure_delay=self.DELAY, worker_threads=self.WORKERS).start()
         try:
             pid = d.proc.pid
             threads0 = threads_of(pid)
             t0 = time.monotonic()
-            guessers = connect_many(d.port, 100, xmlrpc_request("session.login_with_password", "root", "guess"))
+            guessers = connect_many(d.port, self.GUESSERS,
+                                    xmlrpc_request("session.login_with_password", "root", "guess"))
             time.sleep(0.5)
-            self.assertLess(timed(d.login, d.proxy()), 1.0)
-            self.assertLessEqual(threads_of(pid) - threads0, 8 + 2)
-            got = read_responses(guessers, 30)
+            # were the delays held by the workers, this would wait for them
+            self.assertLess(timed(d.login, d.proxy()), self.DELAY - 1)
+            self.assertLessEqual(threads_of(pid) - threads0, self.WORKERS)
+            got = read_responses(guessers, 60)
             took = time.monotonic() - t0
-            self.assertEqual(len(got), 100)
+            self.assertEqual(len(got), self.GUESSERS)
             for r in got.values():
                 self.assertIn(b"SESSION_AUTHENTICATION_FAILED", r)
-            self.assertGreaterEqual(took, 2.0)
-            self.assertLess(took, 8.0, "the delays were served one after another")
+            self.assertGreaterEqual(took, self.DELAY)
+            # one after another on the workers they would take GUESSERS / WORKERS delays
+            self.assertLess(took, 2 * self.DELAY + 1, "the delays were served one after another")
             for x in guessers:
                 x.close()
         finally:
@@ -190,7 +195,7 @@ class EventWaiters(unittest.TestCase):
         alone = timed(batch)
         threads0 = threads_of(pid)
         waiters = connect_many(d.port, self.N, xmlrpc_request("event.from", s, ["vm"], token, 60.0))
-        time.sleep(1.0)
+        wait_idle(pid)  # every waiter read and parked
         self.assertEqual(read_responses(waiters[:20], 0.5), {}, "event.from answered with nothing to say")
         crowded = timed(batch)
         threads = threads_of(pid)

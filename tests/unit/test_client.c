@@ -13,7 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dm_gen.h"
 #include "rpc.h"
+#include "unit.h"
 
 static gnutls_certificate_credentials_t server_cred;
 static char cert_fingerprint[RPC_FINGERPRINT_LEN + 1];
@@ -132,7 +134,7 @@ static xerr *check(void *ctx, const char *host, const char *port, const char *fp
     snprintf(s->host, sizeof(s->host), "%s", host);
     snprintf(s->port, sizeof(s->port), "%s", port);
     snprintf(s->fp, sizeof(s->fp), "%s", fp);
-    return s->refuse ? xerr_new("CLI_FAILED", "refused", NULL) : NULL;
+    return s->refuse ? err_cli_failed("refused") : NULL;
 }
 
 START_TEST(test_check_sees_the_fingerprint_and_the_call_goes_through)
@@ -170,7 +172,7 @@ START_TEST(test_a_refusing_check_sends_nothing)
     xv *params = xv_array(), *result = NULL;
     xerr *e = rpc_client_call(c, "session.login_with_password", params, &result);
     ck_assert_ptr_nonnull(e);
-    ck_assert_str_eq(e->code, "CLI_FAILED");      /* the check's own error, as it made it */
+    ck_assert_str_eq(e->code, XERR_CLI_FAILED);      /* the check's own error, as it made it */
     ck_assert_ptr_null(result);
     xerr_free(e);
     xv_free(params);
@@ -189,7 +191,7 @@ START_TEST(test_without_a_check_a_self_signed_certificate_is_refused)
     xv *params = xv_array(), *result = NULL;
     xerr *e = rpc_client_call(c, "ping", params, &result);
     ck_assert_ptr_nonnull(e);
-    ck_assert_str_eq(e->code, "INTERNAL_ERROR");
+    ck_assert_str_eq(e->code, XERR_INTERNAL_ERROR);
     ck_assert_msg(strstr(e->params[0], "not trusted") != NULL, "%s", e->params[0]);
     xerr_free(e);
     xv_free(params);
@@ -227,7 +229,7 @@ static void free_identity(void)
     gnutls_certificate_free_credentials(server_cred);
 }
 
-int main(void)
+static Suite *client_suite(void)
 {
     Suite *s = suite_create("client");
     TCase *tc = tcase_create("tls");
@@ -238,9 +240,7 @@ int main(void)
     tcase_add_test(tc, test_without_a_check_a_self_signed_certificate_is_refused);
     tcase_add_test(tc, test_fingerprint_spellings);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return s;
 }
+
+UNIT_MAIN(client_suite)

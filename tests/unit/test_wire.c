@@ -1,14 +1,15 @@
 /* The wire codecs: XML-RPC in every spelling SPEC section 4 lists, as xapi writes
  * it on the way out; JSON (RFC 8259) both ways; the XenAPI envelope. */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "util.h"
+#include "dm_gen.h"
 #include "wire.h"
 #include "xv.h"
+#include "unit.h"
 
 /* ---- helpers ---- */
 
@@ -558,7 +559,7 @@ START_TEST(test_envelope)
     xv_free(val);
     xv_free(s);
 
-    xerr *e = xerr_new("HANDLE_INVALID", "VM", "OpaqueRef:x", NULL);
+    xerr *e = err_handle_invalid("VM", "OpaqueRef:x");
     xv *f = wire_failure(e);
     _cleanup_free_ char *fx = write_value(f);
     ck_assert_str_eq(fx, "<value><struct><member><name>Status</name><value>Failure</value></member>"
@@ -575,7 +576,7 @@ START_TEST(test_envelope)
     xerr_free(e);
 
     /* a failure without params: ErrorDescription is just the code */
-    e = xerr_new("EVENTS_LOST", NULL);
+    e = err_events_lost();
     f = wire_failure(e);
     ck_assert_uint_eq(xv_struct_get(f, "ErrorDescription")->u.arr.n, 1);
     xv_free(f);
@@ -807,11 +808,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
-}
+UNIT_MAIN(suite)
