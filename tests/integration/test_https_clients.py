@@ -11,8 +11,9 @@ import subprocess
 import tempfile
 import unittest
 
-from harness import PASSWORD, XE, Daemon, fingerprint_of
+from harness import PASSWORD, XE, fingerprint_of
 from os_xenapi.client import XenAPI
+from support import DaemonCase
 
 
 def xe_env(home):
@@ -21,21 +22,12 @@ def xe_env(home):
     return env
 
 
-class HttpsCase(unittest.TestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.cleanup()
+class HttpsCase(DaemonCase):
+    """A daemon (its XenAPI.py session, self.x, over HTTPS), and a fresh home for xe in
+    each test."""
 
     def setUp(self):
         self.home = tempfile.mkdtemp(prefix="xe-home-", dir=self.d.dir)
-
-    def tearDown(self):
-        self.assertEqual(self.d.sanitizer_reports(), "", "sanitizer report in the daemon's log")
 
     def xe(self, *args, port=None, home=None):
         """xe as a user types it: -s, -p, -u, -pw, nothing else."""
@@ -47,12 +39,7 @@ class HttpsCase(unittest.TestCase):
         return os.path.join(home or self.home, ".xe_known_hosts")
 
     def host_uuid(self):
-        s = self.d.session()
-        try:
-            return s.xenapi.host.get_uuid(s.xenapi.host.get_all()[0])
-        finally:
-            s.xenapi.session.logout()
-            s("close")()
+        return self.x.host.get_uuid(self.x.host.get_all()[0])
 
 
 class XenAPIpy(HttpsCase):
