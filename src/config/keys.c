@@ -19,7 +19,7 @@ const struct config_key config_keys[] = {
     {"request-timeout", "30", "seconds a client has to send a whole request once it started it"},
     {"max-request-size", "16777216", "largest request body accepted, bytes"},
     {"server-threads", "0", "threads reading requests and writing answers, per TCP listener (0: one per CPU)"},
-    {"worker-threads", "64", "most threads running calls that may take long (VM operations, logins); waits for events use none"},
+    {"worker-threads", "64", "most threads running calls that may take long (VM operations); logins have 8 of their own, waits for events none"},
     /* the store */
     {"db-path", "var/xenapid.db", "SQLite database file"},
     {"db-sync", "full", "SQLite synchronous mode: full (survives power loss) or normal (survives a crash of the daemon)"},

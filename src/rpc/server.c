@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #define BACKLOG 4096
+#define LOGIN_WORKERS 8          /* threads checking passwords (PAM may wait on a network) */
 
 struct listener {
     struct rpc_server *srv;
@@ -33,7 +34,8 @@ struct listener {
 struct rpc_server {
     struct api *api;
     struct conns *conns;
-    struct workers *workers;
+    struct workers *workers;     /* VM operations and the rest */
+    struct workers *logins;      /* session.*: never queued behind VM operations */
     struct parking *parking;
     pthread_mutex_t lock;
     pthread_cond_t idle;
@@ -53,6 +55,7 @@ struct req {
     unsigned status;             /* an error to answer once the body is read (0: none) */
     const char *text;            /* its text */
     bool quick;                  /* the call runs on the server's threads */
+    struct workers *pool;        /* else, where it runs */
     bool ready;                  /* out holds the answer: send it when resumed */
     buf body, out;
     struct rpc_call *call;
@@ -145,7 +148,7 @@ static enum MHD_Result go(struct req *r)
 {
     if (!r->quick) {
         MHD_suspend_connection(r->mc);
-        workers_submit(r->srv->workers, run_job, r);
+        workers_submit(r->pool, run_job, r);
     } else if (!run(r)) {
         MHD_suspend_connection(r->mc);
         parking_add(r->srv->parking, r->wait.after, r->wait.classes, r->wait.wake, wake, r);
@@ -175,6 +178,9 @@ static enum MHD_Result dispatch(struct req *r)
     buf_free(&r->body);
     const char *method = rpc_call_method(r->call);
     r->quick = !method || api_call_is_quick(srv->api, method);
+    /* a clean shutdown may wait twenty minutes for its guest: however many do, a
+     * login still finds a thread */
+    r->pool = method && str_startswith(method, "session.") ? srv->logins : srv->workers;
     return go(r);
 }
 
@@ -412,6 +418,7 @@ xerr *rpc_start(struct api *api, struct db *db, const struct rpc_options *opt, s
     srv->max_request = opt->max_request ? opt->max_request : 16u << 20;
     raise_fd_limit();
     srv->workers = workers_new(opt->max_workers > 0 ? opt->max_workers : 64);
+    srv->logins = workers_new(LOGIN_WORKERS);
     xerr *e = conns_new(opt->keepalive_timeout > 0 ? opt->keepalive_timeout : 60,
                         opt->request_timeout > 0 ? opt->request_timeout : 30, &srv->conns);
     if (!e)
@@ -506,6 +513,7 @@ bool rpc_stop(struct rpc_server *s, double grace)
             MHD_stop_daemon(ls[i]->d);
     parking_free(s->parking);
     workers_free(s->workers);
+    workers_free(s->logins);
     conns_free(s->conns);
     pthread_cond_destroy(&s->idle);
     pthread_mutex_destroy(&s->lock);

@@ -11,6 +11,7 @@ import time
 import unittest
 
 from harness import Daemon
+from support import unresponsive
 from server_util import (closed_by_peer, connect_many, https_proxy, login, raise_fd_limit, rss_kib,
                          threads_of, timed, wait_idle, xmlrpc_request)
 
@@ -135,13 +136,14 @@ class SlowAndIdleClients(unittest.TestCase):
 
 
 class PasswordGuessers(unittest.TestCase):
-    """A failed login's delay holds its answer, not a worker: guessers outnumbering the
-    workers neither queue behind each other's delays nor delay a good login."""
+    """A failed login's delay holds its answer, not a thread: guessers outnumbering the
+    threads that check passwords (8) neither queue behind each other's delays nor delay
+    a good login."""
 
-    GUESSERS, WORKERS, DELAY = 16, 2, 3.0
+    GUESSERS, LOGIN_THREADS, DELAY = 32, 8, 3.0
 
     def test_many_failed_logins_at_once(self):
-        d = Daemon(login_failure_delay=self.DELAY, worker_threads=self.WORKERS).start()
+        d = Daemon(login_failure_delay=self.DELAY).start()
         try:
             pid = d.proc.pid
             threads0 = threads_of(pid)
@@ -151,17 +153,49 @@ class PasswordGuessers(unittest.TestCase):
             time.sleep(0.5)
             # were the delays held by the workers, this would wait for them
             self.assertLess(timed(d.login, d.proxy()), self.DELAY - 1)
-            self.assertLessEqual(threads_of(pid) - threads0, self.WORKERS)
+            self.assertLessEqual(threads_of(pid) - threads0, self.LOGIN_THREADS)
             got = read_responses(guessers, 60)
             took = time.monotonic() - t0
             self.assertEqual(len(got), self.GUESSERS)
             for r in got.values():
                 self.assertIn(b"SESSION_AUTHENTICATION_FAILED", r)
             self.assertGreaterEqual(took, self.DELAY)
-            # one after another on the workers they would take GUESSERS / WORKERS delays
+            # held by the threads they would take GUESSERS / LOGIN_THREADS delays
             self.assertLess(took, 2 * self.DELAY + 1, "the delays were served one after another")
             for x in guessers:
                 x.close()
+        finally:
+            d.cleanup()
+
+
+class LongOperations(unittest.TestCase):
+    """VM operations that wait long (a clean shutdown of a guest that does not answer)
+    fill the workers; a login still answers at once."""
+
+    def test_a_login_beside_long_operations(self):
+        d = Daemon(worker_threads=2, shutdown_ack_timeout=6).start()
+        try:
+            p = d.proxy()
+            s = d.login(p)
+            x = d.session().xenapi
+            vms = [unresponsive(x, "deaf-%d" % i) for i in range(2)]
+            for vm in vms:
+                x.VM.start(vm, False, False)
+            t0 = time.monotonic()
+            shutdowns = [socket.create_connection(("127.0.0.1", d.port), timeout=30) for _ in vms]
+            for c, vm in zip(shutdowns, vms):
+                c.sendall(xmlrpc_request("VM.clean_shutdown", s, vm))
+            time.sleep(0.5)
+            self.assertLess(timed(d.login, d.proxy()), 1.0)
+            self.assertEqual(p.VM.get_power_state(s, vms[0])["Value"], "Running")
+            got = read_responses(shutdowns, 30)
+            self.assertGreaterEqual(time.monotonic() - t0, 5, "the shutdowns did not wait for their guests")
+            for r in got.values():
+                self.assertIn(b"VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT", r)
+            for c in shutdowns:
+                c.close()
+            for vm in vms:
+                x.VM.hard_shutdown(vm)
         finally:
             d.cleanup()
 
