@@ -12,7 +12,8 @@
 #      the domain's tree in xenstore
 #   3. the guest agent in the guest reports; VM_guest_metrics shows its version keys,
 #      NotUpgradable, and PV_drivers_up_to_date true
-#   4. clean shutdown ends the domain and leaves no xenstore entries; hard shutdown too
+#   4. clean shutdown ends the domain and leaves no xenstore entries; hard shutdown too;
+#      two VMs started at once both run, and the host answers queries meanwhile
 #   5. the daemon restarted on a host offering only version 0 refuses to start the VM
 #      with the exact error, and no domain is created
 #
@@ -282,6 +283,61 @@ t=$(up)
 r=$(xe vm-shutdown uuid="$UUID" --force 2>&1) && pass "xe vm-shutdown --force ($(elapsed "$t")s)" ||
   fail "xe vm-shutdown --force: $r"
 gone "hard shutdown" "$DOMID2"
+step_done
+
+# ---------------------------------------------------------------- 4c. two starts at once
+step "step 4c: two VMs started at once, the host queried while they are built"
+CU=""
+for n in 1 2; do
+  u=$(xe vm-create name-label=xenapid-conc$n PV-kernel=$KERNEL PV-ramdisk=$RAMDISK \
+      "PV-args=console=hvc0 rdinit=/init quiet guest.hold" \
+      memory-static-max=268435456 memory-dynamic-max=134217728 \
+      memory-dynamic-min=134217728 memory-static-min=67108864 VCPUs-max=1 VCPUs-at-startup=1 2>&1)
+  case "$u" in *-*-*-*-*) CU="$CU $u" ;; *) fail "xe vm-create xenapid-conc$n: $u" ;; esac
+done
+before_conc=$(domids)
+t=$(up); pids=""; n=0
+for u in $CU; do
+  n=$((n + 1)); xe vm-start uuid="$u" > $D/conc-start$n.out 2>&1 & pids="$pids $!"
+done
+# VM.assert_can_boot_here asks the backend for the host's free memory, as every start
+# does: it answers while the builds run (each query is an xapi process, so the
+# latency includes its start under TCG)
+nq=0; qbad=0; qmax=0
+while :; do
+  busy=0; for p in $pids; do kill -0 "$p" 2>/dev/null && busy=1; done
+  [ $busy = 1 ] || break
+  q0=$(up); r=$(x VM.assert_can_boot_here "$S" "$VM" "$H" 2>&1) || qbad=$((qbad + 1)); q=$(elapsed "$q0")
+  case "$r" in *FAILURE*) echo "  query: $r" ;; esac
+  nq=$((nq + 1)); qmax=$(awk -v a="$qmax" -v b="$q" 'BEGIN { print (b > a) ? b : a }')
+done
+n=0; for p in $pids; do
+  n=$((n + 1))
+  if wait "$p"; then pass "concurrent xe vm-start $n"; else fail "concurrent xe vm-start $n: $(cat $D/conc-start$n.out)"; fi
+done
+echo "TIMING both starts: $(elapsed "$t")s, $nq host queries beside them, the longest ${qmax}s"
+expect "every host query beside the starts answered" "$qbad" 0
+ok "host queries ran while the VMs were built ($nq)" [ "$nq" -ge 1 ]
+cdoms=""
+for u in $CU; do
+  cvm=$(x VM.get_by_uuid "$S" "$u")
+  expect "power_state of $u" "$(x VM.get_power_state "$S" "$cvm")" Running
+  cdom=$(x VM.get_domid "$S" "$cvm")  # not $d: ok() and expect() use that name
+  ok "xl list shows domain $cdom of $u" has_domain "$cdom"
+  expect "xenstore /local/domain/$cdom/vm" "$(xenstore-read /local/domain/$cdom/vm 2>&1)" "/vm/$u"
+  cdoms="$cdoms $cdom"
+done
+ok "the two VMs have two domains ($cdoms)" [ "$(echo $cdoms | tr ' ' '\n' | sort -u | wc -l)" = 2 ]
+for u in $CU; do
+  r=$(xe vm-shutdown uuid="$u" --force 2>&1) || fail "xe vm-shutdown --force $u: $r"
+  r=$(x VM.destroy "$S" "$(x VM.get_by_uuid "$S" "$u")" 2>&1) || fail "VM.destroy $u: $r"
+done
+for cdom in $cdoms; do
+  if has_domain "$cdom"; then fail "domain $cdom is still in xl list"; else pass "domain $cdom is gone"; fi
+  if xenstore-exists /local/domain/$cdom 2>/dev/null; then fail "xenstore still holds /local/domain/$cdom"
+  else pass "xenstore holds no /local/domain/$cdom"; fi
+done
+expect "the domains left are the ones before the two starts" "$(domids)" "$before_conc"
 step_done
 
 # ---------------------------------------------------------------- 5. version 0 host

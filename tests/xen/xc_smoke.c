@@ -861,6 +861,147 @@ static void test_hvm_dm_started(struct hv *hv)
     unlink(out);
 }
 
+/* ---- queries beside builds ---- */
+
+/* One of two threads that build and destroy domains (0: PV, whose build loads the
+ * test guest's kernel, tens of MiB, for a second or so under TCG; 1: HVM), while
+ * the main thread queries the host and the domain list. */
+struct builder {
+    struct hv *hv;
+    int index;
+    int built, destroyed;
+    double build_min, build_max, destroy_max;
+    char error[512];             /* the first failure */
+};
+
+static pthread_mutex_t conc_mu = PTHREAD_MUTEX_INITIALIZER;
+static int builders_running;
+
+static void builder_failed(struct builder *b, const char *what, xerr *e)
+{
+    _cleanup_free_ char *s = xerr_str(e);
+    xerr_free(e);
+    if (!b->error[0])
+        snprintf(b->error, sizeof(b->error), "%s: %s", what, s);
+}
+
+static void *builder(void *arg)
+{
+    struct builder *b = arg;
+    for (int i = 0; i < 2; i++) {
+        char uuid[37], name[32];
+        uuid_generate_str(uuid);
+        snprintf(name, sizeof(name), "smoke-conc-%d-%d", b->index, i);
+        struct hv_domain_spec spec =
+            b->index == 0 ? make_spec(uuid, name, base_cmdline, false) : make_hvm_spec(uuid, name, false);
+        uint32_t domid = 0;
+        double t = now_monotonic();
+        xerr *e = hv_domain_create(b->hv, &spec, &domid);
+        double dt = now_monotonic() - t;
+        if (e) {
+            builder_failed(b, b->index == 0 ? "hv_domain_create (PV)" : "hv_domain_create (HVM)", e);
+            continue;
+        }
+        b->built++;
+        if (b->built == 1 || dt < b->build_min)
+            b->build_min = dt;
+        if (dt > b->build_max)
+            b->build_max = dt;
+        t = now_monotonic();
+        e = hv_domain_destroy(b->hv, domid);
+        dt = now_monotonic() - t;
+        if (e) {
+            builder_failed(b, "hv_domain_destroy", e);
+            continue;
+        }
+        b->destroyed++;
+        if (dt > b->destroy_max)
+            b->destroy_max = dt;
+    }
+    pthread_mutex_lock(&conc_mu);
+    builders_running--;
+    pthread_mutex_unlock(&conc_mu);
+    return NULL;
+}
+
+static int builders_now(void)
+{
+    pthread_mutex_lock(&conc_mu);
+    int n = builders_running;
+    pthread_mutex_unlock(&conc_mu);
+    return n;
+}
+
+/* A host query (what every VM.start and the monitor ask) must not wait for a build
+ * or a destroy of another domain: with one lock over the backend, a query made as a
+ * build began waited for the whole build. */
+static void test_queries_during_builds(struct hv *hv)
+{
+    struct hv_domain_info *before = NULL, *after = NULL;
+    size_t nb = 0, na = 0;
+    check_ok(hv_domain_list(hv, &before, &nb), "hv_domain_list");
+    struct builder b[2] = {{.hv = hv, .index = 0}, {.hv = hv, .index = 1}};
+    pthread_t th[2];
+    builders_running = 2;
+    double t0 = now_monotonic();
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, builder, &b[i]);
+    unsigned nq = 0, qfailed = 0;
+    double qmax = 0, qsum = 0;
+    while (builders_now() > 0) {
+        double t = now_monotonic();
+        struct hv_host_info hi;
+        struct hv_domain_info *all = NULL;
+        size_t n = 0;
+        xerr *e1 = hv_host_info(hv, &hi);
+        xerr *e2 = hv_domain_list(hv, &all, &n);
+        double dt = now_monotonic() - t;
+        qfailed += (e1 != NULL) + (e2 != NULL);
+        xerr_free(e1);
+        xerr_free(e2);
+        free(all);
+        nq++;
+        qsum += dt;
+        if (dt > qmax)
+            qmax = dt;
+        usleep(5000);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    timing("2 PV + 2 HVM builds, 2 threads", t0);
+    double build_min = 0, build_max = 0, destroy_max = 0;
+    for (int i = 0; i < 2; i++) {
+        check(b[i].built == 2 && b[i].destroyed == 2, "builder %d built and destroyed 2 %s domains%s%s", i,
+              i == 0 ? "PV" : "HVM", b[i].error[0] ? ": " : "", b[i].error);
+        if (b[i].built && (build_min == 0 || b[i].build_min < build_min))
+            build_min = b[i].build_min;
+        if (b[i].build_max > build_max)
+            build_max = b[i].build_max;
+        if (b[i].destroy_max > destroy_max)
+            destroy_max = b[i].destroy_max;
+    }
+    printf("TIMING %-34s %7.3fs\n", "concurrent create, shortest", build_min);
+    printf("TIMING %-34s %7.3fs\n", "concurrent create, longest", build_max);
+    printf("TIMING %-34s %7.3fs\n", "concurrent destroy, longest", destroy_max);
+    printf("TIMING %-34s %7.3fs\n", "query beside builds, longest", qmax);
+    printf("TIMING %-34s %7.3fs\n", "query beside builds, mean", nq ? qsum / nq : 0);
+    check(qfailed == 0, "every query beside the builds answered (%u failed)", qfailed);
+    check(nq >= 10, "%u queries (host info + domain list) ran during the builds", nq);
+    check(build_min > 0 && qmax < build_min / 2,
+          "no query waited for a build: the longest took %.3fs, the shortest build %.3fs", qmax, build_min);
+    /* a destroyed domain may linger, dying, while Xen frees it */
+    for (double until = now_monotonic() + 10;;) {
+        free(after);
+        after = NULL;
+        if (!check_ok(hv_domain_list(hv, &after, &na), "hv_domain_list") || na == nb || now_monotonic() > until)
+            break;
+        usleep(100000);
+    }
+    check(na == nb, "no domain left behind by the concurrent builds (%zu before, %zu after)", nb, na);
+    free(before);
+    free(after);
+}
+
 /* hv_close with a deadline, so that a hang is reported instead of eating the
  * harness's whole timeout. */
 static void *closer(void *arg)
@@ -924,6 +1065,7 @@ int main(int argc, char **argv)
     test_hvm(hv, true);
     test_hvm(hv, false);
     test_hvm_dm_started(hv);
+    test_queries_during_builds(hv);
 
     close_backend(hv);
     xc_interface_close(xch);
