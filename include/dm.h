@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "xerr.h"
 #include "xv.h"
@@ -82,10 +83,13 @@ struct dm_error {
     size_t nparams;
     const char *const *params;
     const char *doc;
+    bool client;                     /* raised by clients (xe), never by the server */
 };
 
 extern const struct dm_class dm_classes[];
 extern const size_t dm_nclasses;
+extern const struct dm_enum dm_enums[];
+extern const size_t dm_nenums;
 extern const struct dm_error dm_errors[];
 extern const size_t dm_nerrors;
 extern const int dm_api_version_major, dm_api_version_minor;
@@ -96,6 +100,25 @@ const struct dm_class *dm_class_find_lower(const char *lname); /* case-insensiti
 const struct dm_field *dm_field_find(const struct dm_class *c, const char *name);
 const struct dm_message *dm_message_find(const struct dm_class *c, const char *name);
 const struct dm_error *dm_error_find(const char *code);
+
+/* The wire spelling of value i (asserted in range), and the value of a spelling
+ * (case-insensitive, as xapi reads enums), -1 if unknown.  The generated
+ * vm_power_state_name()/vm_power_state_parse() are the typed forms. */
+const char *dm_enum_name(const struct dm_enum *e, int i);
+int dm_enum_parse(const struct dm_enum *e, const char *s);
+
+/* ---- a record (an XV_STRUCT keyed by field name), read and written by field handle:
+ * dm_get_str(rec, DMF_VM_domain_type).  The getter's kind must match the field's
+ * (asserted); a missing member reads as the type's zero value ("", 0, false, -1 for
+ * an enum), as an unknown enum spelling does. ---- */
+const xv *dm_get(const xv *rec, const struct dm_field *f);       /* NULL if absent */
+const char *dm_get_str(const xv *rec, const struct dm_field *f); /* string, ref, enum, datetime */
+int64_t dm_get_int(const xv *rec, const struct dm_field *f);
+double dm_get_float(const xv *rec, const struct dm_field *f);
+bool dm_get_bool(const xv *rec, const struct dm_field *f);
+int dm_get_enum(const xv *rec, const struct dm_field *f);
+/* Set the member (taking ownership of v), replacing an existing one. */
+void dm_set(xv *rec, const struct dm_field *f, xv *v);
 
 /* A fresh copy of the field's default value. */
 xv *dm_default(const struct dm_field *f);
@@ -108,5 +131,9 @@ xv *dm_zero(const struct dm_type *t);
 bool dm_is_map_or_set(const struct dm_type *t);
 /* xe's tag for a field: RO, RW, MRO or MRW. */
 const char *dm_field_tag(const struct dm_field *f);
+
+/* Transitional, until src/vm/checks.c raises err_vm_hvm_required(vm): xapi's code for
+ * a host that cannot run an HVM guest is VM_HVM_REQUIRED [vm]. */
+xerr *err_vm_requires_hvm(const char *vm, const char *host);
 
 #endif

@@ -244,7 +244,7 @@ static xerr *count_mismatch(const char *method, size_t expected, size_t received
     char e[24], r[24];
     snprintf(e, sizeof(e), "%zu", expected);
     snprintf(r, sizeof(r), "%zu", received);
-    return xerr_new("MESSAGE_PARAMETER_COUNT_MISMATCH", method, e, r, NULL);
+    return err_message_parameter_count_mismatch(method, e, r);
 }
 
 xerr *api_call(struct api *api, const char *method, const xv *params, const char *peer, xv **result)
@@ -258,9 +258,9 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     const char *name = async ? method + 6 : method;
     struct method *m = strmap_get(api->methods, name);
     if (!m || (async && !m->async))
-        return xerr_new("MESSAGE_METHOD_UNKNOWN", method, NULL);
+        return err_message_method_unknown(method);
     if (m->kind == GEN_NONE && !m->fn)
-        return xerr_new("NOT_IMPLEMENTED", method, NULL);
+        return err_not_implemented(method);
 
     size_t given = params ? params->u.arr.n : 0;
     size_t first = m->session ? 1 : 0;
@@ -268,7 +268,7 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     if (given < first) {
         if (m->nrequired > 0)
             return count_mismatch(method, m->nrequired, 0);
-        return xerr_new("SESSION_INVALID", "", NULL);
+        return err_session_invalid("");
     }
     if (nargs < m->nrequired || nargs > m->nparams)
         return count_mismatch(method, nargs < m->nrequired ? m->nrequired : m->nparams, nargs);

@@ -147,7 +147,7 @@ static xerr *parse_token(const char *s, int64_t *out)
 {
     int64_t v;
     if (!parse_int64(s, &v) || v < 0)
-        return xerr_new("EVENT_FROM_TOKEN_PARSE_FAILURE", s, NULL);
+        return err_event_from_token_parse_failure(s);
     *out = v;
     return NULL;
 }
@@ -191,7 +191,7 @@ static xerr *event_from(struct api_ctx *ctx, xv *const *args, size_t n, xv **res
         }
     } else if ((e = parse_token(token, &pos)) == NULL) {
         if (pos < db_first_event_id(api->db) - 1)
-            e = xerr_new("EVENTS_LOST", NULL);
+            e = err_events_lost();
         else
             e = wait_collect(api, &subs, &pos, now_monotonic() + timeout, ctx->session, &events);
     }
@@ -280,12 +280,12 @@ static xerr *event_next(struct api_ctx *ctx, xv *const *args, size_t n, xv **res
     }
     pthread_mutex_unlock(&ev->lock);
     if (!r)
-        return xerr_new("SESSION_NOT_REGISTERED", ctx->session, NULL);
+        return err_session_not_registered(ctx->session);
     xerr *e = NULL;
     xv *events = NULL;
     int64_t newpos = pos;
     if (pos < db_first_event_id(ctx->db) - 1) {
-        e = xerr_new("EVENTS_LOST", NULL);
+        e = err_events_lost();
         newpos = db_last_event_id(ctx->db); /* the client re-reads everything, then carries on */
     } else {
         /* event.next blocks until something happens, however long that takes */
@@ -323,14 +323,14 @@ static xerr *event_inject(struct api_ctx *ctx, xv *const *args, size_t n, xv **r
     const char *cname = xv_str(args[0]), *ref = xv_str(args[1]);
     const struct dm_class *c = dm_class_find_lower(cname);
     if (!c || !c->table)
-        return xerr_new("HANDLE_INVALID", cname, ref, NULL);
+        return err_handle_invalid(cname, ref);
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
         return e;
     int64_t id = 0;
     e = db_txn_touch(t, c, ref);
-    e = e ? (db_abort(t), e) : db_commit(t, &id);
+    e = db_end_id(t, e, &id);
     if (!e)
         *result = token_string(id);
     return e;

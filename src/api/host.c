@@ -282,7 +282,7 @@ xerr *host_startup(struct api *api)
     e = ensure_records(api, t, uuid, &hi);
     if (!e)
         e = fail_stale_tasks(api, t);
-    e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    e = db_end(t, e);
     if (!e)
         log_info("this is host %s (%s), pool %s", uuid, api->host_ref, api->pool_ref);
     return e;

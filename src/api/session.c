@@ -33,7 +33,7 @@ static xerr *destroy_record(struct api *api, const char *ref)
     e = db_txn_destroy(t, DMC_session, ref);
     if (e) {
         db_abort(t);
-        return xerr_is(e, "HANDLE_INVALID") ? (xerr_free(e), NULL) : e;
+        return xerr_is(e, XERR_HANDLE_INVALID) ? (xerr_free(e), NULL) : e;
     }
     return db_commit(t, NULL);
 }
@@ -168,7 +168,7 @@ xerr *session_check(struct api *api, const char *ref)
     if (expired)
         forget(api, ref);
     if (!s)
-        return xerr_new("SESSION_INVALID", ref, NULL);
+        return err_session_invalid(ref);
     if (write) { /* last_active in the record, at most once a minute */
         struct db_txn *t;
         xerr *e = db_begin(api->db, &t);
@@ -176,7 +176,7 @@ xerr *session_check(struct api *api, const char *ref)
             xv *stamp = xv_datetime(time(NULL));
             e = db_txn_set(t, DMC_session, ref, DMF_session_last_active, stamp);
             xv_free(stamp);
-            e = e ? (db_abort(t), e) : db_commit(t, NULL);
+            e = db_end(t, e);
         }
         xerr_free(e); /* a logout racing with this call: nothing to keep */
     }
@@ -199,7 +199,7 @@ static xerr *login_with_password(struct api_ctx *ctx, xv *const *args, size_t n,
         double delay = config_get_double(api->cfg, "login-failure-delay");
         if (delay > 0)
             usleep((useconds_t)(delay * 1e6));
-        return xerr_new("SESSION_AUTHENTICATION_FAILED", user, "Authentication failure", NULL);
+        return err_session_authentication_failed(user, "Authentication failure");
     }
     xv *f = xv_struct();
     xv_struct_append(f, "this_host", xv_string(api->host_ref ? api->host_ref : REF_NULL));
@@ -214,7 +214,7 @@ static xerr *login_with_password(struct api_ctx *ctx, xv *const *args, size_t n,
     xerr *e = db_begin(api->db, &t);
     if (!e) {
         e = api_create_object(t, DMC_session, f, &ref);
-        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+        e = db_end(t, e);
     }
     xv_free(f);
     if (e)

@@ -39,7 +39,7 @@ static xerr *set_fields(struct api *api, const char *task, xv *fields)
     xv_free(fields);
     if (!t)
         return e;
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 static void log_failure(const char *what, xerr *e)
@@ -61,7 +61,7 @@ static void *job_main(void *p)
 
     pthread_mutex_lock(&j->api->tasks->lock);
     struct running *r = strmap_remove(j->api->tasks->running, j->task);
-    bool cancelled = r && r->cancelling && xerr_is(e, "TASK_CANCELLED");
+    bool cancelled = r && r->cancelling && xerr_is(e, XERR_TASK_CANCELLED);
     pthread_mutex_unlock(&j->api->tasks->lock);
     free(r);
 
@@ -116,7 +116,7 @@ static xerr *create_task_record(struct api *api, const char *label, const char *
     xerr *e = db_begin(api->db, &t);
     if (!e) {
         e = api_create_object(t, DMC_task, f, ref);
-        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+        e = db_end(t, e);
     }
     xv_free(f);
     return e;
@@ -132,7 +132,7 @@ xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t 
         api->tasks->jobs++;
     pthread_mutex_unlock(&api->tasks->lock);
     if (stopping)
-        return xerr_new("OPERATION_NOT_ALLOWED", "the daemon is stopping", NULL);
+        return err_operation_not_allowed("the daemon is stopping");
     _cleanup_free_ char *label = xasprintf("Async.%s", m->name);
     char *ref = NULL;
     xerr *e = create_task_record(api, label, "", ctx->session, &ref);
@@ -271,9 +271,7 @@ static xerr *task_cancel(struct api_ctx *ctx, xv *const *args, size_t n, xv **re
         r->cancelling = true;
     pthread_mutex_unlock(&api->tasks->lock);
     if (!ok)
-        return xerr_new("OPERATION_NOT_ALLOWED",
-                        r ? "the operation cannot be cancelled at this point" : "the task is not pending",
-                        NULL);
+        return err_operation_not_allowed(r ? "the operation cannot be cancelled at this point" : "the task is not pending");
     xv *f = xv_struct();
     xv_struct_append(f, "status", xv_string("cancelling"));
     return set_fields(api, ref, f);
@@ -289,13 +287,13 @@ static xerr *task_destroy(struct api_ctx *ctx, xv *const *args, size_t n, xv **r
     bool running = strmap_get(api->tasks->running, ref) != NULL;
     pthread_mutex_unlock(&api->tasks->lock);
     if (running)
-        return xerr_new("OPERATION_NOT_ALLOWED", "the task is still running", NULL);
+        return err_operation_not_allowed("the task is still running");
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
         return e;
     e = db_txn_destroy(t, DMC_task, ref);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 /* set_status / set_progress: for tasks a client runs itself, not ours */
@@ -306,7 +304,7 @@ static xerr *task_set(struct api_ctx *ctx, const char *ref, const char *field, x
     pthread_mutex_unlock(&ctx->api->tasks->lock);
     if (ours) {
         xv_free(value);
-        return xerr_new("OPERATION_NOT_ALLOWED", "the server is running this task", NULL);
+        return err_operation_not_allowed("the server is running this task");
     }
     xv *f = xv_struct();
     xv_struct_append(f, field, value);
@@ -328,7 +326,7 @@ static xerr *task_set_progress(struct api_ctx *ctx, xv *const *args, size_t n, x
     (void)result;
     double p = args[1]->u.f;
     if (p < 0 || p > 1)
-        return xerr_new("INVALID_VALUE", "value", "progress must be between 0.0 and 1.0", NULL);
+        return err_invalid_value("value", "progress must be between 0.0 and 1.0");
     return task_set(ctx, xv_str(args[0]), "progress", xv_float(p));
 }
 

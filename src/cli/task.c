@@ -44,14 +44,8 @@ static void wait_change(struct cli *c, const char *task, char **token)
 
 static xerr *task_error(const xv *rec, const char *task)
 {
-    const xv *info = xv_struct_get(rec, "error_info");
-    if (!info || info->type != XV_ARRAY || info->u.arr.n == 0)
-        return xerr_new("TASK_CANCELLED", task, NULL);
-    const char *params[64];
-    size_t n = 0;
-    for (size_t i = 1; i < info->u.arr.n && n < 64; i++)
-        params[n++] = xv_str(info->u.arr.v[i]) ? xv_str(info->u.arr.v[i]) : "";
-    return xerr_newv(xv_str(info->u.arr.v[0]) ? xv_str(info->u.arr.v[0]) : "INTERNAL_ERROR", n, params);
+    xerr *e = wire_error_from_list(xv_struct_get(rec, "error_info"));
+    return e ? e : err_task_cancelled(task);
 }
 
 xerr *cli_run_task(struct cli *c, const char *method, xv *params)

@@ -1,6 +1,7 @@
 /* xenapid: the daemon.  Reads its configuration, opens the store and the hypervisor,
  * makes sure this host's records are right, serves the API until told to stop. */
 #include "api.h"
+#include "dm_gen.h"
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -99,13 +100,13 @@ static xerr *check_config(const struct config *cfg)
 {
     int64_t port = config_get_int(cfg, "listen-port");
     if (port < 0 || port > 65535 || (!port && strcmp(config_get(cfg, "listen-port"), "0") != 0))
-        return xerr_new("INVALID_VALUE", "listen-port", config_get(cfg, "listen-port"), NULL);
+        return err_invalid_value("listen-port", config_get(cfg, "listen-port"));
     const char *auth = config_get(cfg, "auth");
     if (strcmp(auth, "file") != 0 && strcmp(auth, "pam") != 0)
-        return xerr_new("INVALID_VALUE", "auth", auth, NULL);
+        return err_invalid_value("auth", auth);
     const char *sync = config_get(cfg, "db-sync");
     if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0)
-        return xerr_new("INVALID_VALUE", "db-sync", sync, NULL);
+        return err_invalid_value("db-sync", sync);
     return NULL;
 }
 

@@ -1,5 +1,6 @@
 /* Writes, and the event log they append to. */
 #include "db_int.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "wire.h"
 
@@ -160,7 +161,7 @@ static xerr *run_on_object(struct db_txn *t, const struct dm_class *c, const cha
     if (sqlite3_step(st) != SQLITE_DONE)
         e = sql_error(h, what);
     else if (sqlite3_changes(h) == 0)
-        e = xerr_new("HANDLE_INVALID", c->name, ref, NULL);
+        e = err_handle_invalid(c->name, ref);
     sqlite3_finalize(st);
     if (!e)
         touch(t, c, ref, op);
@@ -218,7 +219,7 @@ xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref
 xerr *db_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref)
 {
     if (!conn_exists(t->db->writer, c, ref))
-        return xerr_new("HANDLE_INVALID", c->name, ref, NULL);
+        return err_handle_invalid(c->name, ref);
     touch(t, c, ref, TOUCH_MOD);
     return NULL;
 }
@@ -401,4 +402,18 @@ xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, v
     }
     db_reader_put(db, r);
     return e;
+}
+
+xerr *db_end_id(struct db_txn *t, xerr *e, int64_t *last_event)
+{
+    if (e) {
+        db_abort(t);
+        return e;
+    }
+    return db_commit(t, last_event);
+}
+
+xerr *db_end(struct db_txn *t, xerr *e)
+{
+    return db_end_id(t, e, NULL);
 }

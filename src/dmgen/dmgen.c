@@ -124,6 +124,7 @@ struct klass {
 
 struct error {
     char *name, *doc;
+    bool client;         /* raised by clients of the API (xe), never sent by the server */
     int nparams;
     char *params[16];
     xmlNode *node;
@@ -440,6 +441,9 @@ static void read_error(xmlNode *n)
     e->node = n;
     e->name = name_of(n, "error");
     e->doc = attr_or(n, "doc", "");
+    char *cl = attr(n, "client");
+    e->client = yes(cl);
+    free(cl);
     for (xmlNode *c = n->children; c; c = c->next) {
         if (!is(c, "param"))
             continue;
@@ -584,8 +588,53 @@ static bool default_ok(const struct type *t, const char *json)
     return json_value_ok(t, &s) && !*skip_sp(s);
 }
 
+/* The C name of an enum value: VM_POWER_STATE_HALTED for vm_power_state.Halted. */
+static void enum_const(char *dst, size_t cap, const char *enm, const char *value)
+{
+    size_t n = 0;
+    for (const char *parts[] = {enm, "_", value}, **p = parts; p < parts + 3; p++)
+        for (const char *c = *p; *c && n + 1 < cap; c++)
+            dst[n++] = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
+    dst[n] = 0;
+}
+
+static void validate_enums_and_errors(void)
+{
+    /* C enum constants share one namespace: refuse two values that would collide */
+    static char names[MAX * 8][160];
+    int nnames = 0;
+    for (int i = 0; i < nenums; i++) {
+        struct enm *e = &enums[i];
+        char count[160];
+        enum_const(count, sizeof(count), e->name, "COUNT");
+        for (int j = 0; j < e->n; j++) {
+            char *c = names[nnames];
+            enum_const(c, sizeof(names[0]), e->name, e->values[j]);
+            if (strcmp(c, count) == 0)
+                fail(NULL, "enum %s: value %s collides with %s", e->name, e->values[j], count);
+            for (int k = 0; k < nnames; k++)
+                if (strcmp(names[k], c) == 0)
+                    fail(NULL, "enum %s: value %s gives the C name %s twice", e->name, e->values[j], c);
+            if (nnames < MAX * 8 - 1)
+                nnames++;
+        }
+    }
+    for (int i = 0; i < nerrs; i++) {
+        const char *c = errs[i].name;
+        if (!isupper((unsigned char)*c) || strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(c))
+            fail(errs[i].node, "error code %s is not an upper-case identifier", c);
+        for (int p = 0; p < errs[i].nparams; p++)
+            for (const char *q = errs[i].params[p]; *q; q++)
+                if (!isalnum((unsigned char)*q) && *q != '_') {
+                    fail(errs[i].node, "parameter %s of %s is not an identifier", errs[i].params[p], c);
+                    break;
+                }
+    }
+}
+
 static void validate(void)
 {
+    validate_enums_and_errors();
     for (int i = 0; i < nclasses; i++) {
         struct klass *k = classes[i];
         if (find_class(k->name) != k)
@@ -689,7 +738,7 @@ static void emit_type(FILE *o, struct type *t)
     fprintf(o, "static const struct dm_type T%d = {%s, ", t->id, kind_c[t->kind]);
     c_str(o, t->spelling);
     if (t->kind == K_ENUM)
-        fprintf(o, ", &E_%s, NULL", t->name);
+        fprintf(o, ", &dm_enums[%d], NULL", (int)(find_enum(t->name) - enums));
     else if (t->kind == K_REF) {
         fputs(", NULL, ", o);
         c_str(o, t->name);
@@ -728,11 +777,25 @@ static void write_c(const char *path)
             c_str(o, e->docs[j]);
             fputs(", ", o);
         }
-        fprintf(o, "};\nstatic const struct dm_enum E_%s = {", e->name);
+        fputs("};\n", o);
+    }
+    fputs("const struct dm_enum dm_enums[] = {\n", o);
+    for (int i = 0; i < nenums; i++) {
+        struct enm *e = &enums[i];
+        fputs("    {", o);
         c_str(o, e->name);
         fprintf(o, ", %d, E_%s_values, E_%s_docs, ", e->n, e->name, e->name);
         c_str(o, e->doc);
-        fputs("};\n", o);
+        fputs("},\n", o);
+    }
+    fprintf(o, "};\nconst size_t dm_nenums = %d;\n\n", nenums);
+    for (int i = 0; i < nenums; i++) {
+        const char *n = enums[i].name;
+        fprintf(o, "const char *%s_name(enum %s v)\n{\n    return dm_enum_name(&dm_enums[%d], (int)v);\n}\n\n",
+                n, n, i);
+        fprintf(o, "bool %s_parse(const char *s, enum %s *out)\n{\n    int i = dm_enum_parse(&dm_enums[%d], s);\n"
+                   "    if (i < 0)\n        return false;\n    *out = (enum %s)i;\n    return true;\n}\n\n",
+                n, n, i, n);
     }
     fputc('\n', o);
     for (int i = 0; i < ntypes; i++)
@@ -827,7 +890,7 @@ static void write_c(const char *path)
         c_str(o, errs[i].name);
         fprintf(o, ", %d, R_%s, ", errs[i].nparams, errs[i].name);
         c_str(o, errs[i].doc);
-        fputs("},\n", o);
+        fprintf(o, ", %s},\n", errs[i].client ? "true" : "false");
     }
     fprintf(o, "};\nconst size_t dm_nerrors = %d;\n\n", nerrs);
     for (int i = 0; i < nerrs; i++) {
@@ -838,10 +901,15 @@ static void write_c(const char *path)
             fprintf(o, "%sconst char *%s", p ? ", " : "", errs[i].params[p]);
         if (!errs[i].nparams)
             fputs("void", o);
-        fprintf(o, ")\n{\n    return xerr_new(\"%s\", ", errs[i].name);
-        for (int p = 0; p < errs[i].nparams; p++)
-            fprintf(o, "%s, ", errs[i].params[p]);
-        fputs("NULL);\n}\n\n", o);
+        fputs(")\n{\n", o);
+        if (errs[i].nparams) {
+            fputs("    const char *const pv_[] = {", o);
+            for (int p = 0; p < errs[i].nparams; p++)
+                fprintf(o, "%s%s", p ? ", " : "", errs[i].params[p]);
+            fprintf(o, "};\n    return xerr__raise(XERR_%s, %d, pv_);\n}\n\n", errs[i].name, errs[i].nparams);
+        } else {
+            fprintf(o, "    return xerr__raise(XERR_%s, 0, NULL);\n}\n\n", errs[i].name);
+        }
     }
     fclose(o);
 }
@@ -862,6 +930,24 @@ static void write_h(const char *path)
         for (int j = 0; j < k->nfields; j++)
             fprintf(o, "#define DMF_%s_%s (&dm_classes[%d].fields[%d])\n", k->name, k->fields[j].name, i, j);
     }
+    fputs("\n/* Enums: the C enum, the wire spelling of a value, and the value of a spelling\n"
+          " * (case-insensitive, as on the wire; false if unknown). */\n", o);
+    for (int i = 0; i < nenums; i++) {
+        struct enm *e = &enums[i];
+        char c[160];
+        fprintf(o, "enum %s {\n", e->name);
+        for (int j = 0; j < e->n; j++) {
+            enum_const(c, sizeof(c), e->name, e->values[j]);
+            fprintf(o, "    %s,\n", c);
+        }
+        enum_const(c, sizeof(c), e->name, "COUNT");
+        fprintf(o, "    %s\n};\n#define DME_%s (&dm_enums[%d])\n", c, e->name, i);
+        fprintf(o, "const char *%s_name(enum %s v);\nbool %s_parse(const char *s, enum %s *out);\n\n",
+                e->name, e->name, e->name, e->name);
+    }
+    fputs("/* Error codes, for xerr_is(e, XERR_TASK_CANCELLED). */\n", o);
+    for (int i = 0; i < nerrs; i++)
+        fprintf(o, "#define XERR_%s \"%s\"\n", errs[i].name, errs[i].name);
     fputs("\n/* A constructor for every error code, its parameters in order. */\n", o);
     for (int i = 0; i < nerrs; i++) {
         char lname[128];
@@ -989,6 +1075,8 @@ static void write_md(const char *path)
           "`ErrorDescription`.\n\n| Code | Parameters | Meaning |\n|---|---|---|\n",
           o);
     for (int i = 0; i < nerrs; i++) {
+        if (errs[i].client)
+            continue; /* never on the wire */
         fprintf(o, "| `%s` | ", errs[i].name);
         for (int p = 0; p < errs[i].nparams; p++)
             fprintf(o, "%s`%s`", p ? ", " : "", errs[i].params[p]);

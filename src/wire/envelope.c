@@ -1,4 +1,5 @@
 #include "wire.h"
+#include "dm_gen.h"
 
 #include <string.h>
 
@@ -38,12 +39,18 @@ xerr *wire_unwrap(xv *envelope, xv **value)
         return NULL;
     }
     xv *d = xv_struct_get(envelope, "ErrorDescription");
-    if (status && strcmp(status, "Failure") == 0 && d && d->type == XV_ARRAY && d->u.arr.n > 0) {
-        const char *params[64];
-        size_t n = 0;
-        for (size_t i = 1; i < d->u.arr.n && n < 64; i++)
-            params[n++] = xv_str(d->u.arr.v[i]) ? xv_str(d->u.arr.v[i]) : "";
-        return xerr_newv(xv_str(d->u.arr.v[0]) ? xv_str(d->u.arr.v[0]) : "INTERNAL_ERROR", n, params);
-    }
-    return xerr_new("XMLRPC_UNMARSHAL_FAILURE", "Status struct", "response without Status", NULL);
+    xerr *e = status && strcmp(status, "Failure") == 0 ? wire_error_from_list(d) : NULL;
+    return e ? e : err_xmlrpc_unmarshal_failure("Status struct", "response without Status");
+}
+
+xerr *wire_error_from_list(const xv *list)
+{
+    if (!list || list->type != XV_ARRAY || list->u.arr.n == 0)
+        return NULL;
+    const char *params[64];
+    size_t n = 0;
+    for (size_t i = 1; i < list->u.arr.n && n < 64; i++)
+        params[n++] = xv_str(list->u.arr.v[i]) ? xv_str(list->u.arr.v[i]) : "";
+    const char *code = xv_str(list->u.arr.v[0]);
+    return xerr_from_wire(code ? code : XERR_INTERNAL_ERROR, n, params);
 }
