@@ -1,6 +1,7 @@
 /* The backend-independent half of src/xen: choosing the backend, the domain's
  * xenstore tree, introduction, shutdown requests and the @releaseDomain watch. */
 #include "backend.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 
@@ -30,7 +31,7 @@ xerr *hv_open(const struct config *cfg, struct hv **out)
     else if (strcmp(name, "xc") == 0)
         ops = &hv_xc_ops;
     else
-        return xerr_new("INVALID_VALUE", "backend", name, NULL);
+        return err_invalid_value("backend", name);
 
     struct hv *hv = xcalloc(1, sizeof(*hv));
     hv->ops = ops;
@@ -210,7 +211,7 @@ static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_s
     snprintf(k, sizeof(k), "%s/name", vmpath);
     put_ro(tr, k, spec->name);
     snprintf(k, sizeof(k), "%s/image/ostype", vmpath);
-    put_ro(tr, k, spec->hvm ? "hvm" : "linux");
+    put_ro(tr, k, spec->hvm ? "hvm" : "linux");  /* Xen's words (libxl's), not domain_type's */
     if (!spec->hvm) {
         snprintf(k, sizeof(k), "%s/image/kernel", vmpath);
         put_ro(tr, k, spec->kernel ? spec->kernel : "");

@@ -10,6 +10,7 @@
  * then never stops).  Tests drive guest-initiated events by writing, as dom0,
  * /local/domain/<domid>/sim/shutdown = poweroff | reboot | crash | suspend. */
 #include "backend.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 #include "xsd.h"
@@ -253,6 +254,7 @@ static void guest_shutdown(struct sim *s, uint32_t domid, int reason)
     }
 }
 
+/* what control/shutdown and sim/shutdown hold: Xen's words, not XenAPI's */
 static int reason_of(const char *what)
 {
     if (strcmp(what, "reboot") == 0)
@@ -371,13 +373,14 @@ static xerr *sim_open(const struct config *cfg, void **state)
     s->next_domid = 1;
     _cleanup_free_ char *domdir = xasprintf("%s/domain", s->dir);
     _cleanup_free_ char *xsstate = xasprintf("%s/xenstore", s->dir);
-    if (s->total_memory < DOM0_MEMORY * 2 || s->cpus == 0 || s->cpus > 4096) {
+    /* the key whose value cannot work, if any */
+    const char *bad = s->total_memory < DOM0_MEMORY * 2          ? "sim-memory-mib"
+                      : s->cpus == 0 || s->cpus > 4096           ? "sim-cpus"
+                      : !(s->build_delay >= 0 && s->build_delay <= 3600) ? "sim-build-delay"
+                                                                 : NULL;
+    if (bad) {
         sim_free(s);
-        return xerr_new("INVALID_VALUE", "sim-memory-mib/sim-cpus", "too small", NULL);
-    }
-    if (!(s->build_delay >= 0 && s->build_delay <= 3600)) {
-        sim_free(s);
-        return xerr_new("INVALID_VALUE", "sim-build-delay", config_get(cfg, "sim-build-delay"), NULL);
+        return err_invalid_value(bad, config_get(cfg, bad));
     }
     mkdir(s->dir, 0755);
     mkdir(domdir, 0755);
@@ -480,7 +483,7 @@ static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv
         char need[32], have[32];
         snprintf(need, sizeof(need), "%" PRIu64, spec->memory_static_max);
         snprintf(have, sizeof(have), "%" PRIu64, avail);
-        return xerr_new("HOST_NOT_ENOUGH_FREE_MEMORY", need, have, NULL);
+        return err_host_not_enough_free_memory(need, have);
     }
     struct simdom *d = xcalloc(1, sizeof(*d));
     /* domids are not reused soon after, as in Xen, so a stale one never names a new guest */

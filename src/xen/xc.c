@@ -10,6 +10,7 @@
  * computed by hv.c, is kept in device-model-dir/<domid>.argv, and the device model
  * is started only where its binary is installed. */
 #include "backend.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 
@@ -251,7 +252,7 @@ static char *dm_path(const struct xc_state *st, uint32_t domid, const char *ext)
 static xerr *mkdir_p(const char *dir)
 {
     if (!dir || !*dir)
-        return xerr_new("INVALID_VALUE", "device-model-dir", "", NULL);
+        return err_invalid_value("device-model-dir", "");
     char *p = xstrdup(dir);
     for (char *c = p + 1;; c++) {
         if (*c != '/' && *c)
@@ -657,7 +658,7 @@ static xerr *check_spec(struct xc_state *st, const struct hv_domain_spec *spec)
     const char *uuid = spec->uuid ? spec->uuid : "";
     if (spec->hvm) {
         if (!st->hvm_capable)
-            return xerr_new("VM_HVM_REQUIRED", uuid, NULL);
+            return err_vm_hvm_required(uuid);
         if (!st->hap && !st->shadow)
             return xerr_internal("VM %s: Xen offers neither hardware-assisted nor shadow paging for an "
                                  "HVM guest", uuid);
@@ -726,7 +727,7 @@ static xerr *mem_claim(struct xc_state *st, xc_interface *xch, uint64_t need_kib
         char need[32], have[32];
         snprintf(need, sizeof(need), "%" PRIu64, need_kib * 1024);
         snprintf(have, sizeof(have), "%" PRIu64, avail * 1024);
-        return xerr_new("HOST_NOT_ENOUGH_FREE_MEMORY", need, have, NULL);
+        return err_host_not_enough_free_memory(need, have);
     }
 }
 
