@@ -388,6 +388,7 @@ static pid_t dm_running_pid(const struct xc_state *st, uint32_t domid)
     f = fopen(proc, "re");
     if (!f)
         return 0;
+    /* the head of the command line is enough: hv.c puts -xen-domid <domid> first */
     char cmd[8192];
     size_t len = fread(cmd, 1, sizeof(cmd) - 1, f);
     fclose(f);
