@@ -1,36 +1,68 @@
 # xenapid build.  `make` builds bin/xenapid and bin/xe; `make run` starts the daemon on its
 # embedded defaults; `make test` runs the whole suite (unit, integration under ASan+UBSan,
-# real Xen under QEMU); `make bench` prints the benchmark figures.
+# real Xen under QEMU); `make bench` prints the benchmark figures; `make install` installs
+# as a distribution package would (PREFIX, DESTDIR and the *DIR variables below).
 #
 # Every src/<module>/*.c is part of the library except the programs' own folders
 # (daemon, cli, dmgen), so a new module is a new folder and nothing here changes.
+#
+# Building never installs packages: scripts/deps.sh (Debian) runs only for `make deps`,
+# `make run`, `make test`, `make test-xen` and `make bench`.  Elsewhere the libraries
+# listed in LIBS below must be there.
+
+# `make -j8 clean all`: run in one make, the cleaning would race the building.  When
+# cleaning comes with other goals, this make cleans first, then hands the others to a
+# fresh make; the rest of this file is read only when that is not the case.
+CLEAN_GOALS := $(filter clean distclean,$(MAKECMDGOALS))
+OTHER_GOALS := $(filter-out clean distclean,$(MAKECMDGOALS))
+ifneq ($(and $(CLEAN_GOALS),$(OTHER_GOALS)),)
+.PHONY: $(MAKECMDGOALS) clean-then-build
+$(MAKECMDGOALS): clean-then-build
+	@:
+clean-then-build:
+	@$(MAKE) --no-print-directory $(CLEAN_GOALS)
+	@$(MAKE) --no-print-directory $(OTHER_GOALS)
+else
 
 SAN ?= 0
 ifeq ($(SAN),1)
   BUILD ?= build/san
   BIN   ?= build/san/bin
-  SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-  OPT = -O1
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+  OPT := -O1
 else
   BUILD ?= build/rel
   BIN   ?= bin
-  SANFLAGS =
-  OPT = -O2
+  SANFLAGS :=
+  OPT := -O2
 endif
 GEN := build/gen
 
-CC      ?= cc
-CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
-           -Wformat=2 -Wno-format-nonliteral -pthread $(SANFLAGS)
-CPPFLAGS += -Iinclude -I$(GEN) $(shell pkg-config --cflags libxml-2.0 2>/dev/null)
-LDFLAGS += -pthread $(SANFLAGS)
+# --- flags: CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS are the user's (`make CFLAGS=-O0` changes
+# the optimisation, nothing else); what the code needs is in XCPPFLAGS and XCFLAGS, always
+# passed (XCFLAGS when linking too: -pthread and the sanitizers are needed there).
+CC       ?= cc
+CFLAGS   ?= $(OPT) -g
+XCPPFLAGS := -Iinclude -I$(GEN) -D_GNU_SOURCE \
+             $(shell pkg-config --cflags libxml-2.0 2>/dev/null || echo -I/usr/include/libxml2)
+XCFLAGS  := -std=c11 -Wall -Wextra -Werror -Wshadow -Wno-missing-field-initializers \
+            -Wformat=2 -Wno-format-nonliteral -pthread $(SANFLAGS)
+COMPILE   = $(CC) $(XCPPFLAGS) $(CPPFLAGS) $(XCFLAGS) $(CFLAGS)
+LINK      = $(CC) $(XCFLAGS) $(CFLAGS) $(LDFLAGS)
 
-XMLRPC_LIBS = -lxmlrpc_server_abyss -lxmlrpc_server -lxmlrpc_abyss -lxmlrpc \
-              -lxmlrpc_xmlparse -lxmlrpc_xmltok -lxmlrpc_util
-XEN_LIBS    = -lxenctrl -lxenguest -lxenstore -lxentoollog
-LIBS        = $(XMLRPC_LIBS) -lxml2 -lsqlite3 $(XEN_LIBS) -lpam -lcrypt -lm
-CHECK_LIBS  = $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
+# --- libraries: one dependency a line; a new one is a new line here and its Debian
+# package in scripts/deps.sh (build=...).
+XMLRPC_LIBS := -lxmlrpc_server_abyss -lxmlrpc_server -lxmlrpc_abyss -lxmlrpc \
+               -lxmlrpc_xmlparse -lxmlrpc_xmltok -lxmlrpc_util
+XEN_LIBS    := -lxenctrl -lxenguest -lxenstore -lxentoollog
+LIBS := $(XMLRPC_LIBS)
+LIBS += -lxml2
+LIBS += -lsqlite3
+LIBS += $(XEN_LIBS)
+LIBS += -lpam -lcrypt
+LIBS += -lm
+LIBS += $(LDLIBS)
+CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
 PROGRAM_DIRS := src/daemon src/cli src/dmgen
 LIB_SRCS  := $(filter-out $(addsuffix /%,$(PROGRAM_DIRS)),$(wildcard src/*/*.c)) $(GEN)/dm_gen.c
@@ -39,39 +71,49 @@ DAEMON_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/daemon/*.c))
 CLI_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard src/cli/*.c))
 UNIT_SRCS   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS   := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# programs that the real-hypervisor harness runs in dom0 (tests/xen/*.c)
+XEN_TEST_BINS := $(patsubst tests/xen/%.c,$(BUILD)/tests/xen/%,$(wildcard tests/xen/*.c))
+# the test programs' own objects: kept, not deleted as intermediate files of a chain
+.SECONDARY: $(patsubst %.c,$(BUILD)/obj/%.o,$(UNIT_SRCS) $(wildcard tests/xen/*.c))
 LIB := $(BUILD)/libxenapid.a
 DATAMODEL := $(wildcard datamodel/*.xml)
 
-.PHONY: all deps run test test-unit test-integration test-xen test-docs bench clean distclean
+.PHONY: all deps run test test-unit test-integration test-xen test-docs bench clean distclean \
+        install uninstall
 PROGRAMS := $(BIN)/xenapid $(if $(wildcard src/cli/*.c),$(BIN)/xe)
 all: $(PROGRAMS) docs/api.md
 
+# the Debian packages the build needs (root installs them; others are told which)
 deps:
 	@scripts/deps.sh build
 
 # --- the datamodel generator runs on the build machine, never sanitized ---
-build/dmgen: src/dmgen/dmgen.c | deps
+build/dmgen: src/dmgen/dmgen.c
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror $(CPPFLAGS) -o $@ $< -lxml2
+	@echo "  CC      $@"
+	@$(CC) -std=c11 -O1 -g -Wall -Wextra -Werror $(XCPPFLAGS) $(CPPFLAGS) -MMD -MP -o $@ $< -lxml2
 
-$(GEN)/dm_gen.c $(GEN)/dm_gen.h: build/dmgen $(DATAMODEL)
+# One run writes both files: a grouped target, so that `make -j` runs it once.
+$(GEN)/dm_gen.c $(GEN)/dm_gen.h &: build/dmgen $(DATAMODEL)
 	@mkdir -p $(GEN)
-	build/dmgen --c $(GEN)/dm_gen.c --h $(GEN)/dm_gen.h datamodel/datamodel.xml
+	@echo "  DMGEN   $(GEN)/dm_gen.c $(GEN)/dm_gen.h"
+	@build/dmgen --c $(GEN)/dm_gen.c --h $(GEN)/dm_gen.h datamodel/datamodel.xml
 
 # The API reference is generated and committed, so it can be read without building.
 docs/api.md: build/dmgen $(DATAMODEL)
 	build/dmgen --markdown $@ datamodel/datamodel.xml
 
 # --- objects ---
+# Every object waits for the generated header: it is in no .d file before the first build.
 $(BUILD)/obj/gen/%.o: $(GEN)/%.c $(GEN)/dm_gen.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(COMPILE) -MMD -MP -c -o $@ $<
 
-$(BUILD)/obj/%.o: %.c $(GEN)/dm_gen.h | deps
+$(BUILD)/obj/%.o: %.c $(GEN)/dm_gen.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@$(COMPILE) -MMD -MP -c -o $@ $<
 
 $(LIB): $(LIB_OBJS)
 	@rm -f $@
@@ -81,27 +123,27 @@ $(LIB): $(LIB_OBJS)
 $(BIN)/xenapid: $(DAEMON_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(LDFLAGS) -o $@ $(DAEMON_OBJS) $(LIB) $(LIBS)
+	@$(LINK) -o $@ $(DAEMON_OBJS) $(LIB) $(LIBS)
 
 $(BIN)/xe: $(CLI_OBJS) $(LIB)
 	@mkdir -p $(dir $@)
 	@echo "  LINK    $@"
-	@$(CC) $(LDFLAGS) -o $@ $(CLI_OBJS) $(LIB) $(LIBS)
+	@$(LINK) -o $@ $(CLI_OBJS) $(LIB) $(LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS) $(CHECK_LIBS)
+	@echo "  LINK    $@"
+	@$(LINK) -o $@ $< $(LIB) $(LIBS) $(CHECK_LIBS)
 
-# programs that the real-hypervisor harness runs in dom0 (tests/xen/*.c)
-XEN_TEST_BINS := $(patsubst tests/xen/%.c,$(BUILD)/tests/xen/%,$(wildcard tests/xen/*.c))
 $(BUILD)/tests/xen/%: $(BUILD)/obj/tests/xen/%.o $(LIB)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(LIB) $(LIBS)
+	@echo "  LINK    $@"
+	@$(LINK) -o $@ $< $(LIB) $(LIBS)
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(wildcard build/dmgen.d $(BUILD)/obj/*/*/*.d $(BUILD)/obj/*/*.d)
 
 # --- running ---
-run: 
+run:
 	@scripts/deps.sh build
 	@$(MAKE) --no-print-directory all
 	scripts/run.sh
@@ -119,8 +161,9 @@ test:
 test-unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
 
+# XENAPID_SAN: tests that run make themselves (test_install) build what is under test.
 test-integration: $(PROGRAMS)
-	XENAPID_BIN=$(abspath $(BIN)/xenapid) XE_BIN=$(abspath $(BIN)/xe) \
+	XENAPID_BIN=$(abspath $(BIN)/xenapid) XE_BIN=$(abspath $(BIN)/xe) XENAPID_SAN=$(SAN) \
 	  /usr/bin/python3 -m unittest discover -s tests/integration -p "test_*.py" -v $(if $(T),-k $(T))
 
 # The committed API reference must be what the datamodel generates.
@@ -130,8 +173,9 @@ test-docs: build/dmgen
 	@echo "docs/api.md matches the datamodel"
 
 # One boot of Xen under QEMU: the xc backend's smoke test, then the daemon's own test.
-test-xen: $(PROGRAMS) $(XEN_TEST_BINS)
+test-xen:
 	@scripts/deps.sh xen
+	@$(MAKE) --no-print-directory $(PROGRAMS) $(XEN_TEST_BINS)
 	TEST_SCRIPT="tests/xen/test-smoke.sh tests/xen/test-daemon.sh" \
 	  BINS="$(PROGRAMS) $(XEN_TEST_BINS)" FILES="etc/platform.xml:/etc/xenapid/platform.xml" TIMEOUT=270 \
 	  tests/xen/run.sh
@@ -141,8 +185,77 @@ bench:
 	@$(MAKE) --no-print-directory all
 	tests/bench/run.sh
 
+# --- installing, as a distribution package lays it out ---
+# `make install PREFIX=/usr` is a package's layout (/usr/sbin, /etc/xenapid, /var/lib/xenapid);
+# the default PREFIX=/usr/local keeps the configuration in /usr/local/etc.  The state
+# and the sockets stay in /var/lib/xenapid and /run/xenapid either way: that is where
+# the systemd unit's StateDirectory= and RuntimeDirectory= make them, and where xe looks
+# for the daemon's socket.  DESTDIR stages the whole tree elsewhere.
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+SBINDIR        ?= $(PREFIX)/sbin
+DATADIR        ?= $(PREFIX)/share
+DOCDIR         ?= $(DATADIR)/doc/xenapid
+SYSCONFDIR     ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+LOCALSTATEDIR  ?= /var
+RUNSTATEDIR    ?= /run
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+PAMDIR         ?= $(SYSCONFDIR)/pam.d
+BASHCOMPDIR    ?= $(DATADIR)/bash-completion/completions
+CONFDIR  := $(SYSCONFDIR)/xenapid
+STATEDIR := $(LOCALSTATEDIR)/lib/xenapid
+RUNDIR   := $(RUNSTATEDIR)/xenapid
+INSTALL  ?= install
+
+# The installed configuration: etc/xenapid.conf with its relative paths (relative to a
+# checkout, for `make run`) made the installed ones.  A relative path left over fails
+# the install, so a new path key cannot be forgotten here.
+INSTALLED_CONF_SED := \
+  -e 's|^unix-socket = .*|unix-socket = $(RUNDIR)/xenapid.sock|' \
+  -e 's|^db-path = .*|db-path = $(STATEDIR)/xenapid.db|' \
+  -e 's|^auth-file = .*|auth-file = $(CONFDIR)/passwd|' \
+  -e 's|^device-model-dir = .*|device-model-dir = $(RUNDIR)/dm|' \
+  -e 's|^sim-state-dir = .*|sim-state-dir = $(STATEDIR)/sim|' \
+  -e 's|^inventory = .*|inventory = $(STATEDIR)/inventory|' \
+  -e 's|^platform-registry = .*|platform-registry = $(CONFDIR)/platform.xml|' \
+  -e 's|^\# Relative paths are relative to the directory.*|\# Installed by `make install`: the paths below are this installation'"'"'s.|' \
+  -e 's|^\# from the top of the checkout)\.  *|\# |'
+# The unit names the package layout (/usr/sbin, /etc/xenapid, ...): made this install's.
+INSTALLED_UNIT_SED := \
+  -e 's|/usr/sbin/|$(SBINDIR)/|g' -e 's|/etc/xenapid|$(CONFDIR)|g' \
+  -e 's|/var/lib/xenapid|$(STATEDIR)|g' -e 's|/run/xenapid|$(RUNDIR)|g' \
+  -e 's|/usr/share/doc/xenapid|$(DOCDIR)|g'
+
+install: $(PROGRAMS)
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(CONFDIR) \
+	  $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(PAMDIR) $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(DOCDIR)
+	$(INSTALL) -m 0755 $(BIN)/xenapid $(DESTDIR)$(SBINDIR)/xenapid
+	$(INSTALL) -m 0755 $(BIN)/xe $(DESTDIR)$(BINDIR)/xe
+	$(INSTALL) -m 0755 scripts/xenapid-guest-agent $(DESTDIR)$(SBINDIR)/xenapid-guest-agent
+	sed $(INSTALLED_CONF_SED) etc/xenapid.conf > $(DESTDIR)$(CONFDIR)/xenapid.conf.tmp
+	@! grep -nE '^[a-z-]+ = (var|etc)/' $(DESTDIR)$(CONFDIR)/xenapid.conf.tmp || \
+	  { echo "install: relative paths left in xenapid.conf: add them to INSTALLED_CONF_SED"; \
+	    rm -f $(DESTDIR)$(CONFDIR)/xenapid.conf.tmp; exit 1; }
+	chmod 0644 $(DESTDIR)$(CONFDIR)/xenapid.conf.tmp
+	mv $(DESTDIR)$(CONFDIR)/xenapid.conf.tmp $(DESTDIR)$(CONFDIR)/xenapid.conf
+	$(INSTALL) -m 0644 etc/platform.xml $(DESTDIR)$(CONFDIR)/platform.xml
+	$(INSTALL) -m 0644 etc/pam.d/xenapid $(DESTDIR)$(PAMDIR)/xenapid
+	sed $(INSTALLED_UNIT_SED) etc/xenapid.service > $(DESTDIR)$(SYSTEMDUNITDIR)/xenapid.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/xenapid.service
+	$(INSTALL) -m 0644 scripts/xe-completion.bash $(DESTDIR)$(BASHCOMPDIR)/xe
+	$(INSTALL) -m 0644 README.md docs/api.md docs/xe.md $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/xenapid $(DESTDIR)$(BINDIR)/xe $(DESTDIR)$(SBINDIR)/xenapid-guest-agent \
+	  $(DESTDIR)$(CONFDIR)/xenapid.conf $(DESTDIR)$(CONFDIR)/platform.xml $(DESTDIR)$(PAMDIR)/xenapid \
+	  $(DESTDIR)$(SYSTEMDUNITDIR)/xenapid.service $(DESTDIR)$(BASHCOMPDIR)/xe \
+	  $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/api.md $(DESTDIR)$(DOCDIR)/xe.md
+	-rmdir $(DESTDIR)$(CONFDIR) $(DESTDIR)$(DOCDIR) 2>/dev/null
+
 clean:
 	rm -rf build bin
 
 distclean: clean
 	rm -rf var
+
+endif # cleaning with other goals

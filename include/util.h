@@ -1,4 +1,4 @@
-/* util: allocation, strings, growable buffers, uuids, time.
+/* util: allocation, strings, growable buffers, uuids, time, whole files, a hash map.
  *
  * Allocation failures abort: a daemon that cannot get a few bytes cannot answer a
  * client sensibly anyway, and checking every small malloc hides real errors.
@@ -86,7 +86,9 @@ bool time_from_xapi(const char *s, time_t *out);
 double now_monotonic(void);                           /* seconds */
 double now_realtime(void);
 
-
+/* The whole file at path, NUL-terminated after its *len bytes (len may be NULL for
+ * text); NULL with errno set when it cannot be read.  The caller frees. */
+char *read_file(const char *path, size_t *len);
 
 /* A string-keyed hash map (open addressing).  Keys are copied; values are the
  * caller's.  Not thread-safe: callers lock. */

@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 static void oom(void)
 {
@@ -307,6 +309,38 @@ char *buf_steal(buf *b)
     char *p = b->p ? b->p : xstrdup("");
     buf_init(b);
     return p;
+}
+
+/* ---- files ---- */
+
+char *read_file(const char *path, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    buf b;
+    buf_init(&b);
+    for (;;) {
+        buf_reserve(&b, 65536);
+        ssize_t n = read(fd, b.p + b.len, b.cap - b.len - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = errno;
+            close(fd);
+            buf_free(&b);
+            errno = err;
+            return NULL;
+        }
+        if (n == 0)
+            break;
+        b.len += (size_t)n;
+    }
+    close(fd);
+    b.p[b.len] = 0;
+    if (len)
+        *len = b.len;
+    return buf_steal(&b);
 }
 
 /* ---- uuids and refs ---- */

@@ -18,7 +18,7 @@ struct conn *conn_new(struct xsd *x, int fd, struct dom *d)
     c->domid = d ? d->domid : 0;
     c->dom = d;
     c->home = xasprintf("/local/domain/%u", c->domid);
-    c->pending = hmap_new();
+    c->pending = strmap_new();
     c->next_txid = 1;
     if (d)
         d->nconns++;
@@ -44,7 +44,7 @@ static void out_free_all(struct conn *c)
         struct outmsg *m = c->out;
         c->out = m->next;
         if (m->evkey)
-            hmap_del(c->pending, m->evkey);
+            strmap_remove(c->pending, m->evkey);
         free(m->evkey);
         free(m);
     }
@@ -80,7 +80,7 @@ void conn_sweep(struct xsd *x)
             continue;
         }
         *pp = c->next;
-        hmap_free(c->pending, NULL);
+        strmap_free(c->pending, NULL);
         free(c->home);
         free(c);
     }
@@ -191,7 +191,7 @@ void conn_send_event(struct xsd *x, struct conn *c, const char *path, const char
     char *key = NULL;
     if (path[0] != '@') {
         key = xasprintf("%s\n%s", path, token);
-        if (hmap_get(c->pending, key)) {
+        if (strmap_get(c->pending, key)) {
             free(key);
             return;
         }
@@ -215,7 +215,7 @@ void conn_send_event(struct xsd *x, struct conn *c, const char *path, const char
     free(payload);
     m->evkey = key;
     if (key)
-        hmap_put(c->pending, key, m);
+        strmap_put(c->pending, key, m);
     enqueue(c, m);
 }
 
@@ -238,7 +238,7 @@ void conn_flush(struct xsd *x, struct conn *c)
         if (!c->out)
             c->out_tail = NULL;
         if (m->evkey)
-            hmap_del(c->pending, m->evkey);
+            strmap_remove(c->pending, m->evkey);
         free(m->evkey);
         free(m);
     }

@@ -39,6 +39,15 @@ static int get_checked(struct req *r, const char *path, unsigned perm, const str
     return EACCES;
 }
 
+/* The node at path (canonical; freed here) if the path is valid and who has all of
+ * perm on it. */
+static int checked_at(struct req *r, char *path, unsigned perm, const struct node **out)
+{
+    int e = path_valid(path, r->who.priv) ? get_checked(r, path, perm, out) : EINVAL;
+    free(path);
+    return e;
+}
+
 /* The canonical, valid path of a one-string request, else NULL (EINVAL). */
 static char *onepath(struct req *r)
 {
@@ -58,18 +67,26 @@ static bool too_big(const struct req *r, const struct node *n)
     return !r->who.priv && node_rec_size(n) >= Q_ENTRY_SIZE;
 }
 
-int op_read(struct req *r)
+/* read and directory: the node's value or its list of children, to whoever may read it. */
+static int reply_readable(struct req *r, enum xsd_sockmsg_type type)
 {
-    char *path = onepath(r);
-    if (!path)
+    const char *arg = req_onearg(r);
+    if (!arg)
         return EINVAL;
     const struct node *n;
-    int e = get_checked(r, path, XS_PERM_READ, &n);
-    free(path);
+    int e = checked_at(r, req_canon(r, arg), XS_PERM_READ, &n);
     if (e)
         return e;
-    reply(r, XS_READ, n->value, n->vlen);
+    if (type == XS_READ)
+        reply(r, type, n->value, n->vlen);
+    else
+        reply(r, type, n->children, n->clen);
     return 0;
+}
+
+int op_read(struct req *r)
+{
+    return reply_readable(r, XS_READ);
 }
 
 /* Create path and its missing ancestors (empty, permissions inherited, owned by the
@@ -280,16 +297,7 @@ int op_rm(struct req *r)
 
 int op_directory(struct req *r)
 {
-    char *path = onepath(r);
-    if (!path)
-        return EINVAL;
-    const struct node *n;
-    int e = get_checked(r, path, XS_PERM_READ, &n);
-    free(path);
-    if (e)
-        return e;
-    reply(r, XS_DIRECTORY, n->children, n->clen);
-    return 0;
+    return reply_readable(r, XS_DIRECTORY);
 }
 
 /* "path\0offset\0" -> "generation\0child\0child\0...[\0]": a final empty string says
@@ -303,14 +311,8 @@ int op_directory_part(struct req *r)
     unsigned long off = strtoul(vec[1], &end, 10);
     if (!vec[1][0] || *end)
         return EINVAL;
-    char *path = req_canon(r, vec[0]);
-    if (!path_valid(path, r->who.priv)) {
-        free(path);
-        return EINVAL;
-    }
     const struct node *n;
-    int e = get_checked(r, path, XS_PERM_READ, &n);
-    free(path);
+    int e = checked_at(r, req_canon(r, vec[0]), XS_PERM_READ, &n);
     if (e)
         return e;
     char gen[24];
@@ -353,13 +355,8 @@ int op_get_perms(struct req *r)
         if (!(perm_for(&r->who, p) & XS_PERM_READ))
             return EACCES;
     } else {
-        if (!path_valid(path, r->who.priv)) {
-            free(path);
-            return EINVAL;
-        }
         const struct node *n;
-        int e = get_checked(r, path, XS_PERM_READ, &n);
-        free(path);
+        int e = checked_at(r, path, XS_PERM_READ, &n);
         if (e)
             return e;
         p = &n->perms;

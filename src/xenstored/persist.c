@@ -184,7 +184,7 @@ static bool load_node(struct rd *r, struct store *s)
         free(pname);
         ok = parent != NULL;
     } else if (ok) {
-        ok = hmap_size(s->nodes) == 0;   /* the root comes first */
+        ok = strmap_size(s->nodes) == 0;   /* the root comes first */
     }
     struct node *n = node_new(path);
     free(path);
@@ -208,32 +208,21 @@ struct saved_dom {
 
 xerr *persist_load(struct xsd *x)
 {
-    int fd = open(x->state_path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
+    size_t len;
+    char *data = read_file(x->state_path, &len);
+    if (!data) {
         if (errno == ENOENT)
             return NULL;   /* first start */
         return xerr_internal("xenstore state %s: %s", x->state_path, strerror(errno));
     }
-    buf b;
-    buf_init(&b);
-    char chunk[65536];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-        buf_add(&b, chunk, (size_t)n);
-    int err = errno;
-    close(fd);
-    if (n < 0) {
-        buf_free(&b);
-        return xerr_internal("xenstore state %s: %s", x->state_path, strerror(err));
-    }
 
     struct store s;
     memset(&s, 0, sizeof(s));
-    s.nodes = hmap_new();
+    s.nodes = strmap_new();
     s.owned = xcalloc(65536, sizeof(*s.owned));
     struct saved_dom *doms = NULL;
     size_t ndoms = 0;
-    struct rd r = {.p = (const unsigned char *)b.p, .len = b.len};
+    struct rd r = {.p = (const unsigned char *)data, .len = len};
     const char *magic = get_bytes(&r, 8);
     bool ok = magic && memcmp(magic, MAGIC, 8) == 0 && get_u32(&r) == VERSION && !r.bad;
     bool end = false;
@@ -272,7 +261,7 @@ xerr *persist_load(struct xsd *x)
         }
     }
     ok = ok && end && r.off == r.len && store_get(&s, "/") && s.sp_intro.n && s.sp_release.n;
-    buf_free(&b);
+    free(data);
     xerr *e = NULL;
     if (!ok) {
         e = xerr_internal("xenstore state %s is corrupt (near byte %zu)", x->state_path, r.off);
@@ -292,7 +281,7 @@ xerr *persist_load(struct xsd *x)
         }
         x->st.dirty = false;
         log_info("xenstored: loaded %zu nodes and %zu domains from %s",
-                 hmap_size(x->st.nodes), ndoms, x->state_path);
+                 strmap_size(x->st.nodes), ndoms, x->state_path);
     }
     free(doms);
     return e;

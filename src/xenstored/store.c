@@ -255,7 +255,7 @@ static struct node *manual_node(const char *path, const char *child)
 void store_init(struct store *s)
 {
     memset(s, 0, sizeof(*s));
-    s->nodes = hmap_new();
+    s->nodes = strmap_new();
     s->owned = xcalloc(NDOMIDS, sizeof(*s->owned));
     store_put(s, manual_node("/", "tool"));
     store_put(s, manual_node("/tool", "xenstored"));
@@ -273,7 +273,7 @@ static void free_node_v(void *n)
 
 void store_destroy(struct store *s)
 {
-    hmap_free(s->nodes, free_node_v);
+    strmap_free(s->nodes, free_node_v);
     free(s->owned);
     perms_free(&s->sp_intro);
     perms_free(&s->sp_release);
@@ -282,14 +282,14 @@ void store_destroy(struct store *s)
 
 const struct node *store_get(const struct store *s, const char *path)
 {
-    return hmap_get(s->nodes, path);
+    return strmap_get(s->nodes, path);
 }
 
 void store_put(struct store *s, struct node *n)
 {
     n->gen = ++s->gen;
     owned_adjust(s, n, 1);
-    struct node *old = hmap_put(s->nodes, n->path, n);
+    struct node *old = strmap_put(s->nodes, n->path, n);
     if (old) {
         owned_adjust(s, old, -1);
         node_free(old);
@@ -299,7 +299,7 @@ void store_put(struct store *s, struct node *n)
 
 void store_del(struct store *s, const char *path)
 {
-    struct node *old = hmap_del(s->nodes, path);
+    struct node *old = strmap_remove(s->nodes, path);
     if (old) {
         owned_adjust(s, old, -1);
         node_free(old);
@@ -341,10 +341,11 @@ void store_forget_domain(struct store *s, unsigned domid)
     /* Collect first: store_put replaces entries of the map being walked. */
     size_t cap = 16, k = 0;
     struct node **todo = xmalloc(cap * sizeof(*todo));
-    struct hmap_iter it;
+    size_t pos;
+    const char *key;
     void *v;
-    hmap_iter_init(s->nodes, &it);
-    while (hmap_iter_next(&it, NULL, &v)) {
+    pos = 0;
+    while (strmap_next(s->nodes, &pos, &key, &v)) {
         const struct node *n = v;
         bool hit = false;
         for (uint32_t i = 0; i < n->perms.n; i++)

@@ -32,8 +32,8 @@ void txn_free(struct txn *t)
 {
     if (!t)
         return;
-    hmap_free(t->nodes, tnode_free);
-    hmap_free(t->changed, NULL);
+    strmap_free(t->nodes, tnode_free);
+    strmap_free(t->changed, NULL);
     while (t->changes) {
         struct change *next = t->changes->next;
         change_free(t->changes);
@@ -52,7 +52,7 @@ struct txn *txn_find(struct conn *c, uint32_t id)
 
 static struct tnode *touch(struct req *r, const char *path)
 {
-    struct tnode *tn = hmap_get(r->t->nodes, path);
+    struct tnode *tn = strmap_get(r->t->nodes, path);
     if (tn)
         return tn;
     tn = xcalloc(1, sizeof(*tn));
@@ -60,7 +60,7 @@ static struct tnode *touch(struct req *r, const char *path)
     const struct node *cur = store_get(&r->x->st, path);
     tn->base_gen = cur ? cur->gen : 0;
     tn->n = cur ? node_dup(cur) : NULL;
-    hmap_put(r->t->nodes, tn->path, tn);
+    strmap_put(r->t->nodes, tn->path, tn);
     return tn;
 }
 
@@ -71,10 +71,10 @@ int view_get(struct req *r, const char *path, const struct node **out)
         *out = store_get(&r->x->st, path);
         return *out ? 0 : ENOENT;
     }
-    struct tnode *tn = hmap_get(r->t->nodes, path);
+    struct tnode *tn = strmap_get(r->t->nodes, path);
     if (!tn) {
         /* Bounds what one guest transaction may hold in memory. */
-        if (!r->who.priv && hmap_size(r->t->nodes) >= Q_TXN_NODES)
+        if (!r->who.priv && strmap_size(r->t->nodes) >= Q_TXN_NODES)
             return ENOSPC;
         tn = touch(r, path);
     }
@@ -85,7 +85,7 @@ int view_get(struct req *r, const char *path, const struct node **out)
 /* Owner of what the view holds at path now, or -1. */
 static long owner_now(struct req *r, const char *path)
 {
-    struct tnode *tn = hmap_get(r->t->nodes, path);
+    struct tnode *tn = strmap_get(r->t->nodes, path);
     const struct node *n = tn ? tn->n : store_get(&r->x->st, path);
     return n && n->perms.n ? (long)n->perms.p[0].id : -1;
 }
@@ -132,8 +132,8 @@ int op_transaction_start(struct req *r)
     do {
         t->id = c->next_txid++;
     } while (t->id == 0 || txn_find(c, t->id));
-    t->nodes = hmap_new();
-    t->changed = hmap_new();
+    t->nodes = strmap_new();
+    t->changed = strmap_new();
     t->changes_tail = &t->changes;
     t->next = c->txns;
     c->txns = t;
@@ -160,12 +160,13 @@ static void unlink_txn(struct conn *c, struct txn *t)
 static int commit(struct req *r, struct txn *t)
 {
     struct store *s = &r->x->st;
-    struct hmap_iter it;
+    size_t pos;
+    const char *key;
     void *v;
     long delta = 0;
 
-    hmap_iter_init(t->nodes, &it);
-    while (hmap_iter_next(&it, NULL, &v)) {
+    pos = 0;
+    while (strmap_next(t->nodes, &pos, &key, &v)) {
         struct tnode *tn = v;
         const struct node *cur = store_get(s, tn->path);
         if ((cur ? cur->gen : 0) != tn->base_gen)
@@ -180,8 +181,8 @@ static int commit(struct req *r, struct txn *t)
     if (!r->who.priv && delta > 0 && store_owned(s, r->c->domid) + (unsigned long)delta > Q_NODES)
         return ENOSPC;
 
-    hmap_iter_init(t->nodes, &it);
-    while (hmap_iter_next(&it, NULL, &v)) {
+    pos = 0;
+    while (strmap_next(t->nodes, &pos, &key, &v)) {
         struct tnode *tn = v;
         if (!tn->written)
             continue;

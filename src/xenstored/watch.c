@@ -162,7 +162,7 @@ void fire(struct req *r, const char *path, bool exact, const struct perms *perms
         return;
     }
     /* One record per path, so a transaction's memory stays bounded by what it touched. */
-    struct change *ch = hmap_get(r->t->changed, path);
+    struct change *ch = strmap_get(r->t->changed, path);
     if (ch) {
         ch->exact = ch->exact && exact;
         perms_free(&ch->perms);
@@ -170,7 +170,7 @@ void fire(struct req *r, const char *path, bool exact, const struct perms *perms
         ch = xcalloc(1, sizeof(*ch));
         ch->path = xstrdup(path);
         ch->exact = exact;
-        hmap_put(r->t->changed, ch->path, ch);
+        strmap_put(r->t->changed, ch->path, ch);
         *r->t->changes_tail = ch;
         r->t->changes_tail = &ch->next;
     }

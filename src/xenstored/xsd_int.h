@@ -31,23 +31,6 @@
 #define HDR_LEN       sizeof(struct xsd_sockmsg)
 #define IN_BUF        (2 * (HDR_LEN + XENSTORE_PAYLOAD_MAX))
 
-/* ---- hmap.c: string-keyed hash map; the key must live as long as its entry ---- */
-struct hmap;
-struct hmap_iter {
-    const struct hmap *h;
-    size_t bucket;
-    void *ent;
-};
-struct hmap *hmap_new(void);
-void hmap_free(struct hmap *h, void (*free_val)(void *));
-void *hmap_get(const struct hmap *h, const char *key);
-/* Insert or replace; returns the previous value (NULL if none). */
-void *hmap_put(struct hmap *h, const char *key, void *val);
-void *hmap_del(struct hmap *h, const char *key);
-size_t hmap_size(const struct hmap *h);
-void hmap_iter_init(const struct hmap *h, struct hmap_iter *it);
-bool hmap_iter_next(struct hmap_iter *it, const char **key, void **val);
-
 /* ---- store.c: nodes, permissions, paths, the committed tree ---- */
 struct perm {
     uint32_t id;
@@ -76,7 +59,7 @@ struct who {
 };
 
 struct store {
-    struct hmap *nodes;          /* path -> struct node */
+    struct strmap *nodes;          /* path -> struct node */
     uint64_t gen;
     uint32_t *owned;             /* per domid: nodes it owns (quota) */
     struct perms sp_intro, sp_release;   /* @introduceDomain, @releaseDomain */
@@ -154,10 +137,10 @@ struct tnode {           /* a node a transaction touched */
 struct txn {
     struct txn *next;
     uint32_t id;
-    struct hmap *nodes;  /* path -> struct tnode */
+    struct strmap *nodes;  /* path -> struct tnode */
     long own_delta;      /* nodes the connection's domain gains on commit */
     struct change *changes, **changes_tail;   /* watches to fire, in order */
-    struct hmap *changed;                      /* path -> struct change */
+    struct strmap *changed;                      /* path -> struct change */
 };
 
 struct dom {             /* an introduced domain */
@@ -184,7 +167,7 @@ struct conn {
     size_t inlen;
     struct outmsg *out, *out_tail;
     size_t out_bytes;
-    struct hmap *pending;    /* queued watch events, to drop duplicates */
+    struct strmap *pending;    /* queued watch events, to drop duplicates */
     unsigned long dropped;   /* watch events dropped over the bound */
     struct watch *watches;
     struct txn *txns;

@@ -1,6 +1,7 @@
-"""What the foundation's integration tests share: a test case owning a daemon whose
-log is checked for sanitizer reports after every test, raw HTTP and XML-RPC on the
-wire, curl for JSON-RPC, the unix socket, and the datamodel read from
+"""What the integration tests share: test cases owning daemons whose logs are checked
+for sanitizer reports; making VMs; the simulated host as a user of it sees it (its guests'
+side of xenstore and dom0's, through the stock xenstore-* tools); raw HTTP and XML-RPC on
+the wire, curl for JSON-RPC, the unix socket; and the datamodel read from
 datamodel/datamodel.xml."""
 
 import http.client
@@ -11,14 +12,51 @@ import socket
 import subprocess
 import time
 import unittest
+import urllib.parse
 import xml.etree.ElementTree as ET
 import xmlrpc.client
 
 from harness import PASSWORD, ROOT, Daemon, failure  # noqa: F401  (re-exported)
 from os_xenapi.client import XenAPI  # noqa: F401
 
+HALTED_OPS = {"start", "start_on", "clone", "destroy"}
+RUNNING_OPS = {"clean_shutdown", "hard_shutdown", "shutdown", "clean_reboot", "hard_reboot", "pause",
+               "suspend", "pool_migrate"}
+PAUSED_OPS = {"unpause", "hard_shutdown", "shutdown", "hard_reboot"}
+SUSPENDED_OPS = {"resume", "resume_on", "hard_shutdown", "shutdown", "destroy"}
+OPS_BY_STATE = {"Halted": HALTED_OPS, "Running": RUNNING_OPS, "Paused": PAUSED_OPS,
+                "Suspended": SUSPENDED_OPS}
 
-class DaemonCase(unittest.TestCase):
+MIB = 1 << 20
+
+# Short guest timeouts keep the tests fast: an unresponsive guest fails the clean
+# shutdown after this long.
+FAST = {"shutdown_ack_timeout": 0.5, "clean_shutdown_timeout": 5}
+
+
+def wait_until(pred, timeout=10.0, interval=0.02, what="a condition"):
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError("timed out after %gs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# ---- test cases ----
+
+class Assertions:
+    def assertFailure(self, expected, fn, *args):
+        """fn(*args) raises XenAPI.Failure whose ErrorDescription is expected."""
+        with self.assertRaises(XenAPI.Failure) as cm:
+            fn(*args)
+        self.assertEqual(failure(cm.exception), list(expected))
+        return cm.exception
+
+
+class DaemonCase(Assertions, unittest.TestCase):
     """One daemon for the whole class (options from `options`), a XenAPI.py session
     to it as self.x; every test fails if the daemon's log gains a sanitizer report."""
 
@@ -43,24 +81,229 @@ class DaemonCase(unittest.TestCase):
         reports = self.d.sanitizer_reports()
         self.assertEqual(reports, "", "sanitizer report in the daemon's log")
 
-    # ---- assertions ----
-    def assertFailure(self, expected, fn, *args):
-        """fn(*args) raises XenAPI.Failure whose ErrorDescription is expected."""
-        with self.assertRaises(XenAPI.Failure) as cm:
-            fn(*args)
-        self.assertEqual(failure(cm.exception), list(expected))
-        return cm.exception
+
+class DaemonTest(Assertions, unittest.TestCase):
+    """Tests that start their own daemons (with the FAST guest timeouts); every
+    daemon's log is checked for sanitizer reports when the test ends."""
+
+    def setUp(self):
+        self.daemons = []
+        self.sessions = []
+
+    def make_daemon(self, **options):
+        """A daemon with the fast guest timeouts, stopped and checked when the test ends."""
+        opts = dict(FAST)
+        opts.update(options)
+        d = Daemon(**opts)
+        self.daemons.append(d)
+        return d
+
+    def start_daemon(self, **options):
+        return self.make_daemon(**options).start()
+
+    def tearDown(self):
+        self.close_sessions()
+        for d in self.daemons:
+            d.stop()
+        reports = [d.sanitizer_reports() for d in self.daemons]
+        for d in self.daemons:
+            d.cleanup(check=False)
+        self.assertEqual([r for r in reports if r], [], "the daemon's log holds sanitizer reports")
+
+    def login(self, d):
+        s = d.session()
+        self.sessions.append(s)
+        return s.xenapi
+
+    def close_sessions(self):
+        for s in self.sessions:
+            try:
+                s.xenapi.session.logout()
+            except Exception:
+                pass  # the daemon may be gone already
+            s("close")()
+        self.sessions = []
+
+    def assertPowerState(self, x, vm, state):
+        rec = x.VM.get_record(vm)
+        self.assertEqual(rec["power_state"], state)
+        self.assertEqual(rec["current_operations"], {})
+        self.assertEqual(set(rec["allowed_operations"]), OPS_BY_STATE[state],
+                         "allowed_operations of a %s VM" % state)
+        if state in ("Running", "Paused"):
+            self.assertGreater(int(rec["domid"]), 0)
+            self.assertEqual(rec["resident_on"], x.host.get_all()[0])
+        else:
+            self.assertEqual(rec["domid"], "-1")
+            self.assertEqual(rec["resident_on"], "OpaqueRef:NULL")
+        self.assertEqual(rec["scheduled_to_be_resident_on"], "OpaqueRef:NULL")
+        return rec
 
 
-def wait_until(pred, timeout=10.0, interval=0.02, what="a condition"):
-    deadline = time.time() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.time() > deadline:
-            raise AssertionError("timed out after %gs waiting for %s" % (timeout, what))
-        time.sleep(interval)
+class SharedDaemonTest(DaemonTest):
+    """One daemon for the whole class (options from `options`, with FAST), for tests
+    that only touch the VMs they make; self.d and self.x as in DaemonTest.  Its log
+    is checked after every test, and the VMs a test left running are stopped."""
+
+    options = {}
+
+    @classmethod
+    def setUpClass(cls):
+        opts = dict(FAST)
+        opts.update(cls.options)
+        cls.shared = Daemon(**opts).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.shared.cleanup(check=False)  # a report fails the test that caused it
+
+    def setUp(self):
+        super().setUp()
+        self.d = self.shared
+        self.x = self.login(self.d)
+
+    def tearDown(self):
+        try:
+            for vm, rec in self.x.VM.get_all_records().items():
+                if not rec["is_control_domain"] and rec["power_state"] != "Halted" and not rec["current_operations"]:
+                    self.x.VM.hard_shutdown(vm)
+        finally:
+            super().tearDown()
+            self.assertEqual(self.d.sanitizer_reports(), "", "the daemon's log holds a sanitizer report")
+
+
+# ---- VMs ----
+
+def list_methods(d):
+    """system.listMethods, as a client discovering the API calls it."""
+    with d.proxy() as p:
+        return p.system.listMethods()["Value"]
+
+def hvm_vm(x, name="hvm", **fields):
+    rec = {"name_label": name, "HVM_boot_policy": "BIOS order", "memory_static_max": str(256 * MIB),
+           "memory_dynamic_max": str(256 * MIB), "memory_dynamic_min": str(256 * MIB),
+           "memory_static_min": str(128 * MIB)}
+    rec.update(fields)
+    return x.VM.create(rec)
+
+
+def pv_vm(x, name="pv", **fields):
+    rec = {"name_label": name, "PV_kernel": "/boot/vmlinuz-guest", "PV_args": "console=hvc0",
+           "memory_static_max": str(128 * MIB), "memory_dynamic_max": str(128 * MIB),
+           "memory_dynamic_min": str(128 * MIB), "memory_static_min": str(64 * MIB)}
+    rec.update(fields)
+    return x.VM.create(rec)
+
+
+def unresponsive(x, name="deaf", **fields):
+    """An HVM VM whose simulated guest ignores control/shutdown."""
+    return hvm_vm(x, name, platform={"sim-guest": "unresponsive"}, **fields)
+
+
+# ---- the simulated host, as its guests and dom0 see it ----
+# A simulated domain's guest reaches xenstore on its own socket, sim-state-dir/domain/<domid>
+# (the XENSTORED_PATH of the guest agent); the socket goes when the domain is destroyed.
+
+def guest_socket(d, domid):
+    return os.path.join(d.options["sim-state-dir"], "domain", str(domid))
+
+
+def as_guest(d, domid, tool, *args):
+    """Run a stock xenstore-* tool as the guest of domain domid (its own socket)."""
+    env = dict(os.environ)
+    env["XENSTORED_PATH"] = guest_socket(d, domid)
+    return subprocess.run(["xenstore-" + tool] + list(args), env=env, capture_output=True, text=True,
+                          timeout=30)
+
+
+def xs_read(d, path):
+    """xenstore-read as dom0; None when the node does not exist."""
+    r = d.xenstore("read", path, check=False)
+    return r.stdout.rstrip("\n") if r.returncode == 0 else None
+
+
+def xs_exists(d, path):
+    return d.xenstore("exists", path, check=False).returncode == 0
+
+
+def guest_domids(d):
+    """The domains of the simulated host other than dom0: those whose guest has its
+    side of xenstore."""
+    return sorted(int(n) for n in os.listdir(os.path.join(d.options["sim-state-dir"], "domain"))
+                  if n.isdigit())
+
+
+def guest_vm_uuid(d, domid):
+    """The uuid of the VM a domain runs, as its guest reads it (its vm key); None if the
+    guest cannot reach xenstore."""
+    r = as_guest(d, domid, "read", "vm")
+    vm = r.stdout.strip()
+    return vm[len("/vm/"):] if r.returncode == 0 and vm.startswith("/vm/") else None
+
+
+def domains_of(d, uuid):
+    """The domains whose guest says it runs the VM uuid."""
+    return [domid for domid in guest_domids(d) if guest_vm_uuid(d, domid) == uuid]
+
+
+def domain_alive(d, domid):
+    """The domain's guest reaches xenstore and reads its own domid there."""
+    r = as_guest(d, domid, "read", "domid")
+    return r.returncode == 0 and r.stdout.strip() == str(domid)
+
+
+def domain_gone(d, domid, timeout=2.0):
+    """The domain's guest side of xenstore goes (the simulated xenstored drops it on its
+    own thread, a moment after the destroy returned); True, or AssertionError."""
+    return wait_until(lambda: not os.path.exists(guest_socket(d, domid)), timeout,
+                      what="domain %s to be gone" % domid)
+
+
+# ---- the simulator's own state file (sim-state-dir/domains) ----
+# Only for what no client and no xenstore tool can see or do: the simulated device
+# model's command line, and the hypervisor's domains changed while the daemon is down.
+
+def _sim_state_path(d):
+    return os.path.join(d.options["sim-state-dir"], "domains")
+
+
+def sim_dm_argv(d, domid):
+    """The simulated device model's command line of domain domid ([] if it has none)."""
+    with open(_sim_state_path(d), newline="\n") as f:
+        for line in f:
+            fields = line.rstrip("\n").split("\t")
+            if fields[0] == "dom" and fields[1] == str(domid):
+                argv = fields[10].split("\x1f") if len(fields) > 10 and fields[10] else []
+                return [urllib.parse.unquote(a) for a in argv]  # %XX-escaped
+    raise AssertionError("the simulator has no domain %s" % domid)
+
+
+def remove_sim_domain(d, domid):
+    """Make a domain vanish from the (stopped) simulator: drop its line."""
+    path = _sim_state_path(d)
+    with open(path) as f:
+        lines = f.readlines()
+    kept = [ln for ln in lines if not (ln.startswith("dom\t") and ln.split("\t")[1] == str(domid))]
+    assert len(kept) == len(lines) - 1, "domain %s not in %s" % (domid, path)
+    with open(path, "w") as f:
+        f.writelines(kept)
+
+
+def set_sim_domain_state(d, domid, state, reason):
+    """Edit a (stopped) simulator's state: the domain is shut down with reason."""
+    path = _sim_state_path(d)
+    with open(path) as f:
+        lines = f.readlines()
+    out, found = [], False
+    for ln in lines:
+        f = ln.rstrip("\n").split("\t")
+        if f[0] == "dom" and f[1] == str(domid):
+            f[4], f[5] = str(state), str(reason)
+            ln, found = "\t".join(f) + "\n", True
+        out.append(ln)
+    assert found, "domain %s not in %s" % (domid, path)
+    with open(path, "w") as fh:
+        fh.writelines(out)
 
 
 # ---- on the wire ----

@@ -11,8 +11,7 @@ import tempfile
 import unittest
 import xml.etree.ElementTree as ET
 
-from vm_util import DaemonTest, MIB, hvm_vm, list_methods, pv_vm, sim_domains, wait_until, xs_read
-from harness import ROOT
+from support import ROOT, DaemonTest, MIB, guest_domids, hvm_vm, list_methods, pv_vm, sim_dm_argv, wait_until, xs_read
 
 VENDOR_ARG = "xen-pvdevice,device-id=0xc000"
 
@@ -51,7 +50,7 @@ class PlatformTest(DaemonTest):
 
     def assertNoDomains(self, d):
         """Only dom0, in the simulator and in xenstore."""
-        self.assertEqual(sorted(sim_domains(d)), [0])
+        self.assertEqual(guest_domids(d), [])
         self.assertEqual(d.xenstore("list", "/local/domain").stdout.split(), ["0"])
 
 
@@ -108,7 +107,7 @@ class VendorDevice(PlatformTest):
         self.assertEqual(x.VM.get_hardware_platform_version(vm), "1")
         # what the domain was given: the flag, read with the stock tool, and the device
         self.assertEqual(xs_read(d, "/local/domain/%s/control/has-vendor-device" % domid), "1")
-        self.assertTrue(has_vendor_arg(sim_domains(d)[int(domid)]["argv"]))
+        self.assertTrue(has_vendor_arg(sim_dm_argv(d, domid)))
         x.VM.clean_shutdown(vm)
 
         x = self.restart(d, virtual_hardware_platform_versions="0")
@@ -135,7 +134,7 @@ class VendorDevice(PlatformTest):
         x.VM.start(plain, False, False)
         pdomid = x.VM.get_domid(plain)
         self.assertEqual(xs_read(d, "/local/domain/%s/control/has-vendor-device" % pdomid), "0")
-        argv = sim_domains(d)[int(pdomid)]["argv"]
+        argv = sim_dm_argv(d, pdomid)
         self.assertIn("-xen-domid", argv)
         self.assertFalse(has_vendor_arg(argv))
         self.assertNotIn("xen-pvdevice", " ".join(argv))
@@ -244,7 +243,7 @@ class VendorDevice(PlatformTest):
         x.VM.start(vm, False, False)
         domid = x.VM.get_domid(vm)
         self.assertEqual(xs_read(d, "/local/domain/%s/control/has-vendor-device" % domid), "1")
-        self.assertEqual(sim_domains(d)[int(domid)]["argv"], [])
+        self.assertEqual(sim_dm_argv(d, domid), [])
 
 
 class RaiseOnUse(PlatformTest):

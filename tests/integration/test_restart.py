@@ -9,28 +9,12 @@ import os
 import time
 import unittest
 
-from vm_util import (DaemonTest, FAST, OPS_BY_STATE, as_guest, guest_socket, hvm_vm, pv_vm,
-                     remove_sim_domain, sim_domains, unresponsive, wait_until, xs_exists, xs_read)
+from support import (DaemonTest, FAST, OPS_BY_STATE, as_guest, domain_gone, domains_of, guest_domids, guest_socket,
+                     hvm_vm, pv_vm, remove_sim_domain, set_sim_domain_state, sim_dm_argv, unresponsive,
+                     wait_until, xs_exists, xs_read)
 
 # The simulated xenstore saves its tree at most 100 ms after a change.
 XENSTORE_SAVE_DELAY = 0.3
-
-
-def set_sim_domain_state(d, domid, state, reason):
-    """Edit a (stopped) simulator's state: the domain is shut down with reason."""
-    path = os.path.join(d.options["sim-state-dir"], "domains")
-    with open(path) as f:
-        lines = f.readlines()
-    out, found = [], False
-    for ln in lines:
-        f = ln.rstrip("\n").split("\t")
-        if f[0] == "dom" and f[1] == str(domid):
-            f[4], f[5] = str(state), str(reason)
-            ln, found = "\t".join(f) + "\n", True
-        out.append(ln)
-    assert found
-    with open(path, "w") as fh:
-        fh.writelines(out)
 
 
 class Restart(DaemonTest):
@@ -62,7 +46,7 @@ class Restart(DaemonTest):
             self.assertEqual(rec["domid"], old["domid"])
             self.assertEqual(rec["hardware_platform_version"], old["hardware_platform_version"])
         # the domains are the same ones, their trees intact, their guests reachable
-        self.assertEqual(sorted(sim_domains(d)), sorted([0] + [int(before[v]["domid"]) for v in (a, b, c)]))
+        self.assertEqual(guest_domids(d), sorted(int(before[v]["domid"]) for v in (a, b, c)))
         adom = before[a]["domid"]
         self.assertEqual(xs_read(d, "/local/domain/%s/control/has-vendor-device" % adom), "1")
         r = as_guest(d, adom, "write", "data/updated", "1")
@@ -137,7 +121,7 @@ class Restart(DaemonTest):
         self.assertEqual(rec["current_operations"], {})
         # however far the reboot got, the record says what the simulator has
         uuid = rec["uuid"]
-        doms = [domid for domid, dom in sim_domains(d).items() if dom["uuid"] == uuid]
+        doms = domains_of(d, uuid)
         self.assertLessEqual(len(doms), 1)
         if doms:
             self.assertPowerState(x, vm, "Running")
@@ -167,8 +151,8 @@ class Restart(DaemonTest):
         self.assertNotEqual(rec["domid"], doms[rb])
         self.assertEqual(x.VM.get_power_state(crash), "Paused")
         self.assertEqual(x.VM.get_domid(crash), doms[crash])
-        self.assertNotIn(int(doms[off]), sim_domains(d))
-        self.assertNotIn(int(doms[rb]), sim_domains(d))
+        self.assertTrue(domain_gone(d, doms[off]))
+        self.assertTrue(domain_gone(d, doms[rb]))
 
     def test_the_device_model_argv_survives_a_restart(self):
         """Whatever the VM's name holds (the state file's separators, or nothing)."""
@@ -179,14 +163,14 @@ class Restart(DaemonTest):
         argvs = {}
         for vm in vms:
             x.VM.start(vm, False, False)
-            argvs[vm] = sim_domains(d)[int(x.VM.get_domid(vm))]["argv"]
+            argvs[vm] = sim_dm_argv(d, x.VM.get_domid(vm))
         d.stop()
         d.start()
         x = self.login(d)
         for vm, name in vms.items():
             domid = x.VM.get_domid(vm)
             self.assertEqual(x.VM.get_power_state(vm), "Running")
-            argv = sim_domains(d)[int(domid)]["argv"]
+            argv = sim_dm_argv(d, domid)
             self.assertEqual(argv, argvs[vm], "the argv of %r after a restart" % name)
             self.assertEqual(argv[argv.index("-name") + 1], name)
             self.assertEqual(argv[-2:], ["-device", "xen-pvdevice,device-id=0xc000"])

@@ -8,8 +8,8 @@ memory/target, ...); everything goes when the domain goes."""
 import os
 import unittest
 
-from vm_util import (MIB, SharedDaemonTest, as_guest, guest_socket, hvm_vm, pv_vm, wait_until, xs_exists,
-                     xs_read)
+from support import (MIB, SharedDaemonTest, as_guest, guest_socket, hvm_vm, pv_vm, wait_until, xs_exists,
+                      xs_read)
 
 
 class Layout(SharedDaemonTest):

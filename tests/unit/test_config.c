@@ -1,7 +1,6 @@
 /* The configuration: every key declared in src/config/keys.c is documented in
  * etc/xenapid.conf with its default and nothing else is; the file format; unknown
  * keys are errors.  Run from the top of the checkout (make test-unit does). */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "config.h"
 #include "util.h"
 #include "../../src/config/config_keys.h"
+#include "unit.h"
 
 static const char *conf_path(void)
 {
@@ -234,9 +234,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return unit_run(suite());
 }

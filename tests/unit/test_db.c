@@ -1,6 +1,5 @@
 /* The SQLite store: records, transactions with their events, inverse fields, errors,
  * reopening, schema upgrades and refusals, the event log's trimming and waiting. */
-#include <check.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -14,6 +13,7 @@
 #include "dm_gen.h"
 #include "util.h"
 #include "wire.h"
+#include "unit.h"
 
 static char dir[64], path[128];
 static struct db *db;
@@ -29,8 +29,7 @@ static struct db *open_db(int64_t log_size)
 
 static void setup(void)
 {
-    strcpy(dir, "/tmp/dbtest.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unit_tmpdir(dir, sizeof(dir), "dbtest");
     snprintf(path, sizeof(path), "%s/x.db", dir);
     db = open_db(1000);
 }
@@ -39,8 +38,7 @@ static void teardown(void)
 {
     db_close(db);
     db = NULL;
-    _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    unit_tmpdir_remove(dir);
 }
 
 /* A complete record: every stored field at its default, a fresh uuid, then the
@@ -851,9 +849,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return unit_run(suite());
 }

@@ -2,7 +2,6 @@
  * generated from datamodel/datamodel.xml, and dmgen refusing broken datamodels.
  * Run from the top of the checkout (make test-unit does): it reads
  * datamodel/datamodel.xml, build/gen/dm_gen.h and runs build/dmgen. */
-#include <check.h>
 #include <ctype.h>
 #include <fcntl.h>
 #include <libxml/parser.h>
@@ -18,6 +17,7 @@
 #include "dm_gen.h"
 #include "util.h"
 #include "wire.h"
+#include "unit.h"
 
 static const char *datamodel_path(void)
 {
@@ -33,16 +33,9 @@ static const char *dmgen_path(void)
 
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    ck_assert_msg(f != NULL, "cannot read %s (run from the top of the checkout)", path);
-    buf b;
-    buf_init(&b);
-    char tmp[4096];
-    size_t n;
-    while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-        buf_add(&b, tmp, n);
-    fclose(f);
-    return buf_steal(&b);
+    char *text = read_file(path, NULL);
+    ck_assert_msg(text != NULL, "cannot read %s (run from the top of the checkout)", path);
+    return text;
 }
 
 /* Does v have the shape of type t, in canonical form? */
@@ -617,14 +610,12 @@ static char tmpdir[64];
 
 static void mk_tmpdir(void)
 {
-    strcpy(tmpdir, "/tmp/dmtest.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    unit_tmpdir(tmpdir, sizeof(tmpdir), "dmtest");
 }
 
 static void rm_tmpdir(void)
 {
-    _cleanup_free_ char *cmd = xasprintf("rm -rf '%s'", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    unit_tmpdir_remove(tmpdir);
 }
 
 /* Run dmgen on a datamodel; returns its exit status (-1 if it died of a signal)
@@ -815,10 +806,7 @@ static Suite *suite(void)
 int main(void)
 {
     xmlInitParser();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = unit_run(suite());
     xmlCleanupParser();
-    return failed ? 1 : 0;
+    return rc;
 }

@@ -2,13 +2,13 @@
  * says: guest_evaluate over a table of raw values (NULL: the key is absent), as an
  * untrusted guest may write them, and guest_parse_version (the host's
  * guest-tools-version). */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "guest.h"
 #include "util.h"
+#include "unit.h"
 
 static const int64_t HOST[4] = {1, 2, 3, 4};
 
@@ -376,9 +376,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(suite());
 }

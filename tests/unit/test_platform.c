@@ -3,7 +3,6 @@
  * version, host versions, features) with the vendor device required at 1 (this
  * project) and at 2 (as shipped xapi numbers it), xapi's printing of a version set,
  * and the capabilities document. */
-#include <check.h>
 #include <libgen.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -15,6 +14,7 @@
 
 #include "platform.h"
 #include "util.h"
+#include "unit.h"
 
 /* ---- helpers ---- */
 
@@ -22,15 +22,12 @@ static char tmpdir[64];
 
 static void setup(void)
 {
-    strcpy(tmpdir, "/tmp/platformtest.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
+    unit_tmpdir(tmpdir, sizeof(tmpdir), "platformtest");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    ck_assert_int_eq(system(cmd), 0);
+    unit_tmpdir_remove(tmpdir);
 }
 
 /* Write text to a new file in tmpdir; returns its path (caller frees). */
@@ -425,10 +422,7 @@ static Suite *suite(void)
 int main(void)
 {
     xmlInitParser();
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int rc = unit_run(suite());
     xmlCleanupParser();
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return rc;
 }

@@ -1,6 +1,5 @@
 /* The wire codecs: XML-RPC in every spelling SPEC section 4 lists, as xapi writes
  * it on the way out; JSON (RFC 8259) both ways; the XenAPI envelope. */
-#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 #include "dm_gen.h"
 #include "wire.h"
 #include "xv.h"
+#include "unit.h"
 
 /* ---- helpers ---- */
 
@@ -810,9 +810,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return unit_run(suite());
 }

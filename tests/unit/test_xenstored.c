@@ -1,6 +1,5 @@
 /* The simulator's xenstore server, driven as its users drive it: libxenstore
  * (XENSTORED_PATH), the stock xenstore-* tools, and raw bytes on the socket. */
-#include <check.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +17,7 @@
 
 #include "util.h"
 #include "xsd.h"
+#include "unit.h"
 
 extern char **environ;
 
@@ -32,23 +32,23 @@ static void start_server(bool with_state)
     ck_assert_msg(e == NULL, "xsd_start failed: %s", e ? e->code : "");
 }
 
-static void setup(void)
+static void setup_dir(void)
 {
-    strcpy(dir, "/tmp/xsdtest.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
+    unit_tmpdir(dir, sizeof(dir), "xsdtest");
     snprintf(sock, sizeof(sock), "%s/socket", dir);
     snprintf(domdir, sizeof(domdir), "%s/domains", dir);
     snprintf(statep, sizeof(statep), "%s/state", dir);
+}
+
+static void setup(void)
+{
+    setup_dir();
     start_server(false);
 }
 
 static void setup_state(void)
 {
-    strcpy(dir, "/tmp/xsdtest.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(sock, sizeof(sock), "%s/socket", dir);
-    snprintf(domdir, sizeof(domdir), "%s/domains", dir);
-    snprintf(statep, sizeof(statep), "%s/state", dir);
+    setup_dir();
     start_server(true);
 }
 
@@ -57,9 +57,7 @@ static void teardown(void)
     if (srv)
         xsd_stop(srv);
     srv = NULL;
-    char cmd[160];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
+    unit_tmpdir_remove(dir);
 }
 
 /* ---- helpers ---- */
@@ -1174,9 +1172,5 @@ static Suite *suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return unit_run(suite());
 }
