@@ -819,25 +819,19 @@ out:
     return e;
 }
 
-static xerr *read_whole(const char *path, uint8_t **data, uint32_t *len)
+/* The BIOS image hvmloader is handed: a module length is 32 bits. */
+static xerr *read_firmware(const char *path, uint8_t **data, uint32_t *len)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
+    size_t n = 0;
+    char *p = read_file(path, &n);
+    if (!p)
         return xerr_internal("reading %s: %s", path, strerror(errno));
-    buf b;
-    buf_init(&b);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_add(&b, chunk, n);
-    bool err = ferror(f);
-    fclose(f);
-    if (err || b.len == 0 || b.len > UINT32_MAX) {
-        buf_free(&b);
-        return xerr_internal("reading %s: %s", path, err ? strerror(EIO) : "empty or too large");
+    if (n == 0 || n > UINT32_MAX) {
+        free(p);
+        return xerr_internal("reading %s: empty or too large", path);
     }
-    *len = (uint32_t)b.len;
-    *data = (uint8_t *)buf_steal(&b);
+    *len = (uint32_t)n;
+    *data = (uint8_t *)p;
     return NULL;
 }
 
@@ -895,7 +889,7 @@ static xerr *build_hvm_image(xc_interface *xch, uint32_t domid, const struct hv_
         return xerr_internal("domain %" PRIu32 ": the HVM firmware went away", domid);
     uint8_t *bios = NULL;
     uint32_t bios_len = 0;
-    xerr *e = read_whole(bios_path, &bios, &bios_len);
+    xerr *e = read_firmware(bios_path, &bios, &bios_len);
     if (e)
         return e;
     struct xc_dom_image *dom = xc_dom_allocate(xch, NULL, NULL);

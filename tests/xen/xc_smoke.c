@@ -535,20 +535,6 @@ static void test_hard_destroy(struct hv *hv)
 
 /* ---- HVM ---- */
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    buf b;
-    buf_init(&b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_add(&b, chunk, n);
-    fclose(f);
-    return buf_steal(&b);
-}
 
 static uint64_t xs_u64(uint32_t domid, const char *rel)
 {
@@ -765,7 +751,7 @@ static void test_hvm(struct hv *hv, bool vendor)
         check(pvdevice == vendor, "argv %s -device xen-pvdevice,device-id=0xc000",
               vendor ? "has" : "does not have");
         /* the file an operator reads: one argument a line, the same list */
-        _cleanup_free_ char *text = read_text(path);
+        _cleanup_free_ char *text = read_file(path, NULL);
         buf b;
         buf_init(&b);
         for (size_t i = 0; i < n; i++) {
@@ -831,12 +817,12 @@ static void test_hvm_dm_started(struct hv *hv)
         timing("create HVM domain + start dm", t);
         char path[256];
         snprintf(path, sizeof(path), "%s/%" PRIu32 ".pid", dm_dir, domid);
-        _cleanup_free_ char *pidtext = read_text(path);
+        _cleanup_free_ char *pidtext = read_file(path, NULL);
         long pid = pidtext ? strtol(pidtext, NULL, 10) : 0;
         check(pid > 1 && kill((pid_t)pid, 0) == 0, "the device model runs (pid %ld, from %s)", pid, path);
         _cleanup_free_ char *args = NULL;
         for (int i = 0; i < 50 && !args; i++) {
-            args = read_text(out);
+            args = read_file(out, NULL);
             if (!args || !strstr(args, "0xc000\n")) {
                 free(args);
                 args = NULL;
