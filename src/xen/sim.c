@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xenstore.h>
 
@@ -373,11 +374,13 @@ static xerr *sim_open(const struct config *cfg, void **state)
     s->next_domid = 1;
     _cleanup_free_ char *domdir = xasprintf("%s/domain", s->dir);
     _cleanup_free_ char *xsstate = xasprintf("%s/xenstore", s->dir);
-    /* the key whose value cannot work, if any */
-    const char *bad = s->total_memory < DOM0_MEMORY * 2          ? "sim-memory-mib"
-                      : s->cpus == 0 || s->cpus > 4096           ? "sim-cpus"
-                      : !(s->build_delay >= 0 && s->build_delay <= 3600) ? "sim-build-delay"
-                                                                 : NULL;
+    const char *bad = NULL;  /* the key whose value cannot work */
+    if (s->total_memory < DOM0_MEMORY * 2)
+        bad = "sim-memory-mib";
+    else if (s->cpus == 0 || s->cpus > 4096)
+        bad = "sim-cpus";
+    else if (!(s->build_delay >= 0 && s->build_delay <= 3600))
+        bad = "sim-build-delay";
     if (bad) {
         sim_free(s);
         return err_invalid_value(bad, config_get(cfg, bad));
@@ -508,8 +511,12 @@ static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv
     persist(s, snap, gen);
     /* A real build loads the kernel or firmware into the domain, created and
      * paused, taking its memory: the test knob makes it as slow, under no lock. */
-    if (s->build_delay > 0)
-        usleep((useconds_t)(s->build_delay * 1e6));
+    if (s->build_delay > 0) {
+        struct timespec ts = {.tv_sec = (time_t)s->build_delay,
+                              .tv_nsec = (long)((s->build_delay - (double)(time_t)s->build_delay) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
     out->domid = domid;
     out->store_mfn = 0x100000 + domid;
     out->store_evtchn = 1;
