@@ -12,6 +12,10 @@
 #include "xerr.h"
 #include "xv.h"
 
+/* The most parameters a message may declare: dmgen refuses more, and the
+ * dispatcher's tables hold this many. */
+#define DM_MAX_PARAMS 16
+
 enum dm_kind { DM_STRING, DM_INT, DM_FLOAT, DM_BOOL, DM_DATETIME, DM_ENUM, DM_REF, DM_SET, DM_MAP };
 
 struct dm_enum {
@@ -76,6 +80,8 @@ struct dm_class {
     const struct dm_message *messages;
     size_t nmessages;
     int index;
+    const struct dm_field *uuid;       /* NULL for a class without records */
+    const struct dm_field *name_label; /* NULL if it has none */
 };
 
 struct dm_error {
@@ -119,6 +125,15 @@ bool dm_get_bool(const xv *rec, const struct dm_field *f);
 int dm_get_enum(const xv *rec, const struct dm_field *f);
 /* Set the member (taking ownership of v), replacing an existing one. */
 void dm_set(xv *rec, const struct dm_field *f, xv *v);
+
+/* ---- for the generated thunks: a checked argument as its C value.  The dispatcher
+ * coerced it to the declared type, so a mismatch is a bug (asserted). ---- */
+const char *dm_arg_str(const xv *v);   /* string, ref, datetime */
+int64_t dm_arg_int(const xv *v);
+double dm_arg_float(const xv *v);
+bool dm_arg_bool(const xv *v);
+int dm_arg_enum(const struct dm_enum *e, const xv *v);
+const xv *dm_arg_xv(const xv *v);      /* set, map */
 
 /* A fresh copy of the field's default value. */
 xv *dm_default(const struct dm_field *f);

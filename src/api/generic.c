@@ -12,7 +12,7 @@ xerr *api_create_object(struct db_txn *t, const struct dm_class *c, const xv *fi
     for (size_t i = 0; i < c->nfields; i++) {
         const struct dm_field *f = &c->fields[i];
         xv *v = fields ? xv_struct_get(fields, f->name) : NULL;
-        if (strcmp(f->name, "uuid") == 0 && !v)
+        if (f == c->uuid && !v)
             xv_struct_append(rec, f->name, xv_string(uuid));
         else
             xv_struct_append(rec, f->name, v ? xv_dup(v) : dm_default(f));
@@ -69,7 +69,7 @@ static xerr *update_collection(struct api_ctx *ctx, const struct method *m, xv *
         const char *key = canon->u.st.m[0].key;
         if (xv_struct_get(cur, key)) {
             xv *uuid = NULL;
-            xerr *ue = db_txn_read_field(t, c, ref, dm_field_find(c, "uuid"), &uuid);
+            xerr *ue = db_txn_read_field(t, c, ref, c->uuid, &uuid);
             e = err_map_duplicate_key(c->name, f->name, ue ? ref : xv_str(uuid), key);
             xerr_free(ue);
             xv_free(uuid);
@@ -230,7 +230,7 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
         return e;
     }
     case GEN_GET_BY_NAME_LABEL:
-        return db_lookup_field(db, c, dm_field_find(c, "name_label"), args[0], result);
+        return db_lookup_field(db, c, c->name_label, args[0], result);
     case GEN_CREATE:
         return generic_create(ctx, c, args[0], result);
     case GEN_DESTROY: {

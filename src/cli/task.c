@@ -44,7 +44,7 @@ static void wait_change(struct cli *c, const char *task, char **token)
 
 static xerr *task_error(const xv *rec, const char *task)
 {
-    xerr *e = wire_error_from_list(xv_struct_get(rec, "error_info"));
+    xerr *e = wire_error_from_list(dm_get(rec, DMF_task_error_info));
     return e ? e : err_task_cancelled(task);
 }
 
@@ -64,16 +64,15 @@ xerr *cli_run_task(struct cli *c, const char *method, xv *params)
         e = cli_call(c, &rec, "task.get_record", xv_string(task), NULL);
         if (e)
             break;
-        const char *status = xv_struct_get_str(rec, "status");
-        if (status && strcmp(status, "pending") != 0 && strcmp(status, "cancelling") != 0) {
-            if (strcmp(status, "success") != 0)
+        int status = dm_get_enum(rec, DMF_task_status);
+        if (status >= 0 && status != TASK_STATUS_TYPE_PENDING && status != TASK_STATUS_TYPE_CANCELLING) {
+            if (status != TASK_STATUS_TYPE_SUCCESS)
                 e = task_error(rec, task);
             xv_free(rec);
             break;
         }
         if (c->progress) {
-            const xv *p = xv_struct_get(rec, "progress");
-            draw(p && p->type == XV_FLOAT ? p->u.f : 0.0);
+            draw(dm_get_float(rec, DMF_task_progress));
             drawn = true;
         }
         xv_free(rec);

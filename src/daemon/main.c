@@ -193,7 +193,7 @@ int main(int argc, char **argv)
     struct hv *hv = NULL;
     struct api *api = NULL;
     struct rpc_server *srv = NULL;
-    bool started = false;
+    struct modules *modules = NULL;
     if ((e = platform_load(config_get(cfg, "platform-registry"),
                            config_get(cfg, "virtual-hardware-platform-versions"), &platform)) != NULL)
         goto failed;
@@ -215,9 +215,8 @@ int main(int argc, char **argv)
         goto failed;
     if ((e = api_startup(api)) != NULL)
         goto failed;
-    if ((e = modules_start(api)) != NULL)
+    if ((e = modules_start(api, &modules)) != NULL)
         goto failed;
-    started = true;
 
     struct rpc_options ro = {
         .address = config_get(cfg, "listen-address"),
@@ -242,7 +241,7 @@ int main(int argc, char **argv)
         log_info("stopped with requests in flight");
         _exit(0);
     }
-    modules_stop(api);
+    modules_stop(modules);
     api_destroy(api);
     hv_close(hv);
     db_close(db);
@@ -251,10 +250,7 @@ int main(int argc, char **argv)
     return 0;
 
 failed:
-    /* modules_start may have started part of what modules_stop stops: it is only
-     * undone whole, once it succeeded */
-    if (started)
-        modules_stop(api);
+    modules_stop(modules);
     api_destroy(api);
     hv_close(hv);
     db_close(db);

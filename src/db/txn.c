@@ -4,6 +4,7 @@
 #include "log.h"
 #include "wire.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* ---- touched objects, coalesced to one event per object per transaction ---- */
@@ -251,7 +252,9 @@ xerr *db_txn_read_refs(struct db_txn *t, const struct dm_class *c, xv **out)
 static xerr *append_events(struct db_txn *t, int64_t *last)
 {
     struct conn *w = t->db->writer;
-    static const char *const opname[] = {"", "add", "mod", "del"};
+    const char *opname[] = {[TOUCH_ADD] = event_operation_name(EVENT_OPERATION_ADD),
+                            [TOUCH_MOD] = event_operation_name(EVENT_OPERATION_MOD),
+                            [TOUCH_DEL] = event_operation_name(EVENT_OPERATION_DEL)};
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(w->h, "INSERT INTO _event (ts, class, op, ref, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)",
                            -1, 0, &st, NULL) != SQLITE_OK)
@@ -279,6 +282,7 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
         sqlite3_reset(st);
         sqlite3_bind_double(st, 1, now);
         sqlite3_bind_text(st, 2, tc->c->lname, -1, SQLITE_STATIC);
+        assert(tc->op != TOUCH_NONE);
         sqlite3_bind_text(st, 3, opname[tc->op], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, tc->ref, -1, SQLITE_STATIC);
         if (json)
@@ -294,11 +298,21 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
     return e;
 }
 
+void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx)
+{
+    pthread_mutex_lock(&db->write_lock);
+    db->commit_hook = fn;
+    db->commit_hook_ctx = ctx;
+    pthread_mutex_unlock(&db->write_lock);
+}
+
 xerr *db_commit(struct db_txn *t, int64_t *last_event)
 {
     struct db *db = t->db;
     int64_t last = 0;
-    xerr *e = append_events(t, &last);
+    xerr *e = db->commit_hook ? db->commit_hook(db->commit_hook_ctx, t) : NULL;
+    if (!e)
+        e = append_events(t, &last);
     int64_t first = db->first_event;
     if (!e && last && last - db->first_event >= db->event_log_size + db->event_log_size / 8) {
         /* trim in batches, not on every commit */

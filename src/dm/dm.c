@@ -317,6 +317,46 @@ void dm_set(xv *rec, const struct dm_field *f, xv *v)
     xv_struct_set(rec, f->name, v);
 }
 
+/* ---- checked arguments ---- */
+
+const char *dm_arg_str(const xv *v)
+{
+    const char *s = xv_str(v);
+    assert(s);
+    return s;
+}
+
+int64_t dm_arg_int(const xv *v)
+{
+    assert(v->type == XV_INT);
+    return v->u.i;
+}
+
+double dm_arg_float(const xv *v)
+{
+    assert(v->type == XV_FLOAT);
+    return v->u.f;
+}
+
+bool dm_arg_bool(const xv *v)
+{
+    assert(v->type == XV_BOOL);
+    return v->u.b;
+}
+
+int dm_arg_enum(const struct dm_enum *e, const xv *v)
+{
+    int i = dm_enum_parse(e, xv_str(v));
+    assert(i >= 0);
+    return i;
+}
+
+const xv *dm_arg_xv(const xv *v)
+{
+    assert(v->type == XV_ARRAY || v->type == XV_STRUCT);
+    return v;
+}
+
 /* ---- errors that need the declarations ---- */
 
 xerr *xerr_internal(const char *fmt, ...)
@@ -342,12 +382,14 @@ xerr *err_vm_requires_hvm(const char *vm, const char *host)
  * what the generated ones guarantee by construction. */
 xerr *xerr_new(const char *code, ...)
 {
-    const char *params[32];
+    const char *params[DM_MAX_PARAMS];
     size_t n = 0;
     va_list ap;
     va_start(ap, code);
-    for (const char *p; (p = va_arg(ap, const char *)) != NULL && n < 32;)
+    for (const char *p; (p = va_arg(ap, const char *)) != NULL;) {
+        assert(n < DM_MAX_PARAMS); /* no declared error has more */
         params[n++] = p;
+    }
     va_end(ap);
     const struct dm_error *d = dm_error_find(code);
     if (!d || d->nparams != n) {

@@ -11,15 +11,20 @@ xv *wire_success(xv *value)
     return s;
 }
 
-xv *wire_failure(const xerr *e)
+xv *wire_error_list(const xerr *e)
 {
-    xv *s = xv_struct();
     xv *d = xv_array();
     xv_array_push(d, xv_string(e->code));
     for (size_t i = 0; i < e->nparams; i++)
         xv_array_push(d, xv_string(e->params[i]));
+    return d;
+}
+
+xv *wire_failure(const xerr *e)
+{
+    xv *s = xv_struct();
     xv_struct_append(s, "Status", xv_string("Failure"));
-    xv_struct_append(s, "ErrorDescription", d);
+    xv_struct_append(s, "ErrorDescription", wire_error_list(e));
     return s;
 }
 
@@ -47,10 +52,12 @@ xerr *wire_error_from_list(const xv *list)
 {
     if (!list || list->type != XV_ARRAY || list->u.arr.n == 0)
         return NULL;
-    const char *params[64];
-    size_t n = 0;
-    for (size_t i = 1; i < list->u.arr.n && n < 64; i++)
-        params[n++] = xv_str(list->u.arr.v[i]) ? xv_str(list->u.arr.v[i]) : "";
+    size_t n = list->u.arr.n - 1;
+    const char **params = xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        params[i] = xv_str(list->u.arr.v[i + 1]) ? xv_str(list->u.arr.v[i + 1]) : "";
     const char *code = xv_str(list->u.arr.v[0]);
-    return xerr_from_wire(code ? code : XERR_INTERNAL_ERROR, n, params);
+    xerr *e = xerr_from_wire(code ? code : XERR_INTERNAL_ERROR, n, params);
+    free(params);
+    return e;
 }

@@ -31,13 +31,6 @@ static const char *dmgen_path(void)
     return p ? p : "build/dmgen";
 }
 
-static char *slurp(const char *path)
-{
-    char *text = read_file(path, NULL);
-    ck_assert_msg(text != NULL, "cannot read %s (run from the top of the checkout)", path);
-    return text;
-}
-
 /* Does v have the shape of type t, in canonical form? */
 static bool has_shape(const struct dm_type *t, const xv *v)
 {
@@ -460,8 +453,8 @@ END_TEST
  * per parameter, named as declared, and a definition in dm_gen.c. */
 START_TEST(test_every_error_has_a_constructor)
 {
-    _cleanup_free_ char *h = slurp("build/gen/dm_gen.h");
-    _cleanup_free_ char *c = slurp("build/gen/dm_gen.c");
+    _cleanup_free_ char *h = unit_slurp("build/gen/dm_gen.h");
+    _cleanup_free_ char *c = unit_slurp("build/gen/dm_gen.c");
     for (size_t i = 0; i < dm_nerrors; i++) {
         const struct dm_error *e = &dm_errors[i];
         buf want;
@@ -643,7 +636,7 @@ static int run_dmgen(const char *xml, char **err)
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    *err = slurp(errp);
+    *err = unit_slurp(errp);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -672,7 +665,7 @@ START_TEST(test_dmgen_accepts_a_good_datamodel)
     free(err);
     /* and the pieces it wrote name the class */
     _cleanup_free_ char *h = xasprintf("%s/gen.h", tmpdir);
-    _cleanup_free_ char *text = slurp(h);
+    _cleanup_free_ char *text = unit_slurp(h);
     ck_assert_ptr_nonnull(strstr(text, "DMF_VM_colour"));
     ck_assert_ptr_nonnull(strstr(text, "xerr *err_handle_invalid(const char *class, const char *handle);"));
     rm_tmpdir();
@@ -702,6 +695,17 @@ static const struct {
      "C name"},
     {"enum value named as the count",
      DM_HEAD "<enum name=\"size\"><value name=\"count\"/></enum>" DM_HOST DM_TAIL, "collides"},
+    {"a message with more parameters than the dispatcher holds",
+     DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"p0\"/><param name=\"p1\"/><param name=\"p2\"/><param name=\"p3\"/><param name=\"p4\"/><param name=\"p5\"/><param name=\"p6\"/><param name=\"p7\"/><param name=\"p8\"/><param name=\"p9\"/><param name=\"p10\"/><param name=\"p11\"/><param name=\"p12\"/><param name=\"p13\"/><param name=\"p14\"/><param name=\"p15\"/><param name=\"p16\"/></message></class>" DM_TAIL,
+     "more than 16 parameters"},
+    {"a parameter named as a C keyword",
+     DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"default\"/>"
+     "</message></class>" DM_TAIL,
+     "cannot be a C member name"},
+    {"a duplicate parameter",
+     DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"a\"/>"
+     "<param name=\"a\"/></message></class>" DM_TAIL,
+     "duplicate parameter"},
     {"error code that is not an identifier",
      DM_HEAD "<error name=\"bad code\"/>" DM_HOST DM_TAIL, "upper-case identifier"},
     {"inverse of a field that is not a ref back",
