@@ -187,7 +187,7 @@ xerr *cli_connect(struct cli *c)
             e = login(c, &k, &session);
         }
         /* a pool member names its master: go there, as xe does */
-        if (e && xerr_is(e, "HOST_IS_SLAVE") && e->nparams == 1 && hops < 3) {
+        if (e && xerr_is(e, XERR_HOST_IS_SLAVE) && e->nparams == 1 && hops < 3) {
             rpc_client_close(c->rpc);
             c->rpc = NULL;
             free(c->url);
@@ -198,7 +198,7 @@ xerr *cli_connect(struct cli *c)
         break;
     }
     creds_free(&k);
-    if (e && xerr_is(e, "INTERNAL_ERROR") && e->nparams == 1) {
+    if (e && xerr_is(e, XERR_INTERNAL_ERROR) && e->nparams == 1) {
         /* login answers INTERNAL_ERROR only when the transport failed */
         bool tls = str_startswith(c->url, "https:") && str_startswith(e->params[0], "TLS handshake");
         xerr *t = cli_fail("Error: cannot talk to the server at %s: %s%s", c->url, e->params[0],
