@@ -67,7 +67,7 @@ static void touch_target(struct db_txn *t, const struct dm_class *target, const 
 xerr *db_begin(struct db *db, struct db_txn **out)
 {
     pthread_mutex_lock(&db->write_lock);
-    xerr *e = sql_exec(db->writer->h, "BEGIN IMMEDIATE");
+    xerr *e = sql_write_exec(db->writer->h, "BEGIN IMMEDIATE");
     if (e) {
         pthread_mutex_unlock(&db->write_lock);
         *out = NULL;
@@ -92,7 +92,10 @@ void db_abort(struct db_txn *t)
 {
     if (!t)
         return;
-    xerr *e = sql_exec(t->db->writer->h, "ROLLBACK");
+    /* SQLite has already rolled back after some failures (disk full, I/O errors):
+     * then there is nothing left to undo. */
+    sqlite3 *h = t->db->writer->h;
+    xerr *e = sqlite3_get_autocommit(h) ? NULL : sql_exec(h, "ROLLBACK");
     if (e) {
         _cleanup_free_ char *s = xerr_str(e);
         log_error("%s", s);
@@ -144,7 +147,7 @@ xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref,
         if (rc == SQLITE_CONSTRAINT)
             e = xerr_internal("%s %s already exists (ref or uuid)", c->name, ref);
         else if (rc != SQLITE_DONE)
-            e = sql_error(w->h, "create");
+            e = sql_write_error(w->h, "create");
     }
     sqlite3_finalize(st);
     if (!e)
@@ -160,7 +163,7 @@ static xerr *run_on_object(struct db_txn *t, const struct dm_class *c, const cha
     sqlite3 *h = t->db->writer->h;
     xerr *e = NULL;
     if (sqlite3_step(st) != SQLITE_DONE)
-        e = sql_error(h, what);
+        e = sql_write_error(h, what);
     else if (sqlite3_changes(h) == 0)
         e = err_handle_invalid(c->name, ref);
     sqlite3_finalize(st);
@@ -290,7 +293,7 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
         else
             sqlite3_bind_null(st, 5);
         if (sqlite3_step(st) != SQLITE_DONE)
-            e = sql_error(w->h, "append event");
+            e = sql_write_error(w->h, "append event");
         else
             *last = sqlite3_last_insert_rowid(w->h);
     }
@@ -308,10 +311,10 @@ xerr *db_commit(struct db_txn *t, int64_t *last_event)
         /* trim in batches, not on every commit */
         first = last - db->event_log_size + 1;
         _cleanup_free_ char *sql = xasprintf("DELETE FROM _event WHERE id < %lld", (long long)first);
-        e = sql_exec(db->writer->h, sql);
+        e = sql_write_exec(db->writer->h, sql);
     }
     if (!e)
-        e = sql_exec(db->writer->h, "COMMIT");
+        e = sql_write_exec(db->writer->h, "COMMIT");
     if (e) {
         db_abort(t);
         return e;
