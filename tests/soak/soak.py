@@ -141,13 +141,14 @@ class Soak:
     def settled(self, d, x, timeout=10.0):
         """The records once the daemon has dealt with what it found at start-up (a
         domain its guest shut down meanwhile is handled as actions_after_* say, as an
-        operation of its own): no operation in progress and the records agreeing with
-        the domains, or after timeout the records as they are, for check to judge."""
+        operation of its own), and how they disagree with the domains read just after
+        them: nothing once settled, or what is still wrong after timeout."""
         deadline = time.time() + timeout
         while True:
             records = {r: v for r, v in x.VM.get_all_records().items() if not v["is_control_domain"]}
-            if not self.domain_disagreements(d, records) or time.time() > deadline:
-                return records
+            disagreements = self.domain_disagreements(d, records)
+            if not disagreements or time.time() > deadline:
+                return records, disagreements
             time.sleep(0.05)
 
     def domain_disagreements(self, d, records):
@@ -167,7 +168,7 @@ class Soak:
         return out
 
     def check(self, d, x):
-        records = self.settled(d, x)
+        records, disagreements = self.settled(d, x)
         in_flight = {}       # ref -> the states the call in flight may have left
         creating = {}        # name -> client, for creates in flight
         in_flight_op = {}
@@ -209,7 +210,7 @@ class Soak:
             self.owner[ref] = i if i is not None else 0
         self.pending = {}
         # the records agree with the domains
-        for v in self.domain_disagreements(d, records):
+        for v in disagreements:  # judged on the same records and domains, read together
             self.violation(v)
         self.forgotten |= set(sim_domains(d)) - set(guest_domids(d))
         self.counts["domains xenstored forgot"] = len(self.forgotten)
