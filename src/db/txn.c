@@ -88,10 +88,8 @@ static void txn_free(struct db_txn *t)
     free(t);
 }
 
-void db_abort(struct db_txn *t)
+static void rollback(struct db_txn *t)
 {
-    if (!t)
-        return;
     /* SQLite has already rolled back after some failures (disk full, I/O errors):
      * then there is nothing left to undo. */
     sqlite3 *h = t->db->writer->h;
@@ -101,8 +99,35 @@ void db_abort(struct db_txn *t)
         log_error("%s", s);
         xerr_free(e);
     }
+}
+
+void db_abort(struct db_txn *t)
+{
+    if (!t)
+        return;
+    rollback(t);
     pthread_mutex_unlock(&t->db->write_lock);
     txn_free(t);
+}
+
+/* A COMMIT the disk refused may still have left the whole transaction in the WAL:
+ * when only its fsync failed, every frame is there, with a valid commit frame past
+ * the end SQLite now knows of, and WAL recovery after a crash would bring back a
+ * change the client was told failed.  The next commit is written over those frames
+ * and ends the WAL there, so one is made at once: a no-op (user_version set to
+ * itself, which rewrites page 1).  It may fail too, and is then as harmless. */
+static void overwrite_refused_commit(sqlite3 *h)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    _cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", version);
+    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    log_warn("database: a commit failed on the disk: no-op commit written over it (%s)", sqlite3_errstr(rc));
 }
 
 xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref, const xv *record)
@@ -313,10 +338,17 @@ xerr *db_commit(struct db_txn *t, int64_t *last_event)
         _cleanup_free_ char *sql = xasprintf("DELETE FROM _event WHERE id < %lld", (long long)first);
         e = sql_write_exec(db->writer->h, sql);
     }
-    if (!e)
+    bool refused = false;
+    if (!e) {
         e = sql_write_exec(db->writer->h, "COMMIT");
+        refused = xerr_is(e, XERR_DATABASE_WRITE_FAILED);
+    }
     if (e) {
-        db_abort(t);
+        rollback(t);
+        if (refused)
+            overwrite_refused_commit(db->writer->h);
+        pthread_mutex_unlock(&db->write_lock);
+        txn_free(t);
         return e;
     }
     if (last) {

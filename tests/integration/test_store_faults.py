@@ -141,6 +141,26 @@ class StoreFaults(DaemonTest):
     def test_read_only_file(self):
         self.run_fault("write,truncate", "EROFS")
 
+    def test_refused_commit_does_not_come_back_after_a_crash(self):
+        """The fsync of a commit fails, so the client is told the write failed; the
+        daemon then dies with the disk still failing.  After the restart the write is
+        not there (SQLite's WAL recovery would bring the refused transaction back,
+        but the daemon wrote a no-op commit over it)."""
+        d = self.start_faulty()
+        x = self.login(d)
+        vm = x.VM.create({"name_label": "kept"})
+        for ops, call in (("fsync", lambda: x.VM.set_name_label(vm, "refused")),
+                          ("fsync", lambda: x.VM.create({"name_label": "refused-create"})),
+                          ("write", lambda: x.VM.set_name_label(vm, "refused"))):
+            self.fault(ops, "EIO")
+            self.assertWriteFails(REASON["EIO"], call)
+            d.kill9()  # at once: any later write (even a logout) would cover the refused one
+            self.clear()
+            self.start_with_shim(d)
+            x = self.login(d)
+            self.check_acked(x, {vm: "kept"}, absent=["refused", "refused-create"])
+        self.restart_and_check({vm: "kept"}, absent=["refused", "refused-create"])
+
     def test_every_step_of_a_commit(self):
         """A one-off failure at the k-th write or sync of a commit, for every k: the
         write either succeeded or got DATABASE_WRITE_FAILED, and the record says which."""
