@@ -190,7 +190,7 @@ static int opened(const char *path, int fd)
 
 static mode_t mode_arg(int flags, va_list ap)
 {
-    return (flags & (O_CREAT | O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+    return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
 }
 
 #define OPEN_BODY(call)                                                   \
