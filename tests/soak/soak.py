@@ -53,7 +53,7 @@ class Soak:
                        "left Paused by a start or reboot cut short": 0, "domains xenstored forgot": 0,
                        "violations": 0}
         self.forgotten = set()      # domains the simulated xenstored lost in a kill
-        self.guest_may_act = set()  # VMs whose guest was asked to shut down by a call cut short
+        self.guest_may_act = set()  # VMs whose guest has a shutdown request from a call cut short or refused
         self.failures = {}     # error code -> count
         self.violations = []
         self.cycle = 0
@@ -126,6 +126,9 @@ class Soak:
                     with self.lock:
                         self.model[ref] = (rec["name_label"], rec["power_state"])
                         self.pending[i] = None
+                        if op in ("clean_shutdown", "clean_reboot") and rec["power_state"] != "Halted":
+                            # a guest slow to acknowledge may still act on the request later
+                            self.guest_may_act.add(ref)
                 except Exception:
                     return  # the daemon died: the call stays in flight
                 continue
