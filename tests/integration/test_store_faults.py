@@ -161,6 +161,25 @@ class StoreFaults(DaemonTest):
             self.check_acked(x, {vm: "kept"}, absent=["refused", "refused-create"])
         self.restart_and_check({vm: "kept"}, absent=["refused", "refused-create"])
 
+    def test_stop_while_the_disk_fails(self):
+        """The daemon is stopped (SIGTERM) while every write and sync fails, so its
+        last checkpoint cannot happen: it still exits, and the next start has every
+        acknowledged write from the WAL."""
+        d = self.start_faulty()
+        x = self.login(d)
+        acked = {}
+        for i in range(20):
+            vm = x.VM.create({"name_label": "s-%d" % i})
+            acked[vm] = "s-%d" % i
+        self.fault("write,fsync,truncate", "EIO")
+        self.assertWriteFails(REASON["EIO"], x.VM.create, {"name_label": "refused"})
+        self.close_sessions()
+        self.assertEqual(d.stop(), 0, "the daemon did not exit cleanly")
+        self.clear()
+        self.check_file(d)
+        self.start_with_shim(d)
+        self.check_acked(self.login(d), acked, absent=["refused"])
+
     def test_every_step_of_a_commit(self):
         """A one-off failure at the k-th write or sync of a commit, for every k: the
         write either succeeded or got DATABASE_WRITE_FAILED, and the record says which."""
