@@ -341,10 +341,15 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
         return e;
     uint32_t domid = (uint32_t)dm_get_int(rec, DMF_VM_domid);
     struct hv_domain_info di;
-    if (!pause && hv_domain_info(api_hv(ctx->api), domid, &di) && di.state == HV_DOM_SHUTDOWN)
+    bool known = hv_domain_info(api_hv(ctx->api), domid, &di);
+    if (!pause && known && di.state == HV_DOM_SHUTDOWN)
         /* a crashed domain kept for inspection (actions_after_crash=preserve) shows as Paused */
         e = err_operation_not_allowed("the VM's domain has crashed and is kept for inspection: "
                                       "shut the VM down or reboot it");
+    else if (pause && (!known || di.state == HV_DOM_SHUTDOWN || di.state == HV_DOM_DYING))
+        /* the guest stopped itself a moment ago and the monitor has not recorded it yet:
+         * the domain is no longer running (found by the kill -9 soak) */
+        e = bad_power_state(vm, VM_POWER_STATE_RUNNING, VM_POWER_STATE_HALTED);
     else
         e = pause ? hv_domain_pause(api_hv(ctx->api), domid) : hv_domain_unpause(api_hv(ctx->api), domid);
     if (!e) {

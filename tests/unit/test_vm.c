@@ -682,6 +682,36 @@ START_TEST(a_guest_reboot_the_monitor_follows_raises_the_version)
 }
 END_TEST
 
+/* The guest powers its domain off and, before the monitor records it, a client pauses
+ * the VM: a declared VM_BAD_POWER_STATE, not the backend's INTERNAL_ERROR (found by the
+ * kill -9 soak), and the VM is not left with an operation. */
+START_TEST(pausing_a_domain_its_guest_just_stopped_is_a_declared_error)
+{
+    char *vm = new_vm("stopping guest", NULL);
+    call_ok("VM.start", xv_string(vm), xv_bool(false), xv_bool(false), NULL);
+    _cleanup_free_ char *domid = vm_field(vm, "domid");
+    ck_assert_int_eq(setenv("XENSTORED_PATH", hv_xenstore_path(hv), 1), 0);
+    struct xs_handle *xs = xs_open(0);
+    ck_assert_ptr_nonnull(xs);
+    _cleanup_free_ char *path = xasprintf("/local/domain/%s/sim/shutdown", domid);
+    ck_assert(xs_write(xs, XBT_NULL, path, "poweroff", 8));
+    xs_close(xs);
+    struct hv_domain_info di;
+    bool stopped = false;
+    for (int i = 0; i < 100 && !stopped; i++) {
+        nap();
+        stopped = !hv_domain_info(hv, (uint32_t)atoi(domid), &di) || di.state == HV_DOM_SHUTDOWN ||
+                  di.state == HV_DOM_DYING;
+    }
+    ck_assert_msg(stopped, "the simulated guest did not power off");
+    ck_assert_field(vm, "power_state", "Running"); /* not yet reconciled */
+    _cleanup_free_ char *expected = xasprintf("VM_BAD_POWER_STATE %s running halted", vm);
+    ck_assert_error(try_call("VM.pause", xv_string(vm), NULL), expected);
+    ck_assert_field(vm, "current_operations", "");
+    free(vm);
+}
+END_TEST
+
 /* ---- the background objects, owned by whoever starts them ---- */
 
 static void xs_put(struct xs_handle *xs, const char *domid, const char *key, const char *value)
@@ -858,6 +888,7 @@ static Suite *vm_suite(void)
     tcase_add_test(api_tc, reboots_raise_the_version);
     tcase_add_test(api_tc, a_reboot_the_host_cannot_take_halts_with_the_raised_version);
     tcase_add_test(api_tc, a_guest_reboot_the_monitor_follows_raises_the_version);
+    tcase_add_test(api_tc, pausing_a_domain_its_guest_just_stopped_is_a_declared_error);
     tcase_add_test(api_tc, the_monitor_and_the_guest_watch_are_objects_of_their_own);
     tcase_add_test(api_tc, a_failed_end_reaches_the_client_and_frees_the_vm);
     tcase_add_test(api_tc, a_failed_operation_whose_end_fails_too_reports_its_own_error);
