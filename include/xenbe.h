@@ -152,4 +152,15 @@ char *hv_xs_read(struct hv *hv, const char *path, size_t *len);
  * values[i] is NULL where a key is absent.  Caller frees each value. */
 xerr *hv_xs_read_many(struct hv *hv, const char *const *paths, size_t n, char **values);
 
+/* The simulator's control (`xenapid --sim-domain`): change a domain of the simulator
+ * whose state is in sim-state-dir as its hypervisor would behind a toolstack that is
+ * not running, for the daemon to find at its next start.  Refused while a daemon has
+ * that simulator open (it holds sim-state-dir/lock), and for domain 0.
+ * hv_sim_shutdown: a running or paused domain shuts down, reason in Xen's words
+ * ("poweroff", "reboot", "crash"); it stays until destroyed.
+ * hv_sim_remove: the domain is gone; its xenstore entries and device model files are
+ * left for the toolstack to clean up, as after a real hypervisor's destroy. */
+xerr *hv_sim_shutdown(const struct config *cfg, uint32_t domid, const char *reason);
+xerr *hv_sim_remove(const struct config *cfg, uint32_t domid);
+
 #endif
