@@ -9,9 +9,9 @@ import os
 import time
 import unittest
 
-from support import (DaemonTest, FAST, OPS_BY_STATE, as_guest, domain_gone, domains_of, guest_domids, guest_socket,
-                     dm_argv_path, hvm_vm, pv_vm, remove_sim_domain, set_sim_domain_shutdown, sim_control,
-                     sim_dm_argv, unresponsive, wait_until, xs_exists, xs_read)
+from support import (DaemonTest, FAST, OPS_BY_STATE, as_guest, dm_argv_path, domain_gone, domains_of, guest_domids,
+                     guest_socket, guest_vm_uuid, hvm_vm, pv_vm, remove_sim_domain, set_sim_domain_shutdown,
+                     sim_control, sim_dm_argv, unresponsive, wait_until, xs_exists, xs_read)
 
 # The simulated xenstore saves its tree at most 100 ms after a change.
 XENSTORE_SAVE_DELAY = 0.3
@@ -96,6 +96,19 @@ class Restart(DaemonTest):
         x.VM.start(gone, False, False)
         self.assertPowerState(x, gone, "Running")
         self.assertNotEqual(x.VM.get_domid(gone), gdom)
+
+    def test_a_second_daemon_on_the_same_simulator_refuses_to_start(self):
+        d = self.start_daemon()
+        x = self.login(d)
+        vm = pv_vm(x)
+        x.VM.start(vm, False, False)
+        other = self.make_daemon(sim_state_dir=d.options["sim-state-dir"])
+        with self.assertRaises(RuntimeError) as cm:
+            other.start()
+        self.assertIn("in use by a running xenapid (pid %d)" % d.proc.pid, str(cm.exception))
+        # and the first one's domains and xenstore are untouched
+        self.assertEqual(guest_domids(d), [int(x.VM.get_domid(vm))])
+        self.assertEqual(guest_vm_uuid(d, x.VM.get_domid(vm)), x.VM.get_uuid(vm))
 
     def test_an_interrupted_operation_does_not_leave_the_vm_stuck(self):
         d = self.start_daemon(shutdown_ack_timeout=60)
