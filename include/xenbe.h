@@ -19,6 +19,8 @@
  *     mem_lock (memory promised to builds in flight).
  *   simulator (src/xen/sim.c): lock (its domains); and save_lock, taken only by
  *     changes, after lock is released, and held while the state file is written.
+ *     (Against another process, sim-state-dir/lock: a file lock held as long as
+ *     the simulator is open, so never waited for.)
  *   hv.c keeps no lock: libxenstore serialises requests on its handle itself.
  */
 #ifndef XENAPID_XENBE_H

@@ -86,7 +86,7 @@ static struct simdom *find(struct sim *s, uint32_t domid)
 static void clean_text(char *s)
 {
     for (; *s; s++)
-        if (*s == '\t' || *s == '\n' || *s == '\x1f')
+        if (*s == '\t' || *s == '\n')
             *s = ' ';
 }
 
