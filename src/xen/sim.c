@@ -15,8 +15,8 @@
  * with the domain.
  *
  * One process at a time has the state: sim-state-dir/lock is held (flock) by the
- * daemon that opened it, or by hv_sim_shutdown and hv_sim_remove, which change the domains as the
- * hypervisor would behind a toolstack that is not running. */
+ * daemon that opened it, or by hv_sim_shutdown and hv_sim_remove, which change the
+ * domains as the hypervisor would behind a toolstack that is not running. */
 #include "backend.h"
 #include "dm_gen.h"
 #include "log.h"
