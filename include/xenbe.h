@@ -19,6 +19,8 @@
  *     mem_lock (memory promised to builds in flight).
  *   simulator (src/xen/sim.c): lock (its domains); and save_lock, taken only by
  *     changes, after lock is released, and held while the state file is written.
+ *     (Against another process, sim-state-dir/lock: a file lock held as long as
+ *     the simulator is open, so never waited for.)
  *   hv.c keeps no lock: libxenstore serialises requests on its handle itself.
  */
 #ifndef XENAPID_XENBE_H
@@ -151,5 +153,16 @@ char *hv_xs_read(struct hv *hv, const char *path, size_t *len);
 /* Read n values in one xenstore transaction, so that they belong together;
  * values[i] is NULL where a key is absent.  Caller frees each value. */
 xerr *hv_xs_read_many(struct hv *hv, const char *const *paths, size_t n, char **values);
+
+/* The simulator's control (`xenapid --sim-domain`): change a domain of the simulator
+ * whose state is in sim-state-dir as its hypervisor would behind a toolstack that is
+ * not running, for the daemon to find at its next start.  Refused while a daemon has
+ * that simulator open (it holds sim-state-dir/lock), and for domain 0.
+ * hv_sim_shutdown: a running or paused domain shuts down, reason in Xen's words
+ * ("poweroff", "reboot", "crash"); it stays until destroyed.
+ * hv_sim_remove: the domain is gone; its xenstore entries and device model files are
+ * left for the toolstack to clean up, as after a real hypervisor's destroy. */
+xerr *hv_sim_shutdown(const struct config *cfg, uint32_t domid, const char *reason);
+xerr *hv_sim_remove(const struct config *cfg, uint32_t domid);
 
 #endif

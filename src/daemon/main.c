@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <libxml/parser.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,8 +32,14 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: xenapid [--config FILE] [--KEY=VALUE ...]\n"
             "       xenapid [--config FILE] --set-password USER   (password read from standard input)\n"
+            "       xenapid [--config FILE] --sim-domain DOMID --set-state shutdown --reason poweroff|reboot|crash\n"
+            "       xenapid [--config FILE] --sim-domain DOMID --remove\n"
             "       xenapid --help | --version\n\n"
-            "The XenAPI toolstack daemon: serves XML-RPC at / and /RPC2 and JSON-RPC at /jsonrpc.\n"
+            "The XenAPI toolstack daemon: serves XML-RPC at / and /RPC2 and JSON-RPC at /jsonrpc.\n\n"
+            "--sim-domain changes a domain of the simulator (sim-state-dir) while no daemon runs,\n"
+            "as a hypervisor changes under a toolstack that is down: the guest shut down with the\n"
+            "reason given, or the domain gone.  The next daemon to start finds it so.  It is\n"
+            "refused while a daemon has that simulator open.\n\n"
             "Every configuration key can be given in the file (key = value) or as --key=value,\n"
             "which wins.  Keys:\n\n");
     config_print_help(out);
@@ -148,10 +155,39 @@ static xerr *check_config(const struct config *cfg)
     return NULL;
 }
 
+/* --sim-domain: one change to the simulator's domains, with no daemon running. */
+static int sim_control(const struct config *cfg, const char *domain, const char *state, const char *reason,
+                       bool remove)
+{
+    int64_t domid = 0;
+    bool shutdown = state && strcmp(state, "shutdown") == 0;
+    if (!domain || !parse_int64(domain, &domid) || domid <= 0 || domid > UINT32_MAX ||
+        remove == (state != NULL) || (state && !shutdown) || (shutdown != (reason != NULL))) {
+        fprintf(stderr, "xenapid: --sim-domain DOMID takes either --set-state shutdown --reason REASON "
+                        "or --remove (see --help)\n");
+        return 2;
+    }
+    if (strcmp(config_get(cfg, "backend"), "simulator") != 0) {
+        fprintf(stderr, "xenapid: --sim-domain changes the simulator's state: backend is %s\n",
+                config_get(cfg, "backend"));
+        return 2;
+    }
+    xerr *e = remove ? hv_sim_remove(cfg, (uint32_t)domid) : hv_sim_shutdown(cfg, (uint32_t)domid, reason);
+    if (e)
+        return fail(e);
+    if (remove)
+        printf("simulator: domain %lld removed\n", (long long)domid);
+    else
+        printf("simulator: domain %lld shut down (%s)\n", (long long)domid, reason);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     __attribute__((cleanup(config_freep))) struct config *cfg = config_new();
     const char *config_path = NULL, *set_password = NULL;
+    const char *sim_domain = NULL, *sim_state = NULL, *sim_reason = NULL;
+    bool sim_remove = false;
     xerr *e = NULL;
 
     /* the file first, so that --key=value wins whatever the order */
@@ -176,6 +212,14 @@ int main(int argc, char **argv)
         } else if (str_startswith(a, "--config=")) {
         } else if (strcmp(a, "--set-password") == 0 && i + 1 < argc) {
             set_password = argv[++i];
+        } else if (strcmp(a, "--sim-domain") == 0 && i + 1 < argc) {
+            sim_domain = argv[++i];
+        } else if (strcmp(a, "--set-state") == 0 && i + 1 < argc) {
+            sim_state = argv[++i];
+        } else if (strcmp(a, "--reason") == 0 && i + 1 < argc) {
+            sim_reason = argv[++i];
+        } else if (strcmp(a, "--remove") == 0) {
+            sim_remove = true;
         } else if (str_startswith(a, "--") && strchr(a, '=')) {
             _cleanup_free_ char *key = xstrndup(a + 2, (size_t)(strchr(a, '=') - a - 2));
             if (!config_known(key)) {
@@ -194,6 +238,9 @@ int main(int argc, char **argv)
     }
     if ((e = check_config(cfg)) != NULL)
         return fail(e);
+
+    if (sim_domain || sim_state || sim_reason || sim_remove)
+        return sim_control(cfg, sim_domain, sim_state, sim_reason, sim_remove);
 
     if (set_password) {
         _cleanup_free_ char *pw = read_password();

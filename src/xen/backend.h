@@ -46,6 +46,15 @@ struct hv_backend_ops {
  * (watcher.c); the simulator uses it before its struct hv exists. */
 xerr *hv_watcher_open_default(hv_watch_fn fn, void *ctx, struct hv_watcher **out);
 
+/* The device model's files, device-model-dir/<domid>.<ext> (dmfiles.c): <domid>.argv
+ * holds its command line, one argument a line (a backslash or a newline inside an
+ * argument written \\ or \n), written aside and renamed into place. */
+char *hv_dm_file(const char *dir, uint32_t domid, const char *ext);
+xerr *hv_dm_write_argv(const char *dir, uint32_t domid, char *const *argv);
+char **hv_dm_read_argv(const char *dir, uint32_t domid);  /* NULL if none */
+/* The domain's files: its argv and pid (the log stays for the operator). */
+void hv_dm_files_remove(const char *dir, uint32_t domid);
+
 extern const struct hv_backend_ops hv_simulator_ops;
 extern const struct hv_backend_ops hv_xc_ops;
 

@@ -8,7 +8,15 @@
  * down with the matching reason, unless its VM's platform says
  * sim-guest=unresponsive (it ignores them) or sim-guest=hangs (it acknowledges,
  * then never stops).  Tests drive guest-initiated events by writing, as dom0,
- * /local/domain/<domid>/sim/shutdown = poweroff | reboot | crash | suspend. */
+ * /local/domain/<domid>/sim/shutdown = poweroff | reboot | crash | suspend.
+ *
+ * An HVM domain's device model is only recorded: its command line is kept in
+ * device-model-dir/<domid>.argv, the file the xc backend starts it from, and goes
+ * with the domain.
+ *
+ * One process at a time has the state: sim-state-dir/lock is held (flock) by the
+ * daemon that opened it, or by hv_sim_shutdown and hv_sim_remove, which change the
+ * domains as the hypervisor would behind a toolstack that is not running. */
 #include "backend.h"
 #include "dm_gen.h"
 #include "log.h"
@@ -21,6 +29,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,7 +47,6 @@ struct simdom {
     bool hvm;
     uint64_t memory, max_memory;
     unsigned vcpus;
-    char **dm_argv;
     double started;
     struct simdom *next;
 };
@@ -48,7 +56,8 @@ struct simdom {
  * that a change is on disk when its call returns without a query waiting for it.
  * Neither is held while the other is taken, nor over a sleep or a xenstore call. */
 struct sim {
-    char *dir, *state_file, *xs_socket;
+    char *dir, *state_file, *xs_socket, *dm_dir;
+    int lock_fd;                 /* holds sim-state-dir/lock */
     uint64_t total_memory;
     unsigned cpus;
     double build_delay;          /* sim-build-delay: seconds a build takes */
@@ -77,47 +86,14 @@ static struct simdom *find(struct sim *s, uint32_t domid)
 static void clean_text(char *s)
 {
     for (; *s; s++)
-        if (*s == '\t' || *s == '\n' || *s == '\x1f')
+        if (*s == '\t' || *s == '\n')
             *s = ' ';
-}
-
-/* An argument may hold anything a VM's name does, the separators of this file
- * included: they are written as %XX (and % itself as %25). */
-static void put_escaped(FILE *f, const char *arg)
-{
-    for (const char *p = arg; *p; p++) {
-        if (*p == '%' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\x1f')
-            fprintf(f, "%%%02X", (unsigned char)*p);
-        else
-            fputc(*p, f);
-    }
-}
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10 : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static char *unescape(const char *text)
-{
-    char *out = xmalloc(strlen(text) + 1), *o = out;
-    for (const char *p = text; *p; p++) {
-        if (*p == '%' && hexval(p[1]) >= 0 && hexval(p[2]) >= 0) {
-            *o++ = (char)(hexval(p[1]) * 16 + hexval(p[2]));
-            p += 2;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = 0;
-    return out;
 }
 
 static void simdom_free(struct simdom *d)
 {
     if (!d)
         return;
-    hv_strv_free(d->dm_argv);
     free(d->name);
     free(d);
 }
@@ -134,14 +110,8 @@ static char *snapshot(struct sim *s, uint64_t *gen)
     *gen = ++s->gen;
     fprintf(f, "next\t%" PRIu32 "\n", s->next_domid);
     for (struct simdom *d = s->doms; d; d = d->next) {
-        fprintf(f, "dom\t%" PRIu32 "\t%s\t%s\t%d\t%d\t%d\t%" PRIu64 "\t%" PRIu64 "\t%u\t", d->domid, d->uuid,
+        fprintf(f, "dom\t%" PRIu32 "\t%s\t%s\t%d\t%d\t%d\t%" PRIu64 "\t%" PRIu64 "\t%u\n", d->domid, d->uuid,
                 d->name, (int)d->state, d->reason, d->hvm, d->memory, d->max_memory, d->vcpus);
-        for (size_t i = 0; d->dm_argv && d->dm_argv[i]; i++) {
-            if (i)
-                fputc('\x1f', f);
-            put_escaped(f, d->dm_argv[i]);
-        }
-        fputc('\n', f);
     }
     fclose(f);
     return text;
@@ -149,10 +119,11 @@ static char *snapshot(struct sim *s, uint64_t *gen)
 
 /* Writes a snapshot unless a newer one is on disk already (it holds this change
  * too); frees text. */
-static void persist(struct sim *s, char *text, uint64_t gen)
+static xerr *save(struct sim *s, char *text, uint64_t gen)
 {
     if (!text)
-        return;
+        return NULL;
+    xerr *e = NULL;
     pthread_mutex_lock(&s->save_lock);
     if (gen > s->saved_gen) {
         _cleanup_free_ char *tmp = xasprintf("%s.tmp", s->state_file);
@@ -162,29 +133,25 @@ static void persist(struct sim *s, char *text, uint64_t gen)
         if (f)
             fclose(f);
         if (!ok || rename(tmp, s->state_file) != 0)
-            log_error("simulator: cannot save %s: %s", s->state_file, strerror(errno));
+            e = xerr_internal("simulator: cannot save %s: %s", s->state_file, strerror(errno));
         else
             s->saved_gen = gen;
     }
     pthread_mutex_unlock(&s->save_lock);
     free(text);
+    return e;
 }
 
-static char **split_argv(const char *text)
+/* save, for a change already made in memory, whose caller has no one to tell: the
+ * hypervisor's own bookkeeping failed, which the log says. */
+static void persist(struct sim *s, char *text, uint64_t gen)
 {
-    if (!*text)
-        return NULL;
-    size_t n = 1;
-    for (const char *p = text; *p; p++)
-        n += *p == '\x1f';
-    char **v = xcalloc(n + 1, sizeof(char *));
-    _cleanup_free_ char *copy = xstrdup(text);
-    char *rest = copy, *tok;
-    size_t i = 0;
-    /* strsep, not strtok: an argument may be empty (a VM without a name) */
-    while ((tok = strsep(&rest, "\x1f")) != NULL && i < n)
-        v[i++] = unescape(tok);
-    return v;
+    xerr *e = save(s, text, gen);
+    if (e) {
+        _cleanup_free_ char *msg = xerr_str(e);
+        log_error("%s", msg);
+        xerr_free(e);
+    }
 }
 
 static void load(struct sim *s)
@@ -206,7 +173,9 @@ static void load(struct sim *s)
         }
         if (n == 2 && strcmp(fields[0], "next") == 0) {
             s->next_domid = (uint32_t)strtoul(fields[1], NULL, 10);
-        } else if (n == 11 && strcmp(fields[0], "dom") == 0) {
+        } else if ((n == 10 || n == 11) && strcmp(fields[0], "dom") == 0) {
+            /* an 11th field is the device model's argv of an older simulator: now in
+             * device-model-dir */
             struct simdom *d = xcalloc(1, sizeof(*d));
             d->domid = (uint32_t)strtoul(fields[1], NULL, 10);
             snprintf(d->uuid, sizeof(d->uuid), "%s", fields[2]);
@@ -217,7 +186,6 @@ static void load(struct sim *s)
             d->memory = strtoull(fields[7], NULL, 10);
             d->max_memory = strtoull(fields[8], NULL, 10);
             d->vcpus = (unsigned)atoi(fields[9]);
-            d->dm_argv = split_argv(fields[10]);
             d->started = now_monotonic();
             d->next = s->doms;
             s->doms = d;
@@ -357,23 +325,53 @@ static void sim_free(struct sim *s)
     free(s->dir);
     free(s->state_file);
     free(s->xs_socket);
+    free(s->dm_dir);
+    if (s->lock_fd >= 0)
+        close(s->lock_fd);  /* releases the lock */
     free(s);
 }
 
-static xerr *sim_open(const struct config *cfg, void **state)
+/* Takes sim-state-dir/lock for this process, and writes its pid there for the
+ * message of the next one to try. */
+static xerr *lock_state(struct sim *s)
+{
+    _cleanup_free_ char *path = xasprintf("%s/lock", s->dir);
+    s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (s->lock_fd < 0)
+        return xerr_internal("simulator: cannot open %s: %s", path, strerror(errno));
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        int err = errno;
+        char pid[32] = "";
+        ssize_t n = pread(s->lock_fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? strcspn(pid, "\n") : 0] = 0;
+        if (err == EWOULDBLOCK)
+            return xerr_internal("simulator: its state in %s is in use by a running xenapid (pid %s); "
+                                 "stop it first", s->dir, *pid ? pid : "unknown");
+        return xerr_internal("simulator: cannot lock %s: %s", path, strerror(err));
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(s->lock_fd, 0) != 0 || pwrite(s->lock_fd, pid, (size_t)len, 0) != len)
+        log_warn("simulator: cannot write its pid to %s: %s", path, strerror(errno));
+    return NULL;
+}
+
+/* The simulator's domains as saved, under its lock: what open and the control
+ * share. */
+static xerr *sim_load(const struct config *cfg, struct sim **out)
 {
     struct sim *s = xcalloc(1, sizeof(*s));
+    s->lock_fd = -1;
     pthread_mutex_init(&s->lock, NULL);
     pthread_mutex_init(&s->save_lock, NULL);
     s->dir = xstrdup(config_get(cfg, "sim-state-dir"));
     s->state_file = xasprintf("%s/domains", s->dir);
     s->xs_socket = xasprintf("%s/xenstored.sock", s->dir);
+    s->dm_dir = xstrdup(config_get(cfg, "device-model-dir"));
     s->total_memory = (uint64_t)config_get_int(cfg, "sim-memory-mib") << 20;
     s->cpus = (unsigned)config_get_int(cfg, "sim-cpus");
     s->build_delay = config_get_double(cfg, "sim-build-delay");
     s->next_domid = 1;
-    _cleanup_free_ char *domdir = xasprintf("%s/domain", s->dir);
-    _cleanup_free_ char *xsstate = xasprintf("%s/xenstore", s->dir);
     const char *bad = NULL;  /* the key whose value cannot work */
     if (s->total_memory < DOM0_MEMORY * 2)
         bad = "sim-memory-mib";
@@ -386,7 +384,11 @@ static xerr *sim_open(const struct config *cfg, void **state)
         return err_invalid_value(bad, config_get(cfg, bad));
     }
     mkdir(s->dir, 0755);
-    mkdir(domdir, 0755);
+    xerr *e = lock_state(s);
+    if (e) {
+        sim_free(s);
+        return e;
+    }
     load(s);
     if (!find(s, 0)) {
         struct simdom *d = xcalloc(1, sizeof(*d));
@@ -397,8 +399,21 @@ static xerr *sim_open(const struct config *cfg, void **state)
         d->next = s->doms;
         s->doms = d;
     }
+    *out = s;
+    return NULL;
+}
+
+static xerr *sim_open(const struct config *cfg, void **state)
+{
+    struct sim *s;
+    xerr *e = sim_load(cfg, &s);
+    if (e)
+        return e;
+    _cleanup_free_ char *domdir = xasprintf("%s/domain", s->dir);
+    _cleanup_free_ char *xsstate = xasprintf("%s/xenstore", s->dir);
+    mkdir(domdir, 0755);
     struct xsd_options xo = {.socket_path = s->xs_socket, .domain_socket_dir = domdir, .state_path = xsstate};
-    xerr *e = xsd_start(&xo, &s->xsd);
+    e = xsd_start(&xo, &s->xsd);
     if (e) {
         sim_free(s);
         return e;
@@ -586,6 +601,7 @@ static xerr *sim_destroy(void *state, uint32_t domid)
         return NULL; /* already gone: destroying is idempotent */
     guest_watch(s, domid, false);
     simdom_free(d);
+    hv_dm_files_remove(s->dm_dir, domid);
     release(s, domid);
     return NULL;
 }
@@ -620,45 +636,25 @@ static xerr *sim_list(void *state, struct hv_domain_info **out, size_t *n)
 static xerr *sim_device_model(void *state, uint32_t domid, char *const *argv)
 {
     struct sim *s = state;
-    size_t n = 0;
-    while (argv[n])
-        n++;
-    char **copy = xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++)
-        copy[i] = xstrdup(argv[i]);
-    char *snap = NULL;
-    uint64_t gen = 0;
     pthread_mutex_lock(&s->lock);
-    struct simdom *d = find(s, domid);
-    bool found = d != NULL;
-    if (d) {
-        hv_strv_free(d->dm_argv);
-        d->dm_argv = copy;
-        copy = NULL;
-        snap = snapshot(s, &gen);
-    }
+    bool found = find(s, domid) != NULL;
     pthread_mutex_unlock(&s->lock);
-    persist(s, snap, gen);
-    hv_strv_free(copy);
-    return found ? NULL : xerr_internal("simulator: no domain %" PRIu32, domid);
+    if (!found)
+        return xerr_internal("simulator: no domain %" PRIu32, domid);
+    if (!argv || !argv[0])
+        return xerr_internal("domain %" PRIu32 ": an empty device model command line", domid);
+    return hv_dm_write_argv(s->dm_dir, domid, argv);
 }
 
 static char **sim_dm_argv(void *state, uint32_t domid)
 {
-    struct sim *s = state;
-    char **copy = NULL;
-    pthread_mutex_lock(&s->lock);
-    struct simdom *d = find(s, domid);
-    if (d && d->dm_argv) {
-        size_t n = 0;
-        while (d->dm_argv[n])
-            n++;
-        copy = xcalloc(n + 1, sizeof(char *));
-        for (size_t i = 0; i < n; i++)
-            copy[i] = xstrdup(d->dm_argv[i]);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return copy;
+    return hv_dm_read_argv(((struct sim *)state)->dm_dir, domid);
+}
+
+/* A domain that went while the daemon was down: its device model's files too. */
+static void sim_forget(void *state, uint32_t domid)
+{
+    hv_dm_files_remove(((struct sim *)state)->dm_dir, domid);
 }
 
 const struct hv_backend_ops hv_simulator_ops = {
@@ -676,4 +672,67 @@ const struct hv_backend_ops hv_simulator_ops = {
     .built = sim_built,
     .device_model = sim_device_model,
     .dm_argv = sim_dm_argv,
+    .forget = sim_forget,
 };
+
+/* ---- the simulator's control, with no daemon running ---- */
+
+static const struct {
+    const char *word;
+    int reason;
+} control_reasons[] = {
+    {"poweroff", HV_SHUTDOWN_POWEROFF},
+    {"reboot", HV_SHUTDOWN_REBOOT},
+    {"crash", HV_SHUTDOWN_CRASH},
+};
+
+/* Shuts the domain down with shutdown_reason, or removes it when that is NULL. */
+static xerr *control(const struct config *cfg, uint32_t domid, const char *shutdown_reason)
+{
+    int reason = -1;
+    for (size_t i = 0; shutdown_reason && i < sizeof(control_reasons) / sizeof(control_reasons[0]); i++)
+        if (strcmp(shutdown_reason, control_reasons[i].word) == 0)
+            reason = control_reasons[i].reason;
+    if (shutdown_reason && reason < 0)
+        return err_invalid_value("reason", shutdown_reason);
+    if (domid == 0)
+        return xerr_internal("simulator: domain 0 is the control domain: it stays");
+    struct sim *s;
+    xerr *e = sim_load(cfg, &s);
+    if (e)
+        return e;
+    struct simdom **pp = &s->doms;
+    while (*pp && (*pp)->domid != domid)
+        pp = &(*pp)->next;
+    struct simdom *d = *pp;
+    if (!d)
+        e = xerr_internal("simulator: no domain %" PRIu32 " in %s", domid, s->dir);
+    else if (shutdown_reason && d->state != HV_DOM_RUNNING && d->state != HV_DOM_PAUSED)
+        e = xerr_internal("simulator: domain %" PRIu32 " is not running", domid);
+    if (!e && shutdown_reason) {
+        d->state = HV_DOM_SHUTDOWN;
+        d->reason = reason;
+    } else if (!e) {
+        /* as if destroyed behind the toolstack's back: what the toolstack kept for
+         * it (xenstore entries, device model files) is its to clean up */
+        *pp = d->next;
+        simdom_free(d);
+    }
+    if (!e) {
+        uint64_t gen;
+        char *snap = snapshot(s, &gen);  /* the only thread */
+        e = save(s, snap, gen);
+    }
+    sim_free(s);
+    return e;
+}
+
+xerr *hv_sim_shutdown(const struct config *cfg, uint32_t domid, const char *reason)
+{
+    return control(cfg, domid, reason ? reason : "");
+}
+
+xerr *hv_sim_remove(const struct config *cfg, uint32_t domid)
+{
+    return control(cfg, domid, NULL);
+}

@@ -246,125 +246,7 @@ static void xch_put(struct xc_state *st, xc_interface *xch)
 
 static char *dm_path(const struct xc_state *st, uint32_t domid, const char *ext)
 {
-    return xasprintf("%s/%" PRIu32 ".%s", st->dm_dir, domid, ext);
-}
-
-static xerr *mkdir_p(const char *dir)
-{
-    if (!dir || !*dir)
-        return err_invalid_value("device-model-dir", "");
-    char *p = xstrdup(dir);
-    for (char *c = p + 1;; c++) {
-        if (*c != '/' && *c)
-            continue;
-        char save = *c;
-        *c = '\0';
-        if (mkdir(p, 0755) != 0 && errno != EEXIST) {
-            xerr *e = xerr_internal("creating %s: %s", p, strerror(errno));
-            free(p);
-            return e;
-        }
-        *c = save;
-        if (!save)
-            break;
-    }
-    free(p);
-    return NULL;
-}
-
-/* One argument a line, for an operator to read (and a shell to replay); a
- * backslash or a newline inside an argument (a VM name may hold one) is written
- * as \\ or \n so that every line stays one argument. */
-static xerr *dm_write_argv(const struct xc_state *st, uint32_t domid, char *const *argv)
-{
-    xerr *e = mkdir_p(st->dm_dir);
-    if (e)
-        return e;
-    buf b;
-    buf_init(&b);
-    for (size_t i = 0; argv[i]; i++) {
-        for (const char *c = argv[i]; *c; c++) {
-            if (*c == '\\')
-                buf_addlit(&b, "\\\\");
-            else if (*c == '\n')
-                buf_addlit(&b, "\\n");
-            else
-                buf_addc(&b, *c);
-        }
-        buf_addc(&b, '\n');
-    }
-    _cleanup_free_ char *path = dm_path(st, domid, "argv");
-    _cleanup_free_ char *tmp = dm_path(st, domid, "argv.tmp");
-    /* written aside and renamed, so a reader never sees half a list */
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        e = xerr_internal("writing %s: %s", tmp, strerror(errno));
-        buf_free(&b);
-        return e;
-    }
-    size_t off = 0;
-    while (off < b.len) {
-        ssize_t w = write(fd, b.p + off, b.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int err = off == b.len ? 0 : errno;
-    if (close(fd) != 0 && !err)
-        err = errno;
-    buf_free(&b);
-    if (!err && rename(tmp, path) != 0)
-        err = errno;
-    if (err) {
-        unlink(tmp);
-        return xerr_internal("writing %s: %s", path, strerror(err ? err : EIO));
-    }
-    return NULL;
-}
-
-static char **dm_read_argv(const struct xc_state *st, uint32_t domid)
-{
-    _cleanup_free_ char *path = dm_path(st, domid, "argv");
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return NULL;
-    size_t n = 0, cap = 16;
-    char **argv = xcalloc(cap, sizeof(char *));
-    char *line = NULL;
-    size_t linecap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &linecap, f)) >= 0) {
-        if (len > 0 && line[len - 1] == '\n')
-            line[--len] = '\0';
-        char *arg = xmalloc((size_t)len + 1), *o = arg;
-        for (const char *c = line; *c; c++) {
-            if (*c == '\\' && c[1] == 'n') {
-                *o++ = '\n';
-                c++;
-            } else if (*c == '\\' && c[1] == '\\') {
-                *o++ = '\\';
-                c++;
-            } else {
-                *o++ = *c;
-            }
-        }
-        *o = '\0';
-        if (n + 1 >= cap) {
-            cap *= 2;
-            argv = xrealloc(argv, cap * sizeof(char *));
-        }
-        argv[n++] = arg;
-    }
-    argv[n] = NULL;
-    free(line);
-    fclose(f);
-    if (n == 0) {
-        free(argv);
-        return NULL;
-    }
-    return argv;
+    return hv_dm_file(st->dm_dir, domid, ext);
 }
 
 /* The pid in <domid>.pid, if that process is still this domain's device model
@@ -418,11 +300,7 @@ static void dm_stop(const struct xc_state *st, uint32_t domid)
 static void dm_remove(const struct xc_state *st, uint32_t domid)
 {
     dm_stop(st, domid);
-    static const char *const exts[] = {"argv", "argv.tmp", "pid"};
-    for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
-        _cleanup_free_ char *path = dm_path(st, domid, exts[i]);
-        unlink(path);
-    }
+    hv_dm_files_remove(st->dm_dir, domid);
 }
 
 static bool domain_exists(xc_interface *xch, uint32_t domid)
@@ -1144,7 +1022,7 @@ static xerr *xc_device_model(void *state, uint32_t domid, char *const *argv)
     struct xc_state *st = state;
     if (!argv || !argv[0])
         return xerr_internal("domain %" PRIu32 ": an empty device model command line", domid);
-    xerr *e = dm_write_argv(st, domid, argv);
+    xerr *e = hv_dm_write_argv(st->dm_dir, domid, argv);
     if (e)
         return e;
     if (access(argv[0], X_OK) != 0) {
@@ -1165,7 +1043,7 @@ static xerr *xc_device_model(void *state, uint32_t domid, char *const *argv)
 
 static char **xc_dm_argv(void *state, uint32_t domid)
 {
-    return dm_read_argv(state, domid);
+    return hv_dm_read_argv(((struct xc_state *)state)->dm_dir, domid);
 }
 
 /* A domain that went without us: its device model and files go too. */

@@ -70,6 +70,7 @@ class Daemon:
             "auth-file": os.path.join(self.dir, "passwd"),
             "unix-socket": os.path.join(self.dir, "xenapid.sock"),
             "sim-state-dir": os.path.join(self.dir, "sim"),
+            "device-model-dir": os.path.join(self.dir, "dm"),
             "inventory": os.path.join(self.dir, "inventory"),
             "listen-address": "127.0.0.1",
             "listen-port": "0",

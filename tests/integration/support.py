@@ -12,7 +12,6 @@ import socket
 import subprocess
 import time
 import unittest
-import urllib.parse
 import xml.etree.ElementTree as ET
 import xmlrpc.client
 
@@ -259,51 +258,48 @@ def domain_gone(d, domid, timeout=2.0):
                       what="domain %s to be gone" % domid)
 
 
-# ---- the simulator's own state file (sim-state-dir/domains) ----
-# Only for what no client and no xenstore tool can see or do: the simulated device
-# model's command line, and the hypervisor's domains changed while the daemon is down.
+# ---- what the simulated hypervisor offers an operator ----
+# The device model's command line, in device-model-dir/<domid>.argv as the xc backend
+# keeps it; and the simulator's control (`xenapid --sim-domain`), which changes its
+# domains while the daemon is down, as a hypervisor does under a dead toolstack.
 
-def _sim_state_path(d):
-    return os.path.join(d.options["sim-state-dir"], "domains")
+def dm_argv_path(d, domid):
+    return os.path.join(d.options["device-model-dir"], "%s.argv" % domid)
 
 
 def sim_dm_argv(d, domid):
-    """The simulated device model's command line of domain domid ([] if it has none)."""
-    with open(_sim_state_path(d), newline="\n") as f:
-        for line in f:
-            fields = line.rstrip("\n").split("\t")
-            if fields[0] == "dom" and fields[1] == str(domid):
-                argv = fields[10].split("\x1f") if len(fields) > 10 and fields[10] else []
-                return [urllib.parse.unquote(a) for a in argv]  # %XX-escaped
-    raise AssertionError("the simulator has no domain %s" % domid)
+    """The device model's command line of domain domid, from its <domid>.argv (one
+    argument a line, a backslash or newline inside one written \\\\ or \\n); [] when the
+    domain has none."""
+    try:
+        with open(dm_argv_path(d, domid), newline="\n") as f:
+            lines = f.read().split("\n")
+    except FileNotFoundError:
+        return []
+    assert lines[-1] == "", "%s does not end its last line" % dm_argv_path(d, domid)
+    return [re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), ln) for ln in lines[:-1]]
+
+
+def sim_control(d, domid, *args):
+    """xenapid --sim-domain DOMID ARGS on the daemon's configuration; the completed
+    process (check it: the control refuses while a daemon runs)."""
+    return subprocess.run(d.args() + ["--sim-domain", str(domid)] + list(args), capture_output=True,
+                          text=True, timeout=30)
+
+
+def _sim_control_ok(d, domid, *args):
+    r = sim_control(d, domid, *args)
+    assert r.returncode == 0, "xenapid --sim-domain %s %s: %s" % (domid, " ".join(args), r.stderr)
 
 
 def remove_sim_domain(d, domid):
-    """Make a domain vanish from the (stopped) simulator: drop its line."""
-    path = _sim_state_path(d)
-    with open(path) as f:
-        lines = f.readlines()
-    kept = [ln for ln in lines if not (ln.startswith("dom\t") and ln.split("\t")[1] == str(domid))]
-    assert len(kept) == len(lines) - 1, "domain %s not in %s" % (domid, path)
-    with open(path, "w") as f:
-        f.writelines(kept)
+    """Make a domain vanish from the (stopped) simulator."""
+    _sim_control_ok(d, domid, "--remove")
 
 
-def set_sim_domain_state(d, domid, state, reason):
-    """Edit a (stopped) simulator's state: the domain is shut down with reason."""
-    path = _sim_state_path(d)
-    with open(path) as f:
-        lines = f.readlines()
-    out, found = [], False
-    for ln in lines:
-        f = ln.rstrip("\n").split("\t")
-        if f[0] == "dom" and f[1] == str(domid):
-            f[4], f[5] = str(state), str(reason)
-            ln, found = "\t".join(f) + "\n", True
-        out.append(ln)
-    assert found, "domain %s not in %s" % (domid, path)
-    with open(path, "w") as fh:
-        fh.writelines(out)
+def set_sim_domain_shutdown(d, domid, reason):
+    """The (stopped) simulator's domain shuts down: reason poweroff, reboot or crash."""
+    _sim_control_ok(d, domid, "--set-state", "shutdown", "--reason", reason)
 
 
 # ---- on the wire ----

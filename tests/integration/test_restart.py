@@ -9,9 +9,9 @@ import os
 import time
 import unittest
 
-from support import (DaemonTest, FAST, OPS_BY_STATE, as_guest, domain_gone, domains_of, guest_domids, guest_socket,
-                     hvm_vm, pv_vm, remove_sim_domain, set_sim_domain_state, sim_dm_argv, unresponsive,
-                     wait_until, xs_exists, xs_read)
+from support import (DaemonTest, FAST, OPS_BY_STATE, as_guest, dm_argv_path, domain_gone, domains_of, guest_domids,
+                     guest_socket, guest_vm_uuid, hvm_vm, pv_vm, remove_sim_domain, set_sim_domain_shutdown,
+                     sim_control, sim_dm_argv, unresponsive, wait_until, xs_exists, xs_read)
 
 # The simulated xenstore saves its tree at most 100 ms after a change.
 XENSTORE_SAVE_DELAY = 0.3
@@ -72,6 +72,12 @@ class Restart(DaemonTest):
         gdom, kdom = x.VM.get_domid(gone), x.VM.get_domid(kept)
         metrics = x.VM.get_metrics(gone)
         uuid = x.VM.get_uuid(gone)
+        # the simulator's control is refused while the daemon has the simulator open
+        r = sim_control(d, gdom, "--remove")
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("in use by a running xenapid (pid %d)" % d.proc.pid, r.stderr)
+        self.assertEqual(guest_domids(d), sorted([int(gdom), int(kdom)]))
+        self.assertTrue(os.path.exists(dm_argv_path(d, gdom)))
         d.stop()
         remove_sim_domain(d, gdom)
         d.start()
@@ -84,10 +90,25 @@ class Restart(DaemonTest):
         self.assertFalse(xs_exists(d, "/local/domain/%s" % gdom), "the vanished domain's tree is left")
         self.assertFalse(xs_exists(d, "/vm/%s" % uuid))
         self.assertFalse(os.path.exists(guest_socket(d, gdom)))
+        self.assertFalse(os.path.exists(dm_argv_path(d, gdom)), "the vanished domain's device model argv is left")
+        self.assertTrue(os.path.exists(dm_argv_path(d, kdom)))
         # and the VM starts again
         x.VM.start(gone, False, False)
         self.assertPowerState(x, gone, "Running")
         self.assertNotEqual(x.VM.get_domid(gone), gdom)
+
+    def test_a_second_daemon_on_the_same_simulator_refuses_to_start(self):
+        d = self.start_daemon()
+        x = self.login(d)
+        vm = pv_vm(x)
+        x.VM.start(vm, False, False)
+        other = self.make_daemon(sim_state_dir=d.options["sim-state-dir"])
+        with self.assertRaises(RuntimeError) as cm:
+            other.start()
+        self.assertIn("in use by a running xenapid (pid %d)" % d.proc.pid, str(cm.exception))
+        # and the first one's domains and xenstore are untouched
+        self.assertEqual(guest_domids(d), [int(x.VM.get_domid(vm))])
+        self.assertEqual(guest_vm_uuid(d, x.VM.get_domid(vm)), x.VM.get_uuid(vm))
 
     def test_an_interrupted_operation_does_not_leave_the_vm_stuck(self):
         d = self.start_daemon(shutdown_ack_timeout=60)
@@ -140,9 +161,9 @@ class Restart(DaemonTest):
         doms = {vm: x.VM.get_domid(vm) for vm in (off, rb, crash)}
         time.sleep(XENSTORE_SAVE_DELAY)
         d.stop()
-        set_sim_domain_state(d, doms[off], 2, 0)    # powered off
-        set_sim_domain_state(d, doms[rb], 2, 1)     # rebooted
-        set_sim_domain_state(d, doms[crash], 2, 3)  # crashed
+        set_sim_domain_shutdown(d, doms[off], "poweroff")
+        set_sim_domain_shutdown(d, doms[rb], "reboot")
+        set_sim_domain_shutdown(d, doms[crash], "crash")
         d.start()
         x = self.login(d)
         self.assertPowerState(x, off, "Halted")
@@ -155,10 +176,10 @@ class Restart(DaemonTest):
         self.assertTrue(domain_gone(d, doms[rb]))
 
     def test_the_device_model_argv_survives_a_restart(self):
-        """Whatever the VM's name holds (the state file's separators, or nothing)."""
+        """Whatever the VM's name holds (the argv file's separators, or nothing)."""
         d = self.start_daemon()
         x = self.login(d)
-        names = ["tab\there", "new\nline", "per%09cent%", ""]
+        names = ["tab\there", "new\nline", "back\\slash\\n", "per%09cent%", ""]
         vms = {hvm_vm(x, name, has_vendor_device=True): name for name in names}
         argvs = {}
         for vm in vms:

@@ -186,6 +186,8 @@ static void setup(void)
     config_set(cfg, "db-path", dbp);
     config_set(cfg, "db-sync", "normal");
     config_set(cfg, "sim-state-dir", sim);
+    _cleanup_free_ char *dmdir = xasprintf("%s/dm", dir);
+    config_set(cfg, "device-model-dir", dmdir);
     config_set(cfg, "auth-file", pw);
     config_set(cfg, "inventory", inv);
     config_set(cfg, "shutdown-ack-timeout", "2");
