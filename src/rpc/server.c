@@ -246,7 +246,8 @@ static void add_html_escaped(buf *b, const char *s)
     }
 }
 
-/* Answer, once the request is whole, as xapi does what it has no handler for. */
+/* Answer, once the request is whole (an answer before it makes the library close
+ * the connection: a preflight keeps it), as xapi answers what is no call. */
 static enum MHD_Result refuse(struct req *r, unsigned status, bool same_version, const char *type)
 {
     r->status = status;

@@ -101,9 +101,9 @@ class Routing(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.d = Daemon().start()
-        p = cls.d.proxy()
-        cls.s = cls.d.login(p)
-        cls.host = p.host.get_all(cls.s)["Value"][0]
+        with cls.d.proxy() as p:
+            cls.s = cls.d.login(p)
+            cls.host = p.host.get_all(cls.s)["Value"][0]
 
     @classmethod
     def tearDownClass(cls):
@@ -211,6 +211,26 @@ class Routing(unittest.TestCase):
 
     def test_rows_https(self):
         self.check_rows(True)
+
+    def test_unix_socket(self):
+        # local, so not "external HTTP": GET is the file server's 404, as over HTTPS;
+        # and every POST path but /jsonrpc... is XML-RPC there too
+        def over_unix(req):
+            sock = socket.socket(socket.AF_UNIX)
+            self.addCleanup(sock.close)
+            sock.settimeout(20)
+            sock.connect(self.d.unix_socket)
+            sock.sendall(req)
+            return Reader(sock).answer()
+        line, h, body = over_unix(request("GET", "/"))
+        self.assertTrue(line.startswith("HTTP/1.1 404 "), line)
+        self.assertEqual((h["connection"].lower(), h["cache-control"]), ("close", "no-cache, no-store"))
+        line, h, body = over_unix(request("POST", "/xmlrpc", xml_call("host.get_all", self.s)))
+        self.assertTrue(line.startswith("HTTP/1.1 200 "), line)
+        self.assertEqual(h["content-type"], "text/xml")
+        self.assertIn(self.host.encode(), body)
+        line, h, body = over_unix(request("POST", "/jsonrpc", json_call("host.get_all", [self.s], 3)))
+        self.assertEqual(json.loads(body)["result"], [self.host])
 
     def test_head_is_501_without_body(self):
         # HEAD is no method xapi knows (Http.method_t): 501, and no body after a HEAD
@@ -329,7 +349,8 @@ class UnreadAnswers(unittest.TestCase):
     def test_dropped_in_time(self):
         d = Daemon(request_timeout=self.REQUEST_TIMEOUT, keepalive_timeout=self.KEEPALIVE_TIMEOUT).start()
         self.addCleanup(d.cleanup)
-        s = d.login()
+        with d.proxy() as p:
+            s = d.login(p)
         one = request("POST", "/", xml_call("system.listMethods", s))
         for tls in (False, True):
             raw = socket.socket()
@@ -342,7 +363,8 @@ class UnreadAnswers(unittest.TestCase):
             sock.sendall(one * n)
             time.sleep(self.REQUEST_TIMEOUT + 4)
             # meanwhile others are served
-            self.assertEqual(d.proxy().host.get_all(s)["Status"], "Success")
+            with d.proxy() as p:
+                self.assertEqual(p.host.get_all(s)["Status"], "Success")
             r = Reader(sock)
             got = 0
             t0 = time.monotonic()
