@@ -40,10 +40,6 @@ struct api_ctx {
     struct api_wait *wait;       /* NULL: a call that waits blocks its thread */
 };
 
-/* DEPRECATED: the untyped handler, kept only until src/vm and src/guest register
- * typed ones; then it and api_register go. */
-typedef xerr *(*api_fn)(struct api_ctx *ctx, xv *const *args, size_t nargs, xv **result);
-
 struct platform;
 
 struct api_options {
@@ -60,8 +56,6 @@ xerr *api_create(const struct api_options *opt, struct api **out);
  * when some still run: then nothing they use may be freed. */
 bool api_stop(struct api *api, double grace);
 void api_destroy(struct api *api);
-/* DEPRECATED (see api_fn): register an untyped handler for a declared message. */
-void api_register(struct api *api, const char *method, api_fn fn);
 /* Make sure pool, host, host_metrics and dom0's VM record exist and refresh this
  * host's fields.  Called once at start-up, after every module registered. */
 xerr *api_startup(struct api *api);

@@ -52,9 +52,21 @@ bool rpc_handle_jsonrpc(struct api *api, const char *body, size_t len, const str
 
 /* ---- client ---- */
 struct rpc_client;
-/* url: http://host:port/ or unix:/path/to/socket */
+/* url: http://host:port/, https://host:port/ or unix:/path/to/socket */
 xerr *rpc_client_open(const char *url, struct rpc_client **out);
 void rpc_client_close(struct rpc_client *c);
+/* How an https:// client trusts the server.  With a check, any certificate passes the
+ * handshake and check decides from the SHA-256 fingerprint of the server's certificate
+ * ("AB:CD:...", RPC_FINGERPRINT_LEN chars) before a byte of the request is sent: a pin,
+ * trust on first use.  An xerr from check is returned by the call that connected.
+ * Without a check the certificate must chain to the system's trusted CAs and name the
+ * host. */
+#define RPC_FINGERPRINT_LEN (32 * 3 - 1)
+/* A SHA-256 fingerprint as people write it (AB:CD:.., abcd.., sha256:.., openssl's
+ * "SHA256 Fingerprint=AB:..") to "AB:CD:..."; false when it is not one. */
+bool rpc_fingerprint_parse(const char *in, char out[RPC_FINGERPRINT_LEN + 1]);
+typedef xerr *(*rpc_cert_check)(void *ctx, const char *host, const char *port, const char *fingerprint);
+void rpc_client_set_cert_check(struct rpc_client *c, rpc_cert_check check, void *ctx);
 /* Call a XenAPI method over XML-RPC, keeping the connection alive between calls.
  * Failures the server reports come back as their xerr; transport failures as
  * INTERNAL_ERROR naming the problem. */

@@ -25,7 +25,6 @@ struct method {
     const struct dm_message *msg;        /* hand-written: its declaration */
     api_thunk thunk;                     /* its generated thunk, calling typed */
     void (*typed)(void);                 /* the typed handler (C_m_fn) */
-    api_fn fn;                           /* deprecated untyped handler */
     bool session;                        /* takes a session first */
     bool async;                          /* has an Async. form */
     size_t nparams, nrequired;

@@ -146,17 +146,12 @@ void api_on_change(struct api *api, const struct dm_class *c, api_change_hook fn
 static struct method *handwritten(struct api *api, const char *method)
 {
     struct method *m = strmap_get(api->methods, method);
-    if (!m || m->kind != GEN_NONE || m->fn || m->thunk) {
+    if (!m || m->kind != GEN_NONE || m->thunk) {
         log_error("registering %s: %s", method,
                   !m || m->kind != GEN_NONE ? "not declared in the datamodel" : "registered twice");
         abort();
     }
     return m;
-}
-
-void api_register(struct api *api, const char *method, api_fn fn)
-{
-    handwritten(api, method)->fn = fn;
 }
 
 void api_register_thunk(struct api *api, const struct dm_class *c, const struct dm_message *msg,
@@ -299,7 +294,7 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
     struct method *m = strmap_get(api->methods, name);
     if (!m || (async && !m->async))
         return err_message_method_unknown(method);
-    if (m->kind == GEN_NONE && !m->fn && !m->thunk)
+    if (m->kind == GEN_NONE && !m->thunk)
         return err_not_implemented(method);
 
     size_t given = params ? params->u.arr.n : 0;
@@ -365,7 +360,5 @@ xerr *method_run(struct api_ctx *ctx, const struct method *m, xv *const *args, s
     assert(n >= m->nrequired && n <= m->nparams);
     if (m->thunk)
         return m->thunk(ctx, m->typed, args, n, result);
-    if (m->kind == GEN_NONE)
-        return m->fn(ctx, args, n, result);
     return generic_call(ctx, m, args, n, result);
 }

@@ -39,6 +39,7 @@ const struct config_key config_keys[] = {
     {"sim-state-dir", "var/sim", "simulator: where its xenstore socket and state live"},
     {"sim-memory-mib", "16384", "simulator: the host's memory"},
     {"sim-cpus", "8", "simulator: the host's CPUs"},
+    {"sim-build-delay", "0", "simulator: seconds each domain build takes, as a real one does (for tests)"},
     /* the virtual hardware platform */
     {"virtual-hardware-platform-versions", "0,1", "platform versions this host offers"},
     {"platform-registry", "etc/platform.xml", "versions, their devices and features, and the version each feature requires"},

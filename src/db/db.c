@@ -23,6 +23,38 @@ xerr *sql_exec(sqlite3 *h, const char *sql)
     return NULL;
 }
 
+/* The store's own failures: the disk is full, failing or read-only.  Nothing a
+ * client did wrong, nor a bug: they clear when the disk does. */
+static bool storage_failure(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+        return true;
+    default:
+        return false;
+    }
+}
+
+xerr *sql_write_error(sqlite3 *h, const char *what)
+{
+    int rc = sqlite3_extended_errcode(h);
+    if (!storage_failure(rc))
+        return sql_error(h, what);
+    log_error("database: %s: %s (SQLite code %d)", what, sqlite3_errmsg(h), rc);
+    return err_database_write_failed(sqlite3_errstr(rc & 0xff));
+}
+
+xerr *sql_write_exec(sqlite3 *h, const char *sql)
+{
+    if (sqlite3_exec(h, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return sql_write_error(h, sql);
+    return NULL;
+}
+
 struct conn *conn_open(struct db *db, const char *path, bool writer, xerr **err)
 {
     struct conn *c = xcalloc(1, sizeof(*c));

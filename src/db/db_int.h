@@ -60,6 +60,10 @@ sqlite3_stmt *conn_stmt(struct conn *c, const struct dm_class *cls, int slot, co
     __attribute__((format(printf, 4, 5)));
 xerr *sql_error(sqlite3 *h, const char *what);
 xerr *sql_exec(sqlite3 *h, const char *sql);
+/* On the writer: a failure of the disk itself (full, I/O error, read-only) is
+ * DATABASE_WRITE_FAILED, anything else INTERNAL_ERROR as above. */
+xerr *sql_write_error(sqlite3 *h, const char *what);
+xerr *sql_write_exec(sqlite3 *h, const char *sql);
 
 /* value codec */
 xerr *bind_value(sqlite3_stmt *st, int col, const struct dm_type *t, const xv *v);

@@ -67,7 +67,7 @@ static void touch_target(struct db_txn *t, const struct dm_class *target, const 
 xerr *db_begin(struct db *db, struct db_txn **out)
 {
     pthread_mutex_lock(&db->write_lock);
-    xerr *e = sql_exec(db->writer->h, "BEGIN IMMEDIATE");
+    xerr *e = sql_write_exec(db->writer->h, "BEGIN IMMEDIATE");
     if (e) {
         pthread_mutex_unlock(&db->write_lock);
         *out = NULL;
@@ -88,18 +88,46 @@ static void txn_free(struct db_txn *t)
     free(t);
 }
 
-void db_abort(struct db_txn *t)
+static void rollback(struct db_txn *t)
 {
-    if (!t)
-        return;
-    xerr *e = sql_exec(t->db->writer->h, "ROLLBACK");
+    /* SQLite has already rolled back after some failures (disk full, I/O errors):
+     * then there is nothing left to undo. */
+    sqlite3 *h = t->db->writer->h;
+    xerr *e = sqlite3_get_autocommit(h) ? NULL : sql_exec(h, "ROLLBACK");
     if (e) {
         _cleanup_free_ char *s = xerr_str(e);
         log_error("%s", s);
         xerr_free(e);
     }
+}
+
+void db_abort(struct db_txn *t)
+{
+    if (!t)
+        return;
+    rollback(t);
     pthread_mutex_unlock(&t->db->write_lock);
     txn_free(t);
+}
+
+/* A COMMIT the disk refused may still have left the whole transaction in the WAL:
+ * when only its fsync failed, every frame is there, with a valid commit frame past
+ * the end SQLite now knows of, and WAL recovery after a crash would bring back a
+ * change the client was told failed.  The next commit is written over those frames
+ * and ends the WAL there, so one is made at once: a no-op (user_version set to
+ * itself, which rewrites page 1).  It may fail too, and is then as harmless. */
+static void overwrite_refused_commit(sqlite3 *h)
+{
+    sqlite3_stmt *st;
+    int version = 0;
+    if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    _cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", version);
+    int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
+    log_warn("database: a commit failed on the disk: no-op commit written over it (%s)", sqlite3_errstr(rc));
 }
 
 xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref, const xv *record)
@@ -144,7 +172,7 @@ xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref,
         if (rc == SQLITE_CONSTRAINT)
             e = xerr_internal("%s %s already exists (ref or uuid)", c->name, ref);
         else if (rc != SQLITE_DONE)
-            e = sql_error(w->h, "create");
+            e = sql_write_error(w->h, "create");
     }
     sqlite3_finalize(st);
     if (!e)
@@ -160,7 +188,7 @@ static xerr *run_on_object(struct db_txn *t, const struct dm_class *c, const cha
     sqlite3 *h = t->db->writer->h;
     xerr *e = NULL;
     if (sqlite3_step(st) != SQLITE_DONE)
-        e = sql_error(h, what);
+        e = sql_write_error(h, what);
     else if (sqlite3_changes(h) == 0)
         e = err_handle_invalid(c->name, ref);
     sqlite3_finalize(st);
@@ -290,7 +318,7 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
         else
             sqlite3_bind_null(st, 5);
         if (sqlite3_step(st) != SQLITE_DONE)
-            e = sql_error(w->h, "append event");
+            e = sql_write_error(w->h, "append event");
         else
             *last = sqlite3_last_insert_rowid(w->h);
     }
@@ -318,12 +346,19 @@ xerr *db_commit(struct db_txn *t, int64_t *last_event)
         /* trim in batches, not on every commit */
         first = last - db->event_log_size + 1;
         _cleanup_free_ char *sql = xasprintf("DELETE FROM _event WHERE id < %lld", (long long)first);
-        e = sql_exec(db->writer->h, sql);
+        e = sql_write_exec(db->writer->h, sql);
     }
-    if (!e)
-        e = sql_exec(db->writer->h, "COMMIT");
+    bool refused = false;
+    if (!e) {
+        e = sql_write_exec(db->writer->h, "COMMIT");
+        refused = xerr_is(e, XERR_DATABASE_WRITE_FAILED);
+    }
     if (e) {
-        db_abort(t);
+        rollback(t);
+        if (refused)
+            overwrite_refused_commit(db->writer->h);
+        pthread_mutex_unlock(&db->write_lock);
+        txn_free(t);
         return e;
     }
     if (last) {

@@ -140,7 +140,7 @@ class PasswordGuessers(unittest.TestCase):
     threads that check passwords (8) neither queue behind each other's delays nor delay
     a good login."""
 
-    GUESSERS, LOGIN_THREADS, DELAY = 32, 8, 3.0
+    GUESSERS, LOGIN_THREADS, DELAY = 32, 8, 5.0
 
     def test_many_failed_logins_at_once(self):
         d = Daemon(login_failure_delay=self.DELAY).start()
