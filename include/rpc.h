@@ -1,5 +1,6 @@
-/* rpc: the XenAPI over HTTP.  XML-RPC on POST / and /RPC2, JSON-RPC (v1 and v2) on
- * POST /jsonrpc, served by libmicrohttpd over HTTPS, plain HTTP and a unix socket;
+/* rpc: the XenAPI over HTTP, routed as xapi routes it: JSON-RPC (v1 and v2) on POST
+ * /jsonrpc..., XML-RPC on a POST to any other path, CORS preflights (OPTIONS) answered;
+ * served by libmicrohttpd over HTTPS, plain HTTP and a unix socket;
  * and a small HTTP client for the CLI and for calls between pool members.
  *
  * The server's threads only read requests and write answers.  Calls that only touch

@@ -27,21 +27,25 @@ static double tick(const struct conns *cs)
 static void reap(struct conns *cs)
 {
     double now = now_monotonic();
-    int idle = 0, slow = 0;
+    int idle = 0, slow = 0, unread = 0;
     pthread_mutex_lock(&cs->lock);
     for (struct conn *c = cs->head.next; c != &cs->head; c = c->next) {
         bool late = (c->state == CONN_IDLE && cs->idle_timeout > 0 && now - c->since > cs->idle_timeout) ||
-                    (c->state == CONN_REQUEST && cs->request_timeout > 0 && now - c->since > cs->request_timeout);
+                    (c->state == CONN_REQUEST && cs->request_timeout > 0 && now - c->since > cs->request_timeout) ||
+                    (c->state == CONN_SENDING && now - c->since > c->send_limit);
         if (!late)
             continue;
         idle += c->state == CONN_IDLE;
         slow += c->state == CONN_REQUEST;
+        unread += c->state == CONN_SENDING;
         c->state = CONN_DROPPED;
         shutdown(c->fd, SHUT_RDWR);
     }
     pthread_mutex_unlock(&cs->lock);
-    if (idle || slow)
-        log_debug("dropped %d idle connections and %d whose request did not arrive in time", idle, slow);
+    if (idle || slow || unread)
+        log_debug("dropped %d idle connections, %d whose request did not arrive in time and %d whose "
+                  "answer was not read in time",
+                  idle, slow, unread);
 }
 
 static void *reaper_main(void *p)
@@ -104,6 +108,17 @@ void conns_set_state(struct conns *cs, struct conn *c, enum conn_state s)
     if (c->state != CONN_DROPPED) {
         c->state = s;
         c->since = now_monotonic();
+    }
+    pthread_mutex_unlock(&cs->lock);
+}
+
+void conns_sending(struct conns *cs, struct conn *c, size_t len)
+{
+    pthread_mutex_lock(&cs->lock);
+    if (c->state != CONN_DROPPED) {
+        c->state = CONN_SENDING;
+        c->since = now_monotonic();
+        c->send_limit = (cs->request_timeout > 0 ? cs->request_timeout : 30) + (double)len / SEND_MIN_RATE;
     }
     pthread_mutex_unlock(&cs->lock);
 }

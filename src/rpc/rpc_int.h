@@ -37,13 +37,16 @@ void parking_free(struct parking *p);
  * keep: its own timeout restarts at every byte, so a client sending one byte a
  * second would never be dropped.  Here a connection waiting for its next request
  * goes after idle_timeout, one whose request started after request_timeout,
- * counted from the start, not from the last byte. */
-enum conn_state { CONN_IDLE, CONN_REQUEST, CONN_BUSY, CONN_DROPPED };
+ * counted from the start, not from the last byte; one whose answer is not read goes
+ * after request_timeout plus the time the answer takes at SEND_MIN_RATE. */
+#define SEND_MIN_RATE (256.0 * 1024) /* bytes a second: a slow link, not a stalled reader */
+enum conn_state { CONN_IDLE, CONN_REQUEST, CONN_BUSY, CONN_SENDING, CONN_DROPPED };
 struct conn {
     struct conn *prev, *next;
     int fd;
     enum conn_state state;
     double since;                /* monotonic, when the state began */
+    double send_limit;           /* CONN_SENDING: seconds it may last */
     bool local_root;             /* unix socket peer with uid 0 */
     char addr[72];               /* "192.0.2.1:4711", "[::1]:4711", "unix" */
 };
@@ -52,6 +55,8 @@ xerr *conns_new(double idle_timeout, double request_timeout, struct conns **out)
 void conns_add(struct conns *cs, struct conn *c);
 void conns_remove(struct conns *cs, struct conn *c);
 void conns_set_state(struct conns *cs, struct conn *c, enum conn_state s);
+/* An answer of len bytes is being sent (CONN_SENDING, until the next state). */
+void conns_sending(struct conns *cs, struct conn *c, size_t len);
 void conns_free(struct conns *cs);
 
 /* ---- listen.c: the listening sockets, made here and handed to the HTTP library. */

@@ -27,7 +27,7 @@ struct listener {
     struct rpc_server *srv;
     struct MHD_Daemon *d;
     const char *what;            /* "HTTPS", "HTTP", "unix socket": for logs */
-    bool is_unix, starting;
+    bool is_unix, tls, starting;
     int port;
 };
 
@@ -49,22 +49,33 @@ struct rpc_server {
 /* One request, from its request line to its answer (MHD's con_cls). */
 struct req {
     struct rpc_server *srv;
+    struct listener *l;
     struct conn *conn;
     struct MHD_Connection *mc;
     bool started, json, counted;
-    unsigned status;             /* an error to answer once the body is read (0: none) */
-    const char *text;            /* its text */
+    bool http10;                 /* an HTTP/1.0 request: answered as 1.0 */
+    unsigned status;             /* an answer other than a call's, given once the
+                                  * request is whole (0: none) */
+    buf out;                     /* its body, or the call's answer */
+    const char *type;            /* its content type, or NULL */
+    bool keep, same_version;     /* see answer() */
+    const char *acrh;            /* a preflight's Access-Control-Request-Headers */
     bool quick;                  /* the call runs on the server's threads */
     struct workers *pool;        /* else, where it runs */
     bool ready;                  /* out holds the answer: send it when resumed */
-    buf body, out;
+    buf body;
     struct rpc_call *call;
     struct api_wait wait;
 };
 
-/* ---- answers ---- */
+/* ---- answers, with the status lines and headers of xapi's http_svr.ml ---- */
 
-static enum MHD_Result answer(struct MHD_Connection *mc, unsigned status, const char *type, buf *b)
+/* keep: the connection may stay open, as the request asked (xapi's response_fct:
+ * "connection: keep-alive" or "close"); else it closes (its error answers).
+ * same_version: an HTTP/1.0 request is answered as 1.0 (get_return_version; some
+ * of xapi's error answers say 1.1 whatever came). */
+static enum MHD_Result answer(struct req *r, unsigned status, const char *type, buf *b, bool keep,
+                              bool same_version, const char *const *hdrs)
 {
     size_t len = b->len;
     char *p = b->p ? buf_steal(b) : xstrdup("");
@@ -73,25 +84,60 @@ static enum MHD_Result answer(struct MHD_Connection *mc, unsigned status, const 
         free(p);
         return MHD_NO;
     }
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
-    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
-    enum MHD_Result rc = MHD_queue_response(mc, status, resp);
+    enum MHD_ResponseFlags flags = MHD_RF_NONE;
+    if (same_version && r->http10)
+        flags |= MHD_RF_HTTP_1_0_SERVER; /* 1.0, and keep-alive only when asked */
+    else if (keep)
+        flags |= MHD_RF_SEND_KEEP_ALIVE_HEADER; /* xapi says keep-alive to 1.1 too */
+    if (flags != MHD_RF_NONE)
+        MHD_set_response_options(resp, flags, MHD_RO_END);
+    if (!keep)
+        MHD_add_response_header(resp, "connection", "close");
+    MHD_add_response_header(resp, "cache-control", "no-cache, no-store");
+    if (type)
+        MHD_add_response_header(resp, "content-type", type);
+    for (size_t i = 0; hdrs && hdrs[i]; i += 2)
+        MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
+    if (r->conn)
+        conns_sending(r->srv->conns, r->conn, len);
+    enum MHD_Result rc = MHD_queue_response(r->mc, status, resp);
     MHD_destroy_response(resp);
     return rc;
 }
 
-static enum MHD_Result answer_text(struct MHD_Connection *mc, unsigned status, const char *text)
+/* Our own refusals (too large, no length, stopping): xapi's error form, closing. */
+static enum MHD_Result answer_text(struct req *r, unsigned status, const char *text)
 {
     buf b;
     buf_init(&b);
     buf_adds(&b, text);
-    return answer(mc, status, "text/plain", &b);
+    return answer(r, status, "text/plain", &b, false, true, NULL);
 }
 
+/* A call's answer (api_server.ml's callback and jsoncallback): CORS for browsers. */
 static enum MHD_Result answer_call(struct req *r)
 {
-    return answer(r->mc, MHD_HTTP_OK, r->json ? "application/json" : "text/xml", &r->out);
+    static const char *const cors[] = {"Access-Control-Allow-Origin", "*", "Access-Control-Allow-Headers",
+                                       "X-Requested-With", NULL};
+    return answer(r, MHD_HTTP_OK, r->json ? "application/json" : "text/xml", &r->out, true, true, cors);
+}
+
+/* An answer decided from the request line, given once the request is whole. */
+static enum MHD_Result answer_early(struct req *r)
+{
+    if (r->status != MHD_HTTP_OK)
+        return answer(r, r->status, r->type, &r->out, false, r->same_version, NULL);
+    /* a CORS preflight: respond_to_options */
+    buf allow;
+    buf_init(&allow);
+    if (r->acrh)
+        buf_printf(&allow, "%s, ", r->acrh);
+    buf_adds(&allow, "X-Requested-With");
+    const char *const hdrs[] = {"Access-Control-Allow-Origin", "*", "Access-Control-Allow-Headers", allow.p,
+                                "Access-Control-Allow-Methods", "PUT", NULL};
+    enum MHD_Result rc = answer(r, MHD_HTTP_OK, NULL, &r->out, true, true, hdrs);
+    buf_free(&allow);
+    return rc;
 }
 
 /* ---- running calls ---- */
@@ -172,7 +218,7 @@ static enum MHD_Result dispatch(struct req *r)
         srv->in_flight++;
     pthread_mutex_unlock(&srv->lock);
     if (refuse)
-        return answer_text(r->mc, MHD_HTTP_SERVICE_UNAVAILABLE, "The daemon is stopping\n");
+        return answer_text(r, MHD_HTTP_SERVICE_UNAVAILABLE, "The daemon is stopping\n");
     r->counted = true;
     r->call = rpc_call_parse(r->body.p ? r->body.p : "", r->body.len, r->json);
     buf_free(&r->body);
@@ -186,38 +232,95 @@ static enum MHD_Result dispatch(struct req *r)
 
 /* ---- the library's callbacks ---- */
 
-static enum MHD_Result start_request(struct req *r, const char *url, const char *method)
+static void add_html_escaped(buf *b, const char *s)
 {
-    r->started = true;
-    r->json = strcmp(url, "/jsonrpc") == 0;
-    /* answered once the request is whole: an answer before it closes the connection */
-    if (!r->json && strcmp(url, "/") != 0 && strcmp(url, "/RPC2") != 0) {
-        r->status = MHD_HTTP_NOT_FOUND;
-        r->text = "Not found: XML-RPC is served at / and /RPC2, JSON-RPC at /jsonrpc\n";
-        return MHD_YES;
+    for (; *s; s++) {
+        switch (*s) {
+        case '<': buf_adds(b, "&lt;"); break;
+        case '>': buf_adds(b, "&gt;"); break;
+        case '\'': buf_adds(b, "&apos;"); break;
+        case '"': buf_adds(b, "&quot;"); break;
+        case '&': buf_adds(b, "&amp;"); break;
+        default: buf_add(b, s, 1);
+        }
     }
-    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
-        r->status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        r->text = "Use POST\n";
-        return MHD_YES;
+}
+
+/* Answer, once the request is whole (an answer before it makes the library close
+ * the connection: a preflight keeps it), as xapi answers what is no call. */
+static enum MHD_Result refuse(struct req *r, unsigned status, bool same_version, const char *type)
+{
+    r->status = status;
+    r->same_version = same_version;
+    r->type = type;
+    return MHD_YES;
+}
+
+/* Routing as xapi's http_svr.ml: a handler per method, found by the longest prefix
+ * of the path among those xapi.ml registers.  POST / takes every path but
+ * /jsonrpc... (XML-RPC: Xen Orchestra posts to /xmlrpc); OPTIONS / answers every
+ * path's CORS preflight; GET / is xapi's file server, here with no files; PUT and
+ * CONNECT have no handler at /, so default_callback's 403; another method has no
+ * handlers at all: 501. */
+static enum MHD_Result route(struct req *r, const char *url, const char *method)
+{
+    static const char forbidden[] = "<html><body><h1>HTTP 403 forbidden</h1>Access to the requested resource "
+                                    "is forbidden.</body></html>";
+    bool known = !strcmp(method, MHD_HTTP_METHOD_POST) || !strcmp(method, MHD_HTTP_METHOD_GET) ||
+                 !strcmp(method, MHD_HTTP_METHOD_PUT) || !strcmp(method, MHD_HTTP_METHOD_CONNECT) ||
+                 !strcmp(method, MHD_HTTP_METHOD_OPTIONS);
+    if (!known) { /* response_method_not_implemented *: string_of_method_t's "Unknown M" */
+        buf_adds(&r->out, "<html><body><h1>HTTP 501 Method Not Implemented</h1><p>Unknown ");
+        add_html_escaped(&r->out, method);
+        buf_adds(&r->out, " not supported.<br /></p></body></html>");
+        return refuse(r, MHD_HTTP_NOT_IMPLEMENTED, true, "text/html");
     }
+    bool post = !strcmp(method, MHD_HTTP_METHOD_POST), get = !strcmp(method, MHD_HTTP_METHOD_GET);
+    if (url[0] != '/' || !(post || get || !strcmp(method, MHD_HTTP_METHOD_OPTIONS))) {
+        buf_adds(&r->out, forbidden); /* default_callback: response_forbidden without req */
+        return refuse(r, MHD_HTTP_FORBIDDEN, false, "text/html");
+    }
+    if (get && !r->l->is_unix && !r->l->tls) {
+        buf_adds(&r->out, forbidden); /* fileserver.ml: website_https_only */
+        return refuse(r, MHD_HTTP_FORBIDDEN, true, "text/html");
+    }
+    if (get) { /* fileserver.ml's missing, sent by response_missing: no type, 1.1 */
+        buf_adds(&r->out, "<!DOCTYPE HTML PUBLIC \"-//IETF//DTD HTML 2.0//EN\"> <html><head> <title>404 Not "
+                          "Found</title> </head><body> <h1>Not Found</h1> <p>The requested URL ");
+        add_html_escaped(&r->out, url);
+        buf_adds(&r->out, " was not found on this server.</p> <hr><address>Xapi Server</address></body></html>");
+        return refuse(r, MHD_HTTP_NOT_FOUND, false, NULL);
+    }
+    if (!post) {
+        r->acrh = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Access-Control-Request-Headers");
+        return refuse(r, MHD_HTTP_OK, true, NULL);
+    }
+    r->json = str_startswith(url, "/jsonrpc");
     const char *cl = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *te = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     int64_t len;
     /* chunked bodies: no XenAPI client sends them */
     if ((te && strcasecmp(te, "identity") != 0) || !cl || !parse_int64(cl, &len) || len < 0)
-        return answer_text(r->mc, MHD_HTTP_LENGTH_REQUIRED, "A Content-Length is required\n");
+        return answer_text(r, MHD_HTTP_LENGTH_REQUIRED, "A Content-Length is required\n");
     if ((uint64_t)len > r->srv->max_request)
-        return answer_text(r->mc, MHD_HTTP_CONTENT_TOO_LARGE, "Request too large\n");
+        return answer_text(r, MHD_HTTP_CONTENT_TOO_LARGE, "Request too large\n");
     /* memory follows what arrives, not what a client announces */
     buf_reserve(&r->body, len < 65536 ? (size_t)len : 65536);
     return MHD_YES;
+}
+
+static enum MHD_Result start_request(struct req *r, const char *url, const char *method, const char *version)
+{
+    r->started = true;
+    r->http10 = version && strcmp(version, MHD_HTTP_VERSION_1_0) == 0;
+    return route(r, url, method);
 }
 
 static struct req *req_new(struct listener *l, struct MHD_Connection *mc)
 {
     struct req *r = xcalloc(1, sizeof(*r));
     r->srv = l->srv;
+    r->l = l;
     r->mc = mc;
     buf_init(&r->body);
     buf_init(&r->out);
@@ -229,7 +332,6 @@ static struct req *req_new(struct listener *l, struct MHD_Connection *mc)
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-    (void)version;
     struct listener *l = cls;
     struct req *r = *con_cls;
     if (!r)
@@ -239,7 +341,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (r->call) /* resumed from parking */
         return go(r);
     if (!r->started)
-        return start_request(r, url, method);
+        return start_request(r, url, method, version);
     if (*upload_size) {
         /* the library holds the body to its Content-Length, which start_request
          * bounded; the body of a request refused already is dropped */
@@ -249,7 +351,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
         return MHD_YES;
     }
     if (r->status)
-        return answer_text(mc, r->status, r->text);
+        return answer_early(r);
     return dispatch(r);
 }
 
@@ -356,8 +458,11 @@ static xerr *serve(struct rpc_server *srv, struct listener *l, int fd, const str
     if (threads < 1 || l->is_unix)
         threads = 1; /* local tools: one thread is plenty */
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* no Date header, as xapi sends none */
+    flags |= MHD_USE_SUPPRESS_DATE_NO_CLOCK;
     if (tls)
         flags |= MHD_USE_TLS;
+    l->tls = tls != NULL;
     struct MHD_OptionItem opts[16];
     size_t n = 0;
 #define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
