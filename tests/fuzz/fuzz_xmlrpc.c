@@ -1,5 +1,6 @@
 /* XML-RPC calls (src/wire/xmlrpc.c and the envelope of src/rpc/protocol.c): the bytes
- * are a POST body.  A call that parses must write back to the same call; every body
+ * are a POST body.  A call that parses must write back to the same call (void reading
+ * back as "", as it is written); every body
  * gets a response that is well-formed XML-RPC; the same bytes are also tried as a
  * response, as the client and pool members read them. */
 #include "harness.h"
@@ -17,6 +18,29 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
+/* v as it reads back: void is written as an empty <value/>, which reads as "" (SPEC 4). */
+static xv *as_read_back(const xv *v)
+{
+    switch (v->type) {
+    case XV_NIL:
+        return xv_string("");
+    case XV_ARRAY: {
+        xv *a = xv_array();
+        for (size_t i = 0; i < v->u.arr.n; i++)
+            xv_array_push(a, as_read_back(v->u.arr.v[i]));
+        return a;
+    }
+    case XV_STRUCT: {
+        xv *st = xv_struct();
+        for (size_t i = 0; i < v->u.st.n; i++)
+            xv_struct_append(st, v->u.st.m[i].key, as_read_back(v->u.st.m[i].val));
+        return st;
+    }
+    default:
+        return xv_dup(v);
+    }
+}
+
 static void round_trip(const char *method, const xv *params)
 {
     buf b;
@@ -27,7 +51,9 @@ static void round_trip(const char *method, const xv *params)
     xerr *e = wire_xmlrpc_parse_call(b.p, b.len, &m2, &p2);
     FUZZ_CHECK(!e);
     FUZZ_CHECK(strcmp(method, m2) == 0);
-    FUZZ_CHECK(xv_equal(params, p2));
+    xv *want = as_read_back(params);
+    FUZZ_CHECK(xv_equal(want, p2));
+    xv_free(want);
     xv_free(p2);
     free(m2);
     buf_free(&b);
