@@ -37,7 +37,9 @@ for e in ['true', 'false', 'field "uuid" = "%s"' % UUID, 'not (field "uuid" = "%
           'field "other_config" = ""', 'field "tags" = "[]"', 'field "no_such_field" = "x"',
           # the refused ones
           'field "uuid" =', 'field uuid = "x"', '(true', 'true true', 'field "uuid" ~ "x"', '"x',
-          'field "name__label" ==']:
+          'field "name__label" ==',
+          # deep nesting: before FILTER_MAX_DEPTH, a few MB of these overflowed the stack
+          "not " * 300 + "true", "(" * 300 + "true" + ")" * 300, "not (" * 150 + "true" + ")" * 150]:
     save("filter", e)
 
 # ---- the configuration file ----
