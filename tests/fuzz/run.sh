@@ -24,6 +24,8 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/xenapid-fuzz-run.XXXXXX") || exit 2
 trap 'rm -rf "$tmp"' EXIT INT TERM
+# the harnesses' own temporary directories, gone with this one even after a crash
+mkdir "$tmp/tmp" && export TMPDIR="$tmp/tmp"
 failed=
 printf '%-10s %12s %8s %8s %8s %8s  %s\n' harness execs cov ft corpus crashes seconds
 for name in "$@"; do
