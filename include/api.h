@@ -6,9 +6,12 @@
  * datamodel, or registered by hand), checks the parameter count, the session and the
  * parameter types, runs Async.* calls as tasks, and calls the implementation.
  *
- * Hand-written messages are functions of type api_fn, registered by name; their
- * arguments arrive already checked against the datamodel's declaration (session
- * removed, types coerced).
+ * Hand-written messages are typed functions registered with the generated
+ * api_register_<Class>_<message>() (dm_gen.h): their arguments arrive in a generated
+ * struct, already checked against the datamodel's declaration and converted (session
+ * removed), e.g.
+ *     static xerr *start(struct api_ctx *ctx, const struct VM_start_args *a);
+ *     api_register_VM_start(api, start);
  */
 #ifndef XENAPID_API_H
 #define XENAPID_API_H
@@ -17,6 +20,7 @@
 
 #include "config.h"
 #include "db.h"
+#include "dm_gen.h"
 #include "xenbe.h"
 #include "xerr.h"
 #include "xv.h"
@@ -33,6 +37,8 @@ struct api_ctx {
     const char *peer;            /* client address, for logs */
 };
 
+/* DEPRECATED: the untyped handler, kept only until src/vm and src/guest register
+ * typed ones; then it and api_register go. */
 typedef xerr *(*api_fn)(struct api_ctx *ctx, xv *const *args, size_t nargs, xv **result);
 
 struct platform;
@@ -50,7 +56,7 @@ xerr *api_create(const struct api_options *opt, struct api **out);
  * when some still run: then nothing they use may be freed. */
 bool api_stop(struct api *api, double grace);
 void api_destroy(struct api *api);
-/* Register a hand-written message declared in the datamodel ("VM.start"). */
+/* DEPRECATED (see api_fn): register an untyped handler for a declared message. */
 void api_register(struct api *api, const char *method, api_fn fn);
 /* Make sure pool, host, host_metrics and dom0's VM record exist and refresh this
  * host's fields.  Called once at start-up, after every module registered. */

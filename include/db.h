@@ -69,6 +69,16 @@ xerr *db_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref);
 /* Commit; *last_event (may be NULL) gets the id of the newest event. */
 xerr *db_commit(struct db_txn *t, int64_t *last_event);
 void db_abort(struct db_txn *t);
+/* Fault injection, for tests: fn runs first in every db_commit, inside the
+ * transaction (it may read it); an error it returns fails that commit as a failing
+ * store would (the transaction is rolled back).  fn NULL removes the hook. */
+typedef xerr *(*db_commit_hook)(void *ctx, struct db_txn *t);
+void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx);
+/* End a transaction by the outcome of its work: abort and return e when e is an
+ * error, else commit and return the commit's error.  `return db_end(t, e);` */
+xerr *db_end(struct db_txn *t, xerr *e);
+/* The same, with the commit's newest event id in *last_event (when it commits). */
+xerr *db_end_id(struct db_txn *t, xerr *e, int64_t *last_event);
 
 /* ---- events ---- */
 struct db_event {

@@ -7,9 +7,14 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "xerr.h"
 #include "xv.h"
+
+/* The most parameters a message may declare: dmgen refuses more, and the
+ * dispatcher's tables hold this many. */
+#define DM_MAX_PARAMS 16
 
 enum dm_kind { DM_STRING, DM_INT, DM_FLOAT, DM_BOOL, DM_DATETIME, DM_ENUM, DM_REF, DM_SET, DM_MAP };
 
@@ -75,6 +80,8 @@ struct dm_class {
     const struct dm_message *messages;
     size_t nmessages;
     int index;
+    const struct dm_field *uuid;       /* NULL for a class without records */
+    const struct dm_field *name_label; /* NULL if it has none */
 };
 
 struct dm_error {
@@ -82,10 +89,13 @@ struct dm_error {
     size_t nparams;
     const char *const *params;
     const char *doc;
+    bool client;                     /* raised by clients (xe), never by the server */
 };
 
 extern const struct dm_class dm_classes[];
 extern const size_t dm_nclasses;
+extern const struct dm_enum dm_enums[];
+extern const size_t dm_nenums;
 extern const struct dm_error dm_errors[];
 extern const size_t dm_nerrors;
 extern const int dm_api_version_major, dm_api_version_minor;
@@ -96,6 +106,34 @@ const struct dm_class *dm_class_find_lower(const char *lname); /* case-insensiti
 const struct dm_field *dm_field_find(const struct dm_class *c, const char *name);
 const struct dm_message *dm_message_find(const struct dm_class *c, const char *name);
 const struct dm_error *dm_error_find(const char *code);
+
+/* The wire spelling of value i (asserted in range), and the value of a spelling
+ * (case-insensitive, as xapi reads enums), -1 if unknown.  The generated
+ * vm_power_state_name()/vm_power_state_parse() are the typed forms. */
+const char *dm_enum_name(const struct dm_enum *e, int i);
+int dm_enum_parse(const struct dm_enum *e, const char *s);
+
+/* ---- a record (an XV_STRUCT keyed by field name), read and written by field handle:
+ * dm_get_str(rec, DMF_VM_domain_type).  The getter's kind must match the field's
+ * (asserted); a missing member reads as the type's zero value ("", 0, false, -1 for
+ * an enum), as an unknown enum spelling does. ---- */
+const xv *dm_get(const xv *rec, const struct dm_field *f);       /* NULL if absent */
+const char *dm_get_str(const xv *rec, const struct dm_field *f); /* string, ref, enum, datetime */
+int64_t dm_get_int(const xv *rec, const struct dm_field *f);
+double dm_get_float(const xv *rec, const struct dm_field *f);
+bool dm_get_bool(const xv *rec, const struct dm_field *f);
+int dm_get_enum(const xv *rec, const struct dm_field *f);
+/* Set the member (taking ownership of v), replacing an existing one. */
+void dm_set(xv *rec, const struct dm_field *f, xv *v);
+
+/* ---- for the generated thunks: a checked argument as its C value.  The dispatcher
+ * coerced it to the declared type, so a mismatch is a bug (asserted). ---- */
+const char *dm_arg_str(const xv *v);   /* string, ref, datetime */
+int64_t dm_arg_int(const xv *v);
+double dm_arg_float(const xv *v);
+bool dm_arg_bool(const xv *v);
+int dm_arg_enum(const struct dm_enum *e, const xv *v);
+const xv *dm_arg_xv(const xv *v);      /* set, map */
 
 /* A fresh copy of the field's default value. */
 xv *dm_default(const struct dm_field *f);
@@ -108,5 +146,9 @@ xv *dm_zero(const struct dm_type *t);
 bool dm_is_map_or_set(const struct dm_type *t);
 /* xe's tag for a field: RO, RW, MRO or MRW. */
 const char *dm_field_tag(const struct dm_field *f);
+
+/* Transitional, until src/vm/checks.c raises err_vm_hvm_required(vm): xapi's code for
+ * a host that cannot run an HVM guest is VM_HVM_REQUIRED [vm]. */
+xerr *err_vm_requires_hvm(const char *vm, const char *host);
 
 #endif

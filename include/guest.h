@@ -1,6 +1,6 @@
 /* guest: what guests report about their tools (module src/guest/).
  *
- * For every running domain a xenstore watch on /local/domain/<domid>/data/updated;
+ * For the domain of every VM the records say runs on this host a xenstore watch on /local/domain/<domid>/data/updated;
  * when it fires (and only then) the PVAddons and OS keys are read in one xenstore
  * transaction and the VM's VM_guest_metrics object is created or updated.  A guest
  * is untrusted: bad values count as absent, reads of one domain happen at most once
@@ -15,8 +15,12 @@
 #include "api.h"
 #include "xv.h"
 
-xerr *guest_start(struct api *api);
-void guest_stop(void);
+/* The watch: follows the VM records (the store's event log) and the domains they
+ * name, on threads of its own, until guest_watch_stop, which frees it (NULL is
+ * allowed). */
+struct guest_watch;
+xerr *guest_watch_start(struct api *api, struct guest_watch **out);
+void guest_watch_stop(struct guest_watch *g);
 
 /* ---- the evaluation, without xenstore (unit-tested) ---- */
 enum guest_key {

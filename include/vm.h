@@ -6,28 +6,28 @@
  * the platform version on feature use, and the monitor that keeps VM records in
  * agreement with the hypervisor's domains (also after a restart of the daemon).
  *
- * Every operation holds the VM's current_operations for its duration: a second one
- * gets OTHER_OPERATION_IN_PROGRESS.  No database transaction is held while the
- * hypervisor works. */
+ * Which operation a VM takes in which state is one table (src/vm/states.c): it both
+ * makes each operation's check and computes allowed_operations.  Every operation
+ * holds the VM's current_operations for its duration: a second one gets
+ * OTHER_OPERATION_IN_PROGRESS.  No database transaction is held while the
+ * hypervisor works.  The messages need nothing beyond the api (its store and
+ * hypervisor): they run without the monitor, as in the unit tests. */
 #ifndef XENAPID_VM_H
 #define XENAPID_VM_H
 
-#include <stdint.h>
-
 #include "api.h"
 
+/* Register the VM messages (before api_startup). */
 xerr *vm_register(struct api *api);
-/* Reconcile the records with the running domains, then watch the domains. */
-xerr *vm_start_monitor(struct api *api);
-void vm_stop_monitor(struct api *api);
 
-/* Told when a VM's domain is built or gone (the guest metrics module watches the
- * domain's xenstore tree in between).  Called without any lock held. */
-struct vm_domain_hooks {
-    void (*started)(void *ctx, const char *vm_ref, uint32_t domid);
-    void (*stopped)(void *ctx, const char *vm_ref, uint32_t domid);
-    void *ctx;
-};
-void vm_set_domain_hooks(const struct vm_domain_hooks *hooks);
+/* The monitor: clears the operations a restart of the daemon interrupted, reconciles
+ * the records with the running domains, then follows the domains (@releaseDomain,
+ * and every 10 s) on a thread of its own until vm_monitor_stop, which frees it
+ * (NULL is allowed). */
+struct vm_monitor;
+xerr *vm_monitor_start(struct api *api, struct vm_monitor **out);
+void vm_monitor_stop(struct vm_monitor *m);
+/* One look at every VM, as the monitor takes after a domain change. */
+void vm_reconcile(struct api *api);
 
 #endif

@@ -34,5 +34,10 @@ xv *wire_failure(const xerr *e);
 /* Undo the envelope: a Success yields its Value (ownership moves to *value), a Failure
  * yields the xerr it carries.  Anything else is an XMLRPC_UNMARSHAL_FAILURE. */
 xerr *wire_unwrap(xv *envelope, xv **value);
+/* [CODE, param, ...]: an error as ErrorDescription and a task's error_info hold it. */
+xv *wire_error_list(const xerr *e);
+/* An error as a peer sent it, [CODE, param, ...] (ErrorDescription, a task's
+ * error_info): relayed as it came.  NULL when list is not a non-empty array. */
+xerr *wire_error_from_list(const xv *list);
 
 #endif

@@ -15,7 +15,7 @@ enum generic {
     GEN_GET_BY_UUID, GEN_GET_BY_NAME_LABEL, GEN_CREATE, GEN_DESTROY,
 };
 
-#define API_MAX_PARAMS 16
+#define API_MAX_PARAMS DM_MAX_PARAMS
 
 struct method {
     char *name;                          /* "VM.get_record" */
@@ -23,7 +23,9 @@ struct method {
     const struct dm_field *field;        /* generic field messages */
     enum generic kind;
     const struct dm_message *msg;        /* hand-written: its declaration */
-    api_fn fn;
+    api_thunk thunk;                     /* its generated thunk, calling typed */
+    void (*typed)(void);                 /* the typed handler (C_m_fn) */
+    api_fn fn;                           /* deprecated untyped handler */
     bool session;                        /* takes a session first */
     bool async;                          /* has an Async. form */
     size_t nparams, nrequired;

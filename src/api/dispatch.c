@@ -2,6 +2,7 @@
 #include "api_int.h"
 #include "log.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ static struct method *method_new(struct api *api, const char *name, const struct
 
 static void param(struct method *m, const char *name, const struct dm_type *t, bool optional)
 {
+    assert(m->nparams < API_MAX_PARAMS);
     m->pnames[m->nparams] = name;
     m->ptypes[m->nparams] = t;
     m->nparams++;
@@ -36,7 +38,9 @@ static void add_generic(struct api *api, const struct dm_class *c, enum generic 
                         const struct dm_field *f)
 {
     char name[160];
-    snprintf(name, sizeof(name), "%s.%s%s", c->name, suffix, f ? f->name : "");
+    int len = snprintf(name, sizeof(name), "%s.%s%s", c->name, suffix, f ? f->name : "");
+    assert(len > 0 && (size_t)len < sizeof(name));
+    (void)len;
     struct method *m = method_new(api, name, c);
     m->kind = kind;
     m->field = f;
@@ -106,7 +110,7 @@ static void build_table(struct api *api)
             add_generic(api, c, GEN_GET_ALL_RECORDS, "get_all_records", NULL);
             add_generic(api, c, GEN_GET_ALL_RECORDS_WHERE, "get_all_records_where", NULL);
             add_generic(api, c, GEN_GET_BY_UUID, "get_by_uuid", NULL);
-            if (dm_field_find(c, "name_label"))
+            if (c->name_label)
                 add_generic(api, c, GEN_GET_BY_NAME_LABEL, "get_by_name_label", NULL);
             if (c->create)
                 add_generic(api, c, GEN_CREATE, "create", NULL);
@@ -117,13 +121,16 @@ static void build_table(struct api *api)
         for (size_t j = 0; j < c->nmessages; j++) {
             const struct dm_message *dm = &c->messages[j];
             char name[160];
-            snprintf(name, sizeof(name), "%s.%s", c->name, dm->name);
+            int len = snprintf(name, sizeof(name), "%s.%s", c->name, dm->name);
+            assert(len > 0 && (size_t)len < sizeof(name));
+            (void)len;
             struct method *m = method_new(api, name, c);
             m->kind = GEN_NONE;
             m->msg = dm;
             m->session = dm->session;
             m->async = dm->async;
-            for (size_t p = 0; p < dm->nparams && p < API_MAX_PARAMS; p++)
+            assert(dm->nparams <= API_MAX_PARAMS); /* dmgen refuses more */
+            for (size_t p = 0; p < dm->nparams; p++)
                 param(m, dm->params[p].name, dm->params[p].type, dm->params[p].optional);
         }
     }
@@ -134,15 +141,35 @@ void api_on_change(struct api *api, const struct dm_class *c, api_change_hook fn
     api->change_hooks[c->index] = fn;
 }
 
-void api_register(struct api *api, const char *method, api_fn fn)
+/* A hand-written message's method; registering one not declared, or twice, is a
+ * programming error. */
+static struct method *handwritten(struct api *api, const char *method)
 {
     struct method *m = strmap_get(api->methods, method);
-    if (!m || m->kind != GEN_NONE) {
-        /* a programming error: every hand-written message is declared in datamodel/ */
-        log_error("api_register: %s is not declared in the datamodel", method);
+    if (!m || m->kind != GEN_NONE || m->fn || m->thunk) {
+        log_error("registering %s: %s", method,
+                  !m || m->kind != GEN_NONE ? "not declared in the datamodel" : "registered twice");
         abort();
     }
-    m->fn = fn;
+    return m;
+}
+
+void api_register(struct api *api, const char *method, api_fn fn)
+{
+    handwritten(api, method)->fn = fn;
+}
+
+void api_register_thunk(struct api *api, const struct dm_class *c, const struct dm_message *msg,
+                        api_thunk thunk, void (*fn)(void))
+{
+    char name[160];
+    int len = snprintf(name, sizeof(name), "%s.%s", c->name, msg->name);
+    assert(len > 0 && (size_t)len < sizeof(name));
+    (void)len;
+    struct method *m = handwritten(api, name);
+    assert(m->msg == msg);
+    m->thunk = thunk;
+    m->typed = fn;
 }
 
 static void free_method(void *p)
@@ -244,7 +271,7 @@ static xerr *count_mismatch(const char *method, size_t expected, size_t received
     char e[24], r[24];
     snprintf(e, sizeof(e), "%zu", expected);
     snprintf(r, sizeof(r), "%zu", received);
-    return xerr_new("MESSAGE_PARAMETER_COUNT_MISMATCH", method, e, r, NULL);
+    return err_message_parameter_count_mismatch(method, e, r);
 }
 
 xerr *api_call(struct api *api, const char *method, const xv *params, const char *peer, xv **result)
@@ -258,9 +285,9 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     const char *name = async ? method + 6 : method;
     struct method *m = strmap_get(api->methods, name);
     if (!m || (async && !m->async))
-        return xerr_new("MESSAGE_METHOD_UNKNOWN", method, NULL);
-    if (m->kind == GEN_NONE && !m->fn)
-        return xerr_new("NOT_IMPLEMENTED", method, NULL);
+        return err_message_method_unknown(method);
+    if (m->kind == GEN_NONE && !m->fn && !m->thunk)
+        return err_not_implemented(method);
 
     size_t given = params ? params->u.arr.n : 0;
     size_t first = m->session ? 1 : 0;
@@ -268,7 +295,7 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     if (given < first) {
         if (m->nrequired > 0)
             return count_mismatch(method, m->nrequired, 0);
-        return xerr_new("SESSION_INVALID", "", NULL);
+        return err_session_invalid("");
     }
     if (nargs < m->nrequired || nargs > m->nparams)
         return count_mismatch(method, nargs < m->nrequired ? m->nrequired : m->nparams, nargs);
@@ -299,10 +326,8 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
                 *result = xv_string_take(task);
                 memset(args, 0, sizeof(args)); /* the task owns them now */
             }
-        } else if (m->kind == GEN_NONE) {
-            e = m->fn(&ctx, args, nargs, result);
         } else {
-            e = generic_call(&ctx, m, args, nargs, result);
+            e = method_run(&ctx, m, args, nargs, result);
         }
     }
     for (size_t i = 0; i < nargs; i++)
@@ -319,6 +344,9 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
 /* Used by task.c to run the call on its own thread. */
 xerr *method_run(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result)
 {
+    assert(n >= m->nrequired && n <= m->nparams);
+    if (m->thunk)
+        return m->thunk(ctx, m->typed, args, n, result);
     if (m->kind == GEN_NONE)
         return m->fn(ctx, args, n, result);
     return generic_call(ctx, m, args, n, result);

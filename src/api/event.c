@@ -147,7 +147,7 @@ static xerr *parse_token(const char *s, int64_t *out)
 {
     int64_t v;
     if (!parse_int64(s, &v) || v < 0)
-        return xerr_new("EVENT_FROM_TOKEN_PARSE_FAILURE", s, NULL);
+        return err_event_from_token_parse_failure(s);
     *out = v;
     return NULL;
 }
@@ -157,14 +157,13 @@ static xv *token_string(int64_t id)
     return xv_string_take(xasprintf("%020" PRId64, id));
 }
 
-static xerr *event_from(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv **result)
 {
-    (void)n;
     struct api *api = ctx->api;
     struct subs subs = {0};
-    subs_parse(&subs, args[0]);
-    const char *token = xv_str(args[1]);
-    double timeout = args[2]->u.f;
+    subs_parse(&subs, a->classes);
+    const char *token = a->token;
+    double timeout = a->timeout;
     xv *events = NULL;
     int64_t pos = 0;
     xerr *e = NULL;
@@ -183,7 +182,7 @@ static xerr *event_from(struct api_ctx *ctx, xv *const *args, size_t n, xv **res
             for (size_t j = 0; !e && j < all->u.st.n; j++) {
                 if (!subs_match(&subs, c, all->u.st.m[j].key))
                     continue;
-                xv_array_push(events, event_record(pos, now_realtime(), c, "add", all->u.st.m[j].key,
+                xv_array_push(events, event_record(pos, now_realtime(), c, event_operation_name(EVENT_OPERATION_ADD), all->u.st.m[j].key,
                                                    all->u.st.m[j].val));
                 all->u.st.m[j].val = xv_nil();
             }
@@ -191,7 +190,7 @@ static xerr *event_from(struct api_ctx *ctx, xv *const *args, size_t n, xv **res
         }
     } else if ((e = parse_token(token, &pos)) == NULL) {
         if (pos < db_first_event_id(api->db) - 1)
-            e = xerr_new("EVENTS_LOST", NULL);
+            e = err_events_lost();
         else
             e = wait_collect(api, &subs, &pos, now_monotonic() + timeout, ctx->session, &events);
     }
@@ -220,10 +219,8 @@ static void reg_free(void *p)
     free(r);
 }
 
-static xerr *event_register(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *event_register(struct api_ctx *ctx, const struct event_register_args *a)
 {
-    (void)n;
-    (void)result;
     struct events *ev = ctx->api->events;
     pthread_mutex_lock(&ev->lock);
     struct reg *r = strmap_get(ev->regs, ctx->session);
@@ -232,21 +229,19 @@ static xerr *event_register(struct api_ctx *ctx, xv *const *args, size_t n, xv *
         r->position = db_last_event_id(ctx->db);
         strmap_put(ev->regs, ctx->session, r);
     }
-    subs_parse(&r->subs, args[0]);
+    subs_parse(&r->subs, a->classes);
     pthread_mutex_unlock(&ev->lock);
     return NULL;
 }
 
-static xerr *event_unregister(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *event_unregister(struct api_ctx *ctx, const struct event_unregister_args *a)
 {
-    (void)n;
-    (void)result;
     struct events *ev = ctx->api->events;
     pthread_mutex_lock(&ev->lock);
     struct reg *r = strmap_get(ev->regs, ctx->session);
-    for (size_t i = 0; r && i < args[0]->u.arr.n; i++) {
+    for (size_t i = 0; r && i < a->classes->u.arr.n; i++) {
         struct subs drop = {0};
-        subs_add(&drop, xv_str(args[0]->u.arr.v[i]));
+        subs_add(&drop, xv_str(a->classes->u.arr.v[i]));
         for (size_t j = 0; j < drop.n; j++) {
             for (size_t k = 0; k < r->subs.n; k++) {
                 if (r->subs.v[k].c == drop.v[j].c && str_eq(r->subs.v[k].ref, drop.v[j].ref)) {
@@ -262,10 +257,8 @@ static xerr *event_unregister(struct api_ctx *ctx, xv *const *args, size_t n, xv
     return NULL;
 }
 
-static xerr *event_next(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *event_next(struct api_ctx *ctx, xv **result)
 {
-    (void)args;
-    (void)n;
     struct events *ev = ctx->api->events;
     struct subs subs = {0};
     int64_t pos = 0;
@@ -280,12 +273,12 @@ static xerr *event_next(struct api_ctx *ctx, xv *const *args, size_t n, xv **res
     }
     pthread_mutex_unlock(&ev->lock);
     if (!r)
-        return xerr_new("SESSION_NOT_REGISTERED", ctx->session, NULL);
+        return err_session_not_registered(ctx->session);
     xerr *e = NULL;
     xv *events = NULL;
     int64_t newpos = pos;
     if (pos < db_first_event_id(ctx->db) - 1) {
-        e = xerr_new("EVENTS_LOST", NULL);
+        e = err_events_lost();
         newpos = db_last_event_id(ctx->db); /* the client re-reads everything, then carries on */
     } else {
         /* event.next blocks until something happens, however long that takes */
@@ -309,28 +302,25 @@ static xerr *event_next(struct api_ctx *ctx, xv *const *args, size_t n, xv **res
     return NULL;
 }
 
-static xerr *event_get_current_id(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *event_get_current_id(struct api_ctx *ctx, xv **result)
 {
-    (void)args;
-    (void)n;
     *result = xv_int(db_last_event_id(ctx->db));
     return NULL;
 }
 
-static xerr *event_inject(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *event_inject(struct api_ctx *ctx, const struct event_inject_args *a, xv **result)
 {
-    (void)n;
-    const char *cname = xv_str(args[0]), *ref = xv_str(args[1]);
+    const char *cname = a->class, *ref = a->ref;
     const struct dm_class *c = dm_class_find_lower(cname);
     if (!c || !c->table)
-        return xerr_new("HANDLE_INVALID", cname, ref, NULL);
+        return err_handle_invalid(cname, ref);
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
         return e;
     int64_t id = 0;
     e = db_txn_touch(t, c, ref);
-    e = e ? (db_abort(t), e) : db_commit(t, &id);
+    e = db_end_id(t, e, &id);
     if (!e)
         *result = token_string(id);
     return e;
@@ -365,10 +355,10 @@ void events_forget_session(struct api *api, const char *session)
 
 void register_event_messages(struct api *api)
 {
-    api_register(api, "event.from", event_from);
-    api_register(api, "event.register", event_register);
-    api_register(api, "event.unregister", event_unregister);
-    api_register(api, "event.next", event_next);
-    api_register(api, "event.get_current_id", event_get_current_id);
-    api_register(api, "event.inject", event_inject);
+    api_register_event_from(api, event_from);
+    api_register_event_register(api, event_register);
+    api_register_event_unregister(api, event_unregister);
+    api_register_event_next(api, event_next);
+    api_register_event_get_current_id(api, event_get_current_id);
+    api_register_event_inject(api, event_inject);
 }

@@ -191,6 +191,6 @@ xerr *filter_eval(const char *text, const struct dm_class *c, const xv *record, 
     *match = expr(&p);
     ws(&p);
     if (p.bad || *p.s)
-        return xerr_new("INVALID_VALUE", "expr", text ? text : "", NULL);
+        return err_invalid_value("expr", text ? text : "");
     return NULL;
 }

@@ -12,7 +12,7 @@ xerr *api_create_object(struct db_txn *t, const struct dm_class *c, const xv *fi
     for (size_t i = 0; i < c->nfields; i++) {
         const struct dm_field *f = &c->fields[i];
         xv *v = fields ? xv_struct_get(fields, f->name) : NULL;
-        if (strcmp(f->name, "uuid") == 0 && !v)
+        if (f == c->uuid && !v)
             xv_struct_append(rec, f->name, xv_string(uuid));
         else
             xv_struct_append(rec, f->name, v ? xv_dup(v) : dm_default(f));
@@ -69,8 +69,8 @@ static xerr *update_collection(struct api_ctx *ctx, const struct method *m, xv *
         const char *key = canon->u.st.m[0].key;
         if (xv_struct_get(cur, key)) {
             xv *uuid = NULL;
-            xerr *ue = db_txn_read_field(t, c, ref, dm_field_find(c, "uuid"), &uuid);
-            e = xerr_new("MAP_DUPLICATE_KEY", c->name, f->name, ue ? ref : xv_str(uuid), key, NULL);
+            xerr *ue = db_txn_read_field(t, c, ref, c->uuid, &uuid);
+            e = err_map_duplicate_key(c->name, f->name, ue ? ref : xv_str(uuid), key);
             xerr_free(ue);
             xv_free(uuid);
         } else {
@@ -132,7 +132,7 @@ xerr *api_record_from_args(const struct dm_class *c, const xv *args, xv **out)
 {
     *out = NULL;
     if (args->type != XV_STRUCT)
-        return xerr_new("FIELD_TYPE_ERROR", "args", NULL);
+        return err_field_type_error("args");
     xv *fields = xv_struct();
     for (size_t i = 0; i < c->nfields; i++) {
         const struct dm_field *f = &c->fields[i];
@@ -161,7 +161,7 @@ static xerr *generic_create(struct api_ctx *ctx, const struct dm_class *c, const
     xerr *e = db_begin(ctx->db, &t);
     if (!e) {
         e = api_create_object(t, c, fields, &ref);
-        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+        e = db_end(t, e);
     }
     xv_free(fields);
     if (!e)
@@ -187,7 +187,7 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
         e = db_txn_set(t, c, xv_str(args[0]), m->field, args[1]);
         if (!e)
             e = changed(ctx, t, m, xv_str(args[0]));
-        return e ? (db_abort(t), e) : db_commit(t, NULL);
+        return db_end(t, e);
     }
     case GEN_ADD_TO:
     case GEN_REMOVE_FROM:
@@ -230,7 +230,7 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
         return e;
     }
     case GEN_GET_BY_NAME_LABEL:
-        return db_lookup_field(db, c, dm_field_find(c, "name_label"), args[0], result);
+        return db_lookup_field(db, c, c->name_label, args[0], result);
     case GEN_CREATE:
         return generic_create(ctx, c, args[0], result);
     case GEN_DESTROY: {
@@ -239,7 +239,7 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
         if (e)
             return e;
         e = db_txn_destroy(t, c, xv_str(args[0]));
-        return e ? (db_abort(t), e) : db_commit(t, NULL);
+        return db_end(t, e);
     }
     case GEN_NONE:
         break;

@@ -3,6 +3,7 @@
 #include "api_int.h"
 #include "log.h"
 #include "platform.h"
+#include "wire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -72,9 +73,9 @@ static char *host_address(const struct config *cfg)
     return xstrdup(text);
 }
 
-static xerr *set(struct db_txn *t, const struct dm_class *c, const char *ref, const char *field, xv *v)
+static xerr *set(struct db_txn *t, const struct dm_class *c, const char *ref, const struct dm_field *f, xv *v)
 {
-    return api_txn_set(t, dm_field_find(c, field), c, ref, v);
+    return api_txn_set(t, f, c, ref, v);
 }
 
 static xv *smap(const char *k1, const char *v1, ...)
@@ -94,10 +95,10 @@ static xv *smap(const char *k1, const char *v1, ...)
 
 /* Find the ref of a record by a ref field, or create the record and point at it. */
 static xerr *ensure_linked(struct db_txn *t, const struct dm_class *owner, const char *owner_ref,
-                           const char *field, const struct dm_class *c, xv *fields, char **ref)
+                           const struct dm_field *field, const struct dm_class *c, xv *fields, char **ref)
 {
     xv *cur = NULL;
-    xerr *e = db_txn_read_field(t, owner, owner_ref, dm_field_find(owner, field), &cur);
+    xerr *e = db_txn_read_field(t, owner, owner_ref, field, &cur);
     if (e) {
         xv_free(fields);
         return e;
@@ -146,22 +147,22 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     bool unnamed = !e && !*xv_str(name);
     xv_free(name);
     if (!e && (unnamed || *config_get(cfg, "host-name-label")))
-        e = set(t, DMC_host, host, "name_label", xv_string(label));
-    if (!e) e = set(t, DMC_host, host, "hostname", xv_string(hostname));
-    if (!e) e = set(t, DMC_host, host, "address", xv_string(addr));
-    if (!e) e = set(t, DMC_host, host, "API_version_major", xv_int(dm_api_version_major));
-    if (!e) e = set(t, DMC_host, host, "API_version_minor", xv_int(dm_api_version_minor));
-    if (!e) e = set(t, DMC_host, host, "API_version_vendor", xv_string(dm_api_version_vendor));
+        e = set(t, DMC_host, host, DMF_host_name_label, xv_string(label));
+    if (!e) e = set(t, DMC_host, host, DMF_host_hostname, xv_string(hostname));
+    if (!e) e = set(t, DMC_host, host, DMF_host_address, xv_string(addr));
+    if (!e) e = set(t, DMC_host, host, DMF_host_API_version_major, xv_int(dm_api_version_major));
+    if (!e) e = set(t, DMC_host, host, DMF_host_API_version_minor, xv_int(dm_api_version_minor));
+    if (!e) e = set(t, DMC_host, host, DMF_host_API_version_vendor, xv_string(dm_api_version_vendor));
     if (!e)
-        e = set(t, DMC_host, host, "software_version",
+        e = set(t, DMC_host, host, DMF_host_software_version,
                 smap("product_brand", "xenapid", "product_version", XENAPID_VERSION, "platform_name",
                      "xenapid", "platform_version", XENAPID_VERSION, "xen", hi->xen_version, "backend",
                      hi->backend, "hostname", hostname, NULL, NULL));
     if (!e)
-        e = set(t, DMC_host, host, "cpu_info", smap("cpu_count", cpus, "speed", mhz, NULL, NULL));
-    if (!e) e = set(t, DMC_host, host, "capabilities", caps);
+        e = set(t, DMC_host, host, DMF_host_cpu_info, smap("cpu_count", cpus, "speed", mhz, NULL, NULL));
+    if (!e) e = set(t, DMC_host, host, DMF_host_capabilities, caps);
     else xv_free(caps);
-    if (!e) e = set(t, DMC_host, host, "virtual_hardware_platform_versions", versions);
+    if (!e) e = set(t, DMC_host, host, DMF_host_virtual_hardware_platform_versions, versions);
     else xv_free(versions);
     return e;
 }
@@ -179,7 +180,7 @@ static xerr *ensure_records(struct api *api, struct db_txn *t, const char *host_
         host = xstrdup(xv_str(refs->u.arr.v[0]));
     } else {
         xv *f = xv_struct();
-        xv_struct_append(f, "uuid", xv_string(host_uuid));
+        dm_set(f, DMF_host_uuid, xv_string(host_uuid));
         e = api_create_object(t, DMC_host, f, &host);
         xv_free(f);
         if (!e)
@@ -200,7 +201,7 @@ static xerr *ensure_records(struct api *api, struct db_txn *t, const char *host_
         api->pool_ref = xstrdup(xv_str(pools->u.arr.v[0]));
     } else {
         xv *f = xv_struct();
-        xv_struct_append(f, "master", xv_string(host));
+        dm_set(f, DMF_pool_master, xv_string(host));
         e = api_create_object(t, DMC_pool, f, &api->pool_ref);
         xv_free(f);
     }
@@ -213,25 +214,25 @@ static xerr *ensure_records(struct api *api, struct db_txn *t, const char *host_
         return e;
 
     _cleanup_free_ char *metrics = NULL;
-    e = ensure_linked(t, DMC_host, host, "metrics", DMC_host_metrics, NULL, &metrics);
-    if (!e) e = set(t, DMC_host_metrics, metrics, "memory_total", xv_int((int64_t)hi->total_memory_bytes));
-    if (!e) e = set(t, DMC_host_metrics, metrics, "memory_free", xv_int((int64_t)hi->free_memory_bytes));
-    if (!e) e = set(t, DMC_host_metrics, metrics, "live", xv_bool(true));
-    if (!e) e = set(t, DMC_host_metrics, metrics, "last_updated", xv_datetime(time(NULL)));
+    e = ensure_linked(t, DMC_host, host, DMF_host_metrics, DMC_host_metrics, NULL, &metrics);
+    if (!e) e = set(t, DMC_host_metrics, metrics, DMF_host_metrics_memory_total, xv_int((int64_t)hi->total_memory_bytes));
+    if (!e) e = set(t, DMC_host_metrics, metrics, DMF_host_metrics_memory_free, xv_int((int64_t)hi->free_memory_bytes));
+    if (!e) e = set(t, DMC_host_metrics, metrics, DMF_host_metrics_live, xv_bool(true));
+    if (!e) e = set(t, DMC_host_metrics, metrics, DMF_host_metrics_last_updated, xv_datetime(time(NULL)));
     if (e)
         return e;
 
     /* dom0 is a VM record too, as in xapi: clients look for is_control_domain */
     xv *f = xv_struct();
-    xv_struct_append(f, "name_label", xv_string_take(xasprintf("Control domain on host: %s", host_uuid)));
-    xv_struct_append(f, "is_control_domain", xv_bool(true));
+    dm_set(f, DMF_VM_name_label, xv_string_take(xasprintf("Control domain on host: %s", host_uuid)));
+    dm_set(f, DMF_VM_is_control_domain, xv_bool(true));
     _cleanup_free_ char *dom0 = NULL;
-    e = ensure_linked(t, DMC_host, host, "control_domain", DMC_VM, f, &dom0);
-    if (!e) e = set(t, DMC_VM, dom0, "is_control_domain", xv_bool(true));
-    if (!e) e = set(t, DMC_VM, dom0, "power_state", xv_string("Running"));
-    if (!e) e = set(t, DMC_VM, dom0, "domid", xv_int(0));
-    if (!e) e = set(t, DMC_VM, dom0, "resident_on", xv_string(host));
-    if (!e) e = set(t, DMC_VM, dom0, "domain_type", xv_string("pv"));
+    e = ensure_linked(t, DMC_host, host, DMF_host_control_domain, DMC_VM, f, &dom0);
+    if (!e) e = set(t, DMC_VM, dom0, DMF_VM_is_control_domain, xv_bool(true));
+    if (!e) e = set(t, DMC_VM, dom0, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_RUNNING)));
+    if (!e) e = set(t, DMC_VM, dom0, DMF_VM_domid, xv_int(0));
+    if (!e) e = set(t, DMC_VM, dom0, DMF_VM_resident_on, xv_string(host));
+    if (!e) e = set(t, DMC_VM, dom0, DMF_VM_domain_type, xv_string(domain_type_name(DOMAIN_TYPE_PV)));
     return e;
 }
 
@@ -246,16 +247,14 @@ static xerr *fail_stale_tasks(struct api *api, struct db_txn *t)
         xv *rec = NULL;
         if ((e = db_txn_read_record(t, DMC_task, ref, &rec)) != NULL)
             break;
-        const char *status = xv_struct_get_str(rec, "status");
-        bool ours = str_startswith(xv_struct_get_str(rec, "name_label"), "Async.");
-        if (ours && (strcmp(status, "pending") == 0 || strcmp(status, "cancelling") == 0)) {
-            xv *info = xv_array();
-            xv_array_push(info, xv_string("INTERNAL_ERROR"));
-            xv_array_push(info, xv_string("the daemon restarted while the task was running"));
-            e = set(t, DMC_task, ref, "error_info", info);
-            if (!e) e = set(t, DMC_task, ref, "status", xv_string("failure"));
-            if (!e) e = set(t, DMC_task, ref, "finished", xv_datetime(time(NULL)));
-            if (!e) e = set(t, DMC_task, ref, "allowed_operations", xv_array());
+        int status = dm_get_enum(rec, DMF_task_status);
+        bool ours = str_startswith(dm_get_str(rec, DMF_task_name_label), "Async.");
+        if (ours && (status == TASK_STATUS_TYPE_PENDING || status == TASK_STATUS_TYPE_CANCELLING)) {
+            _cleanup_xerr_ xerr *lost = err_internal_error("the daemon restarted while the task was running");
+            e = set(t, DMC_task, ref, DMF_task_error_info, wire_error_list(lost));
+            if (!e) e = set(t, DMC_task, ref, DMF_task_status, xv_string(task_status_type_name(TASK_STATUS_TYPE_FAILURE)));
+            if (!e) e = set(t, DMC_task, ref, DMF_task_finished, xv_datetime(time(NULL)));
+            if (!e) e = set(t, DMC_task, ref, DMF_task_allowed_operations, xv_array());
         }
         xv_free(rec);
     }
@@ -282,7 +281,7 @@ xerr *host_startup(struct api *api)
     e = ensure_records(api, t, uuid, &hi);
     if (!e)
         e = fail_stale_tasks(api, t);
-    e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    e = db_end(t, e);
     if (!e)
         log_info("this is host %s (%s), pool %s", uuid, api->host_ref, api->pool_ref);
     return e;

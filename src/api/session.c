@@ -33,7 +33,7 @@ static xerr *destroy_record(struct api *api, const char *ref)
     e = db_txn_destroy(t, DMC_session, ref);
     if (e) {
         db_abort(t);
-        return xerr_is(e, "HANDLE_INVALID") ? (xerr_free(e), NULL) : e;
+        return xerr_is(e, XERR_HANDLE_INVALID) ? (xerr_free(e), NULL) : e;
     }
     return db_commit(t, NULL);
 }
@@ -112,7 +112,7 @@ xerr *sessions_init(struct api *api)
     double wall = now_realtime(), mono = now_monotonic();
     for (size_t i = 0; i < all->u.st.n; i++) {
         time_t last = 0;
-        time_from_xapi(xv_struct_get_str(all->u.st.m[i].val, "last_active"), &last);
+        time_from_xapi(dm_get_str(all->u.st.m[i].val, DMF_session_last_active), &last);
         double idle = wall - (double)last;
         if (idle > ss->timeout || idle < -60) {
             destroy_record(api, all->u.st.m[i].key);
@@ -168,7 +168,7 @@ xerr *session_check(struct api *api, const char *ref)
     if (expired)
         forget(api, ref);
     if (!s)
-        return xerr_new("SESSION_INVALID", ref, NULL);
+        return err_session_invalid(ref);
     if (write) { /* last_active in the record, at most once a minute */
         struct db_txn *t;
         xerr *e = db_begin(api->db, &t);
@@ -176,7 +176,7 @@ xerr *session_check(struct api *api, const char *ref)
             xv *stamp = xv_datetime(time(NULL));
             e = db_txn_set(t, DMC_session, ref, DMF_session_last_active, stamp);
             xv_free(stamp);
-            e = e ? (db_abort(t), e) : db_commit(t, NULL);
+            e = db_end(t, e);
         }
         xerr_free(e); /* a logout racing with this call: nothing to keep */
     }
@@ -185,11 +185,12 @@ xerr *session_check(struct api *api, const char *ref)
 
 /* ---- messages ---- */
 
-static xerr *login_with_password(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *login_with_password(struct api_ctx *ctx, const struct session_login_with_password_args *a,
+                                 xv **result)
 {
     struct api *api = ctx->api;
-    const char *user = xv_str(args[0]), *pwd = xv_str(args[1]);
-    const char *originator = n > 3 ? xv_str(args[3]) : "";
+    const char *user = a->uname, *pwd = a->pwd;
+    const char *originator = a->has_originator ? a->originator : "";
     /* As xapi: the unix socket is only reachable by its owner (mode 0600), so a
      * local tool logging in there as root needs no password. */
     bool local_root = ctx->peer && strcmp(ctx->peer, "unix") == 0 && strcmp(user, "root") == 0;
@@ -199,22 +200,22 @@ static xerr *login_with_password(struct api_ctx *ctx, xv *const *args, size_t n,
         double delay = config_get_double(api->cfg, "login-failure-delay");
         if (delay > 0)
             usleep((useconds_t)(delay * 1e6));
-        return xerr_new("SESSION_AUTHENTICATION_FAILED", user, "Authentication failure", NULL);
+        return err_session_authentication_failed(user, "Authentication failure");
     }
     xv *f = xv_struct();
-    xv_struct_append(f, "this_host", xv_string(api->host_ref ? api->host_ref : REF_NULL));
-    xv_struct_append(f, "this_user", xv_string(user));
-    xv_struct_append(f, "auth_user_name", xv_string(user));
-    xv_struct_append(f, "last_active", xv_datetime(time(NULL)));
-    xv_struct_append(f, "validation_time", xv_datetime(time(NULL)));
-    xv_struct_append(f, "is_local_superuser", xv_bool(strcmp(user, "root") == 0));
-    xv_struct_append(f, "originator", xv_string(originator ? originator : ""));
+    dm_set(f, DMF_session_this_host, xv_string(api->host_ref ? api->host_ref : REF_NULL));
+    dm_set(f, DMF_session_this_user, xv_string(user));
+    dm_set(f, DMF_session_auth_user_name, xv_string(user));
+    dm_set(f, DMF_session_last_active, xv_datetime(time(NULL)));
+    dm_set(f, DMF_session_validation_time, xv_datetime(time(NULL)));
+    dm_set(f, DMF_session_is_local_superuser, xv_bool(strcmp(user, "root") == 0));
+    dm_set(f, DMF_session_originator, xv_string(originator));
     struct db_txn *t;
     char *ref = NULL;
     xerr *e = db_begin(api->db, &t);
     if (!e) {
         e = api_create_object(t, DMC_session, f, &ref);
-        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+        e = db_end(t, e);
     }
     xv_free(f);
     if (e)
@@ -229,11 +230,8 @@ static xerr *login_with_password(struct api_ctx *ctx, xv *const *args, size_t n,
     return NULL;
 }
 
-static xerr *logout(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *logout(struct api_ctx *ctx)
 {
-    (void)args;
-    (void)n;
-    (void)result;
     struct api *api = ctx->api;
     pthread_mutex_lock(&api->sessions->lock);
     free(strmap_remove(api->sessions->map, ctx->session));
@@ -244,7 +242,7 @@ static xerr *logout(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
 
 void register_session_messages(struct api *api)
 {
-    api_register(api, "session.login_with_password", login_with_password);
-    api_register(api, "session.logout", logout);
-    api_register(api, "session.local_logout", logout);
+    api_register_session_login_with_password(api, login_with_password);
+    api_register_session_logout(api, logout);
+    api_register_session_local_logout(api, logout);
 }

@@ -4,6 +4,7 @@
 #include "log.h"
 #include "wire.h"
 
+#include <assert.h>
 #include <math.h>
 #include <string.h>
 
@@ -29,17 +30,25 @@ struct job {
     size_t n;
 };
 
+static xv *status_value(enum task_status_type s)
+{
+    return xv_string(task_status_type_name(s));
+}
+
+/* fields: a partial task record (built with dm_set), written in one transaction. */
 static xerr *set_fields(struct api *api, const char *task, xv *fields)
 {
     struct db_txn *t;
     xerr *e = db_begin(api->db, &t);
-    for (size_t i = 0; !e && i < fields->u.st.n; i++)
-        e = db_txn_set(t, DMC_task, task, dm_field_find(DMC_task, fields->u.st.m[i].key),
-                       fields->u.st.m[i].val);
+    for (size_t i = 0; !e && i < fields->u.st.n; i++) {
+        const struct dm_field *f = dm_field_find(DMC_task, fields->u.st.m[i].key);
+        assert(f);
+        e = db_txn_set(t, DMC_task, task, f, fields->u.st.m[i].val);
+    }
     xv_free(fields);
     if (!t)
         return e;
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 static void log_failure(const char *what, xerr *e)
@@ -61,27 +70,23 @@ static void *job_main(void *p)
 
     pthread_mutex_lock(&j->api->tasks->lock);
     struct running *r = strmap_remove(j->api->tasks->running, j->task);
-    bool cancelled = r && r->cancelling && xerr_is(e, "TASK_CANCELLED");
+    bool cancelled = r && r->cancelling && xerr_is(e, XERR_TASK_CANCELLED);
     pthread_mutex_unlock(&j->api->tasks->lock);
     free(r);
 
     xv *f = xv_struct();
-    xv_struct_append(f, "finished", xv_datetime(time(NULL)));
-    xv_struct_append(f, "allowed_operations", xv_array());
+    dm_set(f, DMF_task_finished, xv_datetime(time(NULL)));
+    dm_set(f, DMF_task_allowed_operations, xv_array());
     if (e) {
-        xv *info = xv_array();
-        xv_array_push(info, xv_string(e->code));
-        for (size_t i = 0; i < e->nparams; i++)
-            xv_array_push(info, xv_string(e->params[i]));
-        xv_struct_append(f, "error_info", info);
-        xv_struct_append(f, "status", xv_string(cancelled ? "cancelled" : "failure"));
+        dm_set(f, DMF_task_error_info, wire_error_list(e));
+        dm_set(f, DMF_task_status, status_value(cancelled ? TASK_STATUS_TYPE_CANCELLED : TASK_STATUS_TYPE_FAILURE));
     } else {
         buf b;
         buf_init(&b);
         wire_xmlrpc_write_value(&b, result ? result : &(xv){.type = XV_NIL});
-        xv_struct_append(f, "result", xv_string_take(buf_steal(&b)));
-        xv_struct_append(f, "progress", xv_float(1.0));
-        xv_struct_append(f, "status", xv_string("success"));
+        dm_set(f, DMF_task_result, xv_string_take(buf_steal(&b)));
+        dm_set(f, DMF_task_progress, xv_float(1.0));
+        dm_set(f, DMF_task_status, status_value(TASK_STATUS_TYPE_SUCCESS));
     }
     log_failure("recording the end of a task", set_fields(j->api, j->task, f));
     xerr_free(e);
@@ -106,17 +111,17 @@ static xerr *create_task_record(struct api *api, const char *label, const char *
                                 const char *session, char **ref)
 {
     xv *f = xv_struct();
-    xv_struct_append(f, "name_label", xv_string(label));
-    xv_struct_append(f, "name_description", xv_string(description));
-    xv_struct_append(f, "created", xv_datetime(time(NULL)));
-    xv_struct_append(f, "status", xv_string("pending"));
-    xv_struct_append(f, "resident_on", xv_string(api->host_ref ? api->host_ref : REF_NULL));
-    xv_struct_append(f, "session", xv_string(session ? session : REF_NULL));
+    dm_set(f, DMF_task_name_label, xv_string(label));
+    dm_set(f, DMF_task_name_description, xv_string(description));
+    dm_set(f, DMF_task_created, xv_datetime(time(NULL)));
+    dm_set(f, DMF_task_status, status_value(TASK_STATUS_TYPE_PENDING));
+    dm_set(f, DMF_task_resident_on, xv_string(api->host_ref ? api->host_ref : REF_NULL));
+    dm_set(f, DMF_task_session, xv_string(session ? session : REF_NULL));
     struct db_txn *t;
     xerr *e = db_begin(api->db, &t);
     if (!e) {
         e = api_create_object(t, DMC_task, f, ref);
-        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+        e = db_end(t, e);
     }
     xv_free(f);
     return e;
@@ -132,7 +137,7 @@ xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t 
         api->tasks->jobs++;
     pthread_mutex_unlock(&api->tasks->lock);
     if (stopping)
-        return xerr_new("OPERATION_NOT_ALLOWED", "the daemon is stopping", NULL);
+        return err_operation_not_allowed("the daemon is stopping");
     _cleanup_free_ char *label = xasprintf("Async.%s", m->name);
     char *ref = NULL;
     xerr *e = create_task_record(api, label, "", ctx->session, &ref);
@@ -197,7 +202,7 @@ void api_task_progress(struct api_ctx *ctx, double progress)
     if (!write)
         return;
     xv *f = xv_struct();
-    xv_struct_append(f, "progress", xv_float(progress < 0 ? 0 : progress > 1 ? 1 : progress));
+    dm_set(f, DMF_task_progress, xv_float(progress < 0 ? 0 : progress > 1 ? 1 : progress));
     log_failure("recording task progress", set_fields(ctx->api, ctx->task, f));
 }
 
@@ -226,110 +231,100 @@ void api_task_allow_cancel(struct api_ctx *ctx, bool allow)
         return;
     xv *ops = xv_array();
     if (allow)
-        xv_array_push(ops, xv_string("cancel"));
+        xv_array_push(ops, xv_string(task_allowed_operations_name(TASK_ALLOWED_OPERATIONS_CANCEL)));
     xv *f = xv_struct();
-    xv_struct_append(f, "allowed_operations", ops);
+    dm_set(f, DMF_task_allowed_operations, ops);
     log_failure("recording task operations", set_fields(ctx->api, ctx->task, f));
 }
 
 /* ---- task.* ---- */
 
-static xerr *task_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *task_create(struct api_ctx *ctx, const struct task_create_args *a, xv **result)
 {
-    (void)n;
     char *ref = NULL;
-    xerr *e = create_task_record(ctx->api, xv_str(args[0]), xv_str(args[1]), ctx->session, &ref);
+    xerr *e = create_task_record(ctx->api, a->label, a->description, ctx->session, &ref);
     if (!e)
         *result = xv_string_take(ref);
     return e;
 }
 
-static xerr *task_status(struct api *api, const char *ref, char **status)
+static xerr *task_status(struct api *api, const char *ref, enum task_status_type *status)
 {
     xv *v = NULL;
     xerr *e = db_read_field(api->db, DMC_task, ref, DMF_task_status, &v);
-    if (!e)
-        *status = xstrdup(xv_str(v));
+    if (!e && !task_status_type_parse(xv_str(v), status))
+        e = xerr_internal("task %s has status '%s'", ref, xv_str(v)); /* the store holds canonical values */
     xv_free(v);
     return e;
 }
 
-static xerr *task_cancel(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *task_cancel(struct api_ctx *ctx, const struct task_cancel_args *a)
 {
-    (void)n;
-    (void)result;
     struct api *api = ctx->api;
-    const char *ref = xv_str(args[0]);
-    _cleanup_free_ char *status = NULL;
+    const char *ref = a->task;
+    enum task_status_type status;
     xerr *e = task_status(api, ref, &status);
     if (e)
         return e;
     pthread_mutex_lock(&api->tasks->lock);
     struct running *r = strmap_get(api->tasks->running, ref);
-    bool ok = r ? r->cancellable : strcmp(status, "pending") == 0;
+    bool ok = r ? r->cancellable : status == TASK_STATUS_TYPE_PENDING;
     if (r && ok)
         r->cancelling = true;
     pthread_mutex_unlock(&api->tasks->lock);
     if (!ok)
-        return xerr_new("OPERATION_NOT_ALLOWED",
-                        r ? "the operation cannot be cancelled at this point" : "the task is not pending",
-                        NULL);
+        return err_operation_not_allowed(r ? "the operation cannot be cancelled at this point" : "the task is not pending");
     xv *f = xv_struct();
-    xv_struct_append(f, "status", xv_string("cancelling"));
+    dm_set(f, DMF_task_status, status_value(TASK_STATUS_TYPE_CANCELLING));
     return set_fields(api, ref, f);
 }
 
-static xerr *task_destroy(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *task_destroy(struct api_ctx *ctx, const struct task_destroy_args *a)
 {
-    (void)n;
-    (void)result;
     struct api *api = ctx->api;
-    const char *ref = xv_str(args[0]);
+    const char *ref = a->self;
     pthread_mutex_lock(&api->tasks->lock);
     bool running = strmap_get(api->tasks->running, ref) != NULL;
     pthread_mutex_unlock(&api->tasks->lock);
     if (running)
-        return xerr_new("OPERATION_NOT_ALLOWED", "the task is still running", NULL);
+        return err_operation_not_allowed("the task is still running");
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
         return e;
     e = db_txn_destroy(t, DMC_task, ref);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 /* set_status / set_progress: for tasks a client runs itself, not ours */
-static xerr *task_set(struct api_ctx *ctx, const char *ref, const char *field, xv *value)
+static xerr *task_set(struct api_ctx *ctx, const char *ref, xv *f)
 {
     pthread_mutex_lock(&ctx->api->tasks->lock);
     bool ours = strmap_get(ctx->api->tasks->running, ref) != NULL;
     pthread_mutex_unlock(&ctx->api->tasks->lock);
     if (ours) {
-        xv_free(value);
-        return xerr_new("OPERATION_NOT_ALLOWED", "the server is running this task", NULL);
+        xv_free(f);
+        return err_operation_not_allowed("the server is running this task");
     }
-    xv *f = xv_struct();
-    xv_struct_append(f, field, value);
-    if (strcmp(field, "status") == 0 && strcmp(xv_str(value), "pending") != 0)
-        xv_struct_append(f, "finished", xv_datetime(time(NULL)));
     return set_fields(ctx->api, ref, f);
 }
 
-static xerr *task_set_status(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *task_set_status(struct api_ctx *ctx, const struct task_set_status_args *a)
 {
-    (void)n;
-    (void)result;
-    return task_set(ctx, xv_str(args[0]), "status", xv_dup(args[1]));
+    xv *f = xv_struct();
+    dm_set(f, DMF_task_status, status_value(a->value));
+    if (a->value != TASK_STATUS_TYPE_PENDING)
+        dm_set(f, DMF_task_finished, xv_datetime(time(NULL)));
+    return task_set(ctx, a->self, f);
 }
 
-static xerr *task_set_progress(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *task_set_progress(struct api_ctx *ctx, const struct task_set_progress_args *a)
 {
-    (void)n;
-    (void)result;
-    double p = args[1]->u.f;
-    if (p < 0 || p > 1)
-        return xerr_new("INVALID_VALUE", "value", "progress must be between 0.0 and 1.0", NULL);
-    return task_set(ctx, xv_str(args[0]), "progress", xv_float(p));
+    if (a->value < 0 || a->value > 1)
+        return err_invalid_value("value", "progress must be between 0.0 and 1.0");
+    xv *f = xv_struct();
+    dm_set(f, DMF_task_progress, xv_float(a->value));
+    return task_set(ctx, a->self, f);
 }
 
 xerr *tasks_init(struct api *api)
@@ -385,9 +380,9 @@ void tasks_free(struct api *api)
 
 void register_task_messages(struct api *api)
 {
-    api_register(api, "task.create", task_create);
-    api_register(api, "task.cancel", task_cancel);
-    api_register(api, "task.destroy", task_destroy);
-    api_register(api, "task.set_status", task_set_status);
-    api_register(api, "task.set_progress", task_set_progress);
+    api_register_task_create(api, task_create);
+    api_register_task_cancel(api, task_cancel);
+    api_register_task_destroy(api, task_destroy);
+    api_register_task_set_status(api, task_set_status);
+    api_register_task_set_progress(api, task_set_progress);
 }

@@ -1,4 +1,5 @@
 #include "auth.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 
@@ -103,7 +104,7 @@ bool auth_check(const struct config *cfg, const char *user, const char *password
 xerr *auth_set_password(const char *path, const char *user, const char *password)
 {
     if (!*user || strpbrk(user, ":\n\r"))
-        return xerr_new("INVALID_VALUE", "user", user, NULL);
+        return err_invalid_value("user", user);
     char salt[CRYPT_GENSALT_OUTPUT_SIZE];
     /* NULL prefix: the system's preferred method (yescrypt on Debian) */
     if (!crypt_gensalt_rn(NULL, 0, NULL, 0, salt, sizeof(salt)))

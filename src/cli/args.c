@@ -6,12 +6,12 @@
 #include <stdio.h>
 #include <string.h>
 
-static xerr *vmsg(const char *code, const char *fmt, va_list ap)
+static xerr *vmsg(xerr *(*raise)(const char *message), const char *fmt, va_list ap)
 {
     char *m = NULL;
     if (vasprintf(&m, fmt, ap) < 0)
         abort();
-    xerr *e = xerr_new(code, m, NULL);
+    xerr *e = raise(m);
     free(m);
     return e;
 }
@@ -20,7 +20,7 @@ xerr *cli_usage(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    xerr *e = vmsg(CLI_ERR_USAGE, fmt, ap);
+    xerr *e = vmsg(err_cli_usage, fmt, ap);
     va_end(ap);
     return e;
 }
@@ -29,7 +29,7 @@ xerr *cli_fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    xerr *e = vmsg(CLI_ERR_FAILED, fmt, ap);
+    xerr *e = vmsg(err_cli_failed, fmt, ap);
     va_end(ap);
     return e;
 }

@@ -9,9 +9,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "dm.h"
+#include "dm_gen.h"
 #include "rpc.h"
 #include "util.h"
+#include "wire.h"
 #include "xerr.h"
 #include "xv.h"
 
@@ -20,10 +21,9 @@
 #define CLI_EXIT_FAILED 1        /* the server refused, nothing matched, cannot connect */
 #define CLI_EXIT_USAGE 2         /* the command line is wrong */
 
-/* Errors the client raises itself travel as xerrs with these codes, so that one
- * printer handles every failure. */
-#define CLI_ERR_USAGE "CLI_USAGE"   /* [message]: exit 2 */
-#define CLI_ERR_FAILED "CLI_FAILED" /* [message]: exit 1 */
+/* Errors the client raises itself travel as xerrs, so that one printer handles every
+ * failure: CLI_USAGE [message] (exit 2) and CLI_FAILED [message] (exit 1), declared
+ * in the datamodel as client-side codes. */
 xerr *cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 xerr *cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -34,14 +34,7 @@ static bool forced(struct cli *c, xerr **e)
 /* The error a start on host would raise, as [CODE, params...]; NULL for OK. */
 static xerr *check_error(const xv *reasons)
 {
-    if (!reasons || reasons->type != XV_ARRAY || reasons->u.arr.n == 0)
-        return NULL;
-    const char *params[64];
-    size_t n = 0;
-    for (size_t i = 1; i < reasons->u.arr.n && n < 64; i++)
-        params[n++] = xv_str(reasons->u.arr.v[i]) ? xv_str(reasons->u.arr.v[i]) : "";
-    const char *code = xv_str(reasons->u.arr.v[0]);
-    return xerr_newv(code ? code : "INTERNAL_ERROR", n, params);
+    return wire_error_from_list(reasons);
 }
 
 static xerr *boot_checks(struct cli *c, const char *vm, xv **out)
@@ -53,7 +46,7 @@ static xerr *boot_checks(struct cli *c, const char *vm, xv **out)
  * sees at once what to fix. */
 static xerr *explain_no_hosts(struct cli *c, const char *vm, xerr *e)
 {
-    if (!xerr_is(e, "NO_HOSTS_AVAILABLE"))
+    if (!xerr_is(e, XERR_NO_HOSTS_AVAILABLE))
         return e;
     xv *res = NULL;
     xerr *q = boot_checks(c, vm, &res);

@@ -24,7 +24,7 @@ static char *param_value(struct cli *c, const char *param, const char *v)
 
 void cli_describe_error(struct cli *c, const xerr *e, const char *indent, buf *b)
 {
-    if (xerr_is(e, CLI_ERR_USAGE) || xerr_is(e, CLI_ERR_FAILED)) {
+    if (xerr_is(e, XERR_CLI_USAGE) || xerr_is(e, XERR_CLI_FAILED)) {
         buf_printf(b, "%s%s\n", indent, e->nparams ? e->params[0] : "");
         return;
     }
@@ -58,5 +58,5 @@ int cli_report(struct cli *c, const xerr *e)
     fflush(stdout);
     fputs(b.p ? b.p : "", stderr);
     buf_free(&b);
-    return xerr_is(e, CLI_ERR_USAGE) ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
+    return xerr_is(e, XERR_CLI_USAGE) ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
 }

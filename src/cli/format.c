@@ -208,7 +208,7 @@ xerr *cli_resolve(struct cli *c, const char *cls, const char *param, const char 
             xv_free(v);
             return NULL;
         }
-        if (!xerr_is(e, "UUID_INVALID"))
+        if (!xerr_is(e, XERR_UUID_INVALID))
             return e;
         xerr_free(e);
     }

@@ -164,7 +164,7 @@ static xerr *gather(struct cli *c, const struct cli_class *cc, struct cli_select
     if (uuid || (name && uuid_is_valid(name))) {
         _cleanup_free_ char *m = xasprintf("%s.get_by_uuid", cc->cls);
         e = cli_call(c, &refs, m, xv_string(uuid ? uuid : name), NULL);
-        if (e && xerr_is(e, "UUID_INVALID") && !uuid) {
+        if (e && xerr_is(e, XERR_UUID_INVALID) && !uuid) {
             xerr_free(e);     /* vm=<something uuid-shaped> may still be a name */
             e = NULL;
         } else if (e) {

@@ -44,14 +44,8 @@ static void wait_change(struct cli *c, const char *task, char **token)
 
 static xerr *task_error(const xv *rec, const char *task)
 {
-    const xv *info = xv_struct_get(rec, "error_info");
-    if (!info || info->type != XV_ARRAY || info->u.arr.n == 0)
-        return xerr_new("TASK_CANCELLED", task, NULL);
-    const char *params[64];
-    size_t n = 0;
-    for (size_t i = 1; i < info->u.arr.n && n < 64; i++)
-        params[n++] = xv_str(info->u.arr.v[i]) ? xv_str(info->u.arr.v[i]) : "";
-    return xerr_newv(xv_str(info->u.arr.v[0]) ? xv_str(info->u.arr.v[0]) : "INTERNAL_ERROR", n, params);
+    xerr *e = wire_error_from_list(dm_get(rec, DMF_task_error_info));
+    return e ? e : err_task_cancelled(task);
 }
 
 xerr *cli_run_task(struct cli *c, const char *method, xv *params)
@@ -70,16 +64,15 @@ xerr *cli_run_task(struct cli *c, const char *method, xv *params)
         e = cli_call(c, &rec, "task.get_record", xv_string(task), NULL);
         if (e)
             break;
-        const char *status = xv_struct_get_str(rec, "status");
-        if (status && strcmp(status, "pending") != 0 && strcmp(status, "cancelling") != 0) {
-            if (strcmp(status, "success") != 0)
+        int status = dm_get_enum(rec, DMF_task_status);
+        if (status >= 0 && status != TASK_STATUS_TYPE_PENDING && status != TASK_STATUS_TYPE_CANCELLING) {
+            if (status != TASK_STATUS_TYPE_SUCCESS)
                 e = task_error(rec, task);
             xv_free(rec);
             break;
         }
         if (c->progress) {
-            const xv *p = xv_struct_get(rec, "progress");
-            draw(p && p->type == XV_FLOAT ? p->u.f : 0.0);
+            draw(dm_get_float(rec, DMF_task_progress));
             drawn = true;
         }
         xv_free(rec);

@@ -1,4 +1,5 @@
 #include "config.h"
+#include "dm_gen.h"
 #include "config_keys.h"
 #include "util.h"
 
@@ -50,7 +51,7 @@ xerr *config_set(struct config *c, const char *key, const char *value)
 {
     long i = key_index(key);
     if (i < 0)
-        return xerr_new("INVALID_VALUE", "configuration key", key, NULL);
+        return err_invalid_value("configuration key", key);
     free(c->values[i]);
     c->values[i] = xstrdup(value);
     return NULL;

@@ -1,6 +1,7 @@
 /* xenapid: the daemon.  Reads its configuration, opens the store and the hypervisor,
  * makes sure this host's records are right, serves the API until told to stop. */
 #include "api.h"
+#include "dm_gen.h"
 #include "auth.h"
 #include "config.h"
 #include "db.h"
@@ -99,13 +100,13 @@ static xerr *check_config(const struct config *cfg)
 {
     int64_t port = config_get_int(cfg, "listen-port");
     if (port < 0 || port > 65535 || (!port && strcmp(config_get(cfg, "listen-port"), "0") != 0))
-        return xerr_new("INVALID_VALUE", "listen-port", config_get(cfg, "listen-port"), NULL);
+        return err_invalid_value("listen-port", config_get(cfg, "listen-port"));
     const char *auth = config_get(cfg, "auth");
     if (strcmp(auth, "file") != 0 && strcmp(auth, "pam") != 0)
-        return xerr_new("INVALID_VALUE", "auth", auth, NULL);
+        return err_invalid_value("auth", auth);
     const char *sync = config_get(cfg, "db-sync");
     if (strcmp(sync, "full") != 0 && strcmp(sync, "normal") != 0)
-        return xerr_new("INVALID_VALUE", "db-sync", sync, NULL);
+        return err_invalid_value("db-sync", sync);
     return NULL;
 }
 
@@ -192,7 +193,7 @@ int main(int argc, char **argv)
     struct hv *hv = NULL;
     struct api *api = NULL;
     struct rpc_server *srv = NULL;
-    bool started = false;
+    struct modules *modules = NULL;
     if ((e = platform_load(config_get(cfg, "platform-registry"),
                            config_get(cfg, "virtual-hardware-platform-versions"), &platform)) != NULL)
         goto failed;
@@ -214,9 +215,8 @@ int main(int argc, char **argv)
         goto failed;
     if ((e = api_startup(api)) != NULL)
         goto failed;
-    if ((e = modules_start(api)) != NULL)
+    if ((e = modules_start(api, &modules)) != NULL)
         goto failed;
-    started = true;
 
     struct rpc_options ro = {
         .address = config_get(cfg, "listen-address"),
@@ -241,7 +241,7 @@ int main(int argc, char **argv)
         log_info("stopped with requests in flight");
         _exit(0);
     }
-    modules_stop(api);
+    modules_stop(modules);
     api_destroy(api);
     hv_close(hv);
     db_close(db);
@@ -250,10 +250,7 @@ int main(int argc, char **argv)
     return 0;
 
 failed:
-    /* modules_start may have started part of what modules_stop stops: it is only
-     * undone whole, once it succeeded */
-    if (started)
-        modules_stop(api);
+    modules_stop(modules);
     api_destroy(api);
     hv_close(hv);
     db_close(db);

@@ -1,23 +1,42 @@
 #include "modules.h"
 #include "guest.h"
+#include "util.h"
 #include "vm.h"
+
+#include <stdlib.h>
+
+/* What the modules run in the background, owned here and nowhere else. */
+struct modules {
+    struct guest_watch *guest;
+    struct vm_monitor *monitor;
+};
 
 xerr *modules_register(struct api *api)
 {
     return vm_register(api);
 }
 
-xerr *modules_start(struct api *api)
+xerr *modules_start(struct api *api, struct modules **out)
 {
-    /* guest metrics first: the monitor tells it about domains it adopts or loses */
-    xerr *e = guest_start(api);
+    struct modules *m = xcalloc(1, sizeof(*m));
+    /* the monitor first: it clears the operations a restart interrupted and brings
+     * the records up to date, which the guest watch then follows */
+    xerr *e = vm_monitor_start(api, &m->monitor);
     if (!e)
-        e = vm_start_monitor(api);
+        e = guest_watch_start(api, &m->guest);
+    if (e) {
+        modules_stop(m);
+        m = NULL;
+    }
+    *out = m;
     return e;
 }
 
-void modules_stop(struct api *api)
+void modules_stop(struct modules *m)
 {
-    vm_stop_monitor(api);
-    guest_stop();
+    if (!m)
+        return;
+    vm_monitor_stop(m->monitor);
+    guest_watch_stop(m->guest);
+    free(m);
 }

@@ -6,8 +6,11 @@
 
 /* Register the modules' messages (before api_startup). */
 xerr *modules_register(struct api *api);
-/* Start what runs in the background (after api_startup: the host record exists). */
-xerr *modules_start(struct api *api);
-void modules_stop(struct api *api);
+/* Start what runs in the background (after api_startup: the host record exists);
+ * *out owns it.  On failure nothing is left running. */
+struct modules;
+xerr *modules_start(struct api *api, struct modules **out);
+/* Stop and free what modules_start started (NULL is allowed). */
+void modules_stop(struct modules *m);
 
 #endif

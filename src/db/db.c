@@ -1,5 +1,6 @@
 /* Opening the store, the connection pool, the schema, and reads. */
 #include "db_int.h"
+#include "dm_gen.h"
 #include "log.h"
 
 #include <stdarg.h>
@@ -169,7 +170,7 @@ xerr *conn_read_record(struct conn *c, const struct dm_class *cls, const char *r
     }
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
-        return xerr_new("HANDLE_INVALID", cls->name, ref, NULL);
+        return err_handle_invalid(cls->name, ref);
     return sql_error(c->h, "get_record");
 }
 
@@ -181,7 +182,7 @@ xerr *conn_read_field(struct conn *c, const struct dm_class *cls, const char *re
     if (!field_stored(f)) {
         /* the object itself must exist, or the empty set would hide a bad ref */
         if (!conn_exists(c, cls, ref))
-            return xerr_new("HANDLE_INVALID", cls->name, ref, NULL);
+            return err_handle_invalid(cls->name, ref);
         return conn_read_inverse(c, cls, ref, f, out);
     }
     st = conn_stmt(c, cls, ST_FIXED + f->index, "SELECT \"%s\" FROM \"%s\" WHERE _ref = ?1", f->name, cls->name);
@@ -195,7 +196,7 @@ xerr *conn_read_field(struct conn *c, const struct dm_class *cls, const char *re
     if (rc == SQLITE_ROW)
         return NULL;
     if (rc == SQLITE_DONE)
-        return xerr_new("HANDLE_INVALID", cls->name, ref, NULL);
+        return err_handle_invalid(cls->name, ref);
     return sql_error(c->h, "get_field");
 }
 
@@ -350,7 +351,7 @@ xerr *db_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, 
         if (rc == SQLITE_ROW)
             *ref = xstrdup((const char *)sqlite3_column_text(st, 0));
         else if (rc == SQLITE_DONE)
-            e = xerr_new("UUID_INVALID", c->name, uuid, NULL);
+            e = err_uuid_invalid(c->name, uuid);
         else
             e = sql_error(r->h, "get_by_uuid");
         sqlite3_reset(st);
@@ -418,7 +419,7 @@ xerr *db_open(const struct db_options *opt, struct db **out)
 {
     *out = NULL;
     if (strcmp(opt->sync, "full") != 0 && strcmp(opt->sync, "normal") != 0)
-        return xerr_new("INVALID_VALUE", "db-sync", opt->sync, NULL);
+        return err_invalid_value("db-sync", opt->sync);
     if (sqlite3_threadsafe() == 0)
         return xerr_internal("SQLite was built without thread support");
 

@@ -41,6 +41,9 @@ struct db {
     pthread_mutex_t ev_lock;
     pthread_cond_t ev_cond;
     int64_t last_event, first_event;
+    /* db_set_commit_hook (tests); under write_lock */
+    db_commit_hook commit_hook;
+    void *commit_hook_ctx;
 };
 
 struct db_txn {

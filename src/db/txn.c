@@ -1,8 +1,10 @@
 /* Writes, and the event log they append to. */
 #include "db_int.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "wire.h"
 
+#include <assert.h>
 #include <string.h>
 
 /* ---- touched objects, coalesced to one event per object per transaction ---- */
@@ -160,7 +162,7 @@ static xerr *run_on_object(struct db_txn *t, const struct dm_class *c, const cha
     if (sqlite3_step(st) != SQLITE_DONE)
         e = sql_error(h, what);
     else if (sqlite3_changes(h) == 0)
-        e = xerr_new("HANDLE_INVALID", c->name, ref, NULL);
+        e = err_handle_invalid(c->name, ref);
     sqlite3_finalize(st);
     if (!e)
         touch(t, c, ref, op);
@@ -218,7 +220,7 @@ xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref
 xerr *db_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref)
 {
     if (!conn_exists(t->db->writer, c, ref))
-        return xerr_new("HANDLE_INVALID", c->name, ref, NULL);
+        return err_handle_invalid(c->name, ref);
     touch(t, c, ref, TOUCH_MOD);
     return NULL;
 }
@@ -250,7 +252,9 @@ xerr *db_txn_read_refs(struct db_txn *t, const struct dm_class *c, xv **out)
 static xerr *append_events(struct db_txn *t, int64_t *last)
 {
     struct conn *w = t->db->writer;
-    static const char *const opname[] = {"", "add", "mod", "del"};
+    const char *opname[] = {[TOUCH_ADD] = event_operation_name(EVENT_OPERATION_ADD),
+                            [TOUCH_MOD] = event_operation_name(EVENT_OPERATION_MOD),
+                            [TOUCH_DEL] = event_operation_name(EVENT_OPERATION_DEL)};
     sqlite3_stmt *st;
     if (sqlite3_prepare_v3(w->h, "INSERT INTO _event (ts, class, op, ref, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)",
                            -1, 0, &st, NULL) != SQLITE_OK)
@@ -278,6 +282,7 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
         sqlite3_reset(st);
         sqlite3_bind_double(st, 1, now);
         sqlite3_bind_text(st, 2, tc->c->lname, -1, SQLITE_STATIC);
+        assert(tc->op != TOUCH_NONE);
         sqlite3_bind_text(st, 3, opname[tc->op], -1, SQLITE_STATIC);
         sqlite3_bind_text(st, 4, tc->ref, -1, SQLITE_STATIC);
         if (json)
@@ -293,11 +298,21 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
     return e;
 }
 
+void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx)
+{
+    pthread_mutex_lock(&db->write_lock);
+    db->commit_hook = fn;
+    db->commit_hook_ctx = ctx;
+    pthread_mutex_unlock(&db->write_lock);
+}
+
 xerr *db_commit(struct db_txn *t, int64_t *last_event)
 {
     struct db *db = t->db;
     int64_t last = 0;
-    xerr *e = append_events(t, &last);
+    xerr *e = db->commit_hook ? db->commit_hook(db->commit_hook_ctx, t) : NULL;
+    if (!e)
+        e = append_events(t, &last);
     int64_t first = db->first_event;
     if (!e && last && last - db->first_event >= db->event_log_size + db->event_log_size / 8) {
         /* trim in batches, not on every commit */
@@ -401,4 +416,18 @@ xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, v
     }
     db_reader_put(db, r);
     return e;
+}
+
+xerr *db_end_id(struct db_txn *t, xerr *e, int64_t *last_event)
+{
+    if (e) {
+        db_abort(t);
+        return e;
+    }
+    return db_commit(t, last_event);
+}
+
+xerr *db_end(struct db_txn *t, xerr *e)
+{
+    return db_end_id(t, e, NULL);
 }

@@ -17,6 +17,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "dm.h" /* DM_MAX_PARAMS: the dispatcher's table holds that many */
+
 #define MAX 512
 
 static const char *src_path;
@@ -109,7 +111,7 @@ struct message {
     char *name, *doc, *result;
     bool session, async;
     int nparams, nerrors;
-    struct param params[16];
+    struct param params[DM_MAX_PARAMS];
     char *errors[32];
     xmlNode *node;
 };
@@ -124,8 +126,9 @@ struct klass {
 
 struct error {
     char *name, *doc;
+    bool client;         /* raised by clients of the API (xe), never sent by the server */
     int nparams;
-    char *params[16];
+    char *params[DM_MAX_PARAMS];
     xmlNode *node;
 };
 
@@ -359,8 +362,8 @@ static void read_message(struct klass *k, xmlNode *n)
     m->result = strdup("void");
     for (xmlNode *c = n->children; c; c = c->next) {
         if (is(c, "param")) {
-            if (m->nparams == 16) {
-                fail(c, "too many parameters");
+            if (m->nparams == DM_MAX_PARAMS) {
+                fail(c, "more than %d parameters: the dispatcher holds no more", DM_MAX_PARAMS);
                 break;
             }
             struct param *p = &m->params[m->nparams++];
@@ -440,10 +443,13 @@ static void read_error(xmlNode *n)
     e->node = n;
     e->name = name_of(n, "error");
     e->doc = attr_or(n, "doc", "");
+    char *cl = attr(n, "client");
+    e->client = yes(cl);
+    free(cl);
     for (xmlNode *c = n->children; c; c = c->next) {
         if (!is(c, "param"))
             continue;
-        if (e->nparams == 16) {
+        if (e->nparams == DM_MAX_PARAMS) {
             fail(c, "too many parameters");
             break;
         }
@@ -584,8 +590,53 @@ static bool default_ok(const struct type *t, const char *json)
     return json_value_ok(t, &s) && !*skip_sp(s);
 }
 
+/* The C name of an enum value: VM_POWER_STATE_HALTED for vm_power_state.Halted. */
+static void enum_const(char *dst, size_t cap, const char *enm, const char *value)
+{
+    size_t n = 0;
+    for (const char *parts[] = {enm, "_", value}, **p = parts; p < parts + 3; p++)
+        for (const char *c = *p; *c && n + 1 < cap; c++)
+            dst[n++] = isalnum((unsigned char)*c) ? (char)toupper((unsigned char)*c) : '_';
+    dst[n] = 0;
+}
+
+static void validate_enums_and_errors(void)
+{
+    /* C enum constants share one namespace: refuse two values that would collide */
+    static char names[MAX * 8][160];
+    int nnames = 0;
+    for (int i = 0; i < nenums; i++) {
+        struct enm *e = &enums[i];
+        char count[160];
+        enum_const(count, sizeof(count), e->name, "COUNT");
+        for (int j = 0; j < e->n; j++) {
+            char *c = names[nnames];
+            enum_const(c, sizeof(names[0]), e->name, e->values[j]);
+            if (strcmp(c, count) == 0)
+                fail(NULL, "enum %s: value %s collides with %s", e->name, e->values[j], count);
+            for (int k = 0; k < nnames; k++)
+                if (strcmp(names[k], c) == 0)
+                    fail(NULL, "enum %s: value %s gives the C name %s twice", e->name, e->values[j], c);
+            if (nnames < MAX * 8 - 1)
+                nnames++;
+        }
+    }
+    for (int i = 0; i < nerrs; i++) {
+        const char *c = errs[i].name;
+        if (!isupper((unsigned char)*c) || strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(c))
+            fail(errs[i].node, "error code %s is not an upper-case identifier", c);
+        for (int p = 0; p < errs[i].nparams; p++)
+            for (const char *q = errs[i].params[p]; *q; q++)
+                if (!isalnum((unsigned char)*q) && *q != '_') {
+                    fail(errs[i].node, "parameter %s of %s is not an identifier", errs[i].params[p], c);
+                    break;
+                }
+    }
+}
+
 static void validate(void)
 {
+    validate_enums_and_errors();
     for (int i = 0; i < nclasses; i++) {
         struct klass *k = classes[i];
         if (find_class(k->name) != k)
@@ -643,6 +694,24 @@ static void validate(void)
             for (int p = 1; p < m->nparams; p++)
                 if (m->params[p - 1].optional && !m->params[p].optional)
                     fail(m->node, "optional parameters must come last");
+            /* parameters become members of the handler's argument struct */
+            static const char *const keywords[] = {
+                "auto", "bool", "break", "case", "char", "const", "continue", "default", "do", "double",
+                "else", "enum", "extern", "float", "for", "goto", "if", "inline", "int", "long", "register",
+                "restrict", "return", "short", "signed", "sizeof", "static", "struct", "switch", "typedef",
+                "union", "unsigned", "void", "volatile", "while", NULL};
+            for (int p = 0; p < m->nparams; p++) {
+                const char *pn = m->params[p].name;
+                bool ident = (isalpha((unsigned char)*pn) || *pn == '_') && strspn(pn, "abcdefghijklmnopqrstuvwxyz"
+                                                                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") == strlen(pn);
+                for (const char *const *kw = keywords; ident && *kw; kw++)
+                    ident = strcmp(pn, *kw) != 0;
+                if (!ident || strncmp(pn, "has_", 4) == 0)
+                    fail(m->node, "%s.%s: parameter '%s' cannot be a C member name", k->name, m->name, pn);
+                for (int q = 0; q < p; q++)
+                    if (strcmp(m->params[q].name, pn) == 0)
+                        fail(m->node, "%s.%s: duplicate parameter %s", k->name, m->name, pn);
+            }
         }
     }
     for (int i = 0; i < nerrs; i++)
@@ -689,7 +758,7 @@ static void emit_type(FILE *o, struct type *t)
     fprintf(o, "static const struct dm_type T%d = {%s, ", t->id, kind_c[t->kind]);
     c_str(o, t->spelling);
     if (t->kind == K_ENUM)
-        fprintf(o, ", &E_%s, NULL", t->name);
+        fprintf(o, ", &dm_enums[%d], NULL", (int)(find_enum(t->name) - enums));
     else if (t->kind == K_REF) {
         fputs(", NULL, ", o);
         c_str(o, t->name);
@@ -703,6 +772,8 @@ static void emit_type(FILE *o, struct type *t)
         fputs(", NULL, NULL, NULL};\n", o);
 }
 
+static void write_handlers_c(FILE *o);
+
 static void write_c(const char *path)
 {
     FILE *o = fopen(path, "w");
@@ -711,7 +782,7 @@ static void write_c(const char *path)
         exit(1);
     }
     fprintf(o, "/* Generated by dmgen from %s.  Do not edit. */\n", src_path);
-    fputs("#include \"dm_gen.h\"\n\n", o);
+    fputs("#include \"dm_gen.h\"\n\n#include <assert.h>\n\n", o);
     fprintf(o, "const int dm_api_version_major = %s, dm_api_version_minor = %s;\n", api_major, api_minor);
     fputs("const char dm_api_version_vendor[] = ", o);
     c_str(o, api_vendor);
@@ -728,11 +799,25 @@ static void write_c(const char *path)
             c_str(o, e->docs[j]);
             fputs(", ", o);
         }
-        fprintf(o, "};\nstatic const struct dm_enum E_%s = {", e->name);
+        fputs("};\n", o);
+    }
+    fputs("const struct dm_enum dm_enums[] = {\n", o);
+    for (int i = 0; i < nenums; i++) {
+        struct enm *e = &enums[i];
+        fputs("    {", o);
         c_str(o, e->name);
         fprintf(o, ", %d, E_%s_values, E_%s_docs, ", e->n, e->name, e->name);
         c_str(o, e->doc);
-        fputs("};\n", o);
+        fputs("},\n", o);
+    }
+    fprintf(o, "};\nconst size_t dm_nenums = %d;\n\n", nenums);
+    for (int i = 0; i < nenums; i++) {
+        const char *n = enums[i].name;
+        fprintf(o, "const char *%s_name(enum %s v)\n{\n    return dm_enum_name(&dm_enums[%d], (int)v);\n}\n\n",
+                n, n, i);
+        fprintf(o, "bool %s_parse(const char *s, enum %s *out)\n{\n    int i = dm_enum_parse(&dm_enums[%d], s);\n"
+                   "    if (i < 0)\n        return false;\n    *out = (enum %s)i;\n    return true;\n}\n\n",
+                n, n, i, n);
     }
     fputc('\n', o);
     for (int i = 0; i < ntypes; i++)
@@ -808,9 +893,20 @@ static void write_c(const char *path)
         c_str(o, lname);
         fputs(", ", o);
         c_str(o, k->doc);
-        fprintf(o, ", %s, %s, %s, F_%s, %d, M_%s, %d, %d},\n", k->table ? "true" : "false",
+        fprintf(o, ", %s, %s, %s, F_%s, %d, M_%s, %d, %d", k->table ? "true" : "false",
                 k->create ? "true" : "false", k->destroy ? "true" : "false", k->name, k->nfields,
                 k->name, k->nmessages, i);
+        for (const char *const *fname = (const char *const[]){"uuid", "name_label", NULL}; *fname; fname++) {
+            int at = -1;
+            for (int j = 0; j < k->nfields; j++)
+                if (strcmp(k->fields[j].name, *fname) == 0)
+                    at = j;
+            if (at >= 0)
+                fprintf(o, ", &F_%s[%d]", k->name, at);
+            else
+                fputs(", NULL", o);
+        }
+        fputs("},\n", o);
     }
     fprintf(o, "};\nconst size_t dm_nclasses = %d;\n\n", nclasses);
     for (int i = 0; i < nerrs; i++) {
@@ -827,7 +923,7 @@ static void write_c(const char *path)
         c_str(o, errs[i].name);
         fprintf(o, ", %d, R_%s, ", errs[i].nparams, errs[i].name);
         c_str(o, errs[i].doc);
-        fputs("},\n", o);
+        fprintf(o, ", %s},\n", errs[i].client ? "true" : "false");
     }
     fprintf(o, "};\nconst size_t dm_nerrors = %d;\n\n", nerrs);
     for (int i = 0; i < nerrs; i++) {
@@ -838,12 +934,165 @@ static void write_c(const char *path)
             fprintf(o, "%sconst char *%s", p ? ", " : "", errs[i].params[p]);
         if (!errs[i].nparams)
             fputs("void", o);
-        fprintf(o, ")\n{\n    return xerr_new(\"%s\", ", errs[i].name);
-        for (int p = 0; p < errs[i].nparams; p++)
-            fprintf(o, "%s, ", errs[i].params[p]);
-        fputs("NULL);\n}\n\n", o);
+        fputs(")\n{\n", o);
+        if (errs[i].nparams) {
+            fputs("    const char *const pv_[] = {", o);
+            for (int p = 0; p < errs[i].nparams; p++)
+                fprintf(o, "%s%s", p ? ", " : "", errs[i].params[p]);
+            fprintf(o, "};\n    return xerr__raise(XERR_%s, %d, pv_);\n}\n\n", errs[i].name, errs[i].nparams);
+        } else {
+            fprintf(o, "    return xerr__raise(XERR_%s, 0, NULL);\n}\n\n", errs[i].name);
+        }
     }
+    write_handlers_c(o);
     fclose(o);
+}
+
+/* ---- typed handlers: an argument struct, a function type, a thunk and a
+ * registration function for every declared message ---- */
+
+static bool void_result(const struct message *m)
+{
+    return strcmp(m->result, "void") == 0;
+}
+
+/* The C type of a parameter's checked value. */
+static void c_param_type(FILE *o, const struct param *p)
+{
+    if (!p->type) {
+        fputs("const xv *", o);
+        return;
+    }
+    switch (p->type->kind) {
+    case K_STRING:
+    case K_REF:
+    case K_DATETIME: fputs("const char *", o); break;
+    case K_INT: fputs("int64_t ", o); break;
+    case K_FLOAT: fputs("double ", o); break;
+    case K_BOOL: fputs("bool ", o); break;
+    case K_ENUM: fprintf(o, "enum %s ", p->type->name); break;
+    case K_SET:
+    case K_MAP: fputs("const xv *", o); break;
+    }
+}
+
+static void c_param_unpack(FILE *o, const struct param *p, int i)
+{
+    if (!p->type) {
+        fprintf(o, "args[%d]", i);
+        return;
+    }
+    switch (p->type->kind) {
+    case K_STRING:
+    case K_REF:
+    case K_DATETIME: fprintf(o, "dm_arg_str(args[%d])", i); break;
+    case K_INT: fprintf(o, "dm_arg_int(args[%d])", i); break;
+    case K_FLOAT: fprintf(o, "dm_arg_float(args[%d])", i); break;
+    case K_BOOL: fprintf(o, "dm_arg_bool(args[%d])", i); break;
+    case K_ENUM:
+        fprintf(o, "(enum %s)dm_arg_enum(&dm_enums[%d], args[%d])", p->type->name,
+                (int)(find_enum(p->type->name) - enums), i);
+        break;
+    case K_SET:
+    case K_MAP: fprintf(o, "dm_arg_xv(args[%d])", i); break;
+    }
+}
+
+/* The handler's function type: (ctx[, args][, result]). */
+static void c_fn_params(FILE *o, const struct klass *k, const struct message *m)
+{
+    fputs("(struct api_ctx *ctx", o);
+    if (m->nparams)
+        fprintf(o, ", const struct %s_%s_args *a", k->name, m->name);
+    if (!void_result(m))
+        fputs(", xv **result", o);
+    fputc(')', o);
+}
+
+static void write_handlers_h(FILE *o)
+{
+    fputs("/* ---- typed handlers for the hand-written messages ----\n"
+          " * For each message C.m: struct C_m_args (its parameters, already checked and\n"
+          " * converted; an optional one has has_<name>), the handler type C_m_fn (no args\n"
+          " * for a message without parameters, no result for a void one) and\n"
+          " * api_register_C_m(api, fn). */\n"
+          "struct api;\nstruct api_ctx;\n"
+          "/* Reserved for the generated registration functions. */\n"
+          "typedef xerr *(*api_thunk)(struct api_ctx *ctx, void (*fn)(void), xv *const *args, size_t n,\n"
+          "                           xv **result);\n"
+          "void api_register_thunk(struct api *api, const struct dm_class *c, const struct dm_message *msg,\n"
+          "                        api_thunk thunk, void (*fn)(void));\n\n", o);
+    for (int i = 0; i < nclasses; i++) {
+        struct klass *k = classes[i];
+        for (int j = 0; j < k->nmessages; j++) {
+            struct message *m = &k->messages[j];
+            if (m->nparams) {
+                fprintf(o, "struct %s_%s_args {\n", k->name, m->name);
+                for (int p = 0; p < m->nparams; p++) {
+                    if (m->params[p].optional)
+                        fprintf(o, "    bool has_%s;\n", m->params[p].name);
+                    fputs("    ", o);
+                    c_param_type(o, &m->params[p]);
+                    fprintf(o, "%s;\n", m->params[p].name);
+                }
+                fputs("};\n", o);
+            }
+            fprintf(o, "typedef xerr *(*%s_%s_fn)", k->name, m->name);
+            c_fn_params(o, k, m);
+            fprintf(o, ";\nvoid api_register_%s_%s(struct api *api, %s_%s_fn fn);\n\n", k->name, m->name, k->name,
+                    m->name);
+        }
+    }
+}
+
+static void write_handlers_c(FILE *o)
+{
+    for (int i = 0; i < nclasses; i++) {
+        struct klass *k = classes[i];
+        for (int j = 0; j < k->nmessages; j++) {
+            struct message *m = &k->messages[j];
+            int nreq = 0;
+            for (int p = 0; p < m->nparams; p++)
+                if (!m->params[p].optional)
+                    nreq = p + 1;
+            fprintf(o, "static xerr *thunk_%s_%s(struct api_ctx *ctx, void (*fn)(void), xv *const *args, size_t n,\n"
+                       "                         xv **result)\n{\n",
+                    k->name, m->name);
+            /* the dispatcher checked the count; n unused when asserts are off */
+            if (nreq == m->nparams)
+                fprintf(o, "    assert(n == %d);\n", nreq);
+            else if (nreq == 0)
+                fprintf(o, "    assert(n <= %d);\n", m->nparams);
+            else
+                fprintf(o, "    assert(n >= %d && n <= %d);\n", nreq, m->nparams);
+            fputs("    (void)n;\n", o);
+            if (!m->nparams)
+                fputs("    (void)args;\n", o);
+            if (void_result(m))
+                fputs("    (void)result;\n", o);
+            if (m->nparams) {
+                fprintf(o, "    struct %s_%s_args a = {0};\n", k->name, m->name);
+                for (int p = 0; p < m->nparams; p++) {
+                    const char *pad = "    ";
+                    if (m->params[p].optional) {
+                        fprintf(o, "    if (n > %d) {\n        a.has_%s = true;\n", p, m->params[p].name);
+                        pad = "        ";
+                    }
+                    fprintf(o, "%sa.%s = ", pad, m->params[p].name);
+                    c_param_unpack(o, &m->params[p], p);
+                    fputs(";\n", o);
+                    if (m->params[p].optional)
+                        fputs("    }\n", o);
+                }
+            }
+            fprintf(o, "    return ((%s_%s_fn)fn)(ctx%s%s);\n}\n\n", k->name, m->name, m->nparams ? ", &a" : "",
+                    void_result(m) ? "" : ", result");
+            fprintf(o, "void api_register_%s_%s(struct api *api, %s_%s_fn fn)\n{\n"
+                       "    api_register_thunk(api, &dm_classes[%d], &dm_classes[%d].messages[%d], thunk_%s_%s,\n"
+                       "                       (void (*)(void))fn);\n}\n\n",
+                    k->name, m->name, k->name, m->name, i, i, j, k->name, m->name);
+        }
+    }
 }
 
 static void write_h(const char *path)
@@ -862,6 +1111,24 @@ static void write_h(const char *path)
         for (int j = 0; j < k->nfields; j++)
             fprintf(o, "#define DMF_%s_%s (&dm_classes[%d].fields[%d])\n", k->name, k->fields[j].name, i, j);
     }
+    fputs("\n/* Enums: the C enum, the wire spelling of a value, and the value of a spelling\n"
+          " * (case-insensitive, as on the wire; false if unknown). */\n", o);
+    for (int i = 0; i < nenums; i++) {
+        struct enm *e = &enums[i];
+        char c[160];
+        fprintf(o, "enum %s {\n", e->name);
+        for (int j = 0; j < e->n; j++) {
+            enum_const(c, sizeof(c), e->name, e->values[j]);
+            fprintf(o, "    %s,\n", c);
+        }
+        enum_const(c, sizeof(c), e->name, "COUNT");
+        fprintf(o, "    %s\n};\n#define DME_%s (&dm_enums[%d])\n", c, e->name, i);
+        fprintf(o, "const char *%s_name(enum %s v);\nbool %s_parse(const char *s, enum %s *out);\n\n",
+                e->name, e->name, e->name, e->name);
+    }
+    fputs("/* Error codes, for xerr_is(e, XERR_TASK_CANCELLED). */\n", o);
+    for (int i = 0; i < nerrs; i++)
+        fprintf(o, "#define XERR_%s \"%s\"\n", errs[i].name, errs[i].name);
     fputs("\n/* A constructor for every error code, its parameters in order. */\n", o);
     for (int i = 0; i < nerrs; i++) {
         char lname[128];
@@ -873,7 +1140,9 @@ static void write_h(const char *path)
             fputs("void", o);
         fputs(");\n", o);
     }
-    fputs("\n#endif\n", o);
+    fputc('\n', o);
+    write_handlers_h(o);
+    fputs("#endif\n", o);
     fclose(o);
 }
 
@@ -989,6 +1258,8 @@ static void write_md(const char *path)
           "`ErrorDescription`.\n\n| Code | Parameters | Meaning |\n|---|---|---|\n",
           o);
     for (int i = 0; i < nerrs; i++) {
+        if (errs[i].client)
+            continue; /* never on the wire */
         fprintf(o, "| `%s` | ", errs[i].name);
         for (int p = 0; p < errs[i].nparams; p++)
             fprintf(o, "%s`%s`", p ? ", " : "", errs[i].params[p]);

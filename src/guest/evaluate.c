@@ -1,6 +1,7 @@
 /* From what a guest wrote to what VM_guest_metrics says.  Everything here comes from
  * an untrusted guest: a value that is not what it should be counts as absent. */
 #include "guest.h"
+#include "dm_gen.h"
 #include "util.h"
 
 #include <ctype.h>
@@ -110,10 +111,10 @@ xv *guest_evaluate(char *const raw[GK_COUNT], const int64_t host_tools[4])
         cmp = v[i] < host_tools[i] ? -1 : v[i] > host_tools[i];
     /* a guest that says it has tools but not which: we cannot call them current */
     bool up_to_date = not_upgradable || (have[0] && cmp >= 0);
-    const char *status = not_upgradable ? "not_upgradable"
-                         : !detected    ? "not_installed"
-                         : up_to_date   ? "up_to_date"
-                                        : "out_of_date";
+    enum tools_status status = not_upgradable ? TOOLS_STATUS_NOT_UPGRADABLE
+                               : !detected    ? TOOLS_STATUS_NOT_INSTALLED
+                               : up_to_date   ? TOOLS_STATUS_UP_TO_DATE
+                                              : TOOLS_STATUS_OUT_OF_DATE;
 
     static const struct {
         enum guest_key key;
@@ -128,11 +129,11 @@ xv *guest_evaluate(char *const raw[GK_COUNT], const int64_t host_tools[4])
     if (raw[GK_NOT_UPGRADABLE])
         xv_struct_append(other, "PVAddons-NotUpgradable", text(raw[GK_NOT_UPGRADABLE]));
 
-    xv_struct_append(out, "PV_drivers_version", version);
-    xv_struct_append(out, "PV_drivers_detected", xv_bool(detected));
-    xv_struct_append(out, "PV_drivers_up_to_date", xv_bool(up_to_date));
-    xv_struct_append(out, "tools_status", xv_string(status));
-    xv_struct_append(out, "os_version", os);
-    xv_struct_append(out, "other", other);
+    dm_set(out, DMF_VM_guest_metrics_PV_drivers_version, version);
+    dm_set(out, DMF_VM_guest_metrics_PV_drivers_detected, xv_bool(detected));
+    dm_set(out, DMF_VM_guest_metrics_PV_drivers_up_to_date, xv_bool(up_to_date));
+    dm_set(out, DMF_VM_guest_metrics_tools_status, xv_string(tools_status_name(status)));
+    dm_set(out, DMF_VM_guest_metrics_os_version, os);
+    dm_set(out, DMF_VM_guest_metrics_other, other);
     return out;
 }

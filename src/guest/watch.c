@@ -1,20 +1,25 @@
 /* Following data/updated of every running domain.
  *
- * The watch callback only marks a domain pending (constant work, whatever a guest
- * does); one worker reads each pending domain at most once per interval, oldest
- * due first, so a guest bumping data/updated thousands of times a second costs one
- * read per interval and never delays another guest's update. */
+ * Which domains to follow comes from the VM records: a follower thread reads the
+ * store's event log (as event.from does) and follows the domain of every VM that is
+ * Running or Paused on this host, so that no other module has to tell this one
+ * about domains.  The watch callback only marks a domain pending (constant work,
+ * whatever a guest does); one worker reads each pending domain at most once per
+ * interval, oldest due first, so a guest bumping data/updated thousands of times a
+ * second costs one read per interval and never delays another guest's update. */
 #include "guest.h"
 #include "dm_gen.h"
 #include "log.h"
 #include "util.h"
-#include "vm.h"
 #include "xenbe.h"
 
+#include <assert.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct gdom {
     uint32_t domid;
@@ -23,17 +28,19 @@ struct gdom {
     double last_read;            /* monotonic; 0: never */
 };
 
-static struct {
+struct guest_watch {
     struct api *api;
     struct hv_watcher *watcher;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;        /* doms, stop */
     pthread_cond_t wake;
     struct strmap *doms;         /* "<domid>" -> struct gdom */
-    pthread_t worker;
-    bool running, stop;
+    struct strmap *followed;     /* VM ref -> "<domid>": the follower thread's own */
+    int64_t last_event;          /* the follower's place in the event log */
+    pthread_t worker, follower;
+    bool worker_started, follower_started, stop;
     double interval;
     int64_t tools[4];
-} G = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+};
 
 static void gdom_free(void *p)
 {
@@ -44,32 +51,31 @@ static void gdom_free(void *p)
 
 static void on_update(void *ctx, const char *path, const char *token)
 {
-    (void)ctx;
     (void)path;
-    pthread_mutex_lock(&G.lock);
-    struct gdom *d = strmap_get(G.doms, token);
+    struct guest_watch *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    struct gdom *d = strmap_get(g->doms, token);
     if (d && !d->pending) {
         d->pending = true;
-        pthread_cond_signal(&G.wake);
+        pthread_cond_signal(&g->wake);
     }
-    pthread_mutex_unlock(&G.lock);
+    pthread_mutex_unlock(&g->lock);
 }
 
-static void started(void *ctx, const char *vm, uint32_t domid)
+static void start_following(struct guest_watch *g, const char *vm, uint32_t domid)
 {
-    (void)ctx;
     char token[16], path[96];
     snprintf(token, sizeof(token), "%" PRIu32, domid);
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/data/updated", domid);
     struct gdom *d = xcalloc(1, sizeof(*d));
     d->domid = domid;
     d->vm = xstrdup(vm);
-    pthread_mutex_lock(&G.lock);
-    struct gdom *old = strmap_put(G.doms, token, d);
-    pthread_mutex_unlock(&G.lock);
+    pthread_mutex_lock(&g->lock);
+    struct gdom *old = strmap_put(g->doms, token, d);
+    pthread_mutex_unlock(&g->lock);
     if (old)
         gdom_free(old);
-    xerr *e = G.watcher ? hv_watcher_add(G.watcher, path, token) : NULL;
+    xerr *e = hv_watcher_add(g->watcher, path, token);
     if (e) {
         _cleanup_free_ char *s = xerr_str(e);
         log_error("guest metrics of domain %" PRIu32 " will not be followed: %s", domid, s);
@@ -77,26 +83,142 @@ static void started(void *ctx, const char *vm, uint32_t domid)
     }
 }
 
-static void stopped(void *ctx, const char *vm, uint32_t domid)
+static void stop_following(struct guest_watch *g, const char *vm, uint32_t domid)
 {
-    (void)ctx;
-    (void)vm;
     char token[16], path[96];
     snprintf(token, sizeof(token), "%" PRIu32, domid);
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/data/updated", domid);
-    if (G.watcher)
-        hv_watcher_remove(G.watcher, path, token);
-    pthread_mutex_lock(&G.lock);
-    struct gdom *d = strmap_remove(G.doms, token);
-    pthread_mutex_unlock(&G.lock);
-    if (d)
+    pthread_mutex_lock(&g->lock);
+    struct gdom *d = strmap_get(g->doms, token);
+    /* the domid may already be another VM's */
+    bool ours = d && strcmp(d->vm, vm) == 0;
+    if (ours)
+        strmap_remove(g->doms, token);
+    pthread_mutex_unlock(&g->lock);
+    if (ours) {
+        hv_watcher_remove(g->watcher, path, token);
         gdom_free(d);
+    }
+}
+
+/* The domain of this host a VM record says the VM runs in; 0 if none. */
+static uint32_t domain_of(struct guest_watch *g, const xv *rec)
+{
+    int ps = dm_get_enum(rec, DMF_VM_power_state);
+    int64_t domid = dm_get_int(rec, DMF_VM_domid);
+    bool live = ps == VM_POWER_STATE_RUNNING || ps == VM_POWER_STATE_PAUSED;
+    bool here = strcmp(dm_get_str(rec, DMF_VM_resident_on), api_host_ref(g->api)) == 0;
+    return live && here && domid > 0 && domid <= UINT32_MAX ? (uint32_t)domid : 0;
+}
+
+/* Follow domid (0: none) for the VM, and no other domain. */
+static void follow(struct guest_watch *g, const char *vm, uint32_t domid)
+{
+    char *cur = strmap_get(g->followed, vm);
+    uint32_t was = cur ? (uint32_t)strtoul(cur, NULL, 10) : 0;
+    if (was == domid)
+        return;
+    if (was)
+        stop_following(g, vm, was);
+    free(strmap_remove(g->followed, vm));
+    if (domid) {
+        start_following(g, vm, domid);
+        strmap_put(g->followed, vm, xasprintf("%" PRIu32, domid));
+    }
+}
+
+/* Every VM record as it is now: at the start, and when events were lost. */
+static xerr *follow_all(struct guest_watch *g)
+{
+    xv *all = NULL;
+    xerr *e = db_read_all_records(api_db(g->api), DMC_VM, &all);
+    if (e)
+        return e;
+    for (size_t i = 0; i < all->u.st.n; i++)
+        follow(g, all->u.st.m[i].key, domain_of(g, all->u.st.m[i].val));
+    /* and none of the VMs that are gone */
+    xv *gone = xv_array();
+    size_t pos = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(g->followed, &pos, &k, &v))
+        if (!xv_struct_get(all, k))
+            xv_array_push(gone, xv_string(k));
+    for (size_t i = 0; i < gone->u.arr.n; i++)
+        follow(g, xv_str(gone->u.arr.v[i]), 0);
+    xv_free(gone);
+    xv_free(all);
+    return NULL;
+}
+
+static bool on_event(void *ctx, const struct db_event *ev)
+{
+    struct guest_watch *g = ctx;
+    if (strcmp(ev->class_lname, DMC_VM->lname) != 0)
+        return true;
+    xv *rec = NULL;
+    uint32_t domid = 0;
+    if (ev->snapshot_json) {
+        xerr *e = db_decode_snapshot(DMC_VM, ev->snapshot_json, &rec);
+        if (e) {
+            _cleanup_free_ char *s = xerr_str(e);
+            log_error("guest metrics: event %" PRId64 " of VM %s unreadable: %s", ev->id, ev->ref, s);
+            xerr_free(e);
+            return true;
+        }
+        domid = domain_of(g, rec);
+    }
+    follow(g, ev->ref, domid);
+    xv_free(rec);
+    return true;
+}
+
+static void pause_briefly(void)
+{
+    struct timespec ts = {0, 200 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+}
+
+static bool stopping(struct guest_watch *g)
+{
+    pthread_mutex_lock(&g->lock);
+    bool stop = g->stop;
+    pthread_mutex_unlock(&g->lock);
+    return stop;
+}
+
+/* How long the follower waits for events before it looks whether to stop. */
+#define FOLLOW_WAIT 0.2
+
+static void *follower(void *arg)
+{
+    struct guest_watch *g = arg;
+    struct db *db = api_db(g->api);
+    while (!stopping(g)) {
+        if (!db_wait_events(db, g->last_event, FOLLOW_WAIT))
+            continue;
+        xerr *e = NULL;
+        if (g->last_event + 1 < db_first_event_id(db)) {
+            /* the log was trimmed past us: start again from the records */
+            g->last_event = db_last_event_id(db);
+            e = follow_all(g);
+        } else {
+            e = db_events_after(db, g->last_event, 1000, on_event, g, &g->last_event);
+        }
+        if (e) {
+            _cleanup_free_ char *s = xerr_str(e);
+            log_error("guest metrics: following the VM records: %s", s);
+            xerr_free(e);
+            pause_briefly();
+        }
+    }
+    return NULL;
 }
 
 /* Create or update the VM's guest metrics with what the guest reported. */
-static xerr *record(const char *vm, uint32_t domid, xv *fields)
+static xerr *record(struct guest_watch *g, const char *vm, uint32_t domid, xv *fields)
 {
-    struct db *db = api_db(G.api);
+    struct db *db = api_db(g->api);
     struct db_txn *t;
     xerr *e = db_begin(db, &t);
     if (e)
@@ -105,11 +227,11 @@ static xerr *record(const char *vm, uint32_t domid, xv *fields)
     char *gm = NULL;
     e = db_txn_read_record(t, DMC_VM, vm, &rec);
     /* a report from a domain the VM no longer runs in is stale */
-    if (!e && xv_struct_get(rec, "domid")->u.i != (int64_t)domid)
+    if (!e && dm_get_int(rec, DMF_VM_domid) != (int64_t)domid)
         goto out;
-    xv_struct_append(fields, "last_updated", xv_datetime(time(NULL)));
-    xv_struct_append(fields, "live", xv_bool(true));
-    const char *cur = e ? NULL : xv_struct_get_str(rec, "guest_metrics");
+    dm_set(fields, DMF_VM_guest_metrics_last_updated, xv_datetime(time(NULL)));
+    dm_set(fields, DMF_VM_guest_metrics_live, xv_bool(true));
+    const char *cur = e ? NULL : dm_get_str(rec, DMF_VM_guest_metrics);
     xv *old = NULL;
     if (cur && strcmp(cur, REF_NULL) != 0) {
         xerr *re = db_txn_read_record(t, DMC_VM_guest_metrics, cur, &old);
@@ -120,11 +242,11 @@ static xerr *record(const char *vm, uint32_t domid, xv *fields)
     }
     if (!e && gm) {
         for (size_t i = 0; !e && i < fields->u.st.n; i++) {
-            const char *k = fields->u.st.m[i].key;
-            if (strcmp(k, "last_updated") != 0 && xv_equal(xv_struct_get(old, k), fields->u.st.m[i].val))
+            const struct dm_field *f = dm_field_find(DMC_VM_guest_metrics, fields->u.st.m[i].key);
+            assert(f); /* guest_evaluate makes only fields of the class */
+            if (f != DMF_VM_guest_metrics_last_updated && xv_equal(dm_get(old, f), fields->u.st.m[i].val))
                 continue;
-            e = db_txn_set(t, DMC_VM_guest_metrics, gm, dm_field_find(DMC_VM_guest_metrics, k),
-                           fields->u.st.m[i].val);
+            e = db_txn_set(t, DMC_VM_guest_metrics, gm, f, fields->u.st.m[i].val);
         }
     } else if (!e) {
         e = api_create_object(t, DMC_VM_guest_metrics, fields, &gm);
@@ -138,12 +260,12 @@ static xerr *record(const char *vm, uint32_t domid, xv *fields)
 out:
     free(gm);
     xv_free(rec);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
-static void read_domain(const char *vm, uint32_t domid)
+static void read_domain(struct guest_watch *g, const char *vm, uint32_t domid)
 {
-    struct hv *hv = api_hv(G.api);
+    struct hv *hv = api_hv(g->api);
     char updated[96];
     snprintf(updated, sizeof(updated), "/local/domain/%" PRIu32 "/data/updated", domid);
     char *bump = hv_xs_read(hv, updated, NULL);
@@ -155,8 +277,8 @@ static void read_domain(const char *vm, uint32_t domid)
         paths[i] = xasprintf("/local/domain/%" PRIu32 "/%s", domid, guest_key_paths[i]);
     xerr *e = hv_xs_read_many(hv, (const char *const *)paths, GK_COUNT, raw);
     if (!e) {
-        xv *fields = guest_evaluate(raw, G.tools);
-        e = record(vm, domid, fields);
+        xv *fields = guest_evaluate(raw, g->tools);
+        e = record(g, vm, domid, fields);
         xv_free(fields);
     }
     if (e) {
@@ -174,92 +296,100 @@ static void read_domain(const char *vm, uint32_t domid)
 
 static void *worker(void *arg)
 {
-    (void)arg;
-    pthread_mutex_lock(&G.lock);
-    while (!G.stop) {
+    struct guest_watch *g = arg;
+    pthread_mutex_lock(&g->lock);
+    while (!g->stop) {
         /* the pending domain due first */
         struct gdom *next = NULL;
         size_t pos = 0;
         const char *k;
         void *v;
-        while (strmap_next(G.doms, &pos, &k, &v)) {
+        while (strmap_next(g->doms, &pos, &k, &v)) {
             struct gdom *d = v;
             if (d->pending && (!next || d->last_read < next->last_read))
                 next = d;
         }
         double now = now_monotonic();
-        if (next && next->last_read + G.interval <= now) {
+        if (next && next->last_read + g->interval <= now) {
             next->pending = false;
             next->last_read = now;
             char *vm = xstrdup(next->vm);
             uint32_t domid = next->domid;
-            pthread_mutex_unlock(&G.lock);
-            read_domain(vm, domid);
+            pthread_mutex_unlock(&g->lock);
+            read_domain(g, vm, domid);
             free(vm);
-            pthread_mutex_lock(&G.lock);
+            pthread_mutex_lock(&g->lock);
             continue;
         }
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        double wait = next ? next->last_read + G.interval - now : 3600;
+        double wait = next ? next->last_read + g->interval - now : 3600;
         long ns = until.tv_nsec + (long)((wait - (double)(long)wait) * 1e9);
         until.tv_sec += (time_t)wait + ns / 1000000000L;
         until.tv_nsec = ns % 1000000000L;
-        pthread_cond_timedwait(&G.wake, &G.lock, &until);
+        pthread_cond_timedwait(&g->wake, &g->lock, &until);
     }
-    pthread_mutex_unlock(&G.lock);
+    pthread_mutex_unlock(&g->lock);
     return NULL;
 }
 
-xerr *guest_start(struct api *api)
+xerr *guest_watch_start(struct api *api, struct guest_watch **out)
 {
+    *out = NULL;
     const struct config *cfg = api_config(api);
-    G.api = api;
-    G.interval = config_get_double(cfg, "guest-metrics-interval");
-    if (!guest_parse_version(config_get(cfg, "guest-tools-version"), G.tools))
-        return xerr_new("INVALID_VALUE", "guest-tools-version", config_get(cfg, "guest-tools-version"), NULL);
-    G.doms = strmap_new();
-    xerr *e = hv_watcher_open(api_hv(api), on_update, NULL, &G.watcher);
-    if (e)
-        return e;
-    if (pthread_create(&G.worker, NULL, worker, NULL) != 0)
-        return xerr_internal("cannot start the guest metrics worker");
-    G.running = true;
-    struct vm_domain_hooks hooks = {started, stopped, NULL};
-    vm_set_domain_hooks(&hooks);
-
-    /* the domains already running (the daemon restarted): follow them again */
-    xv *vms = NULL;
-    if ((e = db_read_refs(api_db(api), DMC_VM, &vms)) != NULL)
-        return e;
-    for (size_t i = 0; i < vms->u.arr.n; i++) {
-        xv *rec = NULL;
-        const char *vm = xv_str(vms->u.arr.v[i]);
-        if (db_read_record(api_db(api), DMC_VM, vm, &rec) == NULL) {
-            const char *ps = xv_struct_get_str(rec, "power_state");
-            int64_t domid = xv_struct_get(rec, "domid")->u.i;
-            bool here = str_eq(xv_struct_get_str(rec, "resident_on"), api_host_ref(api));
-            if (here && domid > 0 && (strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0))
-                started(NULL, vm, (uint32_t)domid);
-        }
-        xv_free(rec);
+    struct guest_watch *g = xcalloc(1, sizeof(*g));
+    g->api = api;
+    g->interval = config_get_double(cfg, "guest-metrics-interval");
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_cond_init(&g->wake, NULL);
+    g->doms = strmap_new();
+    g->followed = strmap_new();
+    xerr *e = NULL;
+    if (!guest_parse_version(config_get(cfg, "guest-tools-version"), g->tools))
+        e = err_invalid_value("guest-tools-version", config_get(cfg, "guest-tools-version"));
+    if (!e)
+        e = hv_watcher_open(api_hv(api), on_update, g, &g->watcher);
+    if (!e) {
+        g->worker_started = pthread_create(&g->worker, NULL, worker, g) == 0;
+        if (!g->worker_started)
+            e = xerr_internal("cannot start the guest metrics worker");
     }
-    xv_free(vms);
+    if (!e) {
+        /* from here on no change is missed: events after this one are followed, and
+         * what came before is in the records */
+        g->last_event = db_last_event_id(api_db(api));
+        e = follow_all(g);
+    }
+    if (!e) {
+        g->follower_started = pthread_create(&g->follower, NULL, follower, g) == 0;
+        if (!g->follower_started)
+            e = xerr_internal("cannot start the guest metrics follower");
+    }
+    if (e) {
+        guest_watch_stop(g);
+        return e;
+    }
+    *out = g;
     return NULL;
 }
 
-void guest_stop(void)
+void guest_watch_stop(struct guest_watch *g)
 {
-    if (!G.running)
+    if (!g)
         return;
-    hv_watcher_close(G.watcher);
-    G.watcher = NULL;
-    pthread_mutex_lock(&G.lock);
-    G.stop = true;
-    pthread_cond_broadcast(&G.wake);
-    pthread_mutex_unlock(&G.lock);
-    pthread_join(G.worker, NULL);
-    strmap_free(G.doms, gdom_free);
-    G.doms = NULL;
-    G.running = false;
+    pthread_mutex_lock(&g->lock);
+    g->stop = true;
+    pthread_cond_broadcast(&g->wake);
+    pthread_mutex_unlock(&g->lock);
+    /* the follower adds watches: it ends before the watcher is closed */
+    if (g->follower_started)
+        pthread_join(g->follower, NULL);
+    hv_watcher_close(g->watcher);
+    if (g->worker_started)
+        pthread_join(g->worker, NULL);
+    strmap_free(g->doms, gdom_free);
+    strmap_free(g->followed, free);
+    pthread_cond_destroy(&g->wake);
+    pthread_mutex_destroy(&g->lock);
+    free(g);
 }

@@ -1,4 +1,5 @@
 #include "platform.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 
@@ -171,7 +172,7 @@ xerr *platform_load(const char *registry_path, const char *offered, struct platf
     for (char *tok = e ? NULL : strtok_r(copy, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
         int64_t v;
         if (!parse_int64(tok, &v) || v < 0) {
-            e = xerr_new("INVALID_VALUE", "virtual-hardware-platform-versions", offered, NULL);
+            e = err_invalid_value("virtual-hardware-platform-versions", offered);
             break;
         }
         if (!described(p, v)) {
@@ -188,7 +189,7 @@ xerr *platform_load(const char *registry_path, const char *offered, struct platf
         p->offered[p->noffered++] = v;
     }
     if (!e && p->noffered == 0)
-        e = xerr_new("INVALID_VALUE", "virtual-hardware-platform-versions", offered, NULL);
+        e = err_invalid_value("virtual-hardware-platform-versions", offered);
     if (e) {
         platform_free(p);
         return e;

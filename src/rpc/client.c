@@ -2,6 +2,7 @@
  * alive between calls.  xmlrpc-c's own client (libcurl) cannot reach a unix socket,
  * which is how local tools talk to the daemon. */
 #include "rpc.h"
+#include "dm_gen.h"
 #include "wire.h"
 
 #include <errno.h>
@@ -49,7 +50,7 @@ xerr *rpc_client_open(const char *url, struct rpc_client **out)
         }
     } else {
         free(c);
-        return xerr_new("INVALID_VALUE", "url", url, NULL);
+        return err_invalid_value("url", url);
     }
     *out = c;
     return NULL;

@@ -1,5 +1,6 @@
 /* The XML-RPC and JSON-RPC envelopes around api_call. */
 #include "rpc.h"
+#include "dm_gen.h"
 #include "wire.h"
 
 #include <string.h>
@@ -62,11 +63,9 @@ void rpc_handle_jsonrpc(struct api *api, const char *body, size_t len, const cha
     const char *method = xv_struct_get_str(req, "method");
     xv *params = xv_struct_get(req, "params");
     if (req->type != XV_STRUCT || !method || (params && params->type != XV_ARRAY)) {
-        xerr *bad = xerr_new("JSONRPC_PARSE_ERROR",
-                             req->type != XV_STRUCT ? "the request is not an object"
-                             : !method              ? "no method"
-                                                    : "params must be an array (by position)",
-                             NULL);
+        xerr *bad = err_jsonrpc_parse_error(req->type != XV_STRUCT ? "the request is not an object"
+                                            : !method              ? "no method"
+                                                                   : "params must be an array (by position)");
         json_error(out, v2, id, -32600, "Invalid Request", bad);
         xerr_free(bad);
         xv_free(req);

@@ -1,11 +1,10 @@
 #include "xerr.h"
 #include "util.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-xerr *xerr_newv(const char *code, size_t n, const char *const *params)
+static xerr *make(const char *code, size_t n, const char *const *params)
 {
     xerr *e = xcalloc(1, sizeof(*e));
     e->code = xstrdup(code);
@@ -16,34 +15,19 @@ xerr *xerr_newv(const char *code, size_t n, const char *const *params)
     return e;
 }
 
-xerr *xerr_new(const char *code, ...)
+xerr *xerr__raise(const char *code, size_t n, const char *const *params)
 {
-    const char *params[32];
-    size_t n = 0;
-    va_list ap;
-    va_start(ap, code);
-    for (const char *p; (p = va_arg(ap, const char *)) != NULL && n < 32;)
-        params[n++] = p;
-    va_end(ap);
-    return xerr_newv(code, n, params);
+    return make(code, n, params);
 }
 
-xerr *xerr_internal(const char *fmt, ...)
+xerr *xerr_from_wire(const char *code, size_t n, const char *const *params)
 {
-    va_list ap;
-    char *msg;
-    va_start(ap, fmt);
-    if (vasprintf(&msg, fmt, ap) < 0)
-        abort();
-    va_end(ap);
-    xerr *e = xerr_new("INTERNAL_ERROR", msg, NULL);
-    free(msg);
-    return e;
+    return make(code, n, params);
 }
 
 xerr *xerr_dup(const xerr *e)
 {
-    return e ? xerr_newv(e->code, e->nparams, (const char *const *)e->params) : NULL;
+    return e ? make(e->code, e->nparams, (const char *const *)e->params) : NULL;
 }
 
 void xerr_free(xerr *e)

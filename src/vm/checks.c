@@ -10,23 +10,23 @@
 xerr *vm_check_vm(const char *vm, const xv *rec)
 {
     (void)vm;
-    int64_t smin = rec_int(rec, "memory_static_min"), dmin = rec_int(rec, "memory_dynamic_min");
-    int64_t dmax = rec_int(rec, "memory_dynamic_max"), smax = rec_int(rec, "memory_static_max");
+    int64_t smin = dm_get_int(rec, DMF_VM_memory_static_min), dmin = dm_get_int(rec, DMF_VM_memory_dynamic_min);
+    int64_t dmax = dm_get_int(rec, DMF_VM_memory_dynamic_max), smax = dm_get_int(rec, DMF_VM_memory_static_max);
     if (!(smin <= dmin && dmin <= dmax && dmax <= smax) || smax <= 0)
         return err_memory_constraint_violation(
             "static_min <= dynamic_min <= dynamic_max <= static_max, and static_max > 0");
-    int64_t vmax = rec_int(rec, "VCPUs_max"), vstart = rec_int(rec, "VCPUs_at_startup");
+    int64_t vmax = dm_get_int(rec, DMF_VM_VCPUs_max), vstart = dm_get_int(rec, DMF_VM_VCPUs_at_startup);
     if (vstart < 1 || vstart > vmax) {
         char text[24];
         snprintf(text, sizeof(text), "%" PRId64, vstart);
-        return err_invalid_value("VCPUs_at_startup", text);
+        return err_invalid_value(DMF_VM_VCPUs_at_startup->name, text);
     }
     return NULL;
 }
 
 static bool has_capability(const xv *host, const char *prefix)
 {
-    const xv *caps = xv_struct_get(host, "capabilities");
+    const xv *caps = dm_get(host, DMF_host_capabilities);
     for (size_t i = 0; caps && i < caps->u.arr.n; i++)
         if (str_startswith(xv_str(caps->u.arr.v[i]), prefix))
             return true;
@@ -35,7 +35,7 @@ static bool has_capability(const xv *host, const char *prefix)
 
 static xerr *check_version(const char *vm, const xv *h, const char *host, int64_t version)
 {
-    const xv *offered = xv_struct_get(h, "virtual_hardware_platform_versions");
+    const xv *offered = dm_get(h, DMF_host_virtual_hardware_platform_versions);
     if (platform_host_offers(offered, version))
         return NULL;
     _cleanup_free_ char *have = platform_format_versions(offered);
@@ -63,32 +63,32 @@ xerr *vm_check_host(struct api *api, const char *vm, const xv *rec, const char *
     if (e)
         return e;
     bool local = strcmp(host, api_host_ref(api)) == 0;
-    const char *metrics = rec_str(h, "metrics");
+    const char *metrics = dm_get_str(h, DMF_host_metrics);
     if (strcmp(metrics, REF_NULL) != 0) {
         xerr *me = db_read_record(db, DMC_host_metrics, metrics, &m);
         xerr_free(me);
     }
     /* 1. live: this host is, by answering; others as their metrics say */
-    if (!local && !(m && rec_bool(m, "live")))
+    if (!local && !(m && dm_get_bool(m, DMF_host_metrics_live)))
         e = err_host_not_live();
     /* 2. enabled */
-    else if (!rec_bool(h, "enabled"))
+    else if (!dm_get_bool(h, DMF_host_enabled))
         e = err_host_disabled(host);
     /* 3. the platform version: membership, not >= */
-    else if (!platform_host_offers(xv_struct_get(h, "virtual_hardware_platform_versions"), version))
+    else if (!platform_host_offers(dm_get(h, DMF_host_virtual_hardware_platform_versions), version))
         e = check_version(vm, h, host, version);
-    /* 4. HVM needs hardware support */
-    else if (vm_is_hvm(rec) && !has_capability(h, "hvm"))
-        e = err_vm_requires_hvm(vm, host);
+    /* 4. HVM needs hardware support: Xen's capabilities, as hvm-3.0-x86_64 */
+    else if (vm_is_hvm(rec) && !has_capability(h, "hvm-"))
+        e = err_vm_hvm_required(vm);
     /* 5. memory */
     else {
-        uint64_t need = (uint64_t)rec_int(rec, "memory_static_max"), avail = 0;
+        uint64_t need = (uint64_t)dm_get_int(rec, DMF_VM_memory_static_max), avail = 0;
         struct hv_host_info hi;
         xerr *he = NULL;
         if (local && api_hv(api) && (he = hv_host_info(api_hv(api), &hi)) == NULL)
             avail = hi.free_memory_bytes;
         else
-            avail = m ? (uint64_t)rec_int(m, "memory_free") : 0;
+            avail = m ? (uint64_t)dm_get_int(m, DMF_host_metrics_memory_free) : 0;
         xerr_free(he);
         if (need > avail) {
             char n[24], a[24];
@@ -110,7 +110,7 @@ static xerr *candidates(struct api *api, const xv *rec, xv **out)
     if (e)
         return e;
     xv *order = xv_array();
-    const char *aff = rec_str(rec, "affinity");
+    const char *aff = dm_get_str(rec, DMF_VM_affinity);
     const char *first[2] = {aff, api_host_ref(api)};
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < all->u.arr.n; i++)
@@ -153,20 +153,18 @@ xerr *vm_choose_host(struct api *api, const char *vm, const xv *rec, int64_t ver
 /* The version a start would need: the raise happens before the host check. */
 static int64_t version_for_start(struct api *api, const xv *rec)
 {
-    return platform_raise(api_platform(api), rec, rec_int(rec, "hardware_platform_version"));
+    return platform_raise(api_platform(api), rec, dm_get_int(rec, DMF_VM_hardware_platform_version));
 }
 
-static xerr *assert_can_boot_here(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *assert_can_boot_here(struct api_ctx *ctx, const struct VM_assert_can_boot_here_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->self;
     xv *rec = NULL;
     xerr *e = db_read_record(ctx->db, DMC_VM, vm, &rec);
     if (!e)
         e = vm_check_vm(vm, rec);
     if (!e)
-        e = vm_check_host(ctx->api, vm, rec, xv_str(args[1]), version_for_start(ctx->api, rec));
+        e = vm_check_host(ctx->api, vm, rec, a->host, version_for_start(ctx->api, rec));
     xv_free(rec);
     return e;
 }
@@ -208,16 +206,15 @@ static xerr *per_host(struct api_ctx *ctx, const char *vm, bool only_ok, xv **re
     return NULL;
 }
 
-static xerr *get_possible_hosts(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *get_possible_hosts(struct api_ctx *ctx, const struct VM_get_possible_hosts_args *a, xv **result)
 {
-    (void)n;
-    return per_host(ctx, xv_str(args[0]), true, result);
+    return per_host(ctx, a->vm, true, result);
 }
 
-static xerr *get_boot_check_results(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *get_boot_check_results(struct api_ctx *ctx, const struct VM_get_boot_check_results_args *a,
+                                   xv **result)
 {
-    (void)n;
-    return per_host(ctx, xv_str(args[0]), false, result);
+    return per_host(ctx, a->vm, false, result);
 }
 
 /* ---- host.enable / disable / get_platform_capabilities ---- */
@@ -231,27 +228,23 @@ static xerr *set_enabled(struct api_ctx *ctx, const char *host, bool on)
     xv *v = xv_bool(on);
     e = db_txn_set(t, DMC_host, host, DMF_host_enabled, v);
     xv_free(v);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
-static xerr *host_enable(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *host_enable(struct api_ctx *ctx, const struct host_enable_args *a)
 {
-    (void)n;
-    (void)result;
-    return set_enabled(ctx, xv_str(args[0]), true);
+    return set_enabled(ctx, a->host, true);
 }
 
-static xerr *host_disable(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *host_disable(struct api_ctx *ctx, const struct host_disable_args *a)
 {
-    (void)n;
-    (void)result;
-    return set_enabled(ctx, xv_str(args[0]), false);
+    return set_enabled(ctx, a->host, false);
 }
 
-static xerr *host_get_platform_capabilities(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *host_get_platform_capabilities(struct api_ctx *ctx, const struct host_get_platform_capabilities_args *a,
+                                            xv **result)
 {
-    (void)n;
-    const char *host = xv_str(args[0]);
+    const char *host = a->host;
     xv *uuid = NULL;
     xerr *e = db_read_field(ctx->db, DMC_host, host, DMF_host_uuid, &uuid);
     if (e)
@@ -268,11 +261,11 @@ static xerr *host_get_platform_capabilities(struct api_ctx *ctx, xv *const *args
 
 xerr *vm_register_checks(struct api *api)
 {
-    api_register(api, "VM.assert_can_boot_here", assert_can_boot_here);
-    api_register(api, "VM.get_possible_hosts", get_possible_hosts);
-    api_register(api, "VM.get_boot_check_results", get_boot_check_results);
-    api_register(api, "host.enable", host_enable);
-    api_register(api, "host.disable", host_disable);
-    api_register(api, "host.get_platform_capabilities", host_get_platform_capabilities);
+    api_register_VM_assert_can_boot_here(api, assert_can_boot_here);
+    api_register_VM_get_possible_hosts(api, get_possible_hosts);
+    api_register_VM_get_boot_check_results(api, get_boot_check_results);
+    api_register_host_enable(api, host_enable);
+    api_register_host_disable(api, host_disable);
+    api_register_host_get_platform_capabilities(api, host_get_platform_capabilities);
     return NULL;
 }

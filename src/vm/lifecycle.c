@@ -7,60 +7,44 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-
-/* The power states an operation accepts, and how VM_BAD_POWER_STATE names them. */
-struct want {
-    const char *op;
-    const char *expected;
-    const char *states[4];
-    bool refuse_template;
-};
-
-static xerr *check_want(const char *vm, const xv *rec, void *arg)
-{
-    const struct want *w = arg;
-    if (w->refuse_template && rec_bool(rec, "is_a_template"))
-        return err_vm_is_template(vm, w->op);
-    const char *ps = rec_str(rec, "power_state");
-    for (size_t i = 0; i < 4 && w->states[i]; i++)
-        if (strcmp(ps, w->states[i]) == 0)
-            return NULL;
-    return bad_power_state(vm, w->expected, ps);
-}
+#include <time.h>
 
 static xerr *set_field(struct api *api, const char *vm, const struct dm_field *f, xv *v)
 {
     struct db_txn *t;
     xerr *e = db_begin(api_db(api), &t);
     if (!e) {
-        e = db_txn_set(t, DMC_VM, vm, f, v);
-        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+        e = db_end(t, db_txn_set(t, DMC_VM, vm, f, v));
     }
     xv_free(v);
     return e;
 }
 
-/* Raise on feature use: before any host check, so that a VM needing version v is
- * refused by every host lacking v. */
-static xerr *raise_version(struct api *api, const char *vm, xv *rec)
+bool vm_raise_version(struct api *api, const char *vm, xv *rec)
 {
-    int64_t cur = rec_int(rec, "hardware_platform_version");
+    int64_t cur = dm_get_int(rec, DMF_VM_hardware_platform_version);
     int64_t raised = platform_raise(api_platform(api), rec, cur);
     if (raised == cur)
-        return NULL;
+        return false;
     log_info("VM %s: platform version raised from %" PRId64 " to %" PRId64 " for the features it uses", vm, cur,
              raised);
-    xerr *e = set_field(api, vm, DMF_VM_hardware_platform_version, xv_int(raised));
-    if (!e)
-        xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
-    return e;
+    dm_set(rec, DMF_VM_hardware_platform_version, xv_int(raised));
+    return true;
+}
+
+/* The raised version goes with the end of the operation, whatever its outcome: a VM
+ * refused for lack of version v still needs v. */
+static void keep_raise(xv *updates, bool raised, const xv *rec)
+{
+    if (raised)
+        dm_set(updates, DMF_VM_hardware_platform_version, xv_int(dm_get_int(rec, DMF_VM_hardware_platform_version)));
 }
 
 xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool paused, xv **updates)
 {
     bool hvm = vm_is_hvm(rec);
-    if (!hvm && !*rec_str(rec, "PV_kernel"))
-        return err_invalid_value("PV_kernel", "a PV VM needs a kernel (PV_kernel) to boot");
+    if (!hvm && !*dm_get_str(rec, DMF_VM_PV_kernel))
+        return err_invalid_value(DMF_VM_PV_kernel->name, "a PV VM needs a kernel (PV_kernel) to boot");
     struct hv_domain_spec spec;
     spec_from_record(rec, &spec);
     uint32_t domid = 0;
@@ -74,8 +58,8 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
         return e;
     }
     *updates = updates_running(api_host_ref(api), domid, paused, hvm);
-    if (!strcmp(rec_str(rec, "domain_type"), "unspecified"))
-        xv_struct_append(*updates, "domain_type", xv_string(hvm ? "hvm" : "pv"));
+    if (dm_get_enum(rec, DMF_VM_domain_type) == DOMAIN_TYPE_UNSPECIFIED)
+        dm_set(*updates, DMF_VM_domain_type, xv_string(domain_type_name(hvm ? DOMAIN_TYPE_HVM : DOMAIN_TYPE_PV)));
     log_info("VM %s is %s as domain %" PRIu32, vm, paused ? "paused" : "running", domid);
     return NULL;
 }
@@ -87,9 +71,20 @@ static xerr *destroy_domain(struct api *api, const char *vm, int64_t domid)
     struct hv_domain_info di;
     if (!hv_domain_info(api_hv(api), (uint32_t)domid, &di))
         return NULL; /* already gone */
-    xerr *e = hv_domain_destroy(api_hv(api), (uint32_t)domid);
+    (void)vm;
+    return hv_domain_destroy(api_hv(api), (uint32_t)domid);
+}
+
+xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates)
+{
+    *updates = NULL;
+    bool raised = vm_raise_version(api, vm, rec);
+    xerr *e = vm_check_reboot(api, vm, dm_get_int(rec, DMF_VM_hardware_platform_version));
     if (!e)
-        vm_hooks_stopped(vm, (uint32_t)domid);
+        e = vm_build_domain(api, vm, rec, false, updates);
+    if (e)
+        *updates = updates_halted();
+    keep_raise(*updates, raised, rec);
     return e;
 }
 
@@ -98,24 +93,27 @@ static xerr *destroy_domain(struct api *api, const char *vm, int64_t domid)
 static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wanted, bool paused, bool resume)
 {
     struct api *api = ctx->api;
-    struct want w = resume ? (struct want){wanted ? "resume_on" : "resume", "suspended", {"Suspended"}, true}
-                           : (struct want){wanted ? "start_on" : "start", "halted", {"Halted"}, true};
+    enum vm_operations op = resume ? (wanted ? VM_OPERATIONS_RESUME_ON : VM_OPERATIONS_RESUME)
+                                   : (wanted ? VM_OPERATIONS_START_ON : VM_OPERATIONS_START);
     char *opid = NULL, *host = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, op, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     /* until the domain is being built, a start can be called off */
     api_task_allow_cancel(ctx, true);
     api_task_progress(ctx, 0.1);
+    bool raised = false;
     e = vm_check_vm(vm, rec);
+    /* raise on feature use before any host check, so that a VM needing version v is
+     * refused by every host lacking v */
     if (!e)
-        e = raise_version(api, vm, rec);
+        raised = vm_raise_version(api, vm, rec);
     if (!e && wanted) {
-        e = vm_check_host(api, vm, rec, wanted, rec_int(rec, "hardware_platform_version"));
+        e = vm_check_host(api, vm, rec, wanted, dm_get_int(rec, DMF_VM_hardware_platform_version));
         host = e ? NULL : xstrdup(wanted);
     } else if (!e) {
-        e = vm_choose_host(api, vm, rec, rec_int(rec, "hardware_platform_version"), &host);
+        e = vm_choose_host(api, vm, rec, dm_get_int(rec, DMF_VM_hardware_platform_version), &host);
     }
     if (!e && strcmp(host, api_host_ref(api)) != 0)
         e = err_not_implemented("starting a VM on another pool member");
@@ -128,49 +126,48 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     if (!e)
         e = vm_build_domain(api, vm, rec, paused, &updates);
     if (e) {
-        xv *u = xv_struct();
-        xv_struct_append(u, "scheduled_to_be_resident_on", xv_string(REF_NULL));
-        vm_op_end(ctx, vm, opid, u);
-    } else {
-        int64_t domid = rec_int(updates, "domid");
-        vm_op_end(ctx, vm, opid, updates);
-        vm_hooks_started(vm, (uint32_t)domid);
+        updates = xv_struct();
+        dm_set(updates, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
     }
+    keep_raise(updates, raised, rec);
+    e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     free(host);
     xv_free(rec);
     return e;
 }
 
-static xerr *vm_start(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_start(struct api_ctx *ctx, const struct VM_start_args *a)
 {
-    (void)n;
-    (void)result;
-    return start_common(ctx, xv_str(args[0]), NULL, args[1]->u.b, false);
+    return start_common(ctx, a->vm, NULL, a->start_paused, false);
 }
 
-static xerr *vm_start_on(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_start_on(struct api_ctx *ctx, const struct VM_start_on_args *a)
 {
-    (void)n;
-    (void)result;
-    return start_common(ctx, xv_str(args[0]), xv_str(args[1]), args[2]->u.b, false);
+    return start_common(ctx, a->vm, a->host, a->start_paused, false);
 }
 
-static xerr *vm_resume(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_resume(struct api_ctx *ctx, const struct VM_resume_args *a)
 {
-    (void)n;
-    (void)result;
-    return start_common(ctx, xv_str(args[0]), NULL, args[1]->u.b, true);
+    return start_common(ctx, a->vm, NULL, a->start_paused, true);
 }
 
-static xerr *vm_resume_on(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_resume_on(struct api_ctx *ctx, const struct VM_resume_on_args *a)
 {
-    (void)n;
-    (void)result;
-    return start_common(ctx, xv_str(args[0]), xv_str(args[1]), args[2]->u.b, true);
+    return start_common(ctx, a->vm, a->host, a->start_paused, true);
 }
 
 /* ---- asking the guest ---- */
+
+/* How often a wait looks at the domain again: the acknowledgement is a xenstore
+ * write and the stop a state of the domain, neither of which is announced to it. */
+#define POLL_SECONDS 0.05
+
+static void pause_for(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+}
 
 /* Wait for the guest to acknowledge control/shutdown, then for the domain to stop.
  * *reason gets the shutdown reason (-1 if the domain vanished).  The wait can be
@@ -204,7 +201,7 @@ static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid
             return err_task_cancelled(ctx->task);
         if (left <= 0)
             return err_vm_failed_shutdown_acknowledgment(vm);
-        vm_wait_domain_change(fmin(left, 0.05)); /* the ack is a xenstore write: poll it */
+        pause_for(fmin(left, POLL_SECONDS));
     }
     deadline = now_monotonic() + timeout;
     for (;;) {
@@ -224,151 +221,112 @@ static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid
             snprintf(t, sizeof(t), "%g", timeout);
             return err_vm_shutdown_timeout(vm, t);
         }
-        vm_wait_domain_change(fmin(left, 1.0));
+        pause_for(fmin(left, POLL_SECONDS));
     }
 }
 
 enum clean_kind { CLEAN_SHUTDOWN, CLEAN_REBOOT, CLEAN_SUSPEND };
 
-static xerr *reboot_in_place(struct api_ctx *ctx, const char *vm, xv *rec, xv **updates);
-
 /* clean_shutdown, shutdown (fallback), clean_reboot, suspend */
 static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind, bool fallback)
 {
     struct api *api = ctx->api;
-    static const char *const ops[] = {"clean_shutdown", "clean_reboot", "suspend"};
+    static const enum vm_operations ops[] = {VM_OPERATIONS_CLEAN_SHUTDOWN, VM_OPERATIONS_CLEAN_REBOOT,
+                                            VM_OPERATIONS_SUSPEND};
+    /* the words of the xenstore control/shutdown protocol, not XenAPI's */
     static const char *const requests[] = {"poweroff", "reboot", "suspend"};
-    struct want w = {fallback ? "shutdown" : ops[kind], "running", {"Running"}, false};
-    if (fallback)
-        w.states[1] = "Paused", w.states[2] = "Suspended";
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, fallback ? VM_OPERATIONS_SHUTDOWN : ops[kind], VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
-    int64_t domid = rec_int(rec, "domid");
-    const char *ps = rec_str(rec, "power_state");
+    int64_t domid = dm_get_int(rec, DMF_VM_domid);
+    int ps = dm_get_enum(rec, DMF_VM_power_state);
+    bool ask = true;
     if (kind == CLEAN_SUSPEND && !hv_can_suspend(api_hv(api)))
         e = err_vm_lacks_feature_suspend(vm);
-    else if (fallback && strcmp(ps, "Running") != 0)
-        e = err_vm_bad_power_state(vm, "running", "paused"); /* not asked: go straight to hard */
+    else if (fallback && ps != VM_POWER_STATE_RUNNING)
+        ask = false; /* a paused or suspended guest cannot answer: straight to hard */
     else if (domid > 0)
         e = hv_domain_request_shutdown(api_hv(api), (uint32_t)domid, requests[kind]);
     int reason = -1;
     api_task_progress(ctx, 0.2);
-    if (!e && domid > 0)
+    if (!e && ask && domid > 0)
         e = wait_guest(ctx, vm, (uint32_t)domid, &reason);
-    if (e && fallback && !xerr_is(e, "TASK_CANCELLED")) {
+    if (e && fallback && !xerr_is(e, XERR_TASK_CANCELLED)) {
         _cleanup_free_ char *why = xerr_str(e);
         log_info("VM %s: clean shutdown failed (%s): shutting it down hard", vm, why);
         xerr_free(e);
         e = NULL;
     }
     api_task_progress(ctx, 0.7);
-    if (!e && strcmp(ps, "Suspended") != 0)
+    if (!e && ps != VM_POWER_STATE_SUSPENDED)
         e = destroy_domain(api, vm, domid);
     if (!e) {
         if (kind == CLEAN_REBOOT) {
-            e = reboot_in_place(ctx, vm, rec, &updates);
-        } else if (kind == CLEAN_SUSPEND) {
-            updates = updates_halted();
-            xv_struct_set(updates, "power_state", xv_string("Suspended"));
+            e = vm_reboot_in_place(api, vm, rec, &updates);
         } else {
             updates = updates_halted();
+            if (kind == CLEAN_SUSPEND)
+                dm_set(updates, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_SUSPENDED)));
         }
     }
-    /* vm_op_end takes the updates: read the new domid first */
-    int64_t new_domid = updates ? rec_int(updates, "domid") : -1;
-    vm_op_end(ctx, vm, opid, updates);
-    if (!e && kind == CLEAN_REBOOT && new_domid > 0)
-        vm_hooks_started(vm, (uint32_t)new_domid);
+    e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     xv_free(rec);
     return e;
 }
 
-/* After the old domain is gone: raise, check this host, build again.  On failure the
- * VM ends Halted, with the reason returned. */
-static xerr *reboot_in_place(struct api_ctx *ctx, const char *vm, xv *rec, xv **updates)
+static xerr *vm_clean_shutdown(struct api_ctx *ctx, const struct VM_clean_shutdown_args *a)
 {
-    struct api *api = ctx->api;
-    xerr *e = raise_version(api, vm, rec);
-    if (!e)
-        e = vm_check_reboot(api, vm, rec_int(rec, "hardware_platform_version"));
-    if (!e)
-        e = vm_build_domain(api, vm, rec, false, updates);
-    if (e)
-        *updates = updates_halted();
-    return e;
+    return clean_op(ctx, a->vm, CLEAN_SHUTDOWN, false);
 }
 
-static xerr *vm_clean_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_shutdown(struct api_ctx *ctx, const struct VM_shutdown_args *a)
 {
-    (void)n;
-    (void)result;
-    return clean_op(ctx, xv_str(args[0]), CLEAN_SHUTDOWN, false);
+    return clean_op(ctx, a->vm, CLEAN_SHUTDOWN, true);
 }
 
-static xerr *vm_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_clean_reboot(struct api_ctx *ctx, const struct VM_clean_reboot_args *a)
 {
-    (void)n;
-    (void)result;
-    return clean_op(ctx, xv_str(args[0]), CLEAN_SHUTDOWN, true);
+    return clean_op(ctx, a->vm, CLEAN_REBOOT, false);
 }
 
-static xerr *vm_clean_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_suspend(struct api_ctx *ctx, const struct VM_suspend_args *a)
 {
-    (void)n;
-    (void)result;
-    return clean_op(ctx, xv_str(args[0]), CLEAN_REBOOT, false);
-}
-
-static xerr *vm_suspend(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
-{
-    (void)n;
-    (void)result;
-    return clean_op(ctx, xv_str(args[0]), CLEAN_SUSPEND, false);
+    return clean_op(ctx, a->vm, CLEAN_SUSPEND, false);
 }
 
 /* ---- without the guest ---- */
 
-static xerr *vm_hard_shutdown(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_hard_shutdown(struct api_ctx *ctx, const struct VM_hard_shutdown_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
-    struct want w = {"hard_shutdown", "running", {"Running", "Paused", "Suspended"}, false};
+    const char *vm = a->vm;
     char *opid = NULL;
     xv *rec = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_HARD_SHUTDOWN, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     /* a Suspended VM has no domain: its saved state is simply dropped */
-    e = destroy_domain(ctx->api, vm, rec_int(rec, "domid"));
-    vm_op_end(ctx, vm, opid, e ? NULL : updates_halted());
+    e = destroy_domain(ctx->api, vm, dm_get_int(rec, DMF_VM_domid));
+    e = vm_op_end(ctx, vm, opid, e ? NULL : updates_halted(), e);
     free(opid);
     xv_free(rec);
     return e;
 }
 
-static xerr *vm_hard_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_hard_reboot(struct api_ctx *ctx, const struct VM_hard_reboot_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
-    struct want w = {"hard_reboot", "running", {"Running", "Paused"}, false};
+    const char *vm = a->vm;
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_HARD_REBOOT, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
-    e = destroy_domain(ctx->api, vm, rec_int(rec, "domid"));
+    e = destroy_domain(ctx->api, vm, dm_get_int(rec, DMF_VM_domid));
     if (!e)
-        e = reboot_in_place(ctx, vm, rec, &updates);
-    int64_t new_domid = updates ? rec_int(updates, "domid") : -1;
-    vm_op_end(ctx, vm, opid, updates);
-    if (!e && new_domid > 0)
-        vm_hooks_started(vm, (uint32_t)new_domid);
+        e = vm_reboot_in_place(ctx->api, vm, rec, &updates);
+    e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     xv_free(rec);
     return e;
@@ -376,14 +334,12 @@ static xerr *vm_hard_reboot(struct api_ctx *ctx, xv *const *args, size_t n, xv *
 
 static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
 {
-    struct want w = pause ? (struct want){"pause", "running", {"Running"}, false}
-                          : (struct want){"unpause", "paused", {"Paused"}, false};
     char *opid = NULL;
     xv *rec = NULL, *updates = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, pause ? VM_OPERATIONS_PAUSE : VM_OPERATIONS_UNPAUSE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
-    uint32_t domid = (uint32_t)rec_int(rec, "domid");
+    uint32_t domid = (uint32_t)dm_get_int(rec, DMF_VM_domid);
     struct hv_domain_info di;
     if (!pause && hv_domain_info(api_hv(ctx->api), domid, &di) && di.state == HV_DOM_SHUTDOWN)
         /* a crashed domain kept for inspection (actions_after_crash=preserve) shows as Paused */
@@ -393,66 +349,57 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
         e = pause ? hv_domain_pause(api_hv(ctx->api), domid) : hv_domain_unpause(api_hv(ctx->api), domid);
     if (!e) {
         updates = xv_struct();
-        xv_struct_append(updates, "power_state", xv_string(pause ? "Paused" : "Running"));
+        dm_set(updates, DMF_VM_power_state,
+               xv_string(vm_power_state_name(pause ? VM_POWER_STATE_PAUSED : VM_POWER_STATE_RUNNING)));
     }
-    vm_op_end(ctx, vm, opid, updates);
+    e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     xv_free(rec);
     return e;
 }
 
-static xerr *vm_pause(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_pause(struct api_ctx *ctx, const struct VM_pause_args *a)
 {
-    (void)n;
-    (void)result;
-    return pause_op(ctx, xv_str(args[0]), true);
+    return pause_op(ctx, a->vm, true);
 }
 
-static xerr *vm_unpause(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_unpause(struct api_ctx *ctx, const struct VM_unpause_args *a)
 {
-    (void)n;
-    (void)result;
-    return pause_op(ctx, xv_str(args[0]), false);
+    return pause_op(ctx, a->vm, false);
 }
 
-static xerr *vm_pool_migrate(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_pool_migrate(struct api_ctx *ctx, const struct VM_pool_migrate_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]), *host = xv_str(args[1]);
-    struct want w = {"pool_migrate", "running", {"Running"}, false};
+    const char *vm = a->vm, *host = a->host;
     char *opid = NULL;
     xv *rec = NULL;
-    xerr *e = vm_op_begin(ctx, vm, w.op, check_want, &w, &opid, &rec);
+    xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_POOL_MIGRATE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
     if (e)
         return e;
     /* the destination must offer the VM's version, like any host it would start on */
-    e = vm_check_host(ctx->api, vm, rec, host, rec_int(rec, "hardware_platform_version"));
-    if (e && strcmp(host, rec_str(rec, "resident_on")) == 0 && xerr_is(e, "HOST_NOT_ENOUGH_FREE_MEMORY")) {
+    e = vm_check_host(ctx->api, vm, rec, host, dm_get_int(rec, DMF_VM_hardware_platform_version));
+    if (e && strcmp(host, dm_get_str(rec, DMF_VM_resident_on)) == 0 && xerr_is(e, XERR_HOST_NOT_ENOUGH_FREE_MEMORY)) {
         xerr_free(e); /* it already holds its memory there */
         e = NULL;
     }
-    if (!e && strcmp(host, rec_str(rec, "resident_on")) != 0)
+    if (!e && strcmp(host, dm_get_str(rec, DMF_VM_resident_on)) != 0)
         e = err_not_implemented("VM.pool_migrate to another pool member");
-    vm_op_end(ctx, vm, opid, NULL);
+    e = vm_op_end(ctx, vm, opid, NULL, e);
     free(opid);
     xv_free(rec);
     return e;
 }
 
-static xerr *vm_power_state_reset(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_power_state_reset(struct api_ctx *ctx, const struct VM_power_state_reset_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->vm;
     xv *rec = NULL;
     xerr *e = db_read_record(ctx->db, DMC_VM, vm, &rec);
     if (e)
         return e;
     struct hv_domain_info di;
-    if (rec_bool(rec, "is_control_domain"))
-        e = err_operation_not_allowed("the control domain is managed by the host, not through the API");
-    else if (vm_find_domain(ctx->api, rec_str(rec, "uuid"), &di))
+    e = vm_op_check(vm, rec, VM_OPERATIONS_POWER_STATE_RESET, VM_BY_CLIENT);
+    if (!e && vm_find_domain(ctx->api, dm_get_str(rec, DMF_VM_uuid), &di))
         e = err_operation_not_allowed("a domain of this VM is running on this host: shut it down instead");
     xv_free(rec);
     if (e)
@@ -462,29 +409,29 @@ static xerr *vm_power_state_reset(struct api_ctx *ctx, xv *const *args, size_t n
         return e;
     if ((e = db_txn_read_record(t, DMC_VM, vm, &rec)) == NULL) {
         xv *u = updates_halted();
-        xv_struct_append(u, "current_operations", xv_struct());
+        dm_set(u, DMF_VM_current_operations, xv_struct());
         e = vm_apply(t, vm, rec, u);
         xv_free(u);
     }
     xv_free(rec);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 xerr *vm_register_lifecycle(struct api *api)
 {
-    api_register(api, "VM.start", vm_start);
-    api_register(api, "VM.start_on", vm_start_on);
-    api_register(api, "VM.resume", vm_resume);
-    api_register(api, "VM.resume_on", vm_resume_on);
-    api_register(api, "VM.clean_shutdown", vm_clean_shutdown);
-    api_register(api, "VM.shutdown", vm_shutdown);
-    api_register(api, "VM.clean_reboot", vm_clean_reboot);
-    api_register(api, "VM.suspend", vm_suspend);
-    api_register(api, "VM.hard_shutdown", vm_hard_shutdown);
-    api_register(api, "VM.hard_reboot", vm_hard_reboot);
-    api_register(api, "VM.pause", vm_pause);
-    api_register(api, "VM.unpause", vm_unpause);
-    api_register(api, "VM.pool_migrate", vm_pool_migrate);
-    api_register(api, "VM.power_state_reset", vm_power_state_reset);
+    api_register_VM_start(api, vm_start);
+    api_register_VM_start_on(api, vm_start_on);
+    api_register_VM_resume(api, vm_resume);
+    api_register_VM_resume_on(api, vm_resume_on);
+    api_register_VM_clean_shutdown(api, vm_clean_shutdown);
+    api_register_VM_shutdown(api, vm_shutdown);
+    api_register_VM_clean_reboot(api, vm_clean_reboot);
+    api_register_VM_suspend(api, vm_suspend);
+    api_register_VM_hard_shutdown(api, vm_hard_shutdown);
+    api_register_VM_hard_reboot(api, vm_hard_reboot);
+    api_register_VM_pause(api, vm_pause);
+    api_register_VM_unpause(api, vm_unpause);
+    api_register_VM_pool_migrate(api, vm_pool_migrate);
+    api_register_VM_power_state_reset(api, vm_power_state_reset);
     return NULL;
 }

@@ -11,55 +11,25 @@
 
 #include <string.h>
 
-static struct {
+struct vm_monitor {
     struct api *api;
+    struct hv_watcher *watcher;  /* @releaseDomain */
     pthread_mutex_t lock;
     pthread_cond_t changed;
     uint64_t generation;         /* bumped by every domain change notice */
     pthread_t thread;
-    bool running, stop;
-    struct vm_domain_hooks hooks;
-} mon = {.lock = PTHREAD_MUTEX_INITIALIZER, .changed = PTHREAD_COND_INITIALIZER};
+    bool thread_started, stop;
+};
 
-void vm_set_domain_hooks(const struct vm_domain_hooks *hooks)
+static void notice(void *ctx, const char *path, const char *token)
 {
-    mon.hooks = *hooks;
-}
-
-void vm_hooks_started(const char *vm, uint32_t domid)
-{
-    if (mon.hooks.started)
-        mon.hooks.started(mon.hooks.ctx, vm, domid);
-}
-
-void vm_hooks_stopped(const char *vm, uint32_t domid)
-{
-    if (mon.hooks.stopped)
-        mon.hooks.stopped(mon.hooks.ctx, vm, domid);
-}
-
-static void notice(void *ctx)
-{
-    (void)ctx;
-    pthread_mutex_lock(&mon.lock);
-    mon.generation++;
-    pthread_cond_broadcast(&mon.changed);
-    pthread_mutex_unlock(&mon.lock);
-}
-
-void vm_wait_domain_change(double timeout)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    long ns = until.tv_nsec + (long)((timeout - (double)(long)timeout) * 1e9);
-    until.tv_sec += (time_t)timeout + ns / 1000000000L;
-    until.tv_nsec = ns % 1000000000L;
-    pthread_mutex_lock(&mon.lock);
-    uint64_t g = mon.generation;
-    while (g == mon.generation && !mon.stop)
-        if (pthread_cond_timedwait(&mon.changed, &mon.lock, &until) != 0)
-            break;
-    pthread_mutex_unlock(&mon.lock);
+    (void)path;
+    (void)token;
+    struct vm_monitor *m = ctx;
+    pthread_mutex_lock(&m->lock);
+    m->generation++;
+    pthread_cond_broadcast(&m->changed);
+    pthread_mutex_unlock(&m->lock);
 }
 
 bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *out)
@@ -79,6 +49,13 @@ bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *ou
     return found;
 }
 
+/* The same domain in the same power state. */
+static bool same_look(const xv *rec, const xv *seen)
+{
+    return dm_get_int(rec, DMF_VM_domid) == dm_get_int(seen, DMF_VM_domid) &&
+           dm_get_enum(rec, DMF_VM_power_state) == dm_get_enum(seen, DMF_VM_power_state);
+}
+
 /* Record updates for a VM unless it changed since the monitor read it (seen): an
  * operation holds it, or one came and went (a new domid, another power state).
  * *applied says whether the updates were recorded. */
@@ -93,37 +70,45 @@ static xerr *record(struct api *api, const char *vm, const xv *seen, xv *updates
     }
     xv *rec = NULL;
     e = db_txn_read_record(t, DMC_VM, vm, &rec);
-    const xv *cur = rec ? xv_struct_get(rec, "current_operations") : NULL;
-    bool same = !e && !(cur && cur->u.st.n > 0) && rec_int(rec, "domid") == rec_int(seen, "domid") &&
-                strcmp(rec_str(rec, "power_state"), rec_str(seen, "power_state")) == 0;
+    const xv *cur = rec ? dm_get(rec, DMF_VM_current_operations) : NULL;
+    bool same = !e && !(cur && cur->u.st.n > 0) && same_look(rec, seen);
     if (same)
         e = vm_apply(t, vm, rec, updates);
     else if (!e)
         log_debug("VM %s changed while the monitor looked at it: left to its next look", vm);
     xv_free(rec);
     xv_free(updates);
-    e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    e = db_end(t, e);
     *applied = same && !e;
     return e;
 }
 
-static const char *action_for(const xv *rec, int reason)
+/* What to do with a domain its guest stopped. */
+enum action { ACT_DESTROY, ACT_RESTART, ACT_PRESERVE, ACT_SUSPEND };
+
+static enum action action_for(const xv *rec, int reason)
 {
-    switch (reason) {
-    case HV_SHUTDOWN_REBOOT: return rec_str(rec, "actions_after_reboot");
-    case HV_SHUTDOWN_CRASH:
-    case HV_SHUTDOWN_WATCHDOG: return rec_str(rec, "actions_after_crash");
-    case HV_SHUTDOWN_SUSPEND: return "suspend";
-    default: return rec_str(rec, "actions_after_shutdown");
+    if (reason == HV_SHUTDOWN_SUSPEND)
+        return ACT_SUSPEND;
+    if (reason == HV_SHUTDOWN_CRASH || reason == HV_SHUTDOWN_WATCHDOG) {
+        switch (dm_get_enum(rec, DMF_VM_actions_after_crash)) {
+        case ON_CRASH_BEHAVIOUR_PRESERVE: return ACT_PRESERVE;
+        case ON_CRASH_BEHAVIOUR_RESTART:
+        case ON_CRASH_BEHAVIOUR_RENAME_RESTART:
+        case ON_CRASH_BEHAVIOUR_COREDUMP_AND_RESTART: return ACT_RESTART;
+        default: return ACT_DESTROY;
+        }
     }
+    const struct dm_field *f = reason == HV_SHUTDOWN_REBOOT ? DMF_VM_actions_after_reboot : DMF_VM_actions_after_shutdown;
+    return dm_get_enum(rec, f) == ON_NORMAL_EXIT_RESTART ? ACT_RESTART : ACT_DESTROY;
 }
+
+static const char *const action_names[] = {"halting it", "restarting it", "keeping it", "saving it"}; /* logs */
 
 /* The monitor acts on a VM only as the monitor last saw it. */
 static xerr *unchanged(const char *vm, const xv *rec, void *arg)
 {
-    const xv *seen = arg;
-    if (rec_int(rec, "domid") != rec_int(seen, "domid") ||
-        strcmp(rec_str(rec, "power_state"), rec_str(seen, "power_state")) != 0)
+    if (!same_look(rec, arg))
         return xerr_internal("VM %s changed meanwhile", vm);
     return NULL;
 }
@@ -133,24 +118,24 @@ static xerr *unchanged(const char *vm, const xv *rec, void *arg)
  * that a client's operation cannot interleave with it. */
 static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, const struct hv_domain_info *di)
 {
-    const char *action = action_for(seen, di->shutdown_reason);
+    enum action action = action_for(seen, di->shutdown_reason);
     bool applied;
-    if (strcmp(action, "preserve") == 0) {
+    if (action == ACT_PRESERVE) {
         /* kept for inspection, as xapi does: the VM shows Paused until someone acts */
         log_info("VM %s: domain %u shut down by its guest (reason %d): preserved", vm, di->domid,
                  di->shutdown_reason);
         xv *u = xv_struct();
-        xv_struct_append(u, "power_state", xv_string("Paused"));
+        dm_set(u, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_PAUSED)));
         return record(api, vm, seen, u, &applied);
     }
-    bool suspend = strcmp(action, "suspend") == 0;
-    bool restart = strcmp(action, "restart") == 0 || strcmp(action, "rename_restart") == 0 ||
-                   strcmp(action, "coredump_and_restart") == 0;
+    bool suspend = action == ACT_SUSPEND, restart = action == ACT_RESTART;
     struct api_ctx ctx = {.api = api, .db = api_db(api), .method = "VM.(domain monitor)"};
     char *opid = NULL;
     xv *rec = NULL;
-    xerr *e = vm_op_begin_internal(&ctx, vm, restart ? "hard_reboot" : suspend ? "suspend" : "hard_shutdown",
-                                   unchanged, (void *)seen, &opid, &rec);
+    enum vm_operations op = restart   ? VM_OPERATIONS_HARD_REBOOT
+                          : suspend ? VM_OPERATIONS_SUSPEND
+                                    : VM_OPERATIONS_HARD_SHUTDOWN;
+    xerr *e = vm_op_begin(&ctx, vm, op, VM_BY_DAEMON, unchanged, (void *)seen, &opid, &rec);
     if (e) {
         /* a client's operation has the VM: the domain is its business now */
         _cleanup_free_ char *why = xerr_str(e);
@@ -159,48 +144,30 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
         return NULL;
     }
     struct hv_domain_info now;
-    if (!hv_domain_info(api_hv(api), di->domid, &now) || now.state != HV_DOM_SHUTDOWN) {
-        vm_op_end(&ctx, vm, opid, NULL); /* gone or changed meanwhile: the next look sees it */
-        free(opid);
-        xv_free(rec);
-        return NULL;
-    }
-    log_info("VM %s: domain %u shut down by its guest (reason %d): %s", vm, di->domid, di->shutdown_reason,
-             action);
     xv *u = NULL;
-    e = hv_domain_destroy(api_hv(api), di->domid);
-    if (!e) {
-        vm_hooks_stopped(vm, di->domid);
-        if (suspend) {
-            u = updates_halted();
-            xv_struct_set(u, "power_state", xv_string("Suspended"));
-        } else if (!restart) {
-            u = updates_halted();
-        } else {
-            /* restart: raise (a reboot is a start), check this host still fits, build again */
-            int64_t cur = rec_int(rec, "hardware_platform_version");
-            int64_t raised = platform_raise(api_platform(api), rec, cur);
-            xv_struct_set(rec, "hardware_platform_version", xv_int(raised));
-            xerr *be = vm_check_reboot(api, vm, raised);
-            if (!be)
-                be = vm_build_domain(api, vm, rec, false, &u);
+    if (!hv_domain_info(api_hv(api), di->domid, &now) || now.state != HV_DOM_SHUTDOWN) {
+        /* gone or changed meanwhile: the next look sees it */
+    } else {
+        log_info("VM %s: domain %u shut down by its guest (reason %d): %s", vm, di->domid, di->shutdown_reason,
+                 action_names[action]);
+        e = hv_domain_destroy(api_hv(api), di->domid);
+        if (!e && restart) {
+            xerr *be = vm_reboot_in_place(api, vm, rec, &u);
             if (be) {
                 _cleanup_free_ char *why = xerr_str(be);
                 log_warn("VM %s: cannot restart: %s; it is Halted", vm, why);
                 xerr_free(be);
-                u = updates_halted();
             }
-            if (raised != cur)
-                xv_struct_set(u, "hardware_platform_version", xv_int(raised));
+        } else if (!e) {
+            u = updates_halted();
+            if (suspend)
+                dm_set(u, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_SUSPENDED)));
         }
     }
-    int64_t domid = u ? rec_int(u, "domid") : -1;
-    xerr *ee = vm_op_end(&ctx, vm, opid, u);
-    if (!e && !ee && domid > 0)
-        vm_hooks_started(vm, (uint32_t)domid);
+    e = vm_op_end(&ctx, vm, opid, u, e);
     free(opid);
     xv_free(rec);
-    return e ? (xerr_free(ee), e) : ee;
+    return e;
 }
 
 /* The record is read before the domains are listed: whatever an operation does after
@@ -214,29 +181,29 @@ static void reconcile_vm(struct api *api, const char *vm)
         xerr_free(e);
         return;
     }
-    const xv *cur = xv_struct_get(rec, "current_operations");
-    if ((cur && cur->u.st.n > 0) || rec_bool(rec, "is_control_domain") || rec_bool(rec, "is_a_template")) {
+    const xv *cur = dm_get(rec, DMF_VM_current_operations);
+    if ((cur && cur->u.st.n > 0) || dm_get_bool(rec, DMF_VM_is_control_domain) ||
+        dm_get_bool(rec, DMF_VM_is_a_template)) {
         xv_free(rec);
         return;
     }
-    const char *ps = rec_str(rec, "power_state"), *uuid = rec_str(rec, "uuid");
-    bool live = strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0;
-    bool here = strcmp(rec_str(rec, "resident_on"), api_host_ref(api)) == 0;
+    int ps = dm_get_enum(rec, DMF_VM_power_state);
+    const char *uuid = dm_get_str(rec, DMF_VM_uuid);
+    bool live = ps == VM_POWER_STATE_RUNNING || ps == VM_POWER_STATE_PAUSED;
+    bool here = strcmp(dm_get_str(rec, DMF_VM_resident_on), api_host_ref(api)) == 0;
     struct hv_domain_info found, *di = NULL;
     if (vm_find_domain(api, uuid, &found))
         di = &found;
     bool applied = false;
     if (live && here && !di) {
-        int64_t domid = rec_int(rec, "domid");
+        int64_t domid = dm_get_int(rec, DMF_VM_domid);
         log_warn("VM %s: its domain %lld is gone; the VM is Halted", vm, (long long)domid);
         if (domid > 0)
             hv_domain_forget(api_hv(api), (uint32_t)domid, uuid); /* its xenstore entries */
         e = record(api, vm, rec, updates_halted(), &applied);
-        if (applied && domid > 0)
-            vm_hooks_stopped(vm, (uint32_t)domid);
     } else if (di && di->state == HV_DOM_SHUTDOWN && (here || !live)) {
-        if (strcmp(ps, "Paused") == 0 && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
-            strcmp(rec_str(rec, "actions_after_crash"), "preserve") == 0) {
+        if (ps == VM_POWER_STATE_PAUSED && di->shutdown_reason == HV_SHUTDOWN_CRASH &&
+            dm_get_enum(rec, DMF_VM_actions_after_crash) == ON_CRASH_BEHAVIOUR_PRESERVE) {
             xv_free(rec); /* already preserved */
             return;
         }
@@ -244,16 +211,10 @@ static void reconcile_vm(struct api *api, const char *vm)
     } else if (di && (di->state == HV_DOM_RUNNING || di->state == HV_DOM_PAUSED)) {
         /* a running domain keeps its VM running, whatever the record said */
         bool paused = di->state == HV_DOM_PAUSED;
-        const char *want = paused ? "Paused" : "Running";
-        if (strcmp(ps, want) != 0 || !here || rec_int(rec, "domid") != di->domid) {
-            log_info("VM %s: domain %u is %s; recording it", vm, di->domid, want);
-            int64_t old = rec_int(rec, "domid");
+        enum vm_power_state want = paused ? VM_POWER_STATE_PAUSED : VM_POWER_STATE_RUNNING;
+        if (ps != (int)want || !here || dm_get_int(rec, DMF_VM_domid) != di->domid) {
+            log_info("VM %s: domain %u is %s; recording it", vm, di->domid, vm_power_state_name(want));
             e = record(api, vm, rec, updates_running(api_host_ref(api), di->domid, paused, di->hvm), &applied);
-            /* the guest metrics follow the domain the VM now runs in */
-            if (applied && live && old > 0 && old != (int64_t)di->domid)
-                vm_hooks_stopped(vm, (uint32_t)old);
-            if (applied && (!live || old != (int64_t)di->domid))
-                vm_hooks_started(vm, di->domid);
         }
     }
     if (e) {
@@ -264,7 +225,7 @@ static void reconcile_vm(struct api *api, const char *vm)
     xv_free(rec);
 }
 
-static void reconcile(struct api *api)
+void vm_reconcile(struct api *api)
 {
     xv *vms = NULL;
     xerr *e = db_read_refs(api_db(api), DMC_VM, &vms);
@@ -280,52 +241,68 @@ static void reconcile(struct api *api)
 
 static void *monitor_main(void *arg)
 {
-    struct api *api = arg;
-    pthread_mutex_lock(&mon.lock);
-    while (!mon.stop) {
-        uint64_t seen = mon.generation;
+    struct vm_monitor *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->stop) {
+        uint64_t seen = m->generation;
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += 10; /* and now and then, in case a notice was missed */
-        while (seen == mon.generation && !mon.stop)
-            if (pthread_cond_timedwait(&mon.changed, &mon.lock, &until) != 0)
+        while (seen == m->generation && !m->stop)
+            if (pthread_cond_timedwait(&m->changed, &m->lock, &until) != 0)
                 break;
-        if (mon.stop)
+        if (m->stop)
             break;
-        pthread_mutex_unlock(&mon.lock);
-        reconcile(api);
-        pthread_mutex_lock(&mon.lock);
+        pthread_mutex_unlock(&m->lock);
+        vm_reconcile(m->api);
+        pthread_mutex_lock(&m->lock);
     }
-    pthread_mutex_unlock(&mon.lock);
+    pthread_mutex_unlock(&m->lock);
     return NULL;
 }
 
-xerr *vm_start_monitor(struct api *api)
+xerr *vm_monitor_start(struct api *api, struct vm_monitor **out)
 {
-    mon.api = api;
+    *out = NULL;
     xerr *e = vm_clear_stale_operations(api);
     if (e)
         return e;
-    reconcile(api);
-    if ((e = hv_watch_domains(api_hv(api), notice, NULL)) != NULL)
+    vm_reconcile(api);
+    struct vm_monitor *m = xcalloc(1, sizeof(*m));
+    m->api = api;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->changed, NULL);
+    e = hv_watcher_open(api_hv(api), notice, m, &m->watcher);
+    if (!e && (e = hv_watcher_add(m->watcher, "@releaseDomain", "release")) == NULL) {
+        if (pthread_create(&m->thread, NULL, monitor_main, m) == 0)
+            m->thread_started = true;
+        else
+            e = xerr_internal("cannot start the domain monitor");
+    }
+    if (e) {
+        vm_monitor_stop(m);
         return e;
-    if (pthread_create(&mon.thread, NULL, monitor_main, api) != 0)
-        return xerr_internal("cannot start the domain monitor");
-    mon.running = true;
+    }
+    *out = m;
     return NULL;
 }
 
-void vm_stop_monitor(struct api *api)
+void vm_monitor_stop(struct vm_monitor *m)
 {
-    (void)api;
-    if (!mon.running)
+    if (!m)
         return;
-    pthread_mutex_lock(&mon.lock);
-    mon.stop = true;
-    pthread_cond_broadcast(&mon.changed);
-    pthread_mutex_unlock(&mon.lock);
-    pthread_join(mon.thread, NULL);
-    mon.running = false;
+    /* the watcher first: its thread calls notice, which uses m */
+    hv_watcher_close(m->watcher);
+    if (m->thread_started) {
+        pthread_mutex_lock(&m->lock);
+        m->stop = true;
+        pthread_cond_broadcast(&m->changed);
+        pthread_mutex_unlock(&m->lock);
+        pthread_join(m->thread, NULL);
+    }
+    pthread_cond_destroy(&m->changed);
+    pthread_mutex_destroy(&m->lock);
+    free(m);
 }
 
 xerr *vm_register(struct api *api)

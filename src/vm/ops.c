@@ -5,78 +5,32 @@
 #include <ctype.h>
 #include <string.h>
 
-const char *rec_str(const xv *rec, const char *field)
+static char *lowered(enum vm_power_state ps)
 {
-    const char *s = xv_struct_get_str(rec, field);
-    return s ? s : "";
-}
-
-int64_t rec_int(const xv *rec, const char *field)
-{
-    const xv *v = xv_struct_get(rec, field);
-    return v && v->type == XV_INT ? v->u.i : 0;
-}
-
-bool rec_bool(const xv *rec, const char *field)
-{
-    const xv *v = xv_struct_get(rec, field);
-    return v && v->type == XV_BOOL && v->u.b;
-}
-
-char *lower_state(const char *state)
-{
-    char *s = xstrdup(state);
+    char *s = xstrdup(vm_power_state_name(ps));
     for (char *p = s; *p; p++)
         *p = (char)tolower((unsigned char)*p);
     return s;
 }
 
-xerr *bad_power_state(const char *vm, const char *expected, const char *actual)
+xerr *bad_power_state(const char *vm, enum vm_power_state expected, int actual)
 {
-    _cleanup_free_ char *a = lower_state(actual);
-    return err_vm_bad_power_state(vm, expected, a);
+    assert(actual >= 0 && actual < VM_POWER_STATE_COUNT);
+    _cleanup_free_ char *want = lowered(expected), *got = lowered((enum vm_power_state)actual);
+    return err_vm_bad_power_state(vm, want, got);
 }
 
 bool vm_is_hvm(const xv *rec)
 {
-    const char *dt = rec_str(rec, "domain_type");
-    if (strcmp(dt, "hvm") == 0)
-        return true;
-    if (strcmp(dt, "unspecified") == 0)
-        return *rec_str(rec, "HVM_boot_policy") != 0;
-    return false;
+    switch (dm_get_enum(rec, DMF_VM_domain_type)) {
+    case DOMAIN_TYPE_HVM: return true;
+    case DOMAIN_TYPE_UNSPECIFIED: return *dm_get_str(rec, DMF_VM_HVM_boot_policy) != 0;
+    default: return false;
+    }
 }
 
-xv *vm_allowed_operations(const xv *rec)
-{
-    xv *ops = xv_array();
-    const xv *cur = xv_struct_get(rec, "current_operations");
-    if (cur && cur->type == XV_STRUCT && cur->u.st.n > 0)
-        return ops; /* one operation at a time */
-    if (rec_bool(rec, "is_control_domain"))
-        return ops;
-    /* only operations a client can call: no VM.export message exists (yet) */
-    static const char *const halted[] = {"start", "start_on", "clone", "destroy", NULL};
-    static const char *const running[] = {"clean_shutdown", "hard_shutdown", "shutdown", "clean_reboot",
-                                          "hard_reboot", "pause", "suspend", "pool_migrate", NULL};
-    static const char *const paused[] = {"unpause", "hard_shutdown", "shutdown", "hard_reboot", NULL};
-    static const char *const suspended[] = {"resume", "resume_on", "hard_shutdown", "shutdown", "destroy", NULL};
-    static const char *const template_ops[] = {"clone", "destroy", NULL};
-    const char *ps = rec_str(rec, "power_state");
-    const char *const *list = rec_bool(rec, "is_a_template") ? template_ops
-                              : strcmp(ps, "Halted") == 0    ? halted
-                              : strcmp(ps, "Running") == 0   ? running
-                              : strcmp(ps, "Paused") == 0    ? paused
-                                                             : suspended;
-    const xv *blocked = xv_struct_get(rec, "blocked_operations");
-    for (size_t i = 0; list[i]; i++)
-        if (!xv_struct_get(blocked, list[i]))
-            xv_array_push(ops, xv_string(list[i]));
-    return ops;
-}
-
-static xerr *op_begin(struct api_ctx *ctx, const char *vm, const char *op, bool honour_blocked,
-                      vm_precheck check, void *arg, char **opid, xv **rec)
+xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_operations op, enum vm_by by, vm_precheck check,
+                  void *arg, char **opid, xv **rec)
 {
     *opid = NULL;
     *rec = NULL;
@@ -85,41 +39,25 @@ static xerr *op_begin(struct api_ctx *ctx, const char *vm, const char *op, bool 
     if (e)
         return e;
     xv *r = NULL;
-    if ((e = db_txn_read_record(t, DMC_VM, vm, &r)) != NULL)
-        goto fail;
-    xv *cur = xv_struct_get(r, "current_operations");
-    if (cur && cur->u.st.n > 0) {
-        e = err_other_operation_in_progress("VM", vm, xv_str(cur->u.st.m[0].val), cur->u.st.m[0].key);
-        goto fail;
+    char *id = NULL;
+    e = db_txn_read_record(t, DMC_VM, vm, &r);
+    if (!e)
+        e = vm_op_check(vm, r, op, by);
+    if (!e && check)
+        e = check(vm, r, arg);
+    if (!e) {
+        id = ctx->task ? xstrdup(ctx->task) : ref_new();
+        xv *ops = xv_struct();
+        xv_struct_append(ops, id, xv_string(vm_operations_name(op)));
+        e = db_txn_set(t, DMC_VM, vm, DMF_VM_current_operations, ops);
+        xv_free(ops);
     }
-    if (rec_bool(r, "is_control_domain")) {
-        e = err_operation_not_allowed("the control domain is managed by the host, not through the API");
-        goto fail;
-    }
-    const xv *blocked = xv_struct_get(r, "blocked_operations");
-    if (honour_blocked && xv_struct_get(blocked, op)) {
-        _cleanup_free_ char *why = xasprintf("%s is blocked on this VM: %s", op,
-                                             xv_str(xv_struct_get(blocked, op)));
-        e = err_operation_not_allowed(why);
-        goto fail;
-    }
-    if (check && (e = check(vm, r, arg)) != NULL)
-        goto fail;
-    char *id = ctx->task ? xstrdup(ctx->task) : ref_new();
-    xv *ops = xv_struct();
-    xv_struct_append(ops, id, xv_string(op));
-    e = db_txn_set(t, DMC_VM, vm, DMF_VM_current_operations, ops);
-    xv_free(ops);
     if (!e) {
         xv *none = xv_array();
         e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, none);
         xv_free(none);
     }
-    if (e) {
-        free(id);
-        goto fail;
-    }
-    if ((e = db_commit(t, NULL)) != NULL) {
+    if ((e = db_end(t, e)) != NULL) {
         free(id);
         xv_free(r);
         return e;
@@ -127,48 +65,76 @@ static xerr *op_begin(struct api_ctx *ctx, const char *vm, const char *op, bool 
     *opid = id;
     *rec = r;
     return NULL;
-fail:
-    xv_free(r);
-    db_abort(t);
-    return e;
 }
 
-xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                  char **opid, xv **rec)
-{
-    return op_begin(ctx, vm, op, true, check, arg, opid, rec);
-}
-
-xerr *vm_op_begin_internal(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                           char **opid, xv **rec)
-{
-    return op_begin(ctx, vm, op, false, check, arg, opid, rec);
-}
-
-xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates)
+/* One attempt at the end: opid out of current_operations, the updates (NULL: none)
+ * set, and what they imply (allowed_operations at least), in one transaction. */
+static xerr *end_once(struct db *db, const char *vm, const char *opid, const xv *updates)
 {
     struct db_txn *t;
-    xerr *e = db_begin(ctx->db, &t);
+    xerr *e = db_begin(db, &t);
     if (e)
-        goto out;
+        return e;
     xv *before = NULL;
     if ((e = db_txn_read_record(t, DMC_VM, vm, &before)) == NULL) {
-        xv *ops = xv_dup(xv_struct_get(before, "current_operations"));
+        xv *ops = xv_dup(dm_get(before, DMF_VM_current_operations));
         xv_struct_remove(ops, opid);
         xv *all = updates ? xv_dup(updates) : xv_struct();
-        xv_struct_set(all, "current_operations", ops);
+        dm_set(all, DMF_VM_current_operations, ops);
         e = vm_apply(t, vm, before, all);
         xv_free(all);
     }
     xv_free(before);
-    e = e ? (db_abort(t), e) : db_commit(t, NULL);
-out:
-    if (e) {
-        _cleanup_free_ char *s = xerr_str(e);
-        log_error("VM %s: recording the end of an operation failed: %s", vm, s);
+    return db_end(t, e);
+}
+
+static void log_end_error(const char *vm, const char *what, const xerr *e)
+{
+    _cleanup_free_ char *s = xerr_str(e);
+    log_error("VM %s: %s: %s", vm, what, s);
+}
+
+#define END_TRIES 2
+
+xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates, xerr *failed)
+{
+    assert(opid);
+    xerr *first = NULL;
+    bool done = false;
+    for (int i = 0; i < END_TRIES && !done; i++) {
+        xerr *e = end_once(ctx->db, vm, opid, updates);
+        done = !e;
+        if (e) {
+            log_end_error(vm, "recording the end of an operation failed", e);
+            if (first)
+                xerr_free(e);
+            else
+                first = e;
+        }
     }
+    /* then only the VM given back (no longer scheduled anywhere either): what the
+     * operation did to its domain the monitor finds and records */
+    xv *released = xv_struct();
+    dm_set(released, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
+    for (int i = 0; i < END_TRIES && !done; i++) {
+        xerr *e = end_once(ctx->db, vm, opid, released);
+        done = !e;
+        if (e) {
+            log_end_error(vm, "giving the VM back after a failed end failed too", e);
+            xerr_free(e);
+        } else {
+            log_warn("VM %s: only current_operations was cleared; the domain monitor records the rest", vm);
+        }
+    }
+    if (!done)
+        log_error("VM %s: operation %s stays in current_operations until the daemon restarts", vm, opid);
+    xv_free(released);
     xv_free(updates);
-    return e;
+    if (failed) {
+        xerr_free(first); /* logged above */
+        return failed;
+    }
+    return first;
 }
 
 /* Operations recorded in the database when the daemon starts died with it. */
@@ -185,18 +151,18 @@ xerr *vm_clear_stale_operations(struct api *api)
         xv *rec = NULL;
         if ((e = db_txn_read_record(t, DMC_VM, vm, &rec)) != NULL)
             break;
-        const xv *cur = xv_struct_get(rec, "current_operations");
+        const xv *cur = dm_get(rec, DMF_VM_current_operations);
         if (cur && cur->u.st.n > 0) {
             log_warn("VM %s: operation %s was interrupted by a restart of the daemon", vm,
                      xv_str(cur->u.st.m[0].val));
             xv *u = xv_struct();
-            xv_struct_append(u, "current_operations", xv_struct());
-            xv_struct_append(u, "scheduled_to_be_resident_on", xv_string(REF_NULL));
+            dm_set(u, DMF_VM_current_operations, xv_struct());
+            dm_set(u, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
             e = vm_apply(t, vm, rec, u);
             xv_free(u);
         }
         xv_free(rec);
     }
     xv_free(refs);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }

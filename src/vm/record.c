@@ -6,22 +6,22 @@
 
 #include <string.h>
 
-static xerr *set(struct db_txn *t, const struct dm_class *c, const char *ref, const char *field, xv *v)
+static xerr *set(struct db_txn *t, const struct dm_class *c, const char *ref, const struct dm_field *f, xv *v)
 {
-    xerr *e = db_txn_set(t, c, ref, dm_field_find(c, field), v);
+    xerr *e = db_txn_set(t, c, ref, f, v);
     xv_free(v);
     return e;
 }
 
-static bool live_state(const char *ps)
+static bool live_state(int ps)
 {
-    return strcmp(ps, "Running") == 0 || strcmp(ps, "Paused") == 0;
+    return ps == VM_POWER_STATE_RUNNING || ps == VM_POWER_STATE_PAUSED;
 }
 
 /* The VM's metrics object, made if it is missing. */
 static xerr *ensure_metrics(struct db_txn *t, const char *vm, const xv *rec, char **metrics)
 {
-    const char *m = rec_str(rec, "metrics");
+    const char *m = dm_get_str(rec, DMF_VM_metrics);
     xv *probe = NULL;
     xerr *e = NULL;
     if (strcmp(m, REF_NULL) != 0 && (e = db_txn_read_record(t, DMC_VM_metrics, m, &probe)) == NULL) {
@@ -31,11 +31,11 @@ static xerr *ensure_metrics(struct db_txn *t, const char *vm, const xv *rec, cha
     }
     xerr_free(e);
     xv *f = xv_struct();
-    xv_struct_append(f, "install_time", xv_datetime(time(NULL)));
+    dm_set(f, DMF_VM_metrics_install_time, xv_datetime(time(NULL)));
     e = api_create_object(t, DMC_VM_metrics, f, metrics);
     xv_free(f);
     if (!e)
-        e = set(t, DMC_VM, vm, "metrics", xv_string(*metrics));
+        e = set(t, DMC_VM, vm, DMF_VM_metrics, xv_string(*metrics));
     return e;
 }
 
@@ -55,48 +55,48 @@ xerr *vm_apply(struct db_txn *t, const char *vm, const xv *before, const xv *upd
         e = db_txn_set(t, DMC_VM, vm, f, updates->u.st.m[i].val);
         xv_struct_set(after, k, xv_dup(updates->u.st.m[i].val));
     }
-    const char *was = rec_str(before, "power_state"), *now = rec_str(after, "power_state");
+    int was = dm_get_enum(before, DMF_VM_power_state), now = dm_get_enum(after, DMF_VM_power_state);
     /* a new domain while staying up is a reboot: for the metrics, a start */
-    bool restarted = live_state(was) && live_state(now) && rec_int(before, "domid") != rec_int(after, "domid");
-    if (!e && (strcmp(was, now) != 0 || restarted) && !rec_bool(after, "is_control_domain")) {
+    bool restarted = live_state(was) && live_state(now) && dm_get_int(before, DMF_VM_domid) != dm_get_int(after, DMF_VM_domid);
+    if (!e && (was != now || restarted) && !dm_get_bool(after, DMF_VM_is_control_domain)) {
         _cleanup_free_ char *metrics = NULL;
         e = ensure_metrics(t, vm, after, &metrics);
-        const char *gm = rec_str(after, "guest_metrics");
+        const char *gm = dm_get_str(after, DMF_VM_guest_metrics);
         bool has_gm = strcmp(gm, REF_NULL) != 0;
         if (!e && live_state(now) && (!live_state(was) || restarted)) {
             bool hvm = vm_is_hvm(after);
-            e = set(t, DMC_VM_metrics, metrics, "start_time", xv_datetime(time(NULL)));
-            if (!e) e = set(t, DMC_VM_metrics, metrics, "VCPUs_number", xv_int(rec_int(after, "VCPUs_at_startup")));
-            if (!e) e = set(t, DMC_VM_metrics, metrics, "memory_actual", xv_int(rec_int(after, "memory_static_max")));
-            if (!e) e = set(t, DMC_VM_metrics, metrics, "hvm", xv_bool(hvm));
-            if (!e) e = set(t, DMC_VM_metrics, metrics, "current_domain_type", xv_string(hvm ? "hvm" : "pv"));
+            e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_start_time, xv_datetime(time(NULL)));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_VCPUs_number, xv_int(dm_get_int(after, DMF_VM_VCPUs_at_startup)));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_memory_actual, xv_int(dm_get_int(after, DMF_VM_memory_static_max)));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_hvm, xv_bool(hvm));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_current_domain_type, xv_string(domain_type_name(hvm ? DOMAIN_TYPE_HVM : DOMAIN_TYPE_PV)));
             /* what the guest reported belongs to its last boot */
             if (!e && has_gm) {
                 xerr *ge = db_txn_destroy(t, DMC_VM_guest_metrics, gm);
-                if (ge && !xerr_is(ge, "HANDLE_INVALID"))
+                if (ge && !xerr_is(ge, XERR_HANDLE_INVALID))
                     e = ge;
                 else
                     xerr_free(ge);
                 if (!e)
-                    e = set(t, DMC_VM, vm, "guest_metrics", xv_string(REF_NULL));
+                    e = set(t, DMC_VM, vm, DMF_VM_guest_metrics, xv_string(REF_NULL));
             }
         } else if (!e && !live_state(now)) {
-            e = set(t, DMC_VM_metrics, metrics, "memory_actual", xv_int(0));
-            if (!e) e = set(t, DMC_VM_metrics, metrics, "VCPUs_number", xv_int(0));
+            e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_memory_actual, xv_int(0));
+            if (!e) e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_VCPUs_number, xv_int(0));
             if (!e && has_gm) {
-                xerr *ge = set(t, DMC_VM_guest_metrics, gm, "live", xv_bool(false));
-                if (ge && !xerr_is(ge, "HANDLE_INVALID"))
+                xerr *ge = set(t, DMC_VM_guest_metrics, gm, DMF_VM_guest_metrics_live, xv_bool(false));
+                if (ge && !xerr_is(ge, XERR_HANDLE_INVALID))
                     e = ge;
                 else
                     xerr_free(ge);
             }
         }
         if (!e)
-            e = set(t, DMC_VM_metrics, metrics, "last_updated", xv_datetime(time(NULL)));
+            e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_last_updated, xv_datetime(time(NULL)));
     }
     if (!e) {
         xv *ops = vm_allowed_operations(after);
-        if (!xv_equal(ops, xv_struct_get(before, "allowed_operations")))
+        if (!xv_equal(ops, dm_get(before, DMF_VM_allowed_operations)))
             e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, ops);
         xv_free(ops);
     }
@@ -107,11 +107,11 @@ xerr *vm_apply(struct db_txn *t, const char *vm, const xv *before, const xv *upd
 xv *updates_running(const char *host, int64_t domid, bool paused, bool hvm)
 {
     xv *u = xv_struct();
-    xv_struct_append(u, "power_state", xv_string(paused ? "Paused" : "Running"));
-    xv_struct_append(u, "domid", xv_int(domid));
-    xv_struct_append(u, "resident_on", xv_string(host));
-    xv_struct_append(u, "scheduled_to_be_resident_on", xv_string(REF_NULL));
-    xv_struct_append(u, "domarch", xv_string("x64"));
+    dm_set(u, DMF_VM_power_state, xv_string(vm_power_state_name(paused ? VM_POWER_STATE_PAUSED : VM_POWER_STATE_RUNNING)));
+    dm_set(u, DMF_VM_domid, xv_int(domid));
+    dm_set(u, DMF_VM_resident_on, xv_string(host));
+    dm_set(u, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
+    dm_set(u, DMF_VM_domarch, xv_string("x64"));
     (void)hvm;
     return u;
 }
@@ -119,28 +119,28 @@ xv *updates_running(const char *host, int64_t domid, bool paused, bool hvm)
 xv *updates_halted(void)
 {
     xv *u = xv_struct();
-    xv_struct_append(u, "power_state", xv_string("Halted"));
-    xv_struct_append(u, "domid", xv_int(-1));
-    xv_struct_append(u, "resident_on", xv_string(REF_NULL));
-    xv_struct_append(u, "scheduled_to_be_resident_on", xv_string(REF_NULL));
+    dm_set(u, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_HALTED)));
+    dm_set(u, DMF_VM_domid, xv_int(-1));
+    dm_set(u, DMF_VM_resident_on, xv_string(REF_NULL));
+    dm_set(u, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
     return u;
 }
 
 void spec_from_record(const xv *rec, struct hv_domain_spec *spec)
 {
     memset(spec, 0, sizeof(*spec));
-    spec->uuid = rec_str(rec, "uuid");
-    spec->name = rec_str(rec, "name_label");
+    spec->uuid = dm_get_str(rec, DMF_VM_uuid);
+    spec->name = dm_get_str(rec, DMF_VM_name_label);
     spec->hvm = vm_is_hvm(rec);
-    spec->memory_static_max = (uint64_t)rec_int(rec, "memory_static_max");
-    spec->memory_target = (uint64_t)rec_int(rec, "memory_dynamic_max");
-    spec->vcpus_max = (unsigned)rec_int(rec, "VCPUs_max");
-    spec->vcpus = (unsigned)rec_int(rec, "VCPUs_at_startup");
-    spec->kernel = rec_str(rec, "PV_kernel");
-    spec->ramdisk = rec_str(rec, "PV_ramdisk");
-    spec->cmdline = rec_str(rec, "PV_args");
-    spec->has_vendor_device = rec_bool(rec, "has_vendor_device");
-    const xv *pl = xv_struct_get(rec, "platform");
+    spec->memory_static_max = (uint64_t)dm_get_int(rec, DMF_VM_memory_static_max);
+    spec->memory_target = (uint64_t)dm_get_int(rec, DMF_VM_memory_dynamic_max);
+    spec->vcpus_max = (unsigned)dm_get_int(rec, DMF_VM_VCPUs_max);
+    spec->vcpus = (unsigned)dm_get_int(rec, DMF_VM_VCPUs_at_startup);
+    spec->kernel = dm_get_str(rec, DMF_VM_PV_kernel);
+    spec->ramdisk = dm_get_str(rec, DMF_VM_PV_ramdisk);
+    spec->cmdline = dm_get_str(rec, DMF_VM_PV_args);
+    spec->has_vendor_device = dm_get_bool(rec, DMF_VM_has_vendor_device);
+    const xv *pl = dm_get(rec, DMF_VM_platform);
     size_t n = pl && pl->type == XV_STRUCT ? pl->u.st.n : 0;
     const char **k = xcalloc(n + 1, sizeof(char *)), **v = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
@@ -177,13 +177,13 @@ static xerr *make_vm(struct db_txn *t, xv *fields, char **ref)
 {
     char *metrics = NULL;
     xv *mf = xv_struct();
-    xv_struct_append(mf, "install_time", xv_datetime(time(NULL)));
+    dm_set(mf, DMF_VM_metrics_install_time, xv_datetime(time(NULL)));
     xerr *e = api_create_object(t, DMC_VM_metrics, mf, &metrics);
     xv_free(mf);
     if (!e) {
-        xv_struct_set(fields, "metrics", xv_string(metrics));
+        dm_set(fields, DMF_VM_metrics, xv_string(metrics));
         xv *full = with_defaults(fields);
-        xv_struct_set(fields, "allowed_operations", vm_allowed_operations(full));
+        dm_set(fields, DMF_VM_allowed_operations, vm_allowed_operations(full));
         xv_free(full);
         e = api_create_object(t, DMC_VM, fields, ref);
     }
@@ -191,30 +191,29 @@ static xerr *make_vm(struct db_txn *t, xv *fields, char **ref)
     return e;
 }
 
-static xerr *vm_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_create(struct api_ctx *ctx, const struct VM_create_args *a, xv **result)
 {
-    (void)n;
     xv *fields = NULL;
-    xerr *e = api_record_from_args(DMC_VM, args[0], &fields);
+    xerr *e = api_record_from_args(DMC_VM, a->args, &fields);
     if (e)
         return e;
     /* the raise sees the record as it will be */
     xv *full = with_defaults(fields);
-    int64_t requested = rec_int(full, "hardware_platform_version");
+    int64_t requested = dm_get_int(full, DMF_VM_hardware_platform_version);
     if (requested >= 0)
-        xv_struct_set(fields, "hardware_platform_version",
+        dm_set(fields, DMF_VM_hardware_platform_version,
                       xv_int(platform_raise(api_platform(ctx->api), full, requested)));
     xv_free(full);
     if (requested < 0) {
         xv_free(fields);
-        return err_invalid_value("hardware_platform_version", "must not be negative");
+        return err_invalid_value(DMF_VM_hardware_platform_version->name, "must not be negative");
     }
     struct db_txn *t;
     char *ref = NULL;
     e = db_begin(ctx->db, &t);
     if (!e) {
         e = make_vm(t, fields, &ref);
-        e = e ? (db_abort(t), e) : db_commit(t, NULL);
+        e = db_end(t, e);
     }
     xv_free(fields);
     if (e) {
@@ -225,22 +224,14 @@ static xerr *vm_create(struct api_ctx *ctx, xv *const *args, size_t n, xv **resu
     return NULL;
 }
 
-/* Common guard of the record operations, inside their transaction: no operation
- * running, not dom0, and the VM Halted (or Suspended, where that is allowed too). */
-static xerr *guard(struct db_txn *t, const char *vm, bool suspended_ok, xv **rec)
+/* The guard of the record operations, inside their transaction: the state table's
+ * check of op, or (op < 0) of a change only a Halted VM takes. */
+static xerr *guard(struct db_txn *t, const char *vm, int op, xv **rec)
 {
     xerr *e = db_txn_read_record(t, DMC_VM, vm, rec);
     if (e)
         return e;
-    const xv *cur = xv_struct_get(*rec, "current_operations");
-    if (cur && cur->u.st.n > 0)
-        return err_other_operation_in_progress("VM", vm, xv_str(cur->u.st.m[0].val), cur->u.st.m[0].key);
-    if (rec_bool(*rec, "is_control_domain"))
-        return err_operation_not_allowed("the control domain is managed by the host, not through the API");
-    const char *ps = rec_str(*rec, "power_state");
-    if (strcmp(ps, "Halted") != 0 && !(suspended_ok && strcmp(ps, "Suspended") == 0))
-        return bad_power_state(vm, "halted", ps);
-    return NULL;
+    return op < 0 ? vm_change_check(vm, *rec) : vm_op_check(vm, *rec, (enum vm_operations)op, VM_BY_CLIENT);
 }
 
 static xerr *destroy_linked(struct db_txn *t, const struct dm_class *c, const char *ref)
@@ -248,56 +239,53 @@ static xerr *destroy_linked(struct db_txn *t, const struct dm_class *c, const ch
     if (strcmp(ref, REF_NULL) == 0)
         return NULL;
     xerr *e = db_txn_destroy(t, c, ref);
-    if (xerr_is(e, "HANDLE_INVALID")) {
+    if (xerr_is(e, XERR_HANDLE_INVALID)) {
         xerr_free(e);
         return NULL;
     }
     return e;
 }
 
-static xerr *vm_destroy(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_destroy(struct api_ctx *ctx, const struct VM_destroy_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->self;
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
         return e;
     xv *rec = NULL;
-    e = guard(t, vm, true, &rec);
-    if (!e) e = destroy_linked(t, DMC_VM_metrics, rec_str(rec, "metrics"));
-    if (!e) e = destroy_linked(t, DMC_VM_guest_metrics, rec_str(rec, "guest_metrics"));
+    e = guard(t, vm, VM_OPERATIONS_DESTROY, &rec);
+    if (!e) e = destroy_linked(t, DMC_VM_metrics, dm_get_str(rec, DMF_VM_metrics));
+    if (!e) e = destroy_linked(t, DMC_VM_guest_metrics, dm_get_str(rec, DMF_VM_guest_metrics));
     if (!e) e = db_txn_destroy(t, DMC_VM, vm);
     xv_free(rec);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
-static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_clone(struct api_ctx *ctx, const struct VM_clone_args *a, xv **result)
 {
-    (void)n;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->vm;
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
         return e;
     xv *rec = NULL;
     char *ref = NULL;
-    e = guard(t, vm, false, &rec);
+    e = guard(t, vm, VM_OPERATIONS_CLONE, &rec);
     if (!e) {
         /* the copy has the same virtual hardware: its settings, and its version */
         xv *f = xv_struct();
         for (size_t i = 0; i < DMC_VM->nfields; i++) {
             const struct dm_field *fd = &DMC_VM->fields[i];
-            if (fd->qual != DM_DYNAMIC_RO && strcmp(fd->name, "uuid") != 0)
+            if (fd->qual != DM_DYNAMIC_RO && fd != DMF_VM_uuid)
                 xv_struct_append(f, fd->name, xv_dup(xv_struct_get(rec, fd->name)));
         }
-        xv_struct_set(f, "name_label", xv_string(xv_str(args[1])));
+        dm_set(f, DMF_VM_name_label, xv_string(a->new_name));
         e = make_vm(t, f, &ref);
         xv_free(f);
     }
     xv_free(rec);
-    e = e ? (db_abort(t), e) : db_commit(t, NULL);
+    e = db_end(t, e);
     if (e) {
         free(ref);
         return e;
@@ -308,39 +296,36 @@ static xerr *vm_clone(struct api_ctx *ctx, xv *const *args, size_t n, xv **resul
 
 /* ---- the guarded setters ---- */
 
-static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, const struct VM_set_has_vendor_device_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
+    const char *vm = a->self;
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
         return e;
     xv *rec = NULL;
     /* the guest's drivers bind to the device at boot: change it only while Halted */
-    e = guard(t, vm, false, &rec);
+    e = guard(t, vm, -1, &rec);
     if (!e) {
-        xv_struct_set(rec, "has_vendor_device", xv_dup(args[1]));
-        int64_t cur = rec_int(rec, "hardware_platform_version");
+        dm_set(rec, DMF_VM_has_vendor_device, xv_bool(a->value));
+        int64_t cur = dm_get_int(rec, DMF_VM_hardware_platform_version);
         int64_t raised = platform_raise(api_platform(ctx->api), rec, cur);
-        e = db_txn_set(t, DMC_VM, vm, DMF_VM_has_vendor_device, args[1]);
+        e = set(t, DMC_VM, vm, DMF_VM_has_vendor_device, xv_bool(a->value));
         if (!e && raised != cur) {
             log_info("VM %s: platform version raised from %lld to %lld (vendor device)", vm, (long long)cur,
                      (long long)raised);
-            e = set(t, DMC_VM, vm, "hardware_platform_version", xv_int(raised));
+            e = set(t, DMC_VM, vm, DMF_VM_hardware_platform_version, xv_int(raised));
         }
     }
     xv_free(rec);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
-static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx, xv *const *args, size_t n, xv **result)
+static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx,
+                                              const struct VM_set_hardware_platform_version_args *a)
 {
-    (void)n;
-    (void)result;
-    const char *vm = xv_str(args[0]);
-    int64_t value = args[1]->u.i;
+    const char *vm = a->self;
+    int64_t value = a->value;
     struct db_txn *t;
     xerr *e = db_begin(ctx->db, &t);
     if (e)
@@ -351,12 +336,12 @@ static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx, xv *const *ar
         /* never lowered: the guest may already depend on the newer hardware */
         char text[24];
         snprintf(text, sizeof(text), "%lld", (long long)value);
-        e = err_invalid_value("hardware_platform_version", text);
+        e = err_invalid_value(DMF_VM_hardware_platform_version->name, text);
     }
     if (!e && value != cur->u.i)
-        e = db_txn_set(t, DMC_VM, vm, DMF_VM_hardware_platform_version, args[1]);
+        e = set(t, DMC_VM, vm, DMF_VM_hardware_platform_version, xv_int(value));
     xv_free(cur);
-    return e ? (db_abort(t), e) : db_commit(t, NULL);
+    return db_end(t, e);
 }
 
 /* allowed_operations follows is_a_template and blocked_operations, which clients
@@ -370,7 +355,7 @@ static xerr *vm_changed(struct db_txn *t, const struct dm_class *c, const char *
     xerr *e = db_txn_read_record(t, DMC_VM, vm, &rec);
     if (!e) {
         xv *ops = vm_allowed_operations(rec);
-        if (!xv_equal(ops, xv_struct_get(rec, "allowed_operations")))
+        if (!xv_equal(ops, dm_get(rec, DMF_VM_allowed_operations)))
             e = db_txn_set(t, DMC_VM, vm, DMF_VM_allowed_operations, ops);
         xv_free(ops);
     }
@@ -381,10 +366,10 @@ static xerr *vm_changed(struct db_txn *t, const struct dm_class *c, const char *
 xerr *vm_register_records(struct api *api)
 {
     api_on_change(api, DMC_VM, vm_changed);
-    api_register(api, "VM.create", vm_create);
-    api_register(api, "VM.destroy", vm_destroy);
-    api_register(api, "VM.clone", vm_clone);
-    api_register(api, "VM.set_has_vendor_device", vm_set_has_vendor_device);
-    api_register(api, "VM.set_hardware_platform_version", vm_set_hardware_platform_version);
+    api_register_VM_create(api, vm_create);
+    api_register_VM_destroy(api, vm_destroy);
+    api_register_VM_clone(api, vm_clone);
+    api_register_VM_set_has_vendor_device(api, vm_set_has_vendor_device);
+    api_register_VM_set_hardware_platform_version(api, vm_set_hardware_platform_version);
     return NULL;
 }

@@ -2,6 +2,7 @@
 #ifndef XENAPID_VM_INT_H
 #define XENAPID_VM_INT_H
 
+#include <assert.h>
 #include <pthread.h>
 
 #include "api.h"
@@ -11,31 +12,42 @@
 #include "vm.h"
 #include "xenbe.h"
 
-/* ---- reading records ---- */
-const char *rec_str(const xv *rec, const char *field);
-int64_t rec_int(const xv *rec, const char *field);
-bool rec_bool(const xv *rec, const char *field);
-/* "Running" -> "running", for VM_BAD_POWER_STATE */
-char *lower_state(const char *state);
-xerr *bad_power_state(const char *vm, const char *expected, const char *actual);
+/* ---- records ---- */
+/* VM_BAD_POWER_STATE [vm, expected, actual], the states in lower case as xapi has them. */
+xerr *bad_power_state(const char *vm, enum vm_power_state expected, int actual);
 bool vm_is_hvm(const xv *rec);
 
+/* ---- the state table (states.c) ---- */
+/* Who asks: a client, or the daemon acting on what the hypervisor did (the
+ * monitor), for which only "no other operation holds the VM" applies. */
+enum vm_by { VM_BY_CLIENT, VM_BY_DAEMON };
+/* NULL if op may start on the VM as rec has it, else the first reason it may not, in
+ * this order: another operation (OTHER_OPERATION_IN_PROGRESS), the control domain
+ * (OPERATION_NOT_ALLOWED), blocked_operations (OPERATION_BLOCKED), the power state
+ * (VM_BAD_POWER_STATE), a template (VM_IS_TEMPLATE). */
+xerr *vm_op_check(const char *vm, const xv *rec, enum vm_operations op, enum vm_by by);
+/* The same for a change of the VM's hardware that is not an operation
+ * (set_has_vendor_device): Halted, and no operation holding it. */
+xerr *vm_change_check(const char *vm, const xv *rec);
+/* The listed operations vm_op_check allows to a client. */
+xv *vm_allowed_operations(const xv *rec);
+
 /* ---- operations (ops.c) ---- */
-/* A check run inside the transaction that takes the operation, so that two callers
- * cannot both pass it. */
+/* A check run inside the transaction that takes the operation, after the table's,
+ * so that two callers cannot both pass it. */
 typedef xerr *(*vm_precheck)(const char *vm, const xv *rec, void *arg);
 /* Take the VM for op.  *rec gets the record as it was; *opid the operation's key in
  * current_operations (both freed by the caller). */
-xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                  char **opid, xv **rec);
-/* The same for the daemon's own actions (the monitor acting on a domain its guest
- * stopped): blocked_operations, which is for clients, does not apply. */
-xerr *vm_op_begin_internal(struct api_ctx *ctx, const char *vm, const char *op, vm_precheck check, void *arg,
-                           char **opid, xv **rec);
-/* Give the VM back, setting the fields in `updates` (a struct, may be NULL) and
- * applying what a new power_state implies (record.c), in one transaction. */
-xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates);
-xv *vm_allowed_operations(const xv *rec);
+xerr *vm_op_begin(struct api_ctx *ctx, const char *vm, enum vm_operations op, enum vm_by by, vm_precheck check,
+                  void *arg, char **opid, xv **rec);
+/* Give the VM back, setting the fields in `updates` (a struct, taken; may be NULL)
+ * and applying what a new power_state implies (record.c), in one transaction.
+ * failed is the operation's own error (taken; NULL if it succeeded).  When the
+ * transaction fails it is retried, then at least current_operations is cleared in
+ * a minimal one, so the VM is never left held.  Returns failed if set (an error of
+ * the end is then logged), else the end's error: the caller returns it. */
+xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updates, xerr *failed)
+    __attribute__((warn_unused_result));
 xerr *vm_clear_stale_operations(struct api *api);
 
 /* ---- the record side of power state changes (record.c) ---- */
@@ -59,17 +71,21 @@ xerr *vm_choose_host(struct api *api, const char *vm, const xv *rec, int64_t ver
 xerr *vm_register_checks(struct api *api);
 
 /* ---- the monitor (monitor.c) ---- */
-/* Wait until a domain state change is noticed or timeout seconds pass. */
-void vm_wait_domain_change(double timeout);
 /* The domain of a VM (by uuid) on this host, if any. */
 bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *out);
-void vm_hooks_started(const char *vm, uint32_t domid);
-void vm_hooks_stopped(const char *vm, uint32_t domid);
 
 /* ---- lifecycle (lifecycle.c) ---- */
 xerr *vm_register_lifecycle(struct api *api);
 /* Build and start the VM's domain on this host; used by start, reboot and the
  * monitor's restart actions.  Returns the updates to record. */
 xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool paused, xv **updates);
+/* Raise on feature use: rec gets the platform version the features it uses need.
+ * True if that changed it (the caller records it). */
+bool vm_raise_version(struct api *api, const char *vm, xv *rec);
+/* The reboot of a VM whose old domain is gone, on this host: raise, check that this
+ * host offers the version, build again.  *updates gets what to record: the new
+ * domain, or Halted with the reason returned; with the raised version either way.
+ * Used by clean_reboot, hard_reboot and the monitor's restart actions. */
+xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates);
 
 #endif

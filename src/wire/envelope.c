@@ -1,4 +1,5 @@
 #include "wire.h"
+#include "dm_gen.h"
 
 #include <string.h>
 
@@ -10,15 +11,20 @@ xv *wire_success(xv *value)
     return s;
 }
 
-xv *wire_failure(const xerr *e)
+xv *wire_error_list(const xerr *e)
 {
-    xv *s = xv_struct();
     xv *d = xv_array();
     xv_array_push(d, xv_string(e->code));
     for (size_t i = 0; i < e->nparams; i++)
         xv_array_push(d, xv_string(e->params[i]));
+    return d;
+}
+
+xv *wire_failure(const xerr *e)
+{
+    xv *s = xv_struct();
     xv_struct_append(s, "Status", xv_string("Failure"));
-    xv_struct_append(s, "ErrorDescription", d);
+    xv_struct_append(s, "ErrorDescription", wire_error_list(e));
     return s;
 }
 
@@ -38,12 +44,20 @@ xerr *wire_unwrap(xv *envelope, xv **value)
         return NULL;
     }
     xv *d = xv_struct_get(envelope, "ErrorDescription");
-    if (status && strcmp(status, "Failure") == 0 && d && d->type == XV_ARRAY && d->u.arr.n > 0) {
-        const char *params[64];
-        size_t n = 0;
-        for (size_t i = 1; i < d->u.arr.n && n < 64; i++)
-            params[n++] = xv_str(d->u.arr.v[i]) ? xv_str(d->u.arr.v[i]) : "";
-        return xerr_newv(xv_str(d->u.arr.v[0]) ? xv_str(d->u.arr.v[0]) : "INTERNAL_ERROR", n, params);
-    }
-    return xerr_new("XMLRPC_UNMARSHAL_FAILURE", "Status struct", "response without Status", NULL);
+    xerr *e = status && strcmp(status, "Failure") == 0 ? wire_error_from_list(d) : NULL;
+    return e ? e : err_xmlrpc_unmarshal_failure("Status struct", "response without Status");
+}
+
+xerr *wire_error_from_list(const xv *list)
+{
+    if (!list || list->type != XV_ARRAY || list->u.arr.n == 0)
+        return NULL;
+    size_t n = list->u.arr.n - 1;
+    const char **params = xcalloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        params[i] = xv_str(list->u.arr.v[i + 1]) ? xv_str(list->u.arr.v[i + 1]) : "";
+    const char *code = xv_str(list->u.arr.v[0]);
+    xerr *e = xerr_from_wire(code ? code : XERR_INTERNAL_ERROR, n, params);
+    free(params);
+    return e;
 }

@@ -1,6 +1,7 @@
 /* JSON codec (RFC 8259).  Integral numbers that fit in int64 become XV_INT, other
  * numbers XV_FLOAT; null is XV_NIL. */
 #include "wire.h"
+#include "dm_gen.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -339,7 +340,7 @@ xerr *wire_json_parse(const char *text, size_t len, xv **out)
     char msg[128];
     snprintf(msg, sizeof(msg), "%s at offset %zu", p.err ? p.err : "parse error",
              (size_t)(p.s - text));
-    return xerr_new("JSONRPC_PARSE_ERROR", msg, NULL);
+    return err_jsonrpc_parse_error(msg);
 }
 
 void wire_json_write(buf *b, const xv *v)

@@ -1,6 +1,7 @@
 /* XML-RPC codec.  Input is parsed with libxml2 into a tree (no network, no DTD, no
  * entity substitution), then walked into xv values; output is written directly. */
 #include "wire.h"
+#include "dm_gen.h"
 
 #include <libxml/parser.h>
 #include <libxml/tree.h>
@@ -11,7 +12,7 @@
 
 static xerr *unmarshal_error(const char *expected, const char *received)
 {
-    return xerr_new("XMLRPC_UNMARSHAL_FAILURE", expected, received, NULL);
+    return err_xmlrpc_unmarshal_failure(expected, received);
 }
 
 /* The element children of n, skipping whitespace text and comments. */
@@ -317,7 +318,7 @@ xerr *wire_xmlrpc_parse_response(const char *body, size_t len, xv **value)
             char cbuf[32] = "";
             if (code && code->type == XV_INT)
                 snprintf(cbuf, sizeof(cbuf), "%lld", (long long)code->u.i);
-            e = xerr_new("XMLRPC_FAULT", cbuf, fs ? fs : "", NULL);
+            e = err_xmlrpc_fault(cbuf, fs ? fs : "");
         }
         xv_free(f);
     } else {

@@ -336,6 +336,12 @@ class PowerCycle(SharedDaemonTest):
         x.VM.add_to_blocked_operations(vm, "start", "maintenance")
         self.assertNotIn("start", x.VM.get_allowed_operations(vm))
         self.assertIn("start_on", x.VM.get_allowed_operations(vm))
+        # what allowed_operations leaves out is refused, with xapi's code and the reason given
+        self.assertFailure(["OPERATION_BLOCKED", vm, "maintenance"], x.VM.start, vm, False, False)
+        x.VM.add_to_blocked_operations(vm, "destroy", "keep")
+        self.assertFailure(["OPERATION_BLOCKED", vm, "keep"], x.VM.destroy, vm)
+        x.VM.remove_from_blocked_operations(vm, "destroy")
+        self.assertEqual(x.VM.get_power_state(vm), "Halted")
         x.VM.remove_from_blocked_operations(vm, "start")
         self.assertIn("start", x.VM.get_allowed_operations(vm))
 

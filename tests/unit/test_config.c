@@ -232,7 +232,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    return unit_run(suite());
-}
+UNIT_MAIN(suite)

@@ -304,6 +304,39 @@ START_TEST(test_errors)
 }
 END_TEST
 
+/* db_end commits work that succeeded and aborts work that failed, returning its error. */
+START_TEST(test_end_commits_or_aborts)
+{
+    _cleanup_free_ char *h = create(DMC_host, record(DMC_host, NULL));
+    struct db_txn *t;
+    xv *v = xv_string("kept");
+    ok(db_begin(db, &t), "begin");
+    int64_t last = -1;
+    ok(db_end_id(t, db_txn_set(t, DMC_host, h, DMF_host_name_label, v), &last), "end");
+    ck_assert_int_eq(last, db_last_event_id(db));
+    xv_free(v);
+    _cleanup_free_ char *hold = NULL;
+    ck_assert_str_eq(field_str(DMC_host, h, DMF_host_name_label, &hold), "kept");
+
+    int64_t before = db_last_event_id(db);
+    ok(db_begin(db, &t), "begin");
+    v = xv_string("lost");
+    ok(db_txn_set(t, DMC_host, h, DMF_host_name_label, v), "set");
+    xv_free(v);
+    xerr *e = db_end(t, err_operation_not_allowed("no"));
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->code, "OPERATION_NOT_ALLOWED"); /* the work's own error, not the commit's */
+    xerr_free(e);
+    free(hold);
+    hold = NULL;
+    ck_assert_str_eq(field_str(DMC_host, h, DMF_host_name_label, &hold), "kept");
+    ck_assert_int_eq(db_last_event_id(db), before);
+    /* the writer is free again: the abort released it */
+    ok(db_begin(db, &t), "begin after abort");
+    ok(db_end(t, NULL), "empty commit");
+}
+END_TEST
+
 START_TEST(test_events_in_the_transaction)
 {
     int64_t start = db_last_event_id(db);
@@ -798,6 +831,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_create_read);
     tcase_add_test(tc, test_errors);
+    tcase_add_test(tc, test_end_commits_or_aborts);
     tcase_add_test(tc, test_events_in_the_transaction);
     tcase_add_test(tc, test_inverse_fields);
     tcase_add_test(tc, test_reopen_keeps_data);
@@ -813,7 +847,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    return unit_run(suite());
-}
+UNIT_MAIN(suite)

@@ -31,13 +31,6 @@ static const char *dmgen_path(void)
     return p ? p : "build/dmgen";
 }
 
-static char *slurp(const char *path)
-{
-    char *text = read_file(path, NULL);
-    ck_assert_msg(text != NULL, "cannot read %s (run from the top of the checkout)", path);
-    return text;
-}
-
 /* Does v have the shape of type t, in canonical form? */
 static bool has_shape(const struct dm_type *t, const xv *v)
 {
@@ -460,8 +453,8 @@ END_TEST
  * per parameter, named as declared, and a definition in dm_gen.c. */
 START_TEST(test_every_error_has_a_constructor)
 {
-    _cleanup_free_ char *h = slurp("build/gen/dm_gen.h");
-    _cleanup_free_ char *c = slurp("build/gen/dm_gen.c");
+    _cleanup_free_ char *h = unit_slurp("build/gen/dm_gen.h");
+    _cleanup_free_ char *c = unit_slurp("build/gen/dm_gen.c");
     for (size_t i = 0; i < dm_nerrors; i++) {
         const struct dm_error *e = &dm_errors[i];
         buf want;
@@ -521,6 +514,86 @@ START_TEST(test_constructors_build_the_error)
     expect_err(err_internal_error("m"), "INTERNAL_ERROR", 1, "m");
     expect_err(err_not_implemented("fn"), "NOT_IMPLEMENTED", 1, "fn");
     expect_err(err_operation_not_allowed("why"), "OPERATION_NOT_ALLOWED", 1, "why");
+    expect_err(err_task_cancelled("OpaqueRef:t"), "TASK_CANCELLED", 1, "OpaqueRef:t");
+}
+END_TEST
+
+/* The codes this datamodel once got wrong, spelt and shaped as xapi's
+ * ocaml/idl/datamodel_errors.ml declares them (a client matches on them). */
+START_TEST(test_xapi_spellings)
+{
+    /* xapi: error Api_errors.vm_hvm_required ["vm"] = "VM_HVM_REQUIRED"; there is no
+     * VM_REQUIRES_HVM in xapi */
+    expect_err(err_vm_hvm_required("OpaqueRef:v"), "VM_HVM_REQUIRED", 1, "OpaqueRef:v");
+    ck_assert_ptr_null(dm_error_find("VM_REQUIRES_HVM"));
+    /* xapi: error Api_errors.operation_blocked ["ref"; "code"] */
+    expect_err(err_operation_blocked("OpaqueRef:v", "start"), "OPERATION_BLOCKED", 2, "OpaqueRef:v", "start");
+    ck_assert_str_eq(dm_error_find("OPERATION_BLOCKED")->params[0], "ref");
+    ck_assert_str_eq(dm_error_find("OPERATION_BLOCKED")->params[1], "code");
+    ck_assert_str_eq(XERR_TASK_CANCELLED, "TASK_CANCELLED");
+    /* client-side codes are declared but never documented as server errors */
+    ck_assert(dm_error_find("CLI_USAGE")->client);
+    ck_assert(!dm_error_find("OPERATION_BLOCKED")->client);
+}
+END_TEST
+
+/* ---- generated enums and field-handle accessors ---- */
+
+START_TEST(test_generated_enums)
+{
+    ck_assert_int_eq(VM_POWER_STATE_COUNT, 4);
+    ck_assert_uint_eq(DME_vm_power_state->n, VM_POWER_STATE_COUNT);
+    ck_assert_str_eq(vm_power_state_name(VM_POWER_STATE_HALTED), "Halted");
+    ck_assert_str_eq(vm_power_state_name(VM_POWER_STATE_SUSPENDED), "Suspended");
+    ck_assert_str_eq(vm_operations_name(VM_OPERATIONS_CHANGING_VCPUS), "changing_VCPUs");
+    ck_assert_str_eq(task_status_type_name(TASK_STATUS_TYPE_CANCELLED), "cancelled");
+    enum vm_power_state st = VM_POWER_STATE_HALTED;
+    ck_assert(vm_power_state_parse("Running", &st));
+    ck_assert_int_eq(st, VM_POWER_STATE_RUNNING);
+    ck_assert(vm_power_state_parse("paused", &st)); /* as the wire reads enums */
+    ck_assert_int_eq(st, VM_POWER_STATE_PAUSED);
+    ck_assert(!vm_power_state_parse("Flying", &st));
+    ck_assert(!vm_power_state_parse(NULL, &st));
+    ck_assert_int_eq(st, VM_POWER_STATE_PAUSED); /* untouched on failure */
+    /* every enum: name and parse are inverse, in declaration order */
+    for (size_t i = 0; i < dm_nenums; i++)
+        for (size_t j = 0; j < dm_enums[i].n; j++)
+            ck_assert_int_eq(dm_enum_parse(&dm_enums[i], dm_enum_name(&dm_enums[i], (int)j)), (int)j);
+    /* the field's type points at the same table */
+    ck_assert_ptr_eq(DMF_VM_power_state->type->enm, DME_vm_power_state);
+}
+END_TEST
+
+START_TEST(test_field_accessors)
+{
+    xv *rec = xv_struct();
+    /* absent members read as zero values */
+    ck_assert_str_eq(dm_get_str(rec, DMF_VM_name_label), "");
+    ck_assert_int_eq(dm_get_int(rec, DMF_VM_domid), 0);
+    ck_assert(!dm_get_bool(rec, DMF_VM_is_a_template));
+    ck_assert_int_eq(dm_get_enum(rec, DMF_VM_power_state), -1);
+    ck_assert_ptr_null(dm_get(rec, DMF_VM_other_config));
+    dm_set(rec, DMF_VM_name_label, xv_string("web"));
+    dm_set(rec, DMF_VM_domid, xv_int(7));
+    dm_set(rec, DMF_VM_is_a_template, xv_bool(true));
+    dm_set(rec, DMF_VM_power_state, xv_string("Running"));
+    dm_set(rec, DMF_VM_HVM_shadow_multiplier, xv_float(2.5));
+    dm_set(rec, DMF_VM_other_config, xv_struct());
+    ck_assert_str_eq(dm_get_str(rec, DMF_VM_name_label), "web");
+    ck_assert_int_eq(dm_get_int(rec, DMF_VM_domid), 7);
+    ck_assert(dm_get_bool(rec, DMF_VM_is_a_template));
+    ck_assert_int_eq(dm_get_enum(rec, DMF_VM_power_state), VM_POWER_STATE_RUNNING);
+    ck_assert_str_eq(dm_get_str(rec, DMF_VM_power_state), "Running");
+    ck_assert(dm_get_float(rec, DMF_VM_HVM_shadow_multiplier) == 2.5);
+    ck_assert_int_eq(dm_get(rec, DMF_VM_other_config)->type, XV_STRUCT);
+    /* dm_set replaces */
+    dm_set(rec, DMF_VM_domid, xv_int(-1));
+    ck_assert_int_eq(dm_get_int(rec, DMF_VM_domid), -1);
+    ck_assert_uint_eq(rec->u.st.n, 6);
+    /* an unknown enum spelling reads as -1 */
+    dm_set(rec, DMF_VM_power_state, xv_string("Flying"));
+    ck_assert_int_eq(dm_get_enum(rec, DMF_VM_power_state), -1);
+    xv_free(rec);
 }
 END_TEST
 
@@ -563,7 +636,7 @@ static int run_dmgen(const char *xml, char **err)
     }
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    *err = slurp(errp);
+    *err = unit_slurp(errp);
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
@@ -592,7 +665,7 @@ START_TEST(test_dmgen_accepts_a_good_datamodel)
     free(err);
     /* and the pieces it wrote name the class */
     _cleanup_free_ char *h = xasprintf("%s/gen.h", tmpdir);
-    _cleanup_free_ char *text = slurp(h);
+    _cleanup_free_ char *text = unit_slurp(h);
     ck_assert_ptr_nonnull(strstr(text, "DMF_VM_colour"));
     ck_assert_ptr_nonnull(strstr(text, "xerr *err_handle_invalid(const char *class, const char *handle);"));
     rm_tmpdir();
@@ -617,6 +690,24 @@ static const struct {
      DM_HEAD "<enum name=\"colour\"><value name=\"green\"/></enum>" DM_HOST DM_TAIL, "duplicate enum"},
     {"duplicate error",
      DM_HEAD "<error name=\"HANDLE_INVALID\"/>" DM_HOST DM_TAIL, "duplicate error"},
+    {"enum values whose C names collide",
+     DM_HEAD "<enum name=\"size\"><value name=\"x-large\"/><value name=\"x_large\"/></enum>" DM_HOST DM_TAIL,
+     "C name"},
+    {"enum value named as the count",
+     DM_HEAD "<enum name=\"size\"><value name=\"count\"/></enum>" DM_HOST DM_TAIL, "collides"},
+    {"a message with more parameters than the dispatcher holds",
+     DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"p0\"/><param name=\"p1\"/><param name=\"p2\"/><param name=\"p3\"/><param name=\"p4\"/><param name=\"p5\"/><param name=\"p6\"/><param name=\"p7\"/><param name=\"p8\"/><param name=\"p9\"/><param name=\"p10\"/><param name=\"p11\"/><param name=\"p12\"/><param name=\"p13\"/><param name=\"p14\"/><param name=\"p15\"/><param name=\"p16\"/></message></class>" DM_TAIL,
+     "more than 16 parameters"},
+    {"a parameter named as a C keyword",
+     DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"default\"/>"
+     "</message></class>" DM_TAIL,
+     "cannot be a C member name"},
+    {"a duplicate parameter",
+     DM_HEAD "<class name=\"host\"><field name=\"uuid\"/><message name=\"m\"><param name=\"a\"/>"
+     "<param name=\"a\"/></message></class>" DM_TAIL,
+     "duplicate parameter"},
+    {"error code that is not an identifier",
+     DM_HEAD "<error name=\"bad code\"/>" DM_HOST DM_TAIL, "upper-case identifier"},
     {"inverse of a field that is not a ref back",
      DM_HEAD "<class name=\"host\"><field name=\"uuid\"/>"
      "<field name=\"vms\" type=\"set(ref VM)\" inverse=\"VM.name\"/></class>"
@@ -704,6 +795,9 @@ static Suite *suite(void)
     tcase_add_test(tc, test_tables_match_datamodel);
     tcase_add_test(tc, test_every_error_has_a_constructor);
     tcase_add_test(tc, test_constructors_build_the_error);
+    tcase_add_test(tc, test_xapi_spellings);
+    tcase_add_test(tc, test_generated_enums);
+    tcase_add_test(tc, test_field_accessors);
     suite_add_tcase(s, tc);
     tc = tcase_create("dmgen");
     tcase_add_test(tc, test_dmgen_accepts_a_good_datamodel);

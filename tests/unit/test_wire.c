@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "util.h"
+#include "dm_gen.h"
 #include "wire.h"
 #include "xv.h"
 #include "unit.h"
@@ -558,7 +559,7 @@ START_TEST(test_envelope)
     xv_free(val);
     xv_free(s);
 
-    xerr *e = xerr_new("HANDLE_INVALID", "VM", "OpaqueRef:x", NULL);
+    xerr *e = err_handle_invalid("VM", "OpaqueRef:x");
     xv *f = wire_failure(e);
     _cleanup_free_ char *fx = write_value(f);
     ck_assert_str_eq(fx, "<value><struct><member><name>Status</name><value>Failure</value></member>"
@@ -575,7 +576,7 @@ START_TEST(test_envelope)
     xerr_free(e);
 
     /* a failure without params: ErrorDescription is just the code */
-    e = xerr_new("EVENTS_LOST", NULL);
+    e = err_events_lost();
     f = wire_failure(e);
     ck_assert_uint_eq(xv_struct_get(f, "ErrorDescription")->u.arr.n, 1);
     xv_free(f);
@@ -807,7 +808,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    return unit_run(suite());
-}
+UNIT_MAIN(suite)

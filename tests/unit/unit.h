@@ -24,6 +24,14 @@ static inline void unit_tmpdir_remove(const char *dir)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+/* The whole file (caller frees); a missing one fails the test, naming it. */
+static inline char *unit_slurp(const char *path)
+{
+    char *text = read_file(path, NULL);
+    ck_assert_msg(text != NULL, "cannot read %s (tests run from the top of the checkout)", path);
+    return text;
+}
+
 /* main's whole work: run every test of the suite; the exit status says if one failed. */
 static inline int unit_run(Suite *s)
 {
@@ -33,5 +41,8 @@ static inline int unit_run(Suite *s)
     srunner_free(sr);
     return failed ? EXIT_FAILURE : EXIT_SUCCESS;
 }
+
+#define UNIT_MAIN(suite_fn) \
+    int main(void) { return unit_run(suite_fn()); }
 
 #endif

@@ -1,0 +1,546 @@
+/* src/api without a daemon: api_create on a temporary SQLite database with no
+ * hypervisor, called through api_call as the RPC layer calls it.  Dispatch (unknown
+ * methods, parameter counts, sessions, type errors), the generated typed thunks, the
+ * generic getters and setters, and the task lifecycle. */
+#include <check.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "auth.h"
+#include "config.h"
+#include "db.h"
+#include "dm_gen.h"
+#include "log.h"
+#include "util.h"
+#include "unit.h"
+
+static char dir[64];
+static struct config *cfg;
+static struct db *db;
+static struct api *api;
+static char *session;
+
+/* params: xv values (owned), NULL-terminated; *result gets the value (or NULL). */
+static xerr *vcall(const char *method, xv **result, va_list ap)
+{
+    xv *params = xv_array();
+    for (xv *v; (v = va_arg(ap, xv *)) != NULL;)
+        xv_array_push(params, v);
+    xv *r = NULL;
+    xerr *e = api_call(api, method, params, "test", &r);
+    xv_free(params);
+    if (result)
+        *result = r;
+    else
+        xv_free(r);
+    return e;
+}
+
+static xerr *call(const char *method, xv **result, ...)
+{
+    va_list ap;
+    va_start(ap, result);
+    xerr *e = vcall(method, result, ap);
+    va_end(ap);
+    return e;
+}
+
+/* A call that must succeed; returns its result. */
+static xv *ok(const char *method, ...)
+{
+    va_list ap;
+    va_start(ap, method);
+    xv *r = NULL;
+    xerr *e = vcall(method, &r, ap);
+    va_end(ap);
+    if (e) {
+        _cleanup_free_ char *s = xerr_str(e);
+        ck_abort_msg("%s: %s", method, s);
+    }
+    return r;
+}
+
+/* The error a call must fail with: code and every parameter. */
+static void expect(xerr *e, const char *code, size_t n, ...)
+{
+    ck_assert_msg(e != NULL, "expected %s, got success", code);
+    ck_assert_str_eq(e->code, code);
+    ck_assert_uint_eq(e->nparams, n);
+    va_list ap;
+    va_start(ap, n);
+    for (size_t i = 0; i < n; i++) {
+        const char *want = va_arg(ap, const char *);
+        if (want) /* NULL: any value */
+            ck_assert_str_eq(e->params[i], want);
+    }
+    va_end(ap);
+    xerr_free(e);
+}
+
+static xv *S(const char *s) { return xv_string(s); }
+static xv *sess(void) { return xv_string(session); }
+
+static void setup(void)
+{
+    unit_tmpdir(dir, sizeof(dir), "apitest");
+    cfg = config_new();
+    _cleanup_free_ char *pw = xasprintf("%s/passwd", dir);
+    _cleanup_free_ char *inv = xasprintf("%s/inventory", dir);
+    _cleanup_free_ char *dbp = xasprintf("%s/x.db", dir);
+    ck_assert_ptr_null(config_set(cfg, "auth-file", pw));
+    ck_assert_ptr_null(config_set(cfg, "inventory", inv));
+    ck_assert_ptr_null(config_set(cfg, "login-failure-delay", "0"));
+    ck_assert_ptr_null(auth_set_password(pw, "alice", "secret"));
+    struct db_options o = {.path = dbp, .sync = "normal", .event_log_size = 1000, .read_connections = 2};
+    ck_assert_ptr_null(db_open(&o, &db));
+    struct api_options ao = {.cfg = cfg, .db = db, .hv = NULL, .platform = NULL};
+    ck_assert_ptr_null(api_create(&ao, &api));
+    ck_assert_ptr_null(api_startup(api));
+    xv *s = ok("session.login_with_password", S("alice"), S("secret"), NULL);
+    session = xstrdup(xv_str(s));
+    xv_free(s);
+}
+
+static void teardown(void)
+{
+    ck_assert(api_stop(api, 10));
+    api_destroy(api);
+    db_close(db);
+    config_free(cfg);
+    free(session);
+    session = NULL;
+    unit_tmpdir_remove(dir);
+}
+
+/* ---- dispatch ---- */
+
+START_TEST(test_unknown_methods)
+{
+    expect(call("VM.fly", NULL, sess(), NULL), "MESSAGE_METHOD_UNKNOWN", 1, "VM.fly");
+    expect(call("nothing", NULL, NULL), "MESSAGE_METHOD_UNKNOWN", 1, "nothing");
+    /* a message without an Async form */
+    expect(call("Async.session.logout", NULL, sess(), NULL), "MESSAGE_METHOD_UNKNOWN", 1, "Async.session.logout");
+    /* no setter for a field the server maintains */
+    expect(call("host.set_hostname", NULL, sess(), S(api_host_ref(api)), S("x"), NULL), "MESSAGE_METHOD_UNKNOWN",
+           1, "host.set_hostname");
+    /* declared, but no module registered it (no vm/ here) */
+    expect(call("VM.start", NULL, sess(), S("OpaqueRef:v"), xv_bool(false), xv_bool(false), NULL),
+           "NOT_IMPLEMENTED", 1, "VM.start");
+    xv *list = ok("system.listMethods", NULL);
+    bool login = false, async_start = false, async_logout = false;
+    for (size_t i = 0; i < list->u.arr.n; i++) {
+        login |= strcmp(xv_str(list->u.arr.v[i]), "session.login_with_password") == 0;
+        async_start |= strcmp(xv_str(list->u.arr.v[i]), "Async.VM.start") == 0;
+        async_logout |= strcmp(xv_str(list->u.arr.v[i]), "Async.session.logout") == 0;
+    }
+    ck_assert(login && async_start && !async_logout);
+    xv_free(list);
+}
+END_TEST
+
+START_TEST(test_parameter_counts)
+{
+    /* counts exclude the session */
+    expect(call("host.get_name_label", NULL, sess(), NULL), "MESSAGE_PARAMETER_COUNT_MISMATCH", 3,
+           "host.get_name_label", "1", "0");
+    expect(call("host.get_name_label", NULL, sess(), S(api_host_ref(api)), S("extra"), NULL),
+           "MESSAGE_PARAMETER_COUNT_MISMATCH", 3, "host.get_name_label", "1", "2");
+    /* nothing at all: not even a session */
+    expect(call("host.get_name_label", NULL, NULL), "MESSAGE_PARAMETER_COUNT_MISMATCH", 3, "host.get_name_label",
+           "1", "0");
+    /* optional parameters: login takes 2 to 4 */
+    expect(call("session.login_with_password", NULL, S("alice"), NULL), "MESSAGE_PARAMETER_COUNT_MISMATCH", 3,
+           "session.login_with_password", "2", "1");
+    expect(call("session.login_with_password", NULL, S("a"), S("b"), S("c"), S("d"), S("e"), NULL),
+           "MESSAGE_PARAMETER_COUNT_MISMATCH", 3, "session.login_with_password", "4", "5");
+}
+END_TEST
+
+START_TEST(test_sessions)
+{
+    expect(call("host.get_all", NULL, S("OpaqueRef:nobody"), NULL), "SESSION_INVALID", 1, "OpaqueRef:nobody");
+    expect(call("event.get_current_id", NULL, NULL), "SESSION_INVALID", 1, "");
+    expect(call("session.login_with_password", NULL, S("alice"), S("wrong"), NULL), "SESSION_AUTHENTICATION_FAILED",
+           2, "alice", NULL);
+    /* the optional originator is recorded */
+    xv *s2 = ok("session.login_with_password", S("alice"), S("secret"), S("1.0"), S("unit-test"), NULL);
+    xv *orig = ok("session.get_originator", sess(), xv_dup(s2), NULL);
+    ck_assert_str_eq(xv_str(orig), "unit-test");
+    xv_free(orig);
+    xv *user = ok("session.get_this_user", xv_dup(s2), xv_dup(s2), NULL);
+    ck_assert_str_eq(xv_str(user), "alice");
+    xv_free(user);
+    /* logout ends that session only */
+    xv_free(ok("session.logout", xv_dup(s2), NULL));
+    expect(call("host.get_all", NULL, xv_dup(s2), NULL), "SESSION_INVALID", 1, xv_str(s2));
+    xv_free(ok("host.get_all", sess(), NULL));
+    xv_free(s2);
+}
+END_TEST
+
+START_TEST(test_type_errors)
+{
+    const char *h = api_host_ref(api);
+    expect(call("host.get_name_label", NULL, sess(), xv_int(3), NULL), "FIELD_TYPE_ERROR", 1, "self");
+    expect(call("host.set_name_label", NULL, sess(), S(h), xv_bool(true), NULL), "FIELD_TYPE_ERROR", 1, "value");
+    expect(call("host.set_tags", NULL, sess(), S(h), S("not a set"), NULL), "FIELD_TYPE_ERROR", 1, "value");
+    xv *t = ok("task.create", sess(), S("mine"), S("d"), NULL);
+    expect(call("task.set_progress", NULL, sess(), xv_dup(t), S("lots"), NULL), "FIELD_TYPE_ERROR", 1, "value");
+    expect(call("task.set_status", NULL, sess(), xv_dup(t), S("bogus"), NULL), "INVALID_VALUE", 2, "value", "bogus");
+    /* a handler's own check, after the types */
+    expect(call("task.set_progress", NULL, sess(), xv_dup(t), xv_float(1.5), NULL), "INVALID_VALUE", 2, "value",
+           NULL);
+    xv_free(t);
+}
+END_TEST
+
+/* ---- typed thunks: a handler sees checked, converted arguments ---- */
+
+static struct {
+    int calls;
+    char vm[64], host[64];
+    bool start_paused, force;
+    int64_t version;
+    size_t noptions;
+    char live[16];
+} seen;
+
+static xerr *fake_start_on(struct api_ctx *ctx, const struct VM_start_on_args *a)
+{
+    ck_assert_ptr_nonnull(ctx->session);
+    ck_assert_str_eq(ctx->method, "VM.start_on");
+    seen.calls++;
+    snprintf(seen.vm, sizeof(seen.vm), "%s", a->vm);
+    snprintf(seen.host, sizeof(seen.host), "%s", a->host);
+    seen.start_paused = a->start_paused;
+    seen.force = a->force;
+    return NULL;
+}
+
+static xerr *fake_set_version(struct api_ctx *ctx, const struct VM_set_hardware_platform_version_args *a)
+{
+    (void)ctx;
+    seen.calls++;
+    seen.version = a->value;
+    return a->value > 100 ? err_invalid_value("value", "too high") : NULL;
+}
+
+static xerr *fake_migrate(struct api_ctx *ctx, const struct VM_pool_migrate_args *a)
+{
+    (void)ctx;
+    seen.calls++;
+    ck_assert_int_eq(a->options->type, XV_STRUCT);
+    seen.noptions = a->options->u.st.n;
+    const char *live = xv_struct_get_str(a->options, "live");
+    snprintf(seen.live, sizeof(seen.live), "%s", live ? live : "");
+    return NULL;
+}
+
+static xerr *fake_clone(struct api_ctx *ctx, const struct VM_clone_args *a, xv **result)
+{
+    (void)ctx;
+    seen.calls++;
+    *result = xv_string_take(xasprintf("clone of %s: %s", a->vm, a->new_name));
+    return NULL;
+}
+
+START_TEST(test_typed_thunks)
+{
+    memset(&seen, 0, sizeof(seen));
+    api_register_VM_start_on(api, fake_start_on);
+    api_register_VM_set_hardware_platform_version(api, fake_set_version);
+    api_register_VM_pool_migrate(api, fake_migrate);
+    api_register_VM_clone(api, fake_clone);
+    /* bools from the wire's "true"/"false" strings, as xapi accepts them */
+    xv *r = ok("VM.start_on", sess(), S("OpaqueRef:v"), S("OpaqueRef:h"), xv_bool(true), S("false"), NULL);
+    ck_assert_int_eq(r->type, XV_NIL); /* a void handler: the client gets void */
+    xv_free(r);
+    ck_assert_int_eq(seen.calls, 1);
+    ck_assert_str_eq(seen.vm, "OpaqueRef:v");
+    ck_assert_str_eq(seen.host, "OpaqueRef:h");
+    ck_assert(seen.start_paused && !seen.force);
+    /* an int from its decimal string; the handler's error reaches the client */
+    xv_free(ok("VM.set_hardware_platform_version", sess(), S("OpaqueRef:v"), S("7"), NULL));
+    ck_assert_int_eq(seen.version, 7);
+    expect(call("VM.set_hardware_platform_version", NULL, sess(), S("OpaqueRef:v"), xv_int(101), NULL),
+           "INVALID_VALUE", 2, "value", "too high");
+    /* a type error never reaches the handler */
+    seen.calls = 0;
+    expect(call("VM.set_hardware_platform_version", NULL, sess(), S("OpaqueRef:v"), S("seven"), NULL),
+           "FIELD_TYPE_ERROR", 1, "value");
+    ck_assert_int_eq(seen.calls, 0);
+    /* a map, checked against map(string, string) */
+    xv *opts = xv_struct();
+    xv_struct_set(opts, "live", S("true"));
+    xv_free(ok("VM.pool_migrate", sess(), S("OpaqueRef:v"), S("OpaqueRef:h"), opts, NULL));
+    ck_assert_uint_eq(seen.noptions, 1);
+    ck_assert_str_eq(seen.live, "true");
+    opts = xv_struct();
+    xv_struct_set(opts, "live", xv_array());
+    expect(call("VM.pool_migrate", NULL, sess(), S("OpaqueRef:v"), S("OpaqueRef:h"), opts, NULL), "FIELD_TYPE_ERROR",
+           1, "options");
+    /* a result */
+    r = ok("VM.clone", sess(), S("OpaqueRef:v"), S("copy"), NULL);
+    ck_assert_str_eq(xv_str(r), "clone of OpaqueRef:v: copy");
+    xv_free(r);
+}
+END_TEST
+
+/* Registering a message twice is a programming error, caught at start-up. */
+START_TEST(test_register_twice_aborts)
+{
+    api_register_VM_clone(api, fake_clone);
+    api_register_VM_clone(api, fake_clone);
+}
+END_TEST
+
+/* ---- generic messages ---- */
+
+START_TEST(test_generic_fields)
+{
+    const char *h = api_host_ref(api);
+    xv_free(ok("host.set_name_label", sess(), S(h), S("alpha"), NULL));
+    xv *v = ok("host.get_name_label", sess(), S(h), NULL);
+    ck_assert_str_eq(xv_str(v), "alpha");
+    xv_free(v);
+    /* maps: add_to_, a duplicate key refused, remove_from_ */
+    xv_free(ok("host.add_to_other_config", sess(), S(h), S("k"), S("v1"), NULL));
+    xv *uuid = ok("host.get_uuid", sess(), S(h), NULL);
+    expect(call("host.add_to_other_config", NULL, sess(), S(h), S("k"), S("v2"), NULL), "MAP_DUPLICATE_KEY", 4, "host",
+           "other_config", xv_str(uuid), "k");
+    v = ok("host.get_other_config", sess(), S(h), NULL);
+    ck_assert_str_eq(xv_struct_get_str(v, "k"), "v1");
+    xv_free(v);
+    xv_free(ok("host.remove_from_other_config", sess(), S(h), S("k"), NULL));
+    v = ok("host.get_other_config", sess(), S(h), NULL);
+    ck_assert_uint_eq(v->u.st.n, 0);
+    xv_free(v);
+    /* sets: each value once */
+    xv_free(ok("host.add_tags", sess(), S(h), S("blue"), NULL));
+    xv_free(ok("host.add_tags", sess(), S(h), S("blue"), NULL));
+    v = ok("host.get_tags", sess(), S(h), NULL);
+    ck_assert_uint_eq(v->u.arr.n, 1);
+    xv_free(v);
+    /* lookups */
+    v = ok("host.get_by_uuid", sess(), xv_dup(uuid), NULL);
+    ck_assert_str_eq(xv_str(v), h);
+    xv_free(v);
+    expect(call("host.get_by_uuid", NULL, sess(), S("no-such"), NULL), "UUID_INVALID", 2, "host", "no-such");
+    v = ok("host.get_by_name_label", sess(), S("alpha"), NULL);
+    ck_assert_uint_eq(v->u.arr.n, 1);
+    ck_assert_str_eq(xv_str(v->u.arr.v[0]), h);
+    xv_free(v);
+    v = ok("host.get_record", sess(), S(h), NULL);
+    ck_assert_str_eq(dm_get_str(v, DMF_host_name_label), "alpha");
+    ck_assert_str_eq(dm_get_str(v, DMF_host_uuid), xv_str(uuid));
+    xv_free(v);
+    v = ok("host.get_all_records_where", sess(), S("field \"name_label\" = \"alpha\""), NULL);
+    ck_assert_uint_eq(v->u.st.n, 1);
+    xv_free(v);
+    expect(call("host.get_record", NULL, sess(), S("OpaqueRef:gone"), NULL), "HANDLE_INVALID", 2, "host",
+           "OpaqueRef:gone");
+    /* start-up made this host's dom0 record, through the generated enum names */
+    v = ok("VM.get_all_records_where", sess(), S("field \"is_control_domain\" = \"true\""), NULL);
+    ck_assert_uint_eq(v->u.st.n, 1);
+    ck_assert_int_eq(dm_get_enum(v->u.st.m[0].val, DMF_VM_power_state), VM_POWER_STATE_RUNNING);
+    ck_assert_int_eq(dm_get_enum(v->u.st.m[0].val, DMF_VM_domain_type), DOMAIN_TYPE_PV);
+    xv_free(v);
+    xv_free(uuid);
+}
+END_TEST
+
+/* ---- tasks ---- */
+
+static int status_of(const char *task)
+{
+    xv *v = ok("task.get_status", sess(), S(task), NULL);
+    enum task_status_type st;
+    ck_assert_msg(task_status_type_parse(xv_str(v), &st), "status %s", xv_str(v));
+    xv_free(v);
+    return (int)st;
+}
+
+static int wait_finished(const char *task)
+{
+    for (int i = 0; i < 500; i++) {
+        int st = status_of(task);
+        if (st != TASK_STATUS_TYPE_PENDING && st != TASK_STATUS_TYPE_CANCELLING)
+            return st;
+        usleep(10000);
+    }
+    ck_abort_msg("task %s did not finish", task);
+    return -1;
+}
+
+START_TEST(test_client_task_lifecycle)
+{
+    xv *t = ok("task.create", sess(), S("import"), S("my own work"), NULL);
+    ck_assert_int_eq(status_of(xv_str(t)), TASK_STATUS_TYPE_PENDING);
+    xv_free(ok("task.set_progress", sess(), xv_dup(t), xv_int(0), NULL)); /* an int is a float */
+    xv_free(ok("task.set_progress", sess(), xv_dup(t), xv_float(0.5), NULL));
+    xv *p = ok("task.get_progress", sess(), xv_dup(t), NULL);
+    ck_assert(p->type == XV_FLOAT && p->u.f == 0.5);
+    xv_free(p);
+    /* enums are read case-insensitively and stored canonically */
+    xv_free(ok("task.set_status", sess(), xv_dup(t), S("SUCCESS"), NULL));
+    ck_assert_int_eq(status_of(xv_str(t)), TASK_STATUS_TYPE_SUCCESS);
+    xv *rec = ok("task.get_record", sess(), xv_dup(t), NULL);
+    ck_assert_str_eq(dm_get_str(rec, DMF_task_status), "success");
+    ck_assert_str_ne(dm_get_str(rec, DMF_task_finished), "19700101T00:00:00Z");
+    ck_assert_str_eq(dm_get_str(rec, DMF_task_session), session);
+    xv_free(rec);
+    expect(call("task.cancel", NULL, sess(), xv_dup(t), NULL), "OPERATION_NOT_ALLOWED", 1,
+           "the task is not pending");
+    xv_free(ok("task.destroy", sess(), xv_dup(t), NULL));
+    expect(call("task.get_status", NULL, sess(), xv_dup(t), NULL), "HANDLE_INVALID", 2, "task", xv_str(t));
+    xv_free(t);
+}
+END_TEST
+
+static xerr *fake_clone_fails(struct api_ctx *ctx, const struct VM_clone_args *a, xv **result)
+{
+    (void)result;
+    ck_assert_ptr_nonnull(ctx->task);
+    return err_vm_bad_power_state(a->vm, "Halted", "Running");
+}
+
+START_TEST(test_async_success_and_failure)
+{
+    api_register_VM_clone(api, fake_clone);
+    xv *t = ok("Async.VM.clone", sess(), S("OpaqueRef:v"), S("copy"), NULL);
+    ck_assert(str_startswith(xv_str(t), "OpaqueRef:"));
+    ck_assert_int_eq(wait_finished(xv_str(t)), TASK_STATUS_TYPE_SUCCESS);
+    xv *rec = ok("task.get_record", sess(), xv_dup(t), NULL);
+    ck_assert_str_eq(dm_get_str(rec, DMF_task_name_label), "Async.VM.clone");
+    ck_assert_str_eq(dm_get_str(rec, DMF_task_result), "<value>clone of OpaqueRef:v: copy</value>");
+    ck_assert(dm_get_float(rec, DMF_task_progress) == 1.0);
+    ck_assert_uint_eq(dm_get(rec, DMF_task_error_info)->u.arr.n, 0);
+    xv_free(rec);
+    xv_free(t);
+}
+END_TEST
+
+START_TEST(test_async_failure)
+{
+    api_register_VM_clone(api, fake_clone_fails);
+    xv *t = ok("Async.VM.clone", sess(), S("OpaqueRef:v"), S("copy"), NULL);
+    ck_assert_int_eq(wait_finished(xv_str(t)), TASK_STATUS_TYPE_FAILURE);
+    xv *info = ok("task.get_error_info", sess(), xv_dup(t), NULL);
+    ck_assert_uint_eq(info->u.arr.n, 4);
+    ck_assert_str_eq(xv_str(info->u.arr.v[0]), "VM_BAD_POWER_STATE");
+    ck_assert_str_eq(xv_str(info->u.arr.v[1]), "OpaqueRef:v");
+    ck_assert_str_eq(xv_str(info->u.arr.v[3]), "Running");
+    xv_free(info);
+    xv_free(t);
+}
+END_TEST
+
+/* An operation that lets itself be cancelled, and stops when asked. */
+static xerr *fake_migrate_cancellable(struct api_ctx *ctx, const struct VM_pool_migrate_args *a)
+{
+    (void)a;
+    api_task_allow_cancel(ctx, true);
+    for (int i = 0; i < 1000 && !api_task_cancelling(ctx); i++)
+        usleep(5000);
+    return api_task_cancelling(ctx) ? err_task_cancelled(ctx->task) : NULL;
+}
+
+START_TEST(test_async_cancel)
+{
+    api_register_VM_pool_migrate(api, fake_migrate_cancellable);
+    xv *t = ok("Async.VM.pool_migrate", sess(), S("OpaqueRef:v"), S("OpaqueRef:h"), xv_struct(), NULL);
+    /* cancel is offered once the operation allows it */
+    bool offered = false;
+    for (int i = 0; i < 500 && !offered; i++) {
+        xv *ops = ok("task.get_allowed_operations", sess(), xv_dup(t), NULL);
+        offered = ops->u.arr.n == 1 && strcmp(xv_str(ops->u.arr.v[0]), "cancel") == 0;
+        xv_free(ops);
+        if (!offered)
+            usleep(10000);
+    }
+    ck_assert(offered);
+    /* while the server runs it, the client can neither forget nor drive it */
+    expect(call("task.destroy", NULL, sess(), xv_dup(t), NULL), "OPERATION_NOT_ALLOWED", 1,
+           "the task is still running");
+    expect(call("task.set_status", NULL, sess(), xv_dup(t), S("success"), NULL), "OPERATION_NOT_ALLOWED", 1,
+           "the server is running this task");
+    xv_free(ok("task.cancel", sess(), xv_dup(t), NULL));
+    ck_assert_int_eq(wait_finished(xv_str(t)), TASK_STATUS_TYPE_CANCELLED);
+    xv *info = ok("task.get_error_info", sess(), xv_dup(t), NULL);
+    ck_assert_str_eq(xv_str(info->u.arr.v[0]), "TASK_CANCELLED");
+    ck_assert_str_eq(xv_str(info->u.arr.v[1]), xv_str(t));
+    xv_free(info);
+    /* once finished, it can be forgotten */
+    xv_free(ok("task.destroy", sess(), xv_dup(t), NULL));
+    xv_free(t);
+}
+END_TEST
+
+/* ---- events ---- */
+
+START_TEST(test_event_from_and_inject)
+{
+    xv *classes = xv_array();
+    xv_array_push(classes, S("host"));
+    xv *r = ok("event.from", sess(), classes, S(""), xv_float(0), NULL);
+    const xv *evs = xv_struct_get(r, "events");
+    ck_assert_uint_eq(evs->u.arr.n, 1); /* this host, as an add */
+    ck_assert_str_eq(xv_struct_get_str(evs->u.arr.v[0], "operation"), "add");
+    ck_assert_str_eq(xv_struct_get_str(evs->u.arr.v[0], "ref"), api_host_ref(api));
+    xv *token = xv_dup(xv_struct_get(r, "token"));
+    xv_free(r);
+    xv *t2 = ok("event.inject", sess(), S("host"), S(api_host_ref(api)), NULL);
+    classes = xv_array();
+    xv_array_push(classes, S("host"));
+    r = ok("event.from", sess(), classes, token, xv_float(1), NULL);
+    evs = xv_struct_get(r, "events");
+    ck_assert_uint_eq(evs->u.arr.n, 1);
+    ck_assert_str_eq(xv_struct_get_str(evs->u.arr.v[0], "operation"), "mod");
+    ck_assert_str_eq(xv_struct_get_str(r, "token"), xv_str(t2));
+    xv_free(r);
+    xv_free(t2);
+    expect(call("event.inject", NULL, sess(), S("nosuchclass"), S("OpaqueRef:x"), NULL), "HANDLE_INVALID", 2,
+           "nosuchclass", "OpaqueRef:x");
+    classes = xv_array();
+    expect(call("event.from", NULL, sess(), classes, S("junk"), xv_float(0), NULL), "EVENT_FROM_TOKEN_PARSE_FAILURE",
+           1, "junk");
+    expect(call("event.next", NULL, sess(), NULL), "SESSION_NOT_REGISTERED", 1, session);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("api");
+    TCase *tc = tcase_create("dispatch");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_unknown_methods);
+    tcase_add_test(tc, test_parameter_counts);
+    tcase_add_test(tc, test_sessions);
+    tcase_add_test(tc, test_type_errors);
+    tcase_add_test(tc, test_typed_thunks);
+    tcase_add_test_raise_signal(tc, test_register_twice_aborts, SIGABRT);
+    tcase_add_test(tc, test_generic_fields);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("tasks");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_client_task_lifecycle);
+    tcase_add_test(tc, test_async_success_and_failure);
+    tcase_add_test(tc, test_async_failure);
+    tcase_add_test(tc, test_async_cancel);
+    tcase_add_test(tc, test_event_from_and_inject);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    log_setup("stderr", "warn");
+    return unit_run(suite());
+}
