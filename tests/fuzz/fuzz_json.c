@@ -1,6 +1,7 @@
 /* JSON-RPC calls (src/wire/json.c and the envelope of src/rpc/protocol.c): the bytes are
  * a POST body to /jsonrpc.  A document that parses must write back to the same value;
- * every body gets a response that is a JSON object. */
+ * every body gets a response that is a JSON object.  Getters are also called as root
+ * (fuzz_get_as_root). */
 #include "harness.h"
 
 #include "rpc.h"
@@ -29,6 +30,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(xv_equal(v, back));
         xv_free(back);
         buf_free(&b);
+        if (v->type == XV_STRUCT && xv_struct_get_str(v, "method"))
+            fuzz_get_as_root(xv_struct_get_str(v, "method"), xv_struct_get(v, "params"),
+                             wire_json_write, wire_json_parse);
     }
     xerr_free(e);
     xv_free(v);

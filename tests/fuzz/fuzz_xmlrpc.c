@@ -2,7 +2,8 @@
  * are a POST body.  A call that parses must write back to the same call (void reading
  * back as "", as it is written); every body
  * gets a response that is well-formed XML-RPC; the same bytes are also tried as a
- * response, as the client and pool members read them. */
+ * response, as the client and pool members read them.  Getters are also called as root
+ * (fuzz_get_as_root). */
 #include "harness.h"
 
 #include <string.h>
@@ -65,8 +66,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *method = NULL;
     xv *params = NULL;
     xerr *e = wire_xmlrpc_parse_call(body, size, &method, &params);
-    if (!e)
+    if (!e) {
         round_trip(method, params);
+        fuzz_get_as_root(method, params, wire_xmlrpc_write_response, wire_xmlrpc_parse_response);
+    }
     xerr_free(e);
     xv_free(params);
     free(method);

@@ -14,6 +14,7 @@
 #include "platform.h"
 #include "util.h"
 #include "vm.h"
+#include "wire.h"
 
 #ifndef FUZZ_SRCDIR
 #define FUZZ_SRCDIR "."
@@ -79,6 +80,7 @@ static struct {
     struct platform *platform;
     struct db *db;
     struct api *api;
+    char *session;
 } A;
 
 static void fail_on(xerr *e, const char *what)
@@ -94,6 +96,7 @@ static void api_teardown(void)
 {
     if (A.api && !api_stop(A.api, 3.0))
         return;   /* a task still runs: leave everything to the exit */
+    free(A.session);
     api_destroy(A.api);
     db_close(A.db);
     platform_free(A.platform);
@@ -129,5 +132,41 @@ struct api *fuzz_api(void)
     fail_on(vm_register(A.api), "vm");
     fail_on(api_startup(A.api), "api startup");
     atexit(api_teardown);
+    /* root on the unix socket needs no password: the session of fuzz_get_as_root */
+    xv *args = xv_array(), *ref = NULL;
+    xv_array_push(args, xv_string("root"));
+    xv_array_push(args, xv_string(""));
+    fail_on(api_call(A.api, "session.login_with_password", args, "unix", &ref), "login");
+    FUZZ_CHECK(ref && ref->type == XV_STRING);
+    A.session = xstrdup(ref->u.str.s);
+    xv_free(ref);
+    xv_free(args);
     return A.api;
+}
+
+void fuzz_get_as_root(const char *method, const xv *params, void (*write)(buf *, const xv *),
+                      xerr *(*parse)(const char *, size_t, xv **))
+{
+    const char *dot = strchr(method, '.');
+    if (!dot || strchr(dot + 1, '.') || strncmp(dot + 1, "get_", 4) != 0 || !params ||
+        params->type != XV_ARRAY || params->u.arr.n == 0)
+        return;
+    struct api *api = fuzz_api();
+    xv *p = xv_dup(params);
+    xv_free(p->u.arr.v[0]);
+    p->u.arr.v[0] = xv_string(A.session);
+    xv *result = NULL;
+    xerr *e = api_call(api, method, p, FUZZ_PEER, &result);
+    xv *env = e ? wire_failure(e) : wire_success(result);
+    buf b;
+    buf_init(&b);
+    write(&b, env);
+    xv *back = NULL;
+    xerr *pe = parse(b.p, b.len, &back);
+    FUZZ_CHECK(!pe && back);
+    xv_free(back);
+    buf_free(&b);
+    xv_free(env);
+    xerr_free(e);
+    xv_free(p);
 }

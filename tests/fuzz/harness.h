@@ -33,12 +33,22 @@ void fuzz_quiet_logs(void);
 /* A path under the source tree (etc/platform.xml ...); the caller frees. */
 char *fuzz_src_path(const char *rel);
 
+#include "util.h"
+#include "xerr.h"
+#include "xv.h"
+
 struct api;
 /* An API as the daemon serves it (the simulator's modules registered, no hypervisor),
  * over a database in the temporary directory, with no password that can log in: the
  * fuzzed calls reach everything an unauthenticated client reaches and change nothing,
  * so runs stay deterministic.  Made on first use, torn down at exit. */
 struct api *fuzz_api(void);
+/* A call whose method is a getter (Class.get_*, not Async) is made again as root: the
+ * first parameter replaced by a session of root's, so that what the getters read and
+ * write on real records is fuzzed too, without changing anything.  The response,
+ * written with write, must read back with parse. */
+void fuzz_get_as_root(const char *method, const xv *params, void (*write)(buf *, const xv *),
+                      xerr *(*parse)(const char *, size_t, xv **));
 /* The peer the fuzzed calls come from: a TCP client, not the local root's unix socket. */
 #define FUZZ_PEER "127.0.0.1"
 
