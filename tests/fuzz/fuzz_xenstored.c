@@ -65,6 +65,26 @@ static void serve(struct xsd *x, struct end *ends, size_t n)
     }
 }
 
+/* Let the server read what the client sent and serve it, until it can take nothing
+ * more; true if it took anything. */
+static bool pump(struct xsd *x, struct end *ends, size_t n, struct end *e)
+{
+    bool any = false;
+    for (;;) {
+        if (!e->c || e->c->dead)
+            return any;
+        size_t before = e->c->inlen;
+        conn_read(x, e->c);
+        bool read = e->c->dead || e->c->inlen != before;
+        size_t after_read = e->c->inlen;
+        serve(x, ends, n);
+        bool served = !e->c->dead && e->c->inlen < after_read;
+        if (!read && !served)
+            return any;
+        any = true;
+    }
+}
+
 /* Push len bytes through one connection as a client would send them. */
 static void feed(struct xsd *x, struct end *ends, size_t n, size_t which, const uint8_t *p, size_t len)
 {
@@ -77,12 +97,10 @@ static void feed(struct xsd *x, struct end *ends, size_t n, size_t which, const 
         } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             break;
         }
-        size_t had = e->c->inlen;
-        conn_read(x, e->c);
-        serve(x, ends, n);
-        if (w <= 0 && !e->c->dead && e->c->inlen == had)
+        if (!pump(x, ends, n, e) && w <= 0)
             break;   /* neither side can move: the connection does not read */
     }
+    pump(x, ends, n, e);
 }
 
 static void send_msg(struct xsd *x, struct end *ends, size_t n, uint32_t type, const char *payload,
@@ -158,8 +176,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* every client hangs up: the server sees end of file */
     for (size_t i = 0; i < n; i++) {
         shutdown(ends[i].peer, SHUT_WR);
-        if (!ends[i].c->dead)
-            conn_read(&x, ends[i].c);
+        pump(&x, ends, n, &ends[i]);
         FUZZ_CHECK(ends[i].c->dead);
         close(ends[i].peer);
     }

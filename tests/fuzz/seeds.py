@@ -195,3 +195,7 @@ for name in sorted(os.listdir(xml_dir)) if os.path.isdir(xml_dir) else []:
     if n % 2:
         call["jsonrpc"] = "2.0"
     save("json", json.dumps(call))
+
+# ---- xenstore: more than the server's input buffer at once (IN_BUF, 8 KiB) ----
+big = msg("READ", s("/a")) * 150 + msg("WRITE", b"/big\0" + b"v" * 3995) * 2 + msg("READ", s("/big")) * 100
+save("xenstored", b"\x00" + big)
