@@ -56,6 +56,7 @@ XMLRPC_LIBS := -lxmlrpc_server_abyss -lxmlrpc_server -lxmlrpc_abyss -lxmlrpc \
                -lxmlrpc_xmlparse -lxmlrpc_xmltok -lxmlrpc_util
 XEN_LIBS    := -lxenctrl -lxenguest -lxenstore -lxentoollog
 LIBS := $(XMLRPC_LIBS)
+LIBS += $(shell pkg-config --libs libmicrohttpd gnutls 2>/dev/null || echo -lmicrohttpd -lgnutls)
 LIBS += -lxml2
 LIBS += -lsqlite3
 LIBS += $(XEN_LIBS)
@@ -177,7 +178,7 @@ test-xen:
 	@scripts/deps.sh xen
 	@$(MAKE) --no-print-directory $(PROGRAMS) $(XEN_TEST_BINS)
 	TEST_SCRIPT="tests/xen/test-smoke.sh tests/xen/test-daemon.sh" \
-	  BINS="$(PROGRAMS) $(XEN_TEST_BINS)" FILES="etc/platform.xml:/etc/xenapid/platform.xml" TIMEOUT=270 \
+	  BINS="$(PROGRAMS) $(XEN_TEST_BINS)" FILES="etc/platform.xml:/etc/xenapid/platform.xml" TIMEOUT=480 \
 	  tests/xen/run.sh
 
 bench:

@@ -17,6 +17,7 @@
 #define XENAPID_API_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "config.h"
 #include "db.h"
@@ -35,11 +36,9 @@ struct api_ctx {
     const char *session;         /* the caller's session ref; NULL for login */
     const char *task;            /* the task the call runs under (Async), else NULL */
     const char *peer;            /* client address, for logs */
+    bool local_root;             /* the transport proved the caller is root on this host */
+    struct api_wait *wait;       /* NULL: a call that waits blocks its thread */
 };
-
-/* DEPRECATED: the untyped handler, kept only until src/vm and src/guest register
- * typed ones; then it and api_register go. */
-typedef xerr *(*api_fn)(struct api_ctx *ctx, xv *const *args, size_t nargs, xv **result);
 
 struct platform;
 
@@ -48,6 +47,7 @@ struct api_options {
     struct db *db;
     struct hv *hv;               /* may be NULL in unit tests */
     struct platform *platform;   /* the version registry and this host's offer */
+    const char *certificate_fingerprint; /* of the HTTPS certificate; NULL without HTTPS */
 };
 
 xerr *api_create(const struct api_options *opt, struct api **out);
@@ -56,15 +56,50 @@ xerr *api_create(const struct api_options *opt, struct api **out);
  * when some still run: then nothing they use may be freed. */
 bool api_stop(struct api *api, double grace);
 void api_destroy(struct api *api);
-/* DEPRECATED (see api_fn): register an untyped handler for a declared message. */
-void api_register(struct api *api, const char *method, api_fn fn);
 /* Make sure pool, host, host_metrics and dom0's VM record exist and refresh this
  * host's fields.  Called once at start-up, after every module registered. */
 xerr *api_startup(struct api *api);
 
+/* A call that would wait for events (event.from, event.next) can, instead of
+ * blocking its thread, return parked: no result and no error.  The caller calls it
+ * again, with the same api_wait, once an event newer than `after` exists or at
+ * `wake`, whichever comes first; the call then answers or parks again. */
+struct api_wait {
+    bool parked;                 /* out: no answer yet */
+    int64_t after;               /* in/out: events up to this id were looked at */
+    double deadline;             /* in/out: monotonic; 0 until the call first parks */
+    double wake;                 /* out: call again by then (the deadline, or sooner
+                                  * to check that the session still exists) */
+    uint64_t classes;            /* out: the classes whose events it waits for, bit
+                                  * api_class_bit(c); events of others need no call */
+    bool expire;                 /* in: answer now with what there is (the server stops) */
+    double answer_at;            /* out: monotonic; send the answer no sooner (a failed
+                                  * login's delay, kept by the server, not a thread) */
+};
+
+static inline uint64_t api_class_bit(int class_index)
+{
+    return 1ull << (class_index < 63 ? class_index : 63);
+}
+
+/* Who is calling, as the transport knows it. */
+struct api_peer {
+    const char *addr;            /* for logs: "192.0.2.1:4711", "unix" */
+    bool local_root;             /* proved by the transport (SO_PEERCRED uid 0 on the
+                                  * unix socket): root logs in without a password */
+    struct api_wait *wait;       /* NULL: waits block the calling thread */
+};
+
 /* The entry point.  params: an XV_ARRAY (owned by the caller).  On success returns
- * the result (caller frees; XV_NIL for void). */
-xerr *api_call(struct api *api, const char *method, const xv *params, const char *peer, xv **result);
+ * the result (caller frees; XV_NIL for void); a parked call (peer->wait->parked)
+ * returns NULL with *result NULL. */
+xerr *api_call(struct api *api, const char *method, const xv *params, const struct api_peer *peer,
+               xv **result);
+/* True for calls that only read or write the database (the generic accessors, Async
+ * calls that just start a task, event's messages, whose waits park given an
+ * api_wait): a server may run them on its I/O threads.  Anything else may take long
+ * (a VM operation, a login checking a password). */
+bool api_call_is_quick(struct api *api, const char *method);
 /* Every method name, for system.listMethods (XV_ARRAY). */
 xv *api_list_methods(struct api *api);
 

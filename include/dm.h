@@ -147,8 +147,4 @@ bool dm_is_map_or_set(const struct dm_type *t);
 /* xe's tag for a field: RO, RW, MRO or MRW. */
 const char *dm_field_tag(const struct dm_field *f);
 
-/* Transitional, until src/vm/checks.c raises err_vm_hvm_required(vm): xapi's code for
- * a host that cannot run an HVM guest is VM_HVM_REQUIRED [vm]. */
-xerr *err_vm_requires_hvm(const char *vm, const char *host);
-
 #endif

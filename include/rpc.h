@@ -1,6 +1,11 @@
 /* rpc: the XenAPI over HTTP.  XML-RPC on POST / and /RPC2, JSON-RPC (v1 and v2) on
- * POST /jsonrpc, served by xmlrpc-c's Abyss on TCP and on a unix socket; and a small
- * HTTP client for the CLI and for calls between pool members. */
+ * POST /jsonrpc, served by libmicrohttpd over HTTPS, plain HTTP and a unix socket;
+ * and a small HTTP client for the CLI and for calls between pool members.
+ *
+ * The server's threads only read requests and write answers.  Calls that only touch
+ * the database run there; every other call runs on a pool of worker threads while
+ * its connection is suspended; event.from and event.next, when they must wait, are
+ * parked and hold no thread at all until an event or their timeout comes. */
 #ifndef XENAPID_RPC_H
 #define XENAPID_RPC_H
 
@@ -8,6 +13,7 @@
 #include <stddef.h>
 
 #include "api.h"
+#include "tls.h"
 #include "util.h"
 #include "xerr.h"
 #include "xv.h"
@@ -15,29 +21,51 @@
 struct rpc_server;
 
 struct rpc_options {
-    const char *address;         /* "" for no TCP listener */
+    const char *address;         /* plain HTTP; "" for none */
     int port;                    /* 0: any free port (see rpc_port) */
+    const char *https_address;   /* "" for no HTTPS */
+    int https_port;              /* 0: any free port (see rpc_https_port) */
+    const struct tls_identity *tls; /* needed for HTTPS; the caller keeps it until rpc_stop */
     const char *unix_path;       /* "" for no unix socket */
-    int max_connections;
-    int keepalive_timeout;       /* seconds */
+    int max_connections;         /* in total, per listener */
+    int max_per_address;         /* from one peer address */
+    int keepalive_timeout;       /* seconds an idle connection is kept */
+    int request_timeout;         /* seconds a started request has to arrive whole */
     size_t max_request;          /* bytes */
+    int io_threads;              /* per TCP listener; 0: one per CPU */
+    int max_workers;             /* threads for calls that may take long */
 };
 
-xerr *rpc_start(struct api *api, const struct rpc_options *opt, struct rpc_server **out);
-int rpc_port(const struct rpc_server *s);     /* the TCP port actually bound */
-/* Stop listening and wait up to grace seconds for requests in flight.  False when
- * some are still running: then nothing the server uses may be freed. */
+xerr *rpc_start(struct api *api, struct db *db, const struct rpc_options *opt, struct rpc_server **out);
+int rpc_port(const struct rpc_server *s);       /* the plain HTTP port bound, or 0 */
+int rpc_https_port(const struct rpc_server *s); /* the HTTPS port bound, or 0 */
+/* Stop listening, answer the parked waits, and wait up to grace seconds for the
+ * calls in flight.  False when some are still running: then nothing the server uses
+ * may be freed. */
 bool rpc_stop(struct rpc_server *s, double grace);
 
-/* The protocols without HTTP: a request body in, a response body out. */
-void rpc_handle_xmlrpc(struct api *api, const char *body, size_t len, const char *peer, buf *out);
-void rpc_handle_jsonrpc(struct api *api, const char *body, size_t len, const char *peer, buf *out);
+/* The protocols without HTTP: a request body in, a response body out.  False (and
+ * nothing in out) when the call parked (peer->wait): call again later. */
+bool rpc_handle_xmlrpc(struct api *api, const char *body, size_t len, const struct api_peer *peer, buf *out);
+bool rpc_handle_jsonrpc(struct api *api, const char *body, size_t len, const struct api_peer *peer, buf *out);
 
 /* ---- client ---- */
 struct rpc_client;
-/* url: http://host:port/ or unix:/path/to/socket */
+/* url: http://host:port/, https://host:port/ or unix:/path/to/socket */
 xerr *rpc_client_open(const char *url, struct rpc_client **out);
 void rpc_client_close(struct rpc_client *c);
+/* How an https:// client trusts the server.  With a check, any certificate passes the
+ * handshake and check decides from the SHA-256 fingerprint of the server's certificate
+ * ("AB:CD:...", RPC_FINGERPRINT_LEN chars) before a byte of the request is sent: a pin,
+ * trust on first use.  An xerr from check is returned by the call that connected.
+ * Without a check the certificate must chain to the system's trusted CAs and name the
+ * host. */
+#define RPC_FINGERPRINT_LEN (32 * 3 - 1)
+/* A SHA-256 fingerprint as people write it (AB:CD:.., abcd.., sha256:.., openssl's
+ * "SHA256 Fingerprint=AB:..") to "AB:CD:..."; false when it is not one. */
+bool rpc_fingerprint_parse(const char *in, char out[RPC_FINGERPRINT_LEN + 1]);
+typedef xerr *(*rpc_cert_check)(void *ctx, const char *host, const char *port, const char *fingerprint);
+void rpc_client_set_cert_check(struct rpc_client *c, rpc_cert_check check, void *ctx);
 /* Call a XenAPI method over XML-RPC, keeping the connection alive between calls.
  * Failures the server reports come back as their xerr; transport failures as
  * INTERNAL_ERROR naming the problem. */

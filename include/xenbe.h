@@ -5,7 +5,21 @@
  * and `xc` (libxenctrl + libxenguest + libxenstore in a Xen dom0).  Above this
  * header nothing knows which one runs.  Both are driven through libxenstore for
  * everything that lives in xenstore, so the domain's tree is written by one piece of
- * code (src/xen/domain.c) whatever the backend.
+ * code (src/xen/hv.c) whatever the backend.
+ *
+ * Threads and locks.  Every function here may be called from any thread, at once:
+ * builds of several domains run side by side, and a query (hv_host_info,
+ * hv_domain_list, hv_domain_info) never waits for a build, a destroy or a device
+ * model's exit.  The locks of src/xen are leaves: none is taken while another is
+ * held, src/xen takes none of its callers' locks, and no callback (hv_domain_cb,
+ * hv_watch_fn) runs with one held.  The ones a query takes are held for a few loads
+ * and stores, never over a hypercall, a sleep, waitpid, a file or xenstore access:
+ *   xc (src/xen/xc.c): pool_lock (the idle libxenctrl handles: each operation
+ *     borrows one of its own, so no libxenctrl call is made under a lock) and
+ *     mem_lock (memory promised to builds in flight).
+ *   simulator (src/xen/sim.c): lock (its domains); and save_lock, taken only by
+ *     changes, after lock is released, and held while the state file is written.
+ *   hv.c keeps no lock: libxenstore serialises requests on its handle itself.
  */
 #ifndef XENAPID_XENBE_H
 #define XENAPID_XENBE_H
@@ -21,7 +35,7 @@ struct hv;  /* an opened backend and its xenstore connection */
 
 struct hv_host_info {
     char xen_version[64];        /* "4.17.7" (real) or "4.17.0-sim" */
-    char xen_caps[256];          /* "xen-3.0-x86_64 hvm-3.0-x86_32 ..." */
+    char xen_caps[1024];         /* "xen-3.0-x86_64 hvm-3.0-x86_32 ...", as long as Xen's can be */
     char backend[16];            /* "xc" or "simulator" */
     uint64_t total_memory_bytes;
     uint64_t free_memory_bytes;

@@ -42,10 +42,5 @@ static inline void xerr_freep(xerr **e) { xerr_free(*e); }
  * when dmgen wrote the call. */
 xerr *xerr__raise(const char *code, size_t n, const char *const *params);
 
-/* ---- transitional, for src/vm, src/guest and src/xen until they use the generated
- * constructors: remove once `grep -rn 'xerr_new(' src/` finds nothing.  A code that is
- * not declared, or raised with the wrong number of parameters, is logged loudly (and
- * aborts under the sanitizers, so the test suite catches it). ---- */
-xerr *xerr_new(const char *code, ...) __attribute__((sentinel));
 
 #endif

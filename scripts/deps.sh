@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh build|test|xen|bench ...   (needs root to install)
 set -eu
 
-build="build-essential pkg-config libxmlrpc-core-c3-dev libxml2-dev libsqlite3-dev
+build="build-essential pkg-config libxmlrpc-core-c3-dev libmicrohttpd-dev libgnutls28-dev libxml2-dev libsqlite3-dev
        libxen-dev libpam0g-dev libcrypt-dev check"
 # test: the stock clients and tools the integration suite talks to the daemon with
 test="python3 python3-os-xenapi xenstore-utils curl procps"

@@ -3,7 +3,7 @@
 #     . scripts/xe-completion.bash
 # Commands and parameter names come from the binary itself (`xe help --minimal`,
 # `xe help CMD --minimal`, `xe help CMD --fields`), so they always match it; uuids and
-# names come from the daemon, reached with the -s/-p/-u/-pw/-pwf options already typed
+# names come from the daemon, reached with the -s/-p/-u/-pw/-pwf/--nossl/--fingerprint options already typed
 # (or the environment, as xe itself does).
 
 _xe_words_before() {
@@ -22,10 +22,11 @@ _xe() {
     for ((i = 1; i < ${#_xe_words[@]} - 1; i++)); do
         w=${_xe_words[i]}
         case $w in
-        -s | -p | -u | -pw | -pwf)
+        -s | -p | -u | -pw | -pwf | --fingerprint)
             conn+=("$w" "${_xe_words[i+1]}")
             ((i++))
             ;;
+        --nossl | --fingerprint=*) conn+=("$w") ;;
         -*) ;;
         *=*) ;;
         *) [[ -z $cmd ]] && cmd=$w ;;
@@ -33,7 +34,7 @@ _xe() {
     done
     case ${_xe_words[${#_xe_words[@]}-2]} in
     -pwf) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    -s | -p | -u | -pw) return ;;
+    -s | -p | -u | -pw | --fingerprint) return ;;
     esac
 
     if [[ -z $cmd ]]; then
@@ -44,7 +45,7 @@ _xe() {
     fi
 
     if [[ $cur == --* ]]; then
-        COMPREPLY=($(compgen -W "--minimal --multiple --force" -- "$cur"))
+        COMPREPLY=($(compgen -W "--minimal --multiple --force --nossl --fingerprint" -- "$cur"))
         return
     fi
 

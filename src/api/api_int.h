@@ -25,7 +25,6 @@ struct method {
     const struct dm_message *msg;        /* hand-written: its declaration */
     api_thunk thunk;                     /* its generated thunk, calling typed */
     void (*typed)(void);                 /* the typed handler (C_m_fn) */
-    api_fn fn;                           /* deprecated untyped handler */
     bool session;                        /* takes a session first */
     bool async;                          /* has an Async. form */
     size_t nparams, nrequired;
@@ -46,6 +45,7 @@ struct api {
     struct dm_type *ref_types;           /* "ref C" for each class, by class index */
     api_change_hook *change_hooks;       /* by class index, may be NULL */
     char *host_ref, *pool_ref;
+    char *certificate_fingerprint;       /* "" without HTTPS */
     struct sessions *sessions;
     struct events *events;
     struct tasks *tasks;

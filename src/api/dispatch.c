@@ -146,17 +146,12 @@ void api_on_change(struct api *api, const struct dm_class *c, api_change_hook fn
 static struct method *handwritten(struct api *api, const char *method)
 {
     struct method *m = strmap_get(api->methods, method);
-    if (!m || m->kind != GEN_NONE || m->fn || m->thunk) {
+    if (!m || m->kind != GEN_NONE || m->thunk) {
         log_error("registering %s: %s", method,
                   !m || m->kind != GEN_NONE ? "not declared in the datamodel" : "registered twice");
         abort();
     }
     return m;
-}
-
-void api_register(struct api *api, const char *method, api_fn fn)
-{
-    handwritten(api, method)->fn = fn;
 }
 
 void api_register_thunk(struct api *api, const struct dm_class *c, const struct dm_message *msg,
@@ -186,6 +181,7 @@ xerr *api_create(const struct api_options *opt, struct api **out)
     api->db = opt->db;
     api->hv = opt->hv;
     api->platform = opt->platform;
+    api->certificate_fingerprint = xstrdup(opt->certificate_fingerprint ? opt->certificate_fingerprint : "");
     api->methods = strmap_new();
     api->ref_types = xcalloc(dm_nclasses, sizeof(struct dm_type));
     api->change_hooks = xcalloc(dm_nclasses, sizeof(api_change_hook));
@@ -220,6 +216,7 @@ void api_destroy(struct api *api)
     free(api->change_hooks);
     free(api->host_ref);
     free(api->pool_ref);
+    free(api->certificate_fingerprint);
     free(api);
 }
 
@@ -274,8 +271,19 @@ static xerr *count_mismatch(const char *method, size_t expected, size_t received
     return err_message_parameter_count_mismatch(method, e, r);
 }
 
-xerr *api_call(struct api *api, const char *method, const xv *params, const char *peer, xv **result)
+bool api_call_is_quick(struct api *api, const char *method)
 {
+    if (str_startswith(method, "Async.") || strcmp(method, "system.listMethods") == 0)
+        return true;
+    const struct method *m = strmap_get(api->methods, method);
+    /* event's messages read the event log; their waits park (api_wait) */
+    return !m || m->kind != GEN_NONE || m->cls == DMC_event;
+}
+
+xerr *api_call(struct api *api, const char *method, const xv *params, const struct api_peer *who,
+               xv **result)
+{
+    const char *peer = who ? who->addr : NULL;
     *result = NULL;
     if (strcmp(method, "system.listMethods") == 0) {
         *result = api_list_methods(api);
@@ -286,7 +294,7 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     struct method *m = strmap_get(api->methods, name);
     if (!m || (async && !m->async))
         return err_message_method_unknown(method);
-    if (m->kind == GEN_NONE && !m->fn && !m->thunk)
+    if (m->kind == GEN_NONE && !m->thunk)
         return err_not_implemented(method);
 
     size_t given = params ? params->u.arr.n : 0;
@@ -300,7 +308,12 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     if (nargs < m->nrequired || nargs > m->nparams)
         return count_mismatch(method, nargs < m->nrequired ? m->nrequired : m->nparams, nargs);
 
-    struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer};
+    struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer,
+                          .local_root = who && who->local_root, .wait = who ? who->wait : NULL};
+    if (ctx.wait) {
+        ctx.wait->parked = false;
+        ctx.wait->answer_at = 0;
+    }
     if (m->session) {
         const char *s = xv_str(params->u.arr.v[0]);
         xerr *e = session_check(api, s ? s : "");
@@ -332,7 +345,7 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const char
     }
     for (size_t i = 0; i < nargs; i++)
         xv_free(args[i]);
-    if (!e && !*result)
+    if (!e && !*result && !(ctx.wait && ctx.wait->parked))
         *result = xv_nil();
     if (e && log_enabled(LL_DEBUG)) {
         _cleanup_free_ char *s = xerr_str(e);
@@ -347,7 +360,5 @@ xerr *method_run(struct api_ctx *ctx, const struct method *m, xv *const *args, s
     assert(n >= m->nrequired && n <= m->nparams);
     if (m->thunk)
         return m->thunk(ctx, m->typed, args, n, result);
-    if (m->kind == GEN_NONE)
-        return m->fn(ctx, args, n, result);
     return generic_call(ctx, m, args, n, result);
 }

@@ -114,9 +114,28 @@ static bool collect_cb(void *p, const struct db_event *ev)
     return true;
 }
 
-/* Matching events after *pos, waiting until one arrives or the deadline passes. */
+/* How long a parked wait goes before it is called again to see that its session
+ * still exists, as a blocking wait checks it between slices. */
+#define WAIT_SLICE 5.0
+
+static void wait_park(struct api_wait *w, const struct subs *subs, int64_t after, double deadline)
+{
+    double now = now_monotonic();
+    w->classes = 0;
+    for (size_t i = 0; i < subs->n; i++)
+        w->classes |= subs->v[i].c ? api_class_bit(subs->v[i].c->index) : ~0ull;
+    w->parked = true;
+    w->after = after;
+    w->deadline = deadline;
+    /* spread over a second: calls parked together do not all come back together */
+    double slice = WAIT_SLICE + (double)((int64_t)(now * 1e6) % 1000) / 1000.0;
+    w->wake = deadline < now + slice ? deadline : now + slice;
+}
+
+/* Matching events after *pos, waiting until one arrives or the deadline passes;
+ * or, with w, parking instead of waiting. */
 static xerr *wait_collect(struct api *api, const struct subs *subs, int64_t *pos, double deadline,
-                          const char *session, xv **out)
+                          const char *session, struct api_wait *w, xv **out)
 {
     struct collect col = {subs, xv_array()};
     for (;;) {
@@ -130,10 +149,16 @@ static xerr *wait_collect(struct api *api, const struct subs *subs, int64_t *pos
         if (col.out->u.arr.n > 0 || visited < db_last_event_id(api->db))
             break;
         double left = deadline - now_monotonic();
-        if (left <= 0)
+        if (left <= 0 || (w && w->expire))
             break;
+        if (w) { /* no thread waits: the server calls again (api_wait) */
+            xv_free(col.out);
+            *out = NULL;
+            wait_park(w, subs, *pos, deadline);
+            return NULL;
+        }
         /* in slices, so that a session that ends stops its waiters */
-        db_wait_events(api->db, *pos, left < 5.0 ? left : 5.0);
+        db_wait_events(api->db, *pos, left < WAIT_SLICE ? left : WAIT_SLICE);
         if (session && (e = session_check(api, session)) != NULL) {
             xv_free(col.out);
             return e;
@@ -191,8 +216,18 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
     } else if ((e = parse_token(token, &pos)) == NULL) {
         if (pos < db_first_event_id(api->db) - 1)
             e = err_events_lost();
-        else
-            e = wait_collect(api, &subs, &pos, now_monotonic() + timeout, ctx->session, &events);
+        else {
+            double deadline = now_monotonic() + timeout;
+            if (ctx->wait && ctx->wait->deadline) { /* called again after parking */
+                pos = pos > ctx->wait->after ? pos : ctx->wait->after;
+                deadline = ctx->wait->deadline;
+            }
+            e = wait_collect(api, &subs, &pos, deadline, ctx->session, ctx->wait, &events);
+        }
+    }
+    if (!e && !events) { /* parked */
+        subs_clear(&subs);
+        return NULL;
     }
     if (e) {
         xv_free(events);
@@ -282,11 +317,15 @@ static xerr *event_next(struct api_ctx *ctx, xv **result)
         newpos = db_last_event_id(ctx->db); /* the client re-reads everything, then carries on */
     } else {
         /* event.next blocks until something happens, however long that takes */
+        struct api_wait *w = ctx->wait;
         do {
             xv_free(events);
             events = NULL;
-            e = wait_collect(ctx->api, &subs, &newpos, now_monotonic() + 3600, ctx->session, &events);
-        } while (!e && events->u.arr.n == 0);
+            double deadline = w && w->deadline ? w->deadline : now_monotonic() + 3600;
+            if (w)
+                w->deadline = 0;
+            e = wait_collect(ctx->api, &subs, &newpos, deadline, ctx->session, w, &events);
+        } while (!e && events && events->u.arr.n == 0 && !(w && w->expire));
     }
     subs_clear(&subs);
     pthread_mutex_lock(&ev->lock);

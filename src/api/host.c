@@ -150,6 +150,7 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
         e = set(t, DMC_host, host, DMF_host_name_label, xv_string(label));
     if (!e) e = set(t, DMC_host, host, DMF_host_hostname, xv_string(hostname));
     if (!e) e = set(t, DMC_host, host, DMF_host_address, xv_string(addr));
+    if (!e) e = set(t, DMC_host, host, DMF_host_certificate_fingerprint, xv_string(api->certificate_fingerprint));
     if (!e) e = set(t, DMC_host, host, DMF_host_API_version_major, xv_int(dm_api_version_major));
     if (!e) e = set(t, DMC_host, host, DMF_host_API_version_minor, xv_int(dm_api_version_minor));
     if (!e) e = set(t, DMC_host, host, DMF_host_API_version_vendor, xv_string(dm_api_version_vendor));

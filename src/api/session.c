@@ -191,14 +191,16 @@ static xerr *login_with_password(struct api_ctx *ctx, const struct session_login
     struct api *api = ctx->api;
     const char *user = a->uname, *pwd = a->pwd;
     const char *originator = a->has_originator ? a->originator : "";
-    /* As xapi: the unix socket is only reachable by its owner (mode 0600), so a
-     * local tool logging in there as root needs no password. */
-    bool local_root = ctx->peer && strcmp(ctx->peer, "unix") == 0 && strcmp(user, "root") == 0;
+    /* As xapi: a caller the transport proved to be root on this host (the unix
+     * socket's peer credentials) logs in as root without a password. */
+    bool local_root = ctx->local_root && strcmp(user, "root") == 0;
     if (!local_root && !auth_check(api->cfg, user, pwd)) {
         log_info("failed login for '%s' from %s", user, ctx->peer ? ctx->peer : "?");
         /* The delay is per attempt and holds no lock: it slows a guesser, not others. */
         double delay = config_get_double(api->cfg, "login-failure-delay");
-        if (delay > 0)
+        if (delay > 0 && ctx->wait)
+            ctx->wait->answer_at = now_monotonic() + delay; /* the server holds the answer */
+        else if (delay > 0)
             usleep((useconds_t)(delay * 1e6));
         return err_session_authentication_failed(user, "Authentication failure");
     }

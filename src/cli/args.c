@@ -81,7 +81,14 @@ xerr *cli_parse_argv(int argc, char **argv, struct cli_opts *o)
         } else if (flag) {
             *flag = true;
         } else if (strcmp(a, "--nossl") == 0) {
-            /* xe's switch for plain HTTP: the only transport this client speaks */
+            o->nossl = true;
+        } else if (strcmp(a, "--fingerprint") == 0 || str_startswith(a, "--fingerprint=")) {
+            const char *fp = a[13] == '=' ? a + 14 : i + 1 < argc ? argv[++i] : NULL;
+            if (!fp)
+                return cli_usage("Option %s needs a value.", a);
+            if (!rpc_fingerprint_parse(fp, o->fingerprint))
+                return cli_usage("--fingerprint %s: not a SHA-256 fingerprint (64 hex digits, colons "
+                                 "allowed).", fp);
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             if (!o->command)
                 o->command = "help";

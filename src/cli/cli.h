@@ -34,6 +34,8 @@ struct cli_arg {
 
 struct cli_opts {
     const char *server, *port, *user, *password, *password_file;
+    bool nossl;                                  /* plain HTTP to -s */
+    char fingerprint[RPC_FINGERPRINT_LEN + 1];   /* --fingerprint, normalized; "" if none */
     bool minimal, multiple, force, all, fields;
     const char *command;
     struct cli_arg *args;
@@ -42,6 +44,11 @@ struct cli_opts {
 
 xerr *cli_parse_argv(int argc, char **argv, struct cli_opts *o);
 void cli_opts_free(struct cli_opts *o);
+
+/* ---- which servers to trust over HTTPS (trust.c) ---- */
+/* The rpc_cert_check of xe (ctx: its struct cli_opts): --fingerprint, else the pin in
+ * ~/.xe_known_hosts, else trust on first use and pin. */
+xerr *cli_trust_check(void *ctx, const char *host, const char *port, const char *fingerprint);
 
 /* ---- classes and their parameters (params.c) ---- */
 

@@ -1,6 +1,7 @@
-/* Where the daemon is and who we are: the endpoint (TCP or the local unix socket),
- * the credentials (command line, environment, ~/.xe), the login, and calls with the
- * session put first.  docs/xe.md states the order in which each is looked for. */
+/* Where the daemon is and who we are: the endpoint (HTTPS, plain HTTP with --nossl, or
+ * the local unix socket), the credentials (command line, environment, ~/.xe), the
+ * login, and calls with the session put first.  docs/xe.md states the order in which
+ * each is looked for. */
 #include "cli.h"
 
 #include <errno.h>
@@ -10,7 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define DEFAULT_PORT "8090"                 /* the daemon's default listen-port */
+#define DEFAULT_HTTPS_PORT "443"            /* an installed daemon's https-port, as xapi's */
+#define DEFAULT_HTTP_PORT "8090"            /* the daemon's default listen-port (--nossl) */
 #define SYSTEM_SOCKET "/run/xenapid/xenapid.sock"
 #define LOCAL_SOCKET "var/xenapid.sock"     /* `make run` from the top of a checkout */
 
@@ -136,13 +138,18 @@ static xerr *gather(struct cli_opts *o, struct creds *k)
     return NULL;
 }
 
-static char *endpoint(const struct creds *k)
+static char *server_url(const struct cli_opts *o, const char *server, const char *port)
 {
-    if (k->server) {
-        const char *port = k->port ? k->port : DEFAULT_PORT;
-        bool v6 = strchr(k->server, ':') && k->server[0] != '[';
-        return xasprintf(v6 ? "http://[%s]:%s/" : "http://%s:%s/", k->server, port);
-    }
+    if (!port)
+        port = o->nossl ? DEFAULT_HTTP_PORT : DEFAULT_HTTPS_PORT;
+    bool v6 = strchr(server, ':') && server[0] != '[';
+    return xasprintf(v6 ? "%s://[%s]:%s/" : "%s://%s:%s/", o->nossl ? "http" : "https", server, port);
+}
+
+static char *endpoint(const struct cli_opts *o, const struct creds *k)
+{
+    if (k->server)
+        return server_url(o, k->server, k->port);
     const char *sock = getenv("XE_SOCKET");
     if (sock && *sock)
         return xasprintf("unix:%s", sock);
@@ -171,27 +178,31 @@ xerr *cli_connect(struct cli *c)
         creds_free(&k);
         return e;
     }
-    c->url = endpoint(&k);
+    c->url = endpoint(c->o, &k);
     xv *session = NULL;
     for (int hops = 0;; hops++) {
         e = rpc_client_open(c->url, &c->rpc);
-        if (!e)
+        if (!e) {
+            rpc_client_set_cert_check(c->rpc, cli_trust_check, c->o);
             e = login(c, &k, &session);
+        }
         /* a pool member names its master: go there, as xe does */
-        if (e && xerr_is(e, "HOST_IS_SLAVE") && e->nparams == 1 && hops < 3) {
+        if (e && xerr_is(e, XERR_HOST_IS_SLAVE) && e->nparams == 1 && hops < 3) {
             rpc_client_close(c->rpc);
             c->rpc = NULL;
             free(c->url);
-            c->url = xasprintf("http://%s:%s/", e->params[0], k.port ? k.port : DEFAULT_PORT);
+            c->url = server_url(c->o, e->params[0], k.port);
             xerr_free(e);
             continue;
         }
         break;
     }
     creds_free(&k);
-    if (e && xerr_is(e, "INTERNAL_ERROR") && e->nparams == 1) {
+    if (e && xerr_is(e, XERR_INTERNAL_ERROR) && e->nparams == 1) {
         /* login answers INTERNAL_ERROR only when the transport failed */
-        xerr *t = cli_fail("Error: cannot talk to the server at %s: %s", c->url, e->params[0]);
+        bool tls = str_startswith(c->url, "https:") && str_startswith(e->params[0], "TLS handshake");
+        xerr *t = cli_fail("Error: cannot talk to the server at %s: %s%s", c->url, e->params[0],
+                           tls ? " (if that port serves plain HTTP, add --nossl)" : "");
         xerr_free(e);
         return t;
     }

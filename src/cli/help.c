@@ -8,8 +8,11 @@
 static void usage(void)
 {
     printf("Usage: xe [-s server] [-p port] [-u user] [-pw password | -pwf file] COMMAND [param=value ...]\n"
-           "          [--minimal] [--multiple] [--force]\n"
-           "Without -s, xe talks to the local daemon over its unix socket.\n"
+           "          [--minimal] [--multiple] [--force] [--nossl] [--fingerprint SHA256]\n"
+           "Without -s, xe talks to the local daemon over its unix socket.  With -s it uses HTTPS\n"
+           "(port 443 unless -p): the server's certificate must have the SHA-256 fingerprint given\n"
+           "with --fingerprint, else the one pinned for it in ~/.xe_known_hosts; the first connection\n"
+           "to a server pins its certificate there.  --nossl: plain HTTP (port 8090 unless -p).\n"
            "Run 'xe help COMMAND' for a command's parameters; docs/xe.md has the rest.\n\n"
            "Commands:\n");
     size_t width = 0;

@@ -6,12 +6,20 @@
 
 const struct config_key config_keys[] = {
     /* the server */
-    {"listen-address", "127.0.0.1", "address the XML-RPC/JSON-RPC server listens on ('' for none)"},
-    {"listen-port", "8090", "TCP port of the API server"},
-    {"unix-socket", "var/xenapid.sock", "unix socket serving the same API to local tools ('' for none)"},
-    {"max-connections", "512", "connections served at once (one thread each)"},
-    {"keepalive-timeout", "60", "seconds an idle keep-alive connection is kept"},
+    {"https-address", "0.0.0.0", "address the HTTPS server listens on ('' for no HTTPS; '::' for IPv6 too)"},
+    {"https-port", "443", "TCP port of the HTTPS server (0: any free port)"},
+    {"tls-certificate", "", "PEM certificate of the HTTPS server ('': xenapid-cert.pem beside db-path); made self-signed at first start when it and its key do not exist"},
+    {"tls-key", "", "PEM private key of the certificate ('': xenapid-key.pem beside db-path); refused unless only its owner can read it"},
+    {"listen-address", "127.0.0.1", "address the plain HTTP server listens on ('' for none): keep it on loopback"},
+    {"listen-port", "8090", "TCP port of the plain HTTP server (0: any free port)"},
+    {"unix-socket", "var/xenapid.sock", "unix socket serving the same API to local tools ('' for none); root on it logs in without a password"},
+    {"max-connections", "4096", "connections open at once, per listener; more wait to be accepted"},
+    {"max-connections-per-address", "256", "connections open at once from one client address (0: no limit)"},
+    {"keepalive-timeout", "60", "seconds a connection may wait for its next request"},
+    {"request-timeout", "30", "seconds a client has to send a whole request once it started it"},
     {"max-request-size", "16777216", "largest request body accepted, bytes"},
+    {"server-threads", "0", "threads reading requests and writing answers, per TCP listener (0: one per CPU)"},
+    {"worker-threads", "64", "most threads running calls that may take long (VM operations); logins have 8 of their own, waits for events none"},
     /* the store */
     {"db-path", "var/xenapid.db", "SQLite database file"},
     {"db-sync", "full", "SQLite synchronous mode: full (survives power loss) or normal (survives a crash of the daemon)"},
@@ -31,6 +39,7 @@ const struct config_key config_keys[] = {
     {"sim-state-dir", "var/sim", "simulator: where its xenstore socket and state live"},
     {"sim-memory-mib", "16384", "simulator: the host's memory"},
     {"sim-cpus", "8", "simulator: the host's CPUs"},
+    {"sim-build-delay", "0", "simulator: seconds each domain build takes, as a real one does (for tests)"},
     /* the virtual hardware platform */
     {"virtual-hardware-platform-versions", "0,1", "platform versions this host offers"},
     {"platform-registry", "etc/platform.xml", "versions, their devices and features, and the version each feature requires"},

@@ -9,6 +9,7 @@
 #include "modules.h"
 #include "platform.h"
 #include "rpc.h"
+#include "tls.h"
 #include "util.h"
 #include "xenbe.h"
 
@@ -90,17 +91,54 @@ static char *read_password(void)
     return line;
 }
 
+/* A TLS file's path: as configured, or name beside the database. */
+static char *tls_path(const struct config *cfg, const char *key, const char *name)
+{
+    const char *p = config_get(cfg, key);
+    if (*p)
+        return xstrdup(p);
+    const char *db = config_get(cfg, "db-path");
+    const char *slash = strrchr(db, '/');
+    return slash ? xasprintf("%.*s/%s", (int)(slash - db), db, name) : xstrdup(name);
+}
+
+/* The HTTPS certificate, made at first start; NULL without HTTPS. */
+static xerr *load_tls(const struct config *cfg, struct tls_identity **out)
+{
+    *out = NULL;
+    if (!*config_get(cfg, "https-address"))
+        return NULL;
+    _cleanup_free_ char *cert = tls_path(cfg, "tls-certificate", "xenapid-cert.pem");
+    _cleanup_free_ char *key = tls_path(cfg, "tls-key", "xenapid-key.pem");
+    const char *addrs[] = {config_get(cfg, "https-address"), config_get(cfg, "listen-address"),
+                           config_get(cfg, "host-address"), NULL};
+    xerr *e = tls_identity_load(cert, key, addrs, out);
+    if (!e)
+        log_info("TLS certificate %s, SHA-256 fingerprint %s", cert, (*out)->fingerprint);
+    return e;
+}
+
 /* Every return from main frees the configuration: LeakSanitizer checks the exit. */
 static void config_freep(struct config **c)
 {
     config_free(*c);
 }
 
+static xerr *check_port(const struct config *cfg, const char *key)
+{
+    int64_t port = config_get_int(cfg, key);
+    if (port < 0 || port > 65535 || (!port && strcmp(config_get(cfg, key), "0") != 0))
+        return err_invalid_value(key, config_get(cfg, key));
+    return NULL;
+}
+
 static xerr *check_config(const struct config *cfg)
 {
-    int64_t port = config_get_int(cfg, "listen-port");
-    if (port < 0 || port > 65535 || (!port && strcmp(config_get(cfg, "listen-port"), "0") != 0))
-        return err_invalid_value("listen-port", config_get(cfg, "listen-port"));
+    xerr *e = check_port(cfg, "listen-port");
+    if (!e)
+        e = check_port(cfg, "https-port");
+    if (e)
+        return e;
     const char *auth = config_get(cfg, "auth");
     if (strcmp(auth, "file") != 0 && strcmp(auth, "pam") != 0)
         return err_invalid_value("auth", auth);
@@ -194,6 +232,9 @@ int main(int argc, char **argv)
     struct api *api = NULL;
     struct rpc_server *srv = NULL;
     struct modules *modules = NULL;
+    struct tls_identity *tls = NULL;
+    if ((e = load_tls(cfg, &tls)) != NULL)
+        goto failed;
     if ((e = platform_load(config_get(cfg, "platform-registry"),
                            config_get(cfg, "virtual-hardware-platform-versions"), &platform)) != NULL)
         goto failed;
@@ -208,7 +249,8 @@ int main(int argc, char **argv)
         goto failed;
     if ((e = hv_open(cfg, &hv)) != NULL)
         goto failed;
-    struct api_options ao = {.cfg = cfg, .db = db, .hv = hv, .platform = platform};
+    struct api_options ao = {.cfg = cfg, .db = db, .hv = hv, .platform = platform,
+                             .certificate_fingerprint = tls ? tls->fingerprint : NULL};
     if ((e = api_create(&ao, &api)) != NULL)
         goto failed;
     if ((e = modules_register(api)) != NULL)
@@ -221,15 +263,22 @@ int main(int argc, char **argv)
     struct rpc_options ro = {
         .address = config_get(cfg, "listen-address"),
         .port = (int)config_get_int(cfg, "listen-port"),
+        .https_address = config_get(cfg, "https-address"),
+        .https_port = (int)config_get_int(cfg, "https-port"),
+        .tls = tls,
         .unix_path = config_get(cfg, "unix-socket"),
         .max_connections = (int)config_get_int(cfg, "max-connections"),
+        .max_per_address = (int)config_get_int(cfg, "max-connections-per-address"),
         .keepalive_timeout = (int)config_get_int(cfg, "keepalive-timeout"),
+        .request_timeout = (int)config_get_int(cfg, "request-timeout"),
         .max_request = (size_t)config_get_int(cfg, "max-request-size"),
+        .io_threads = (int)config_get_int(cfg, "server-threads"),
+        .max_workers = (int)config_get_int(cfg, "worker-threads"),
     };
-    if ((e = rpc_start(api, &ro, &srv)) != NULL)
+    if ((e = rpc_start(api, db, &ro, &srv)) != NULL)
         goto failed;
     /* for tests and scripts that asked for port 0 */
-    printf("xenapid ready: port %d\n", rpc_port(srv));
+    printf("xenapid ready: port %d https-port %d\n", rpc_port(srv), rpc_https_port(srv));
     fflush(stdout);
 
     int sig = 0;
@@ -246,6 +295,7 @@ int main(int argc, char **argv)
     hv_close(hv);
     db_close(db);
     platform_free(platform);
+    tls_identity_free(tls);
     log_info("stopped");
     return 0;
 
@@ -255,5 +305,6 @@ failed:
     hv_close(hv);
     db_close(db);
     platform_free(platform);
+    tls_identity_free(tls);
     return fail(e);
 }

@@ -372,31 +372,3 @@ xerr *xerr_internal(const char *fmt, ...)
     return e;
 }
 
-xerr *err_vm_requires_hvm(const char *vm, const char *host)
-{
-    (void)host; /* xapi's VM_HVM_REQUIRED names only the VM */
-    return err_vm_hvm_required(vm);
-}
-
-/* Transitional (see xerr.h): the one raw constructor left, so it checks at run time
- * what the generated ones guarantee by construction. */
-xerr *xerr_new(const char *code, ...)
-{
-    const char *params[DM_MAX_PARAMS];
-    size_t n = 0;
-    va_list ap;
-    va_start(ap, code);
-    for (const char *p; (p = va_arg(ap, const char *)) != NULL;) {
-        assert(n < DM_MAX_PARAMS); /* no declared error has more */
-        params[n++] = p;
-    }
-    va_end(ap);
-    const struct dm_error *d = dm_error_find(code);
-    if (!d || d->nparams != n) {
-        log_error("BUG: error %s raised with %zu parameters is not declared so in the datamodel", code, n);
-#if defined(__SANITIZE_ADDRESS__)
-        abort();
-#endif
-    }
-    return xerr__raise(code, n, params);
-}

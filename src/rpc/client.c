@@ -1,11 +1,17 @@
-/* A small HTTP/1.1 XML-RPC client over TCP or a unix socket, keeping its connection
- * alive between calls.  xmlrpc-c's own client (libcurl) cannot reach a unix socket,
- * which is how local tools talk to the daemon. */
+/* A small HTTP/1.1 XML-RPC client over TCP, TLS (GnuTLS) or a unix socket, keeping its
+ * connection alive between calls.  xmlrpc-c's own client (libcurl) cannot reach a unix
+ * socket, which is how local tools talk to the daemon, nor show us the server's
+ * certificate before it sends the request, which pinning needs. */
 #include "rpc.h"
 #include "dm_gen.h"
+#include "tls.h"
 #include "wire.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,9 +23,37 @@
 struct rpc_client {
     char *unix_path;             /* or: */
     char *host, *port, *path;
+    bool tls;
+    rpc_cert_check check;
+    void *check_ctx;
+    gnutls_certificate_credentials_t cred;   /* made at the first TLS connection */
+    gnutls_session_t session;                /* the live connection's, when tls */
     int fd;
     buf in;                      /* bytes read past the last response */
 };
+
+/* host[:port][/path] after the scheme */
+static void parse_hostport(struct rpc_client *c, const char *h, const char *default_port)
+{
+    const char *slash = strchr(h, '/');
+    _cleanup_free_ char *hostport = slash ? xstrndup(h, (size_t)(slash - h)) : xstrdup(h);
+    c->path = xstrdup(slash ? slash : "/");
+    char *colon = hostport[0] == '[' ? strstr(hostport, "]:") : strrchr(hostport, ':');
+    if (colon && hostport[0] == '[')
+        colon++;
+    if (colon) {
+        *colon = 0;
+        c->port = xstrdup(colon + 1);
+    } else {
+        c->port = xstrdup(default_port);
+    }
+    if (hostport[0] == '[') {
+        size_t n = strlen(hostport);
+        c->host = xstrndup(hostport + 1, n >= 2 ? n - 2 : 0);
+    } else {
+        c->host = xstrdup(hostport);
+    }
+}
 
 xerr *rpc_client_open(const char *url, struct rpc_client **out)
 {
@@ -30,24 +64,10 @@ xerr *rpc_client_open(const char *url, struct rpc_client **out)
         c->unix_path = xstrdup(url + 5);
         c->path = xstrdup("/");
     } else if (str_startswith(url, "http://")) {
-        const char *h = url + 7, *slash = strchr(h, '/');
-        _cleanup_free_ char *hostport = slash ? xstrndup(h, (size_t)(slash - h)) : xstrdup(h);
-        c->path = xstrdup(slash ? slash : "/");
-        char *colon = hostport[0] == '[' ? strstr(hostport, "]:") : strrchr(hostport, ':');
-        if (colon && hostport[0] == '[')
-            colon++;
-        if (colon) {
-            *colon = 0;
-            c->port = xstrdup(colon + 1);
-        } else {
-            c->port = xstrdup("80");
-        }
-        if (hostport[0] == '[') {
-            size_t n = strlen(hostport);
-            c->host = xstrndup(hostport + 1, n >= 2 ? n - 2 : 0);
-        } else {
-            c->host = xstrdup(hostport);
-        }
+        parse_hostport(c, url + 7, "80");
+    } else if (str_startswith(url, "https://")) {
+        c->tls = true;
+        parse_hostport(c, url + 8, "443");
     } else {
         free(c);
         return err_invalid_value("url", url);
@@ -56,12 +76,32 @@ xerr *rpc_client_open(const char *url, struct rpc_client **out)
     return NULL;
 }
 
+void rpc_client_set_cert_check(struct rpc_client *c, rpc_cert_check check, void *ctx)
+{
+    c->check = check;
+    c->check_ctx = ctx;
+}
+
+static void disconnect(struct rpc_client *c)
+{
+    if (c->session) {
+        /* close_notify only: waiting for the server's would stall on a dead peer */
+        gnutls_bye(c->session, GNUTLS_SHUT_WR);
+        gnutls_deinit(c->session);
+        c->session = NULL;
+    }
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
 void rpc_client_close(struct rpc_client *c)
 {
     if (!c)
         return;
-    if (c->fd >= 0)
-        close(c->fd);
+    disconnect(c);
+    if (c->cred)
+        gnutls_certificate_free_credentials(c->cred);
     buf_free(&c->in);
     free(c->unix_path);
     free(c->host);
@@ -70,23 +110,23 @@ void rpc_client_close(struct rpc_client *c)
     free(c);
 }
 
-static xerr *connect_to(struct rpc_client *c)
+static xerr *connect_unix(struct rpc_client *c)
 {
-    if (c->unix_path) {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        if (strlen(c->unix_path) >= sizeof(sa.sun_path))
-            return xerr_internal("socket path too long: %s", c->unix_path);
-        strcpy(sa.sun_path, c->unix_path);
-        c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-            xerr *e = xerr_internal("cannot connect to %s: %s", c->unix_path, strerror(errno));
-            if (c->fd >= 0)
-                close(c->fd);
-            c->fd = -1;
-            return e;
-        }
-        return NULL;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(c->unix_path) >= sizeof(sa.sun_path))
+        return xerr_internal("socket path too long: %s", c->unix_path);
+    strcpy(sa.sun_path, c->unix_path);
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (c->fd < 0 || connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        xerr *e = xerr_internal("cannot connect to %s: %s", c->unix_path, strerror(errno));
+        disconnect(c);
+        return e;
     }
+    return NULL;
+}
+
+static xerr *connect_tcp(struct rpc_client *c)
+{
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai, *p;
     int rc = getaddrinfo(c->host, c->port, &hints, &ai);
     if (rc)
@@ -97,9 +137,7 @@ static xerr *connect_to(struct rpc_client *c)
         if (c->fd >= 0 && connect(c->fd, p->ai_addr, p->ai_addrlen) == 0)
             break;
         err = errno;
-        if (c->fd >= 0)
-            close(c->fd);
-        c->fd = -1;
+        disconnect(c);
     }
     freeaddrinfo(ai);
     if (c->fd < 0)
@@ -107,12 +145,133 @@ static xerr *connect_to(struct rpc_client *c)
     return NULL;
 }
 
-static bool send_all(int fd, const char *p, size_t n)
+static bool is_ip_literal(const char *host)
+{
+    unsigned char a[16];
+    return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
+}
+
+/* The server's certificate, as the check sees it. */
+static xerr *peer_fingerprint(struct rpc_client *c, char out[RPC_FINGERPRINT_LEN + 1])
+{
+    unsigned n = 0;
+    const gnutls_datum_t *certs = gnutls_certificate_get_peers(c->session, &n);
+    if (!certs || n == 0)
+        return xerr_internal("%s port %s sent no certificate", c->host, c->port);
+    unsigned char md[32];
+    size_t len = sizeof(md);
+    int rc = gnutls_fingerprint(GNUTLS_DIG_SHA256, &certs[0], md, &len);
+    if (rc < 0 || len != sizeof(md))
+        return xerr_internal("cannot hash the certificate of %s: %s", c->host, gnutls_strerror(rc));
+    for (size_t i = 0; i < len; i++)
+        snprintf(out + 3 * i, 4, i + 1 < len ? "%02X:" : "%02X", md[i]);
+    return NULL;
+}
+
+bool rpc_fingerprint_parse(const char *in, char out[RPC_FINGERPRINT_LEN + 1])
+{
+    const char *eq = strrchr(in, '=');
+    if (eq)
+        in = eq + 1;
+    if (strncasecmp(in, "sha256:", 7) == 0)
+        in += 7;
+    size_t n = 0;
+    for (const char *p = in; *p; p++) {
+        if (*p == ':' || *p == ' ')
+            continue;
+        if (!isxdigit((unsigned char)*p) || n == 64)
+            return false;
+        out[n / 2 * 3 + n % 2] = (char)toupper((unsigned char)*p);
+        if (n % 2 && n < 63)
+            out[n / 2 * 3 + 2] = ':';
+        n++;
+    }
+    out[RPC_FINGERPRINT_LEN] = 0;
+    return n == 64;
+}
+
+static xerr *tls_fail(struct rpc_client *c, const char *what, int rc)
+{
+    xerr *e = xerr_internal("%s with %s port %s: %s", what, c->host, c->port, gnutls_strerror(rc));
+    disconnect(c);
+    return e;
+}
+
+static xerr *start_tls(struct rpc_client *c)
+{
+    int rc;
+    if (!c->cred) {
+        if ((rc = gnutls_certificate_allocate_credentials(&c->cred)) < 0)
+            return tls_fail(c, "TLS set-up", rc);
+        /* without a check, the system's CAs decide */
+        if (!c->check && (rc = gnutls_certificate_set_x509_system_trust(c->cred)) < 0)
+            return tls_fail(c, "loading the system's trusted CAs", rc);
+    }
+    if ((rc = gnutls_init(&c->session, GNUTLS_CLIENT | GNUTLS_NO_SIGNAL)) < 0)
+        return tls_fail(c, "TLS set-up", rc);
+    const char *errpos = NULL;
+    /* TLS 1.2 and 1.3 only, as the server */
+    if ((rc = gnutls_priority_set_direct(c->session, TLS_PRIORITIES, &errpos)) < 0 ||
+        (rc = gnutls_credentials_set(c->session, GNUTLS_CRD_CERTIFICATE, c->cred)) < 0)
+        return tls_fail(c, "TLS set-up", rc);
+    if (!is_ip_literal(c->host) &&
+        (rc = gnutls_server_name_set(c->session, GNUTLS_NAME_DNS, c->host, strlen(c->host))) < 0)
+        return tls_fail(c, "TLS set-up", rc);
+    if (!c->check)
+        gnutls_session_set_verify_cert(c->session, c->host, 0);
+    gnutls_transport_set_int(c->session, c->fd);
+    gnutls_handshake_set_timeout(c->session, GNUTLS_DEFAULT_HANDSHAKE_TIMEOUT);
+    do
+        rc = gnutls_handshake(c->session);
+    while (rc < 0 && !gnutls_error_is_fatal(rc));
+    if (rc == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+        gnutls_datum_t why = {0};
+        gnutls_certificate_verification_status_print(gnutls_session_get_verify_cert_status(c->session),
+                                                     GNUTLS_CRT_X509, &why, 0);
+        xerr *e = xerr_internal("the certificate of %s port %s is not trusted: %s", c->host, c->port,
+                                why.data ? (const char *)why.data : "");
+        gnutls_free(why.data);
+        disconnect(c);
+        return e;
+    }
+    if (rc < 0)
+        return tls_fail(c, "TLS handshake", rc);
+    if (c->check) {
+        char fp[RPC_FINGERPRINT_LEN + 1];
+        xerr *e = peer_fingerprint(c, fp);
+        if (!e)
+            e = c->check(c->check_ctx, c->host, c->port, fp);
+        if (e) {
+            disconnect(c);
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static xerr *connect_to(struct rpc_client *c)
+{
+    if (c->unix_path)
+        return connect_unix(c);
+    xerr *e = connect_tcp(c);
+    if (!e && c->tls)
+        e = start_tls(c);
+    return e;
+}
+
+static bool send_all(struct rpc_client *c, const char *p, size_t n)
 {
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
+        ssize_t w;
+        if (c->session) {
+            w = gnutls_record_send(c->session, p, n);
+            if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
+                continue;
+        } else {
+            w = send(c->fd, p, n, MSG_NOSIGNAL);
+            if (w < 0 && errno == EINTR)
+                continue;
+        }
         if (w <= 0)
             return false;
         p += w;
@@ -121,14 +280,24 @@ static bool send_all(int fd, const char *p, size_t n)
     return true;
 }
 
-/* Read more bytes into c->in; false on EOF or error. */
+/* Read more bytes into c->in; false on EOF or error (a TLS peer that closed without
+ * close_notify included: what counts is whether a whole response came). */
 static bool fill(struct rpc_client *c)
 {
     buf_reserve(&c->in, 65536);
     ssize_t r;
-    do
-        r = read(c->fd, c->in.p + c->in.len, 65536);
-    while (r < 0 && errno == EINTR);
+    for (;;) {
+        if (c->session) {
+            r = gnutls_record_recv(c->session, c->in.p + c->in.len, 65536);
+            if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+                continue;
+        } else {
+            r = read(c->fd, c->in.p + c->in.len, 65536);
+            if (r < 0 && errno == EINTR)
+                continue;
+        }
+        break;
+    }
     if (r <= 0)
         return false;
     c->in.len += (size_t)r;
@@ -172,10 +341,8 @@ static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
             return xerr_internal("the server closed the connection mid-response");
     buf_add(body, c->in.p, (size_t)clen);
     consume(&c->in, (size_t)clen);
-    if (!keep) {
-        close(c->fd);
-        c->fd = -1;
-    }
+    if (!keep)
+        disconnect(c);
     if (status != 200)
         return xerr_internal("HTTP status %d: %.*s", status, (int)(body->len > 200 ? 200 : body->len),
                              body->p ? body->p : "");
@@ -202,25 +369,21 @@ xerr *rpc_client_call(struct rpc_client *c, const char *method, const xv *params
         if (fresh && (e = connect_to(c)) != NULL)
             break;
         buf_reset(&c->in);
-        if (!send_all(c->fd, req.p, req.len)) {
-            e = xerr_internal("cannot send the request: %s", strerror(errno));
+        if (!send_all(c, req.p, req.len)) {
+            e = xerr_internal("cannot send the request: %s", c->session ? "TLS write failed" : strerror(errno));
             closed = true;
         } else {
             e = read_response(c, &body, &closed);
         }
         if (!e || fresh || !closed)
             break;
-        close(c->fd);
-        c->fd = -1;
+        disconnect(c);
         xerr_free(e);
         e = NULL;
     }
     buf_free(&req);
     if (e) {
-        if (c->fd >= 0) {
-            close(c->fd);
-            c->fd = -1;
-        }
+        disconnect(c);
         buf_free(&body);
         return e;
     }

@@ -1,25 +1,20 @@
-/* The XML-RPC and JSON-RPC envelopes around api_call. */
+/* The XML-RPC and JSON-RPC envelopes around api_call.  A request is parsed once into
+ * an rpc_call, which can then be run (and, when it parks, run again) without
+ * parsing it again. */
 #include "rpc.h"
+#include "rpc_int.h"
 #include "dm_gen.h"
 #include "wire.h"
 
 #include <string.h>
 
-void rpc_handle_xmlrpc(struct api *api, const char *body, size_t len, const char *peer, buf *out)
-{
-    char *method = NULL;
-    xv *params = NULL, *result = NULL, *env;
-    xerr *e = wire_xmlrpc_parse_call(body, len, &method, &params);
-    if (!e)
-        e = api_call(api, method, params, peer, &result);
-    /* every response is a struct, system.listMethods's too, as xapi answers */
-    env = e ? wire_failure(e) : wire_success(result);
-    wire_xmlrpc_write_response(out, env);
-    xv_free(env);
-    xv_free(params);
-    xerr_free(e);
-    free(method);
-}
+struct rpc_call {
+    bool json, v2;
+    char *method;                /* NULL when the request is already answered */
+    xv *params;                  /* XV_ARRAY */
+    xv *id;                      /* JSON-RPC's id, or NULL */
+    buf early;                   /* the answer to a request that did not parse */
+};
 
 static void json_error(buf *out, bool v2, const xv *id, long code, const char *message, const xerr *e)
 {
@@ -46,48 +41,130 @@ static void json_error(buf *out, bool v2, const xv *id, long code, const char *m
     xv_free(resp);
 }
 
-void rpc_handle_jsonrpc(struct api *api, const char *body, size_t len, const char *peer, buf *out)
+/* Takes result. */
+static void xmlrpc_answer(buf *out, xerr *e, xv *result)
+{
+    /* every response is a struct, system.listMethods's too, as xapi answers */
+    xv *env = e ? wire_failure(e) : wire_success(result);
+    wire_xmlrpc_write_response(out, env);
+    xv_free(env);
+}
+
+static void parse_xmlrpc(struct rpc_call *c, const char *body, size_t len)
+{
+    xerr *e = wire_xmlrpc_parse_call(body, len, &c->method, &c->params);
+    if (e) {
+        free(c->method);
+        xv_free(c->params);
+        c->method = NULL;
+        c->params = NULL;
+        xmlrpc_answer(&c->early, e, NULL);
+        xerr_free(e);
+    }
+}
+
+static void parse_jsonrpc(struct rpc_call *c, const char *body, size_t len)
 {
     xv *req = NULL;
     xerr *e = wire_json_parse(body, len, &req);
     if (e) {
-        json_error(out, true, NULL, -32700, "Parse error", e);
+        json_error(&c->early, true, NULL, -32700, "Parse error", e);
         xerr_free(e);
         return;
     }
     const char *version = xv_struct_get_str(req, "jsonrpc");
     /* a request that is not an object says no version: answered in v2 form, as a
      * parse error is */
-    bool v2 = req->type != XV_STRUCT || (version && strcmp(version, "2.0") == 0);
+    c->v2 = req->type != XV_STRUCT || (version && strcmp(version, "2.0") == 0);
     const xv *id = xv_struct_get(req, "id");
     const char *method = xv_struct_get_str(req, "method");
-    xv *params = xv_struct_get(req, "params");
+    const xv *params = xv_struct_get(req, "params");
     if (req->type != XV_STRUCT || !method || (params && params->type != XV_ARRAY)) {
         xerr *bad = err_jsonrpc_parse_error(req->type != XV_STRUCT ? "the request is not an object"
                                             : !method              ? "no method"
                                                                    : "params must be an array (by position)");
-        json_error(out, v2, id, -32600, "Invalid Request", bad);
+        json_error(&c->early, c->v2, id, -32600, "Invalid Request", bad);
         xerr_free(bad);
-        xv_free(req);
-        return;
+    } else {
+        c->method = xstrdup(method);
+        c->params = params ? xv_dup(params) : xv_array();
+        c->id = id ? xv_dup(id) : NULL;
     }
-    xv *empty = params ? NULL : xv_array();
+    xv_free(req);
+}
+
+struct rpc_call *rpc_call_parse(const char *body, size_t len, bool json)
+{
+    struct rpc_call *c = xcalloc(1, sizeof(*c));
+    c->json = json;
+    buf_init(&c->early);
+    if (json)
+        parse_jsonrpc(c, body, len);
+    else
+        parse_xmlrpc(c, body, len);
+    return c;
+}
+
+const char *rpc_call_method(const struct rpc_call *c)
+{
+    return c->method;
+}
+
+bool rpc_call_run(struct api *api, struct rpc_call *c, const struct api_peer *peer, buf *out)
+{
+    if (!c->method) {
+        buf_add(out, c->early.p, c->early.len);
+        return true;
+    }
     xv *result = NULL;
-    e = api_call(api, method, params ? params : empty, peer, &result);
-    if (e) {
-        json_error(out, v2, id, 1, e->code, e);
-        xerr_free(e);
+    xerr *e = api_call(api, c->method, c->params, peer, &result);
+    if (!e && !result)
+        return false; /* parked */
+    if (!c->json) {
+        xmlrpc_answer(out, e, result);
+    } else if (e) {
+        json_error(out, c->v2, c->id, 1, e->code, e);
     } else {
         xv *resp = xv_struct();
-        if (v2)
+        if (c->v2)
             xv_struct_append(resp, "jsonrpc", xv_string("2.0"));
         xv_struct_append(resp, "result", result);
-        if (!v2)
+        if (!c->v2)
             xv_struct_append(resp, "error", xv_nil());
-        xv_struct_append(resp, "id", id ? xv_dup(id) : xv_nil());
+        xv_struct_append(resp, "id", c->id ? xv_dup(c->id) : xv_nil());
         wire_json_write(out, resp);
         xv_free(resp);
     }
-    xv_free(empty);
-    xv_free(req);
+    xerr_free(e);
+    return true;
+}
+
+void rpc_call_free(struct rpc_call *c)
+{
+    if (!c)
+        return;
+    free(c->method);
+    xv_free(c->params);
+    xv_free(c->id);
+    buf_free(&c->early);
+    free(c);
+}
+
+static bool handle(struct api *api, const char *body, size_t len, bool json, const struct api_peer *peer,
+                   buf *out)
+{
+    struct rpc_call *c = rpc_call_parse(body, len, json);
+    bool answered = rpc_call_run(api, c, peer, out);
+    rpc_call_free(c);
+    return answered;
+}
+
+bool rpc_handle_xmlrpc(struct api *api, const char *body, size_t len, const struct api_peer *peer, buf *out)
+{
+    return handle(api, body, len, false, peer, out);
+}
+
+bool rpc_handle_jsonrpc(struct api *api, const char *body, size_t len, const struct api_peer *peer, buf *out)
+{
+    return handle(api, body, len, true, peer, out);
 }

@@ -1,319 +1,460 @@
-/* The HTTP side: xmlrpc-c's Abyss server, one for TCP and one for the unix socket,
- * each on its own thread, with our own request handler so that XML-RPC and JSON-RPC
- * share one server and the XenAPI envelope is written once, by us.
- *
- * Abyss by default takes ~15 connections and 30 requests per keep-alive connection;
- * both are raised from the configuration (DESIGN.md: the default collapses at 64
- * clients). */
+/* The HTTP side, on libmicrohttpd: one daemon per listener (HTTPS, plain HTTP, the
+ * unix socket), each polling with epoll on a small pool of threads, so connections
+ * cost memory, not threads.  Those threads read requests and write answers; a call
+ * that only touches the database runs there, any other on the workers (work.c) while
+ * its connection is suspended, and a wait for events is parked (park.c) holding no
+ * thread.  Deadlines the library does not keep are kept in conns.c. */
 #include "rpc.h"
+#include "rpc_int.h"
 #include "log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <microhttpd.h>
 #include <netdb.h>
-#include <netinet/in.h>
-#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
-#include <xmlrpc-c/abyss.h>
+
+#define BACKLOG 4096
+#define LOGIN_WORKERS 8          /* threads checking passwords (PAM may wait on a network) */
 
 struct listener {
     struct rpc_server *srv;
-    TServer server;
-    TChanSwitch *chanswitch;
-    pthread_t thread;
-    bool created, running;
-    bool is_unix;
+    struct MHD_Daemon *d;
+    const char *what;            /* "HTTPS", "HTTP", "unix socket": for logs */
+    bool is_unix, starting;
+    int port;
 };
 
 struct rpc_server {
     struct api *api;
-    pthread_mutex_t busy_lock;
+    struct conns *conns;
+    struct workers *workers;     /* VM operations and the rest */
+    struct workers *logins;      /* session.*: never queued behind VM operations */
+    struct parking *parking;
+    pthread_mutex_t lock;
     pthread_cond_t idle;
-    int in_flight;                /* requests being handled, for a clean stop */
-    bool stopping;                /* late requests get 503 and never reach the API */
+    int in_flight;               /* requests between their whole arrival and their answer */
+    bool stopping;               /* late requests get 503 and never reach the API */
     size_t max_request;
-    int port;
     char *unix_path;
-    struct listener tcp, unx;
+    struct listener https, http, unx;
 };
 
-static void respond(TSession *s, int status, const char *type, const char *body, size_t len)
-{
-    ResponseStatus(s, (uint16_t)status);
-    ResponseContentType(s, (char *)type);
-    ResponseContentLength(s, (uint64_t)len);
-    ResponseWriteStart(s);
-    ResponseWriteBody(s, body, (uint32_t)len);
-    ResponseWriteEnd(s);
-}
-
-static void respond_text(TSession *s, int status, const char *text)
-{
-    respond(s, status, "text/plain", text, strlen(text));
-}
-
-static void peer_name(TSession *s, bool is_unix, char *out, size_t n)
-{
-    snprintf(out, n, is_unix ? "unix" : "?");
-    if (is_unix)
-        return;
-    struct abyss_unix_chaninfo *ci = NULL;
-    SessionGetChannelInfo(s, (void **)&ci);
-    if (!ci)
-        return;
-    char host[64], port[16];
-    if (getnameinfo(&ci->peerAddr, (socklen_t)ci->peerAddrLen, host, sizeof(host), port, sizeof(port),
-                    NI_NUMERICHOST | NI_NUMERICSERV) == 0)
-        snprintf(out, n, "%s:%s", host, port);
-}
-
-/* The whole request body, as Content-Length announces it. */
-static int read_body(TSession *s, size_t max, buf *body)
-{
-    const char *cl = RequestHeaderValue(s, (char *)"content-length");
-    const char *te = RequestHeaderValue(s, (char *)"transfer-encoding");
-    int64_t len;
-    if (te && strcasecmp(te, "identity") != 0)
-        return 411; /* chunked bodies: no XenAPI client sends them */
-    if (!cl || !parse_int64(cl, &len) || len < 0)
-        return 411;
-    if ((uint64_t)len > max)
-        return 413;
-    buf_reserve(body, (size_t)len);
-    while (body->len < (size_t)len) {
-        const char *chunk;
-        size_t got = 0;
-        SessionGetReadData(s, (size_t)len - body->len, &chunk, &got);
-        if (got) {
-            buf_add(body, chunk, got);
-            continue;
-        }
-        if (!SessionRefillBuffer(s))
-            return 408; /* the client stopped sending */
-    }
-    return 0;
-}
-
-static void handle(void *userdata, TSession *s, abyss_bool *handled)
-{
-    struct listener *l = userdata;
-    struct rpc_server *srv = l->srv;
-    const TRequestInfo *ri;
-    SessionGetRequestInfo(s, &ri);
-    *handled = 1;
-
-    bool json = strcmp(ri->uri, "/jsonrpc") == 0;
-    bool xml = strcmp(ri->uri, "/") == 0 || strcmp(ri->uri, "/RPC2") == 0;
-    if (!json && !xml) {
-        respond_text(s, 404, "Not found: XML-RPC is served at / and /RPC2, JSON-RPC at /jsonrpc\n");
-        return;
-    }
-    if (ri->method != m_post) {
-        ResponseAddField(s, (char *)"Allow", (char *)"POST");
-        respond_text(s, 405, "Use POST\n");
-        return;
-    }
+/* One request, from its request line to its answer (MHD's con_cls). */
+struct req {
+    struct rpc_server *srv;
+    struct conn *conn;
+    struct MHD_Connection *mc;
+    bool started, json, counted;
+    unsigned status;             /* an error to answer once the body is read (0: none) */
+    const char *text;            /* its text */
+    bool quick;                  /* the call runs on the server's threads */
+    struct workers *pool;        /* else, where it runs */
+    bool ready;                  /* out holds the answer: send it when resumed */
     buf body, out;
-    buf_init(&body);
-    buf_init(&out);
-    int status = read_body(s, srv->max_request, &body);
-    if (status) {
-        static const struct {
-            int code;
-            const char *text;
-        } why[] = {{411, "A Content-Length is required\n"},
-                   {413, "Request too large\n"},
-                   {408, "Timed out reading the request\n"}};
-        for (size_t i = 0; i < sizeof(why) / sizeof(why[0]); i++)
-            if (why[i].code == status)
-                respond_text(s, status, why[i].text);
-        buf_free(&body);
-        return;
+    struct rpc_call *call;
+    struct api_wait wait;
+};
+
+/* ---- answers ---- */
+
+static enum MHD_Result answer(struct MHD_Connection *mc, unsigned status, const char *type, buf *b)
+{
+    size_t len = b->len;
+    char *p = b->p ? buf_steal(b) : xstrdup("");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(p);
+        return MHD_NO;
     }
-    char peer[96];
-    peer_name(s, l->is_unix, peer, sizeof(peer));
-    pthread_mutex_lock(&srv->busy_lock);
-    bool stopping = srv->stopping;
-    if (!stopping)
-        srv->in_flight++;
-    pthread_mutex_unlock(&srv->busy_lock);
-    if (stopping) {
-        respond_text(s, 503, "The daemon is stopping\n");
-        buf_free(&body);
-        return;
-    }
-    if (json) {
-        rpc_handle_jsonrpc(srv->api, body.p ? body.p : "", body.len, peer, &out);
-        respond(s, 200, "application/json", out.p, out.len);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "POST");
+    enum MHD_Result rc = MHD_queue_response(mc, status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static enum MHD_Result answer_text(struct MHD_Connection *mc, unsigned status, const char *text)
+{
+    buf b;
+    buf_init(&b);
+    buf_adds(&b, text);
+    return answer(mc, status, "text/plain", &b);
+}
+
+static enum MHD_Result answer_call(struct req *r)
+{
+    return answer(r->mc, MHD_HTTP_OK, r->json ? "application/json" : "text/xml", &r->out);
+}
+
+/* ---- running calls ---- */
+
+static bool stopping(struct rpc_server *srv)
+{
+    pthread_mutex_lock(&srv->lock);
+    bool s = srv->stopping;
+    pthread_mutex_unlock(&srv->lock);
+    return s;
+}
+
+/* True when it answered; false when it parked. */
+static bool run(struct req *r)
+{
+    struct api_peer peer = {.addr = r->conn ? r->conn->addr : "?",
+                            .local_root = r->conn && r->conn->local_root,
+                            .wait = &r->wait};
+    r->wait.expire = stopping(r->srv);
+    return rpc_call_run(r->srv->api, r->call, &peer, &r->out);
+}
+
+/* A parked call's news came: its connection resumes and on_request runs it again. */
+static void wake(void *p)
+{
+    struct req *r = p;
+    MHD_resume_connection(r->mc);
+}
+
+/* The answer is ready but must wait until answer_at: no thread waits with it. */
+static void hold(struct req *r)
+{
+    r->ready = true;
+    parking_add(r->srv->parking, INT64_MAX, 0, r->wait.answer_at, wake, r);
+}
+
+/* On a worker: run the call; answer (resume the connection), hold or park it. */
+static void run_job(void *p)
+{
+    struct req *r = p;
+    if (!run(r)) {
+        parking_add(r->srv->parking, r->wait.after, r->wait.classes, r->wait.wake, wake, r);
+    } else if (r->wait.answer_at > now_monotonic()) {
+        hold(r);
     } else {
-        rpc_handle_xmlrpc(srv->api, body.p ? body.p : "", body.len, peer, &out);
-        respond(s, 200, "text/xml", out.p, out.len);
+        r->ready = true;
+        MHD_resume_connection(r->mc);
     }
-    buf_free(&body);
-    buf_free(&out);
-    pthread_mutex_lock(&srv->busy_lock);
-    if (--srv->in_flight == 0)
-        pthread_cond_broadcast(&srv->idle);
-    pthread_mutex_unlock(&srv->busy_lock);
 }
 
-static void *run(void *p)
+/* Run the call where it belongs: a quick one here, at once, parking it if it waits;
+ * any other on a worker. */
+static enum MHD_Result go(struct req *r)
 {
-    struct listener *l = p;
-    ServerRun(&l->server);
-    return NULL;
+    if (!r->quick) {
+        MHD_suspend_connection(r->mc);
+        workers_submit(r->pool, run_job, r);
+    } else if (!run(r)) {
+        MHD_suspend_connection(r->mc);
+        parking_add(r->srv->parking, r->wait.after, r->wait.classes, r->wait.wake, wake, r);
+    } else if (r->wait.answer_at > now_monotonic()) {
+        MHD_suspend_connection(r->mc);
+        hold(r);
+    } else {
+        return answer_call(r);
+    }
+    return MHD_YES;
 }
 
-static xerr *setup(struct rpc_server *srv, struct listener *l, const struct rpc_options *opt)
+static enum MHD_Result dispatch(struct req *r)
 {
-    const char *err = NULL;
+    struct rpc_server *srv = r->srv;
+    if (r->conn)
+        conns_set_state(srv->conns, r->conn, CONN_BUSY);
+    pthread_mutex_lock(&srv->lock);
+    bool refuse = srv->stopping;
+    if (!refuse)
+        srv->in_flight++;
+    pthread_mutex_unlock(&srv->lock);
+    if (refuse)
+        return answer_text(r->mc, MHD_HTTP_SERVICE_UNAVAILABLE, "The daemon is stopping\n");
+    r->counted = true;
+    r->call = rpc_call_parse(r->body.p ? r->body.p : "", r->body.len, r->json);
+    buf_free(&r->body);
+    const char *method = rpc_call_method(r->call);
+    r->quick = !method || api_call_is_quick(srv->api, method);
+    /* a clean shutdown may wait twenty minutes for its guest: however many do, a
+     * login still finds a thread */
+    r->pool = method && str_startswith(method, "session.") ? srv->logins : srv->workers;
+    return go(r);
+}
+
+/* ---- the library's callbacks ---- */
+
+static enum MHD_Result start_request(struct req *r, const char *url, const char *method)
+{
+    r->started = true;
+    r->json = strcmp(url, "/jsonrpc") == 0;
+    /* answered once the request is whole: an answer before it closes the connection */
+    if (!r->json && strcmp(url, "/") != 0 && strcmp(url, "/RPC2") != 0) {
+        r->status = MHD_HTTP_NOT_FOUND;
+        r->text = "Not found: XML-RPC is served at / and /RPC2, JSON-RPC at /jsonrpc\n";
+        return MHD_YES;
+    }
+    if (strcmp(method, MHD_HTTP_METHOD_POST) != 0) {
+        r->status = MHD_HTTP_METHOD_NOT_ALLOWED;
+        r->text = "Use POST\n";
+        return MHD_YES;
+    }
+    const char *cl = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *te = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    int64_t len;
+    /* chunked bodies: no XenAPI client sends them */
+    if ((te && strcasecmp(te, "identity") != 0) || !cl || !parse_int64(cl, &len) || len < 0)
+        return answer_text(r->mc, MHD_HTTP_LENGTH_REQUIRED, "A Content-Length is required\n");
+    if ((uint64_t)len > r->srv->max_request)
+        return answer_text(r->mc, MHD_HTTP_CONTENT_TOO_LARGE, "Request too large\n");
+    /* memory follows what arrives, not what a client announces */
+    buf_reserve(&r->body, len < 65536 ? (size_t)len : 65536);
+    return MHD_YES;
+}
+
+static struct req *req_new(struct listener *l, struct MHD_Connection *mc)
+{
+    struct req *r = xcalloc(1, sizeof(*r));
+    r->srv = l->srv;
+    r->mc = mc;
+    buf_init(&r->body);
+    buf_init(&r->out);
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->conn = ci ? ci->socket_context : NULL;
+    return r;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+    (void)version;
+    struct listener *l = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        *con_cls = r = req_new(l, mc);
+    if (r->ready)
+        return answer_call(r);
+    if (r->call) /* resumed from parking */
+        return go(r);
+    if (!r->started)
+        return start_request(r, url, method);
+    if (*upload_size) {
+        /* the library holds the body to its Content-Length, which start_request
+         * bounded; the body of a request refused already is dropped */
+        if (!r->status)
+            buf_add(&r->body, upload, *upload_size);
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (r->status)
+        return answer_text(mc, r->status, r->text);
+    return dispatch(r);
+}
+
+/* The request line arrived: from now on the rest of it has request-timeout. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+    (void)uri;
+    struct listener *l = cls;
+    struct req *r = req_new(l, mc);
+    if (r->conn)
+        conns_set_state(l->srv->conns, r->conn, CONN_REQUEST);
+    return r;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)mc;
+    (void)toe;
+    struct listener *l = cls;
+    struct req *r = *con_cls;
+    if (!r)
+        return;
+    *con_cls = NULL;
+    if (r->conn)
+        conns_set_state(l->srv->conns, r->conn, CONN_IDLE);
+    rpc_call_free(r->call);
+    buf_free(&r->body);
+    buf_free(&r->out);
+    bool counted = r->counted;
+    free(r);
+    if (counted) {
+        struct rpc_server *srv = l->srv;
+        pthread_mutex_lock(&srv->lock);
+        if (--srv->in_flight == 0)
+            pthread_cond_broadcast(&srv->idle);
+        pthread_mutex_unlock(&srv->lock);
+    }
+}
+
+static void peer_name(const struct sockaddr *sa, char *out, size_t n)
+{
+    char host[64], port[16];
+    socklen_t len = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, len, host, sizeof(host), port, sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0)
+        snprintf(out, n, "?");
+    else
+        snprintf(out, n, sa->sa_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct listener *l = cls;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        struct conn *c = *socket_context;
+        if (c) {
+            conns_remove(l->srv->conns, c);
+            free(c);
+        }
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *fd = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!fd)
+        return;
+    struct conn *c = xcalloc(1, sizeof(*c));
+    c->fd = fd->connect_fd;
+    if (l->is_unix) {
+        snprintf(c->addr, sizeof(c->addr), "unix");
+        c->local_root = peer_is_root(c->fd);
+    } else {
+        const union MHD_ConnectionInfo *ca = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        if (ca && ca->client_addr)
+            peer_name(ca->client_addr, c->addr, sizeof(c->addr));
+        else
+            snprintf(c->addr, sizeof(c->addr), "?");
+    }
+    conns_add(l->srv->conns, c);
+    *socket_context = c;
+}
+
+/* The library's messages: at start they explain a failure; later they are about
+ * single clients (a bad TLS handshake...), which must not flood the log. */
+static void on_log(void *cls, const char *fmt, va_list ap)
+{
+    struct listener *l = cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = 0;
+    if (l->starting)
+        log_warn("%s server: %s", l->what, msg);
+    else
+        log_debug("%s server: %s", l->what, msg);
+}
+
+/* ---- start and stop ---- */
+
+static xerr *serve(struct rpc_server *srv, struct listener *l, int fd, const struct rpc_options *opt,
+                   const struct tls_identity *tls)
+{
     l->srv = srv;
-    ServerCreateSwitch(&l->server, l->chanswitch, &err);
-    if (err) {
-        xerr *e = xerr_internal("cannot create the HTTP server: %s", err);
-        free((void *)err); /* allocated with malloc by Abyss */
-        return e;
+    unsigned threads = opt->io_threads > 0 ? (unsigned)opt->io_threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads < 1 || l->is_unix)
+        threads = 1; /* local tools: one thread is plenty */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (tls)
+        flags |= MHD_USE_TLS;
+    struct MHD_OptionItem opts[16];
+    size_t n = 0;
+#define OPT(o, v, p) (opts[n++] = (struct MHD_OptionItem){(o), (intptr_t)(v), (p)})
+    OPT(MHD_OPTION_EXTERNAL_LOGGER, on_log, l); /* first: it only catches what follows */
+    OPT(MHD_OPTION_LISTEN_SOCKET, fd, NULL);
+    OPT(MHD_OPTION_CONNECTION_LIMIT, opt->max_connections > 0 ? opt->max_connections : 4096, NULL);
+    if (!l->is_unix && opt->max_per_address > 0)
+        OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->max_per_address, NULL);
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, opt->keepalive_timeout > 0 ? opt->keepalive_timeout : 60, NULL);
+    OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, l);
+    OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, l);
+    OPT(MHD_OPTION_URI_LOG_CALLBACK, on_uri, l);
+    if (threads > 1)
+        OPT(MHD_OPTION_THREAD_POOL_SIZE, threads, NULL);
+    if (tls) {
+        OPT(MHD_OPTION_HTTPS_MEM_KEY, 0, tls->key_pem);
+        OPT(MHD_OPTION_HTTPS_MEM_CERT, 0, tls->cert_pem);
+        OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)TLS_PRIORITIES);
     }
-    l->created = true;
-    ServerSetName(&l->server, "xenapid");
-    ServerSetKeepaliveTimeout(&l->server, (uint32_t)(opt->keepalive_timeout > 0 ? opt->keepalive_timeout : 60));
-    /* requests per keep-alive connection, despite the name */
-    ServerSetKeepaliveMaxConn(&l->server, 1000000000);
-    ServerSetTimeout(&l->server, 60);
-    ServerSetMaxConn(&l->server, (unsigned)(opt->max_connections > 0 ? opt->max_connections : 512));
-    ServerSetMaxConnBacklog(&l->server, 1024);
-    ServerSetAdvertise(&l->server, 0);
-    struct ServerReqHandler3 h = {
-        .term = NULL,
-        .handleReq = handle,
-        .userdata = l,
-        /* our handler's stack: parsing and dispatch, deeper under ASan */
-        .handleReqStackSize = 4u << 20,
-    };
-    abyss_bool ok = 0;
-    ServerAddHandler3(&l->server, &h, &ok);
-    if (!ok)
-        return xerr_internal("cannot add the request handler");
-    ServerInit2(&l->server, &err);
-    if (err) {
-        xerr *e = xerr_internal("cannot start the HTTP server: %s", err);
-        free((void *)err); /* allocated with malloc by Abyss */
-        return e;
+    OPT(MHD_OPTION_END, 0, NULL);
+#undef OPT
+    l->starting = true;
+    l->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, l, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    l->starting = false;
+    if (!l->d) {
+        close(fd);
+        return xerr_internal("cannot start the %s server (the log says why)", l->what);
     }
-    if (pthread_create(&l->thread, NULL, run, l) != 0)
-        return xerr_internal("cannot start the HTTP server thread");
-    l->running = true;
     return NULL;
 }
 
-static xerr *listen_tcp(struct rpc_server *srv, const struct rpc_options *opt)
+/* Thousands of connections need as many descriptors: the soft limit goes up to the
+ * hard one. */
+static void raise_fd_limit(void)
 {
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICHOST | AI_PASSIVE};
-    struct addrinfo *ai = NULL;
-    char port[16];
-    snprintf(port, sizeof(port), "%d", opt->port);
-    int rc = getaddrinfo(opt->address, port, &hints, &ai);
-    if (rc)
-        return xerr_new("INVALID_VALUE", "listen-address", opt->address, NULL);
-    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    xerr *e = NULL;
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
-        e = xerr_internal("cannot listen on %s port %d: %s", opt->address, opt->port, strerror(errno));
-    freeaddrinfo(ai);
-    if (e) {
-        if (fd >= 0)
-            close(fd);
-        return e;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
     }
-    struct sockaddr_storage ss;
-    socklen_t len = sizeof(ss);
-    getsockname(fd, (struct sockaddr *)&ss, &len);
-    srv->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                              : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    const char *err = NULL;
-    ChanSwitchUnixCreateFd(fd, &srv->tcp.chanswitch, &err);
-    if (err) {
-        e = xerr_internal("cannot serve on the socket: %s", err);
-        free((void *)err); /* allocated with malloc by Abyss */
-        close(fd);
-        return e;
-    }
-    return setup(srv, &srv->tcp, opt);
 }
 
-static xerr *listen_unix(struct rpc_server *srv, const struct rpc_options *opt)
+static xerr *start_tcp(struct rpc_server *srv, struct listener *l, const char *what, const char *address,
+                       int port, const struct rpc_options *opt, const struct tls_identity *tls)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(opt->unix_path) >= sizeof(sa.sun_path))
-        return xerr_new("INVALID_VALUE", "unix-socket", opt->unix_path, NULL);
-    strcpy(sa.sun_path, opt->unix_path);
-    /* a socket file left by a daemon that died: refuse only if something answers */
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-        close(probe);
-        return xerr_internal("another daemon is serving %s", opt->unix_path);
-    }
-    if (probe >= 0)
-        close(probe);
-    unlink(opt->unix_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    /* local tools only: the socket's own permissions keep other users out */
-    mode_t old = umask(0077);
-    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-    umask(old);
-    if (rc != 0) {
-        xerr *e = xerr_internal("cannot bind %s: %s", opt->unix_path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return e;
-    }
-    srv->unix_path = xstrdup(opt->unix_path);
-    const char *err = NULL;
-    ChanSwitchUnixCreateFd(fd, &srv->unx.chanswitch, &err);
-    if (err) {
-        xerr *e = xerr_internal("cannot serve on %s: %s", opt->unix_path, err);
-        free((void *)err); /* allocated with malloc by Abyss */
-        close(fd);
-        return e;
-    }
-    srv->unx.is_unix = true;
-    return setup(srv, &srv->unx, opt);
+    int fd = -1;
+    l->what = what;
+    xerr *e = listen_tcp(address, port, BACKLOG, &fd, &l->port);
+    return e ? e : serve(srv, l, fd, opt, tls);
 }
 
-xerr *rpc_start(struct api *api, const struct rpc_options *opt, struct rpc_server **out)
+xerr *rpc_start(struct api *api, struct db *db, const struct rpc_options *opt, struct rpc_server **out)
 {
-    const char *err = NULL;
-    AbyssInit(&err);
-    if (err) {
-        xerr *e = xerr_internal("cannot initialise Abyss: %s", err);
-        free((void *)err); /* allocated with malloc by Abyss */
-        return e;
-    }
     struct rpc_server *srv = xcalloc(1, sizeof(*srv));
     srv->api = api;
-    pthread_mutex_init(&srv->busy_lock, NULL);
+    pthread_mutex_init(&srv->lock, NULL);
     pthread_cond_init(&srv->idle, NULL);
     srv->max_request = opt->max_request ? opt->max_request : 16u << 20;
-    xerr *e = NULL;
-    if (opt->address && *opt->address)
-        e = listen_tcp(srv, opt);
-    if (!e && opt->unix_path && *opt->unix_path)
-        e = listen_unix(srv, opt);
+    raise_fd_limit();
+    srv->workers = workers_new(opt->max_workers > 0 ? opt->max_workers : 64);
+    srv->logins = workers_new(LOGIN_WORKERS);
+    xerr *e = conns_new(opt->keepalive_timeout > 0 ? opt->keepalive_timeout : 60,
+                        opt->request_timeout > 0 ? opt->request_timeout : 30, &srv->conns);
+    if (!e)
+        e = parking_new(db, &srv->parking);
+    bool https = opt->https_address && *opt->https_address;
+    if (!e && https && !opt->tls)
+        e = xerr_internal("HTTPS needs a certificate");
+    if (!e && https)
+        e = start_tcp(srv, &srv->https, "HTTPS", opt->https_address, opt->https_port, opt, opt->tls);
+    if (!e && opt->address && *opt->address)
+        e = start_tcp(srv, &srv->http, "HTTP", opt->address, opt->port, opt, NULL);
+    if (!e && opt->unix_path && *opt->unix_path) {
+        int fd = -1;
+        srv->unx.what = "unix socket";
+        srv->unx.is_unix = true;
+        e = listen_unix(opt->unix_path, BACKLOG, &fd);
+        if (!e) {
+            srv->unix_path = xstrdup(opt->unix_path);
+            e = serve(srv, &srv->unx, fd, opt, NULL);
+        }
+    }
     if (e) {
         rpc_stop(srv, 0);
         return e;
     }
-    if (srv->tcp.running)
-        log_info("serving the XenAPI on http://%s:%d/ (XML-RPC) and /jsonrpc", opt->address, srv->port);
-    if (srv->unx.running)
+    if (srv->https.d)
+        log_info("serving the XenAPI on https://%s:%d/ (XML-RPC) and /jsonrpc", opt->https_address,
+                 srv->https.port);
+    if (srv->http.d) {
+        log_info("serving the XenAPI on http://%s:%d/ (XML-RPC) and /jsonrpc", opt->address, srv->http.port);
+        if (!address_is_loopback(opt->address))
+            log_warn("plain HTTP on %s: passwords and data cross the network in clear; use HTTPS "
+                     "(https-port), or listen-address = 127.0.0.1",
+                     opt->address);
+    }
+    if (srv->unx.d)
         log_info("serving the XenAPI on unix:%s", srv->unix_path);
     *out = srv;
     return NULL;
@@ -321,11 +462,15 @@ xerr *rpc_start(struct api *api, const struct rpc_options *opt, struct rpc_serve
 
 int rpc_port(const struct rpc_server *s)
 {
-    return s->port;
+    return s->http.d ? s->http.port : 0;
 }
 
-/* A stopped server stays allocated: Abyss's connection threads, serving idle
- * keep-alive connections until their clients go, still point at it (and answer 503). */
+int rpc_https_port(const struct rpc_server *s)
+{
+    return s->https.d ? s->https.port : 0;
+}
+
+/* A server stopped with calls in flight stays allocated: they still use it. */
 /* volatile: otherwise the compiler drops this never-read store, and LeakSanitizer
  * reports the whole server as leaked at exit */
 static struct rpc_server *volatile stopped;
@@ -334,28 +479,45 @@ bool rpc_stop(struct rpc_server *s, double grace)
 {
     if (!s)
         return true;
-    pthread_mutex_lock(&s->busy_lock);
+    pthread_mutex_lock(&s->lock);
     s->stopping = true;
-    pthread_mutex_unlock(&s->busy_lock);
-    /* no more connections; ServerRun returns once its connections have closed, which
-     * a keep-alive client may take long to do: it is not waited for */
-    if (s->tcp.running)
-        ServerTerminate(&s->tcp.server);
-    if (s->unx.running)
-        ServerTerminate(&s->unx.server);
+    pthread_mutex_unlock(&s->lock);
+    struct listener *ls[] = {&s->https, &s->http, &s->unx};
+    for (size_t i = 0; i < 3; i++) {
+        if (!ls[i]->d)
+            continue;
+        MHD_socket fd = MHD_quiesce_daemon(ls[i]->d); /* no new connections */
+        if (fd != MHD_INVALID_SOCKET)
+            close(fd);
+    }
     if (s->unix_path)
         unlink(s->unix_path);
-    /* requests already running (event.from waits, a VM start) get a moment to end */
+    /* parked waits answer now with what they have; running calls get a moment */
+    if (s->parking)
+        parking_flush(s->parking);
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)grace;
-    pthread_mutex_lock(&s->busy_lock);
-    while (s->in_flight > 0 && pthread_cond_timedwait(&s->idle, &s->busy_lock, &until) == 0)
+    pthread_mutex_lock(&s->lock);
+    while (s->in_flight > 0 && pthread_cond_timedwait(&s->idle, &s->lock, &until) == 0)
         ;
     int left = s->in_flight;
-    pthread_mutex_unlock(&s->busy_lock);
-    stopped = s;
-    if (left)
+    pthread_mutex_unlock(&s->lock);
+    if (left) {
         log_warn("%d requests still running at stop", left);
-    return left == 0;
+        stopped = s;
+        return false;
+    }
+    for (size_t i = 0; i < 3; i++)
+        if (ls[i]->d)
+            MHD_stop_daemon(ls[i]->d);
+    parking_free(s->parking);
+    workers_free(s->workers);
+    workers_free(s->logins);
+    conns_free(s->conns);
+    pthread_cond_destroy(&s->idle);
+    pthread_mutex_destroy(&s->lock);
+    free(s->unix_path);
+    free(s);
+    return true;
 }

@@ -1,9 +1,11 @@
 /* The backend-independent half of src/xen: choosing the backend, the domain's
  * xenstore tree, introduction, shutdown requests and the @releaseDomain watch. */
 #include "backend.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,7 +31,7 @@ xerr *hv_open(const struct config *cfg, struct hv **out)
     else if (strcmp(name, "xc") == 0)
         ops = &hv_xc_ops;
     else
-        return xerr_new("INVALID_VALUE", "backend", name, NULL);
+        return err_invalid_value("backend", name);
 
     struct hv *hv = xcalloc(1, sizeof(*hv));
     hv->ops = ops;
@@ -97,27 +99,22 @@ struct tree {
     char *dom;                   /* /local/domain/<domid> */
     struct xs_permissions ro[2]; /* dom0 owns, guest may read */
     struct xs_permissions rw[1]; /* guest owns */
-    bool failed;
-    char failed_path[600];
+    char *failed;                /* the first write that failed, and why */
 };
 
+/* Paths are not cut to a buffer: a key from the VM record (platform/<key>) as
+ * long as xenstore refuses makes the write fail, and the build with it. */
 static void put(struct tree *tr, const char *rel, const char *value, const struct xs_permissions *perms,
                 unsigned nperms)
 {
     if (tr->failed)
         return;
-    char path[512];
-    if (rel[0] == '/')
-        snprintf(path, sizeof(path), "%s", rel);
-    else if (rel[0])
-        snprintf(path, sizeof(path), "%s/%s", tr->dom, rel);
-    else
-        snprintf(path, sizeof(path), "%s", tr->dom);
+    _cleanup_free_ char *path = rel[0] == '/' ? xstrdup(rel)
+                                : rel[0]      ? xasprintf("%s/%s", tr->dom, rel)
+                                              : xstrdup(tr->dom);
     if (!xs_write(tr->xs, tr->t, path, value, strlen(value)) ||
-        !xs_set_permissions(tr->xs, tr->t, path, (struct xs_permissions *)perms, nperms)) {
-        tr->failed = true;
-        snprintf(tr->failed_path, sizeof(tr->failed_path), "%s: %s", path, strerror(errno));
-    }
+        !xs_set_permissions(tr->xs, tr->t, path, (struct xs_permissions *)perms, nperms))
+        tr->failed = xasprintf("%s: %s", path, strerror(errno));
 }
 
 static void put_ro(struct tree *tr, const char *rel, const char *value)
@@ -136,6 +133,8 @@ static void put_rw(struct tree *tr, const char *rel, const char *value)
 static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_spec *spec,
                        const struct hv_build *b)
 {
+    /* k holds the fixed keys below ("cpu/<n>/availability", "/vm/<uuid>/image/..."),
+     * v a number: none can be cut */
     char v[64], k[160], vmpath[64];
     snprintf(vmpath, sizeof(vmpath), "/vm/%s", spec->uuid);
 
@@ -202,8 +201,8 @@ static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_s
         /* keys come from the VM record: keep them to one path component */
         if (!spec->platform_keys[i][0] || strpbrk(spec->platform_keys[i], "/@"))
             continue;
-        snprintf(k, sizeof(k), "platform/%s", spec->platform_keys[i]);
-        put_ro(tr, k, spec->platform_values[i]);
+        _cleanup_free_ char *pk = xasprintf("platform/%s", spec->platform_keys[i]);
+        put_ro(tr, pk, spec->platform_values[i]);
     }
 
     put_ro(tr, vmpath, "");
@@ -212,7 +211,7 @@ static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_s
     snprintf(k, sizeof(k), "%s/name", vmpath);
     put_ro(tr, k, spec->name);
     snprintf(k, sizeof(k), "%s/image/ostype", vmpath);
-    put_ro(tr, k, spec->hvm ? "hvm" : "linux");
+    put_ro(tr, k, spec->hvm ? "hvm" : "linux");  /* Xen's words (libxl's), not domain_type's */
     if (!spec->hvm) {
         snprintf(k, sizeof(k), "%s/image/kernel", vmpath);
         put_ro(tr, k, spec->kernel ? spec->kernel : "");
@@ -243,9 +242,10 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     put_ro(&tr, "", "");
     put_ro(&tr, vmpath, "");
     if (tr.failed)
-        e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid, tr.failed_path);
+        e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid, tr.failed);
     for (int attempt = 0; attempt < 10 && !e && !committed; attempt++) {
-        tr.failed = false;
+        free(tr.failed);
+        tr.failed = NULL;
         tr.t = xs_transaction_start(hv->xs);
         if (tr.t == XBT_NULL) {
             e = xerr_internal("xenstore transaction: %s", strerror(errno));
@@ -255,7 +255,7 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
         if (tr.failed) {
             xs_transaction_end(hv->xs, tr.t, true);
             e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid,
-                              tr.failed_path);
+                              tr.failed);
             break;
         }
         committed = xs_transaction_end(hv->xs, tr.t, false);
@@ -268,6 +268,7 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
         e = xerr_internal("committing the xenstore tree of domain %" PRIu32 ": still conflicting after 10 tries",
                           domid);
     free(tr.dom);
+    free(tr.failed);
     return e;
 }
 
@@ -282,14 +283,19 @@ static void remove_domain_tree(struct hv *hv, uint32_t domid, const char *uuid)
     }
 }
 
+/* Slots of the device model's argv: more than the fixed list below uses (31 with
+ * the vendor device), none of which comes from input. */
+#define DM_ARGV_SLOTS 48
+
 /* The qemu command line for an HVM guest, as a toolstack builds it for Xen's
  * device model.  The vendor device goes last, after the emulated devices that
  * take fixed slots, so that it lands on the first free PCI slot. */
 static char **dm_argv_for(uint32_t domid, const struct hv_domain_spec *spec)
 {
-    char **argv = xcalloc(48, sizeof(char *));
+    char **argv = xcalloc(DM_ARGV_SLOTS, sizeof(char *));
     size_t n = 0;
-#define ARG(...) (argv[n++] = xasprintf(__VA_ARGS__))
+    /* the last slot stays NULL */
+#define ARG(...) (assert(n < DM_ARGV_SLOTS - 1), argv[n++] = xasprintf(__VA_ARGS__))
     /* where Debian's qemu-system-xen installs the device model libxl starts */
     ARG("/usr/libexec/xen-qemu-system-i386");
     ARG("-xen-domid");
@@ -340,6 +346,10 @@ void hv_strv_free(char **v)
 
 xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_t *domid)
 {
+    /* a VM's uuid, made by the daemon (read-only to clients): /vm/<uuid> and the
+     * domain handle are sized for it */
+    assert(spec->uuid && strlen(spec->uuid) == 36);
+    assert(spec->name);
     struct hv_build b = {0};
     xerr *e = hv->ops->build(hv->state, spec, &b);
     if (e)

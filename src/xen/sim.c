@@ -10,6 +10,7 @@
  * then never stops).  Tests drive guest-initiated events by writing, as dom0,
  * /local/domain/<domid>/sim/shutdown = poweroff | reboot | crash | suspend. */
 #include "backend.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 #include "xsd.h"
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <xenstore.h>
 
@@ -30,7 +32,7 @@
 struct simdom {
     uint32_t domid;
     char uuid[37];
-    char name[128];
+    char *name;
     enum hv_dom_state state;
     int reason;
     bool hvm;
@@ -41,14 +43,22 @@ struct simdom {
     struct simdom *next;
 };
 
+/* Threads and locks: lock guards the domains (a query takes it for a walk of the
+ * list); save_lock serialises writing the state file, the slow part (an fsync), so
+ * that a change is on disk when its call returns without a query waiting for it.
+ * Neither is held while the other is taken, nor over a sleep or a xenstore call. */
 struct sim {
     char *dir, *state_file, *xs_socket;
     uint64_t total_memory;
     unsigned cpus;
+    double build_delay;          /* sim-build-delay: seconds a build takes */
     struct xsd *xsd;
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;        /* guards doms, next_domid, gen */
     struct simdom *doms;
     uint32_t next_domid;
+    uint64_t gen;                /* bumped at every change saved */
+    pthread_mutex_t save_lock;   /* guards saved_gen; held over the write */
+    uint64_t saved_gen;          /* the newest state on disk */
     /* the simulated guests' side of xenstore */
     struct xs_handle *guest_xs;
     struct hv_watcher *guest_watch;
@@ -103,14 +113,25 @@ static char *unescape(const char *text)
     return out;
 }
 
-static void save(struct sim *s)
+static void simdom_free(struct simdom *d)
 {
-    _cleanup_free_ char *tmp = xasprintf("%s.tmp", s->state_file);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        log_error("simulator: cannot save %s: %s", tmp, strerror(errno));
+    if (!d)
         return;
-    }
+    hv_strv_free(d->dm_argv);
+    free(d->name);
+    free(d);
+}
+
+/* The state file's text as the domains are now, with s->lock held; write it with
+ * persist once the lock is released. */
+static char *snapshot(struct sim *s, uint64_t *gen)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        abort();  /* out of memory, as xmalloc */
+    *gen = ++s->gen;
     fprintf(f, "next\t%" PRIu32 "\n", s->next_domid);
     for (struct simdom *d = s->doms; d; d = d->next) {
         fprintf(f, "dom\t%" PRIu32 "\t%s\t%s\t%d\t%d\t%d\t%" PRIu64 "\t%" PRIu64 "\t%u\t", d->domid, d->uuid,
@@ -122,10 +143,31 @@ static void save(struct sim *s)
         }
         fputc('\n', f);
     }
-    bool ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
     fclose(f);
-    if (!ok || rename(tmp, s->state_file) != 0)
-        log_error("simulator: cannot save %s: %s", s->state_file, strerror(errno));
+    return text;
+}
+
+/* Writes a snapshot unless a newer one is on disk already (it holds this change
+ * too); frees text. */
+static void persist(struct sim *s, char *text, uint64_t gen)
+{
+    if (!text)
+        return;
+    pthread_mutex_lock(&s->save_lock);
+    if (gen > s->saved_gen) {
+        _cleanup_free_ char *tmp = xasprintf("%s.tmp", s->state_file);
+        FILE *f = fopen(tmp, "w");
+        bool ok = f && fputs(text, f) >= 0;
+        ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
+        if (f)
+            fclose(f);
+        if (!ok || rename(tmp, s->state_file) != 0)
+            log_error("simulator: cannot save %s: %s", s->state_file, strerror(errno));
+        else
+            s->saved_gen = gen;
+    }
+    pthread_mutex_unlock(&s->save_lock);
+    free(text);
 }
 
 static char **split_argv(const char *text)
@@ -168,7 +210,7 @@ static void load(struct sim *s)
             struct simdom *d = xcalloc(1, sizeof(*d));
             d->domid = (uint32_t)strtoul(fields[1], NULL, 10);
             snprintf(d->uuid, sizeof(d->uuid), "%s", fields[2]);
-            snprintf(d->name, sizeof(d->name), "%s", fields[3]);
+            d->name = xstrdup(fields[3]);
             d->state = (enum hv_dom_state)atoi(fields[4]);
             d->reason = atoi(fields[5]);
             d->hvm = atoi(fields[6]) != 0;
@@ -198,18 +240,22 @@ static void guest_shutdown(struct sim *s, uint32_t domid, int reason)
     pthread_mutex_lock(&s->lock);
     struct simdom *d = find(s, domid);
     bool changed = d && (d->state == HV_DOM_RUNNING || d->state == HV_DOM_PAUSED);
+    char *snap = NULL;
+    uint64_t gen = 0;
     if (changed) {
         d->state = HV_DOM_SHUTDOWN;
         d->reason = reason;
-        save(s);
+        snap = snapshot(s, &gen);
     }
     pthread_mutex_unlock(&s->lock);
+    persist(s, snap, gen);
     if (changed) {
         log_info("simulator: domain %" PRIu32 " shut down (reason %d)", domid, reason);
         release(s, domid);
     }
 }
 
+/* what control/shutdown and sim/shutdown hold: Xen's words, not XenAPI's */
 static int reason_of(const char *what)
 {
     if (strcmp(what, "reboot") == 0)
@@ -299,28 +345,52 @@ static void guest_watch(struct sim *s, uint32_t domid, bool on)
 
 /* ---- the backend ---- */
 
+/* What open made before the xenstore server started, and close leaves. */
+static void sim_free(struct sim *s)
+{
+    for (struct simdom *d = s->doms, *n; d; d = n) {
+        n = d->next;
+        simdom_free(d);
+    }
+    pthread_mutex_destroy(&s->lock);
+    pthread_mutex_destroy(&s->save_lock);
+    free(s->dir);
+    free(s->state_file);
+    free(s->xs_socket);
+    free(s);
+}
+
 static xerr *sim_open(const struct config *cfg, void **state)
 {
     struct sim *s = xcalloc(1, sizeof(*s));
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->save_lock, NULL);
     s->dir = xstrdup(config_get(cfg, "sim-state-dir"));
     s->state_file = xasprintf("%s/domains", s->dir);
     s->xs_socket = xasprintf("%s/xenstored.sock", s->dir);
     s->total_memory = (uint64_t)config_get_int(cfg, "sim-memory-mib") << 20;
     s->cpus = (unsigned)config_get_int(cfg, "sim-cpus");
+    s->build_delay = config_get_double(cfg, "sim-build-delay");
     s->next_domid = 1;
     _cleanup_free_ char *domdir = xasprintf("%s/domain", s->dir);
     _cleanup_free_ char *xsstate = xasprintf("%s/xenstore", s->dir);
-    if (s->total_memory < DOM0_MEMORY * 2 || s->cpus == 0 || s->cpus > 4096) {
-        free(s);
-        return xerr_new("INVALID_VALUE", "sim-memory-mib/sim-cpus", "too small", NULL);
+    const char *bad = NULL;  /* the key whose value cannot work */
+    if (s->total_memory < DOM0_MEMORY * 2)
+        bad = "sim-memory-mib";
+    else if (s->cpus == 0 || s->cpus > 4096)
+        bad = "sim-cpus";
+    else if (!(s->build_delay >= 0 && s->build_delay <= 3600))
+        bad = "sim-build-delay";
+    if (bad) {
+        sim_free(s);
+        return err_invalid_value(bad, config_get(cfg, bad));
     }
     mkdir(s->dir, 0755);
     mkdir(domdir, 0755);
     load(s);
     if (!find(s, 0)) {
         struct simdom *d = xcalloc(1, sizeof(*d));
-        snprintf(d->name, sizeof(d->name), "Domain-0");
+        d->name = xstrdup("Domain-0");
         snprintf(d->uuid, sizeof(d->uuid), "00000000-0000-0000-0000-000000000000");
         d->memory = d->max_memory = DOM0_MEMORY;
         d->vcpus = s->cpus;
@@ -330,14 +400,14 @@ static xerr *sim_open(const struct config *cfg, void **state)
     struct xsd_options xo = {.socket_path = s->xs_socket, .domain_socket_dir = domdir, .state_path = xsstate};
     xerr *e = xsd_start(&xo, &s->xsd);
     if (e) {
-        free(s);
+        sim_free(s);
         return e;
     }
     setenv("XENSTORED_PATH", s->xs_socket, 1);
     s->guest_xs = xs_open(0);
     if (!s->guest_xs) {
         xsd_stop(s->xsd);
-        free(s);
+        sim_free(s);
         return xerr_internal("simulator: cannot connect to its own xenstore: %s", strerror(errno));
     }
     /* dom0's own entries, as xen-init-dom0 writes them */
@@ -347,13 +417,15 @@ static xerr *sim_open(const struct config *cfg, void **state)
     if (e) {
         xs_close(s->guest_xs);
         xsd_stop(s->xsd);
-        free(s);
+        sim_free(s);
         return e;
     }
     for (struct simdom *d = s->doms; d; d = d->next)
         if (d->domid)
             guest_watch(s, d->domid, true);
-    save(s);
+    uint64_t gen;
+    char *snap = snapshot(s, &gen);  /* no other thread yet */
+    persist(s, snap, gen);
     *state = s;
     return NULL;
 }
@@ -365,17 +437,11 @@ static void sim_close(void *state)
     xs_close(s->guest_xs);
     xsd_stop(s->xsd);
     pthread_mutex_lock(&s->lock);
-    save(s);
+    uint64_t gen;
+    char *snap = snapshot(s, &gen);
     pthread_mutex_unlock(&s->lock);
-    for (struct simdom *d = s->doms, *n; d; d = n) {
-        n = d->next;
-        hv_strv_free(d->dm_argv);
-        free(d);
-    }
-    free(s->dir);
-    free(s->state_file);
-    free(s->xs_socket);
-    free(s);
+    persist(s, snap, gen);
+    sim_free(s);
 }
 
 static const char *sim_xenstore_path(void *state)
@@ -420,7 +486,7 @@ static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv
         char need[32], have[32];
         snprintf(need, sizeof(need), "%" PRIu64, spec->memory_static_max);
         snprintf(have, sizeof(have), "%" PRIu64, avail);
-        return xerr_new("HOST_NOT_ENOUGH_FREE_MEMORY", need, have, NULL);
+        return err_host_not_enough_free_memory(need, have);
     }
     struct simdom *d = xcalloc(1, sizeof(*d));
     /* domids are not reused soon after, as in Xen, so a stale one never names a new guest */
@@ -428,7 +494,7 @@ static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv
         s->next_domid = s->next_domid >= 0x7ff0 ? 1 : s->next_domid + 1;
     d->domid = s->next_domid++;
     snprintf(d->uuid, sizeof(d->uuid), "%s", spec->uuid);
-    snprintf(d->name, sizeof(d->name), "%s", spec->name);
+    d->name = xstrdup(spec->name);
     clean_text(d->name);
     d->state = HV_DOM_PAUSED;
     d->hvm = spec->hvm;
@@ -438,12 +504,23 @@ static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv
     d->started = now_monotonic();
     d->next = s->doms;
     s->doms = d;
-    save(s);
+    uint32_t domid = d->domid;
+    uint64_t gen;
+    char *snap = snapshot(s, &gen);
     pthread_mutex_unlock(&s->lock);
-    out->domid = d->domid;
-    out->store_mfn = 0x100000 + d->domid;
+    persist(s, snap, gen);
+    /* A real build loads the kernel or firmware into the domain, created and
+     * paused, taking its memory: the test knob makes it as slow, under no lock. */
+    if (s->build_delay > 0) {
+        struct timespec ts = {.tv_sec = (time_t)s->build_delay,
+                              .tv_nsec = (long)((s->build_delay - (double)(time_t)s->build_delay) * 1e9)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+    out->domid = domid;
+    out->store_mfn = 0x100000 + domid;
     out->store_evtchn = 1;
-    out->console_mfn = 0x200000 + d->domid;
+    out->console_mfn = 0x200000 + domid;
     out->console_evtchn = 2;
     return NULL;
 }
@@ -458,14 +535,17 @@ static xerr *set_state(struct sim *s, uint32_t domid, enum hv_dom_state from, en
     pthread_mutex_lock(&s->lock);
     struct simdom *d = find(s, domid);
     xerr *e = NULL;
+    char *snap = NULL;
+    uint64_t gen = 0;
     if (!d || domid == 0)
         e = xerr_internal("simulator: no domain %" PRIu32, domid);
     else if (d->state == from || d->state == to) {
         d->state = to;
-        save(s);
+        snap = snapshot(s, &gen);
     } else
         e = xerr_internal("simulator: domain %" PRIu32 " is not in the right state", domid);
     pthread_mutex_unlock(&s->lock);
+    persist(s, snap, gen);
     return e;
 }
 
@@ -496,14 +576,16 @@ static xerr *sim_destroy(void *state, uint32_t domid)
             break;
         }
     }
+    char *snap = NULL;
+    uint64_t gen = 0;
     if (d)
-        save(s);
+        snap = snapshot(s, &gen);
     pthread_mutex_unlock(&s->lock);
+    persist(s, snap, gen);
     if (!d)
         return NULL; /* already gone: destroying is idempotent */
     guest_watch(s, domid, false);
-    hv_strv_free(d->dm_argv);
-    free(d);
+    simdom_free(d);
     release(s, domid);
     return NULL;
 }
@@ -544,17 +626,21 @@ static xerr *sim_device_model(void *state, uint32_t domid, char *const *argv)
     char **copy = xcalloc(n + 1, sizeof(char *));
     for (size_t i = 0; i < n; i++)
         copy[i] = xstrdup(argv[i]);
+    char *snap = NULL;
+    uint64_t gen = 0;
     pthread_mutex_lock(&s->lock);
     struct simdom *d = find(s, domid);
+    bool found = d != NULL;
     if (d) {
         hv_strv_free(d->dm_argv);
         d->dm_argv = copy;
         copy = NULL;
-        save(s);
+        snap = snapshot(s, &gen);
     }
     pthread_mutex_unlock(&s->lock);
+    persist(s, snap, gen);
     hv_strv_free(copy);
-    return d ? NULL : xerr_internal("simulator: no domain %" PRIu32, domid);
+    return found ? NULL : xerr_internal("simulator: no domain %" PRIu32, domid);
 }
 
 static char **sim_dm_argv(void *state, uint32_t domid)

@@ -58,11 +58,19 @@ xerr *hv_watcher_open_default(hv_watch_fn fn, void *ctx, struct hv_watcher **out
         free(w);
         return xerr_internal("cannot open a xenstore connection for watches: %s", strerror(errno));
     }
-    if (pipe2(w->stop, O_CLOEXEC) != 0 || xs_fileno(w->xs) < 0 ||
-        pthread_create(&w->thread, NULL, loop, w) != 0) {
+    w->stop[0] = w->stop[1] = -1;
+    int err;
+    if (pipe2(w->stop, O_CLOEXEC) != 0 || xs_fileno(w->xs) < 0)
+        err = errno ? errno : EIO;
+    else
+        err = pthread_create(&w->thread, NULL, loop, w);
+    if (err) {
+        for (int i = 0; i < 2; i++)
+            if (w->stop[i] >= 0)
+                close(w->stop[i]);
         xs_close(w->xs);
         free(w);
-        return xerr_internal("cannot start a xenstore watcher");
+        return xerr_internal("cannot start a xenstore watcher: %s", strerror(err));
     }
     *out = w;
     return NULL;

@@ -10,9 +10,11 @@
  * computed by hv.c, is kept in device-model-dir/<domid>.argv, and the device model
  * is started only where its binary is installed. */
 #include "backend.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -83,9 +85,30 @@ struct xc_logger {
     xentoollog_logger vtable;    /* first: libxentoollog calls through it */
 };
 
+/* Idle libxenctrl handles kept for reuse; more are opened while more threads call
+ * at once, and closed again beyond this many. */
+#define XCH_IDLE_MAX 8
+
+/* Threads and locks.  A libxenctrl handle keeps per-call state (the last error, read
+ * right after the call that failed; the domain builder's work, for seconds), so no two
+ * threads use one handle at once.  Instead of one handle behind one lock (where a host
+ * query waited for a whole build or a destroy's retries), every operation borrows a
+ * handle of its own (xch_get/xch_put) for its duration, and libxenctrl calls take no
+ * lock of ours at all.  The two locks below are leaves, held for a few loads and
+ * stores: no libxenctrl call, sleep, waitpid, file or xenstore access happens under
+ * either, and neither is taken while the other is held. */
 struct xc_state {
-    xc_interface *xch;
-    struct xc_logger logger;
+    struct xc_logger logger;     /* shared by every handle: it keeps no state */
+    pthread_mutex_t pool_lock;   /* guards idle, nidle, nout */
+    xc_interface *idle[XCH_IDLE_MAX];
+    size_t nidle;
+    size_t nout;                 /* handles lent out: none at close */
+    pthread_mutex_t mem_lock;    /* guards reserved_kib, mem_gen */
+    /* Memory promised to builds that have passed their free-memory check but not
+     * yet allocated it: the check of a build running alongside counts it as used,
+     * so two starts cannot both take the last of the host's memory. */
+    uint64_t reserved_kib;
+    uint64_t mem_gen;            /* bumped at each release of a promise */
     char *xenstore_path;
     int grant_version;           /* highest grant table version Xen offers */
     bool hvm_capable;
@@ -131,10 +154,10 @@ static void xcl_destroy(xentoollog_logger *lg)
 /* libxenguest reports through the handle's last error and leaves errno stale;
  * plain hypercalls set errno only.  Callers clear the last error before the
  * calls whose failure they report, so a message there belongs to this failure. */
-static xerr *xc_fail(struct xc_state *st, const char *what, uint32_t domid)
+static xerr *xc_fail(xc_interface *xch, const char *what, uint32_t domid)
 {
     int err = errno;
-    const xc_error *le = xc_get_last_error(st->xch);
+    const xc_error *le = xc_get_last_error(xch);
     if (le && le->code != XC_ERROR_NONE && le->message[0]) {
         char msg[XC_MAX_ERROR_MSG_LEN];
         snprintf(msg, sizeof(msg), "%s", le->message);
@@ -175,6 +198,50 @@ static void handle_to_uuid(const xen_domain_handle_t h, char out[37])
              h[13], h[14], h[15]);
 }
 
+/* ---- libxenctrl handles: one per operation in flight ---- */
+
+static xc_interface *xch_open(struct xc_state *st)
+{
+    /* the same logger for the domain builder, so its messages do not go to a file
+     * under /var/log/xen that nobody reads */
+    return xc_interface_open(&st->logger.vtable, &st->logger.vtable, 0);
+}
+
+/* A handle for the caller alone until xch_put; NULL (with *e set) if none can be
+ * opened.  The open, when no handle is idle, is done outside the lock. */
+static xc_interface *xch_get(struct xc_state *st, xerr **e)
+{
+    pthread_mutex_lock(&st->pool_lock);
+    xc_interface *xch = st->nidle ? st->idle[--st->nidle] : NULL;
+    st->nout++;
+    pthread_mutex_unlock(&st->pool_lock);
+    if (!xch)
+        xch = xch_open(st);
+    if (!xch) {
+        int err = errno;
+        pthread_mutex_lock(&st->pool_lock);
+        st->nout--;
+        pthread_mutex_unlock(&st->pool_lock);
+        *e = xerr_internal("cannot open the hypervisor interface: %s", strerror(err));
+        return NULL;
+    }
+    xc_clear_last_error(xch);  /* what the previous borrower left is not ours */
+    return xch;
+}
+
+static void xch_put(struct xc_state *st, xc_interface *xch)
+{
+    pthread_mutex_lock(&st->pool_lock);
+    assert(st->nout > 0);
+    st->nout--;
+    bool kept = st->nidle < XCH_IDLE_MAX;
+    if (kept)
+        st->idle[st->nidle++] = xch;
+    pthread_mutex_unlock(&st->pool_lock);
+    if (!kept)
+        xc_interface_close(xch);
+}
+
 /* ---- the device model's files: device-model-dir/<domid>.{argv,pid,log} ---- */
 
 static char *dm_path(const struct xc_state *st, uint32_t domid, const char *ext)
@@ -185,7 +252,7 @@ static char *dm_path(const struct xc_state *st, uint32_t domid, const char *ext)
 static xerr *mkdir_p(const char *dir)
 {
     if (!dir || !*dir)
-        return xerr_new("INVALID_VALUE", "device-model-dir", "", NULL);
+        return err_invalid_value("device-model-dir", "");
     char *p = xstrdup(dir);
     for (char *c = p + 1;; c++) {
         if (*c != '/' && *c)
@@ -321,6 +388,7 @@ static pid_t dm_running_pid(const struct xc_state *st, uint32_t domid)
     f = fopen(proc, "re");
     if (!f)
         return 0;
+    /* the head of the command line is enough: hv.c puts -xen-domid <domid> first */
     char cmd[8192];
     size_t len = fread(cmd, 1, sizeof(cmd) - 1, f);
     fclose(f);
@@ -357,15 +425,15 @@ static void dm_remove(const struct xc_state *st, uint32_t domid)
     }
 }
 
-static bool domain_exists(struct xc_state *st, uint32_t domid)
+static bool domain_exists(xc_interface *xch, uint32_t domid)
 {
     xc_domaininfo_t info;
-    int n = xc_domain_getinfolist(st->xch, domid, 1, &info);
+    int n = xc_domain_getinfolist(xch, domid, 1, &info);
     return n < 0 || (n == 1 && info.domain == domid);  /* when unsure, keep its files */
 }
 
 /* At start-up: the files of domains that went while the daemon was down. */
-static void dm_sweep(struct xc_state *st)
+static void dm_sweep(struct xc_state *st, xc_interface *xch)
 {
     DIR *d = opendir(st->dm_dir);
     if (!d)
@@ -376,7 +444,7 @@ static void dm_sweep(struct xc_state *st)
         unsigned long domid = strtoul(de->d_name, &end, 10);
         if (end == de->d_name || strcmp(end, ".argv") != 0 || domid == 0 || domid >= DOMID_FIRST_RESERVED)
             continue;
-        if (!domain_exists(st, (uint32_t)domid)) {
+        if (!domain_exists(xch, (uint32_t)domid)) {
             dm_remove(st, (uint32_t)domid);
             log_info("removed the device model files of vanished domain %lu", domid);
         }
@@ -431,20 +499,20 @@ static xerr *xc_open(const struct config *cfg, void **state)
     st->logger.vtable.vmessage = xcl_vmessage;
     st->logger.vtable.progress = xcl_progress;
     st->logger.vtable.destroy = xcl_destroy;
-    /* Same logger for the domain builder, so its messages do not go to a file
-     * under /var/log/xen that nobody reads. */
-    st->xch = xc_interface_open(&st->logger.vtable, &st->logger.vtable, 0);
-    if (!st->xch) {
+    xc_interface *xch = xch_open(st);
+    if (!xch) {
         xerr *e = xerr_internal("cannot open the hypervisor interface (not a Xen dom0, or not "
                                 "root?): %s", strerror(errno));
         free(st);
         return e;
     }
+    pthread_mutex_init(&st->pool_lock, NULL);
+    pthread_mutex_init(&st->mem_lock, NULL);
     const char *p = config_get(cfg, "xenstore-path");
     st->xenstore_path = xstrdup(p ? p : "");
 
     xc_physinfo_t pi = {0};
-    if (xc_physinfo(st->xch, &pi) == 0) {
+    if (xc_physinfo(xch, &pi) == 0) {
         st->hvm_capable = pi.capabilities & XEN_SYSCTL_PHYSCAP_hvm;
         st->hap = pi.capabilities & XEN_SYSCTL_PHYSCAP_hap;
         st->shadow = pi.capabilities & XEN_SYSCTL_PHYSCAP_shadow;
@@ -453,7 +521,8 @@ static xerr *xc_open(const struct config *cfg, void **state)
         st->grant_version = 1;
     }
     st->dm_dir = xstrdup(config_get(cfg, "device-model-dir"));
-    dm_sweep(st);
+    dm_sweep(st, xch);
+    st->idle[st->nidle++] = xch;  /* the first handle of the pool */
     *state = st;
     return NULL;
 }
@@ -463,7 +532,13 @@ static void xc_close(void *state)
     struct xc_state *st = state;
     if (!st)
         return;
-    xc_interface_close(st->xch);
+    /* the caller has stopped every thread that calls the backend */
+    assert(st->nout == 0);
+    assert(st->reserved_kib == 0);
+    for (size_t i = 0; i < st->nidle; i++)
+        xc_interface_close(st->idle[i]);
+    pthread_mutex_destroy(&st->pool_lock);
+    pthread_mutex_destroy(&st->mem_lock);
     free(st->xenstore_path);
     free(st->dm_dir);
     free(st);
@@ -474,42 +549,51 @@ static const char *xc_xenstore_path(void *state)
     return ((struct xc_state *)state)->xenstore_path;
 }
 
-static xerr *xc_host_info(void *state, struct hv_host_info *out)
+static xerr *host_info(xc_interface *xch, struct hv_host_info *out)
 {
-    struct xc_state *st = state;
-    xc_clear_last_error(st->xch);
-    int ver = xc_version(st->xch, XENVER_version, NULL);
+    int ver = xc_version(xch, XENVER_version, NULL);
     if (ver < 0)
-        return xc_fail(st, "xc_version", 0);
+        return xc_fail(xch, "xc_version", 0);
     xen_extraversion_t extra = {0};
-    if (xc_version(st->xch, XENVER_extraversion, &extra) < 0)
-        return xc_fail(st, "xc_version(extraversion)", 0);
+    if (xc_version(xch, XENVER_extraversion, &extra) < 0)
+        return xc_fail(xch, "xc_version(extraversion)", 0);
     extra[sizeof(extra) - 1] = '\0';
     snprintf(out->xen_version, sizeof(out->xen_version), "%d.%d%s", ver >> 16, ver & 0xffff,
              extra);
 
     xen_capabilities_info_t caps = {0};
-    if (xc_version(st->xch, XENVER_capabilities, &caps) < 0)
-        return xc_fail(st, "xc_version(capabilities)", 0);
+    if (xc_version(xch, XENVER_capabilities, &caps) < 0)
+        return xc_fail(xch, "xc_version(capabilities)", 0);
     caps[sizeof(caps) - 1] = '\0';
     /* Xen pads the list with a trailing space */
     size_t n = strlen(caps);
     while (n && caps[n - 1] == ' ')
         caps[--n] = '\0';
-    /* the caps string fits (Xen's is 1 KiB at most, ours 256): keep what fits */
-    size_t cn = strlen(caps) < sizeof(out->xen_caps) - 1 ? strlen(caps) : sizeof(out->xen_caps) - 1;
-    memcpy(out->xen_caps, caps, cn);
-    out->xen_caps[cn] = '\0';
+    /* ours holds the longest list Xen can give: nothing is cut */
+    _Static_assert(sizeof(out->xen_caps) >= sizeof(caps), "hv_host_info.xen_caps holds Xen's list");
+    memcpy(out->xen_caps, caps, n + 1);
 
     xc_physinfo_t pi = {0};
-    if (xc_physinfo(st->xch, &pi) != 0)
-        return xc_fail(st, "xc_physinfo", 0);
+    if (xc_physinfo(xch, &pi) != 0)
+        return xc_fail(xch, "xc_physinfo", 0);
     out->total_memory_bytes = (uint64_t)pi.total_pages * XC_PAGE_SIZE;
     out->free_memory_bytes = (uint64_t)pi.free_pages * XC_PAGE_SIZE;
     out->nr_cpus = pi.nr_cpus;
     out->cpu_mhz = pi.cpu_khz / 1000;
     out->hvm_capable = pi.capabilities & XEN_SYSCTL_PHYSCAP_hvm;
     return NULL;
+}
+
+static xerr *xc_host_info(void *state, struct hv_host_info *out)
+{
+    struct xc_state *st = state;
+    xerr *e = NULL;
+    xc_interface *xch = xch_get(st, &e);
+    if (!xch)
+        return e;
+    e = host_info(xch, out);
+    xch_put(st, xch);
+    return e;
 }
 
 /* ---- building a domain ---- */
@@ -575,7 +659,7 @@ static xerr *check_spec(struct xc_state *st, const struct hv_domain_spec *spec)
     const char *uuid = spec->uuid ? spec->uuid : "";
     if (spec->hvm) {
         if (!st->hvm_capable)
-            return xerr_new("VM_HVM_REQUIRED", uuid, NULL);
+            return err_vm_hvm_required(uuid);
         if (!st->hap && !st->shadow)
             return xerr_internal("VM %s: Xen offers neither hardware-assisted nor shadow paging for an "
                                  "HVM guest", uuid);
@@ -605,19 +689,61 @@ static xerr *check_spec(struct xc_state *st, const struct hv_domain_spec *spec)
     return NULL;
 }
 
-/* A refusal the caller can act on, before anything is created. */
-static xerr *check_free_memory(struct xc_state *st, uint64_t need_kib)
+/* The memory a build has been promised (st->reserved_kib), until it has allocated it. */
+struct mem_claim {
+    struct xc_state *st;
+    uint64_t kib;
+};
+
+/* A refusal the caller can act on, before anything is created: the host's free
+ * memory, less what builds running alongside are about to allocate, must hold
+ * need_kib, which is then promised to this build. */
+static xerr *mem_claim(struct xc_state *st, xc_interface *xch, uint64_t need_kib, struct mem_claim *c)
 {
-    xc_physinfo_t pi = {0};
-    if (xc_physinfo(st->xch, &pi) != 0)
-        return NULL;  /* the build itself will say what is wrong */
-    uint64_t free_kib = (uint64_t)pi.free_pages * (XC_PAGE_SIZE / 1024);
-    if (free_kib >= need_kib)
-        return NULL;
-    char need[32], avail[32];
-    snprintf(need, sizeof(need), "%" PRIu64, need_kib * 1024);
-    snprintf(avail, sizeof(avail), "%" PRIu64, free_kib * 1024);
-    return xerr_new("HOST_NOT_ENOUGH_FREE_MEMORY", need, avail, NULL);
+    *c = (struct mem_claim){.st = st};
+    for (;;) {
+        pthread_mutex_lock(&st->mem_lock);
+        uint64_t gen = st->mem_gen;
+        pthread_mutex_unlock(&st->mem_lock);
+        xc_physinfo_t pi = {0};
+        if (xc_physinfo(xch, &pi) != 0)
+            return NULL;  /* the build itself will say what is wrong */
+        uint64_t free_kib = (uint64_t)pi.free_pages * (XC_PAGE_SIZE / 1024);
+        pthread_mutex_lock(&st->mem_lock);
+        /* A claim released since gen was read was allocated before it was released,
+         * perhaps after free_kib was read: that memory would be counted free.  Look
+         * again. */
+        bool stale = st->mem_gen != gen;
+        uint64_t avail = free_kib > st->reserved_kib ? free_kib - st->reserved_kib : 0;
+        bool ok = !stale && avail >= need_kib;
+        if (ok) {
+            st->reserved_kib += need_kib;
+            c->kib = need_kib;
+        }
+        pthread_mutex_unlock(&st->mem_lock);
+        if (ok)
+            return NULL;
+        if (stale)
+            continue;
+        char need[32], have[32];
+        snprintf(need, sizeof(need), "%" PRIu64, need_kib * 1024);
+        snprintf(have, sizeof(have), "%" PRIu64, avail * 1024);
+        return err_host_not_enough_free_memory(need, have);
+    }
+}
+
+/* The domain has its memory (or the build failed): Xen's free count says the rest. */
+static void mem_release(struct mem_claim *c)
+{
+    if (!c->kib)
+        return;
+    struct xc_state *st = c->st;
+    pthread_mutex_lock(&st->mem_lock);
+    assert(st->reserved_kib >= c->kib);
+    st->reserved_kib -= c->kib;
+    st->mem_gen++;
+    pthread_mutex_unlock(&st->mem_lock);
+    c->kib = 0;
 }
 
 /* Memory sizes of a build, in KiB. */
@@ -648,21 +774,21 @@ static struct mem_plan plan_memory(const struct hv_domain_spec *spec)
 #define STEP(call, what)                                                                        \
     do {                                                                                        \
         if ((call) != 0) {                                                                      \
-            e = xc_fail(st, what, domid);                                                       \
+            e = xc_fail(xch, what, domid);                                                       \
             goto out;                                                                           \
         }                                                                                       \
     } while (0)
 
 /* Load the kernel and ramdisk into the (created, sized) domain and set up its
  * start info, page tables, vcpu 0 and the seeded grant table. */
-static xerr *build_pv_image(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec,
-                            const struct mem_plan *m, struct hv_build *out, uint32_t store_domid,
-                            uint32_t console_domid)
+static xerr *build_pv_image(xc_interface *xch, uint32_t domid, const struct hv_domain_spec *spec,
+                            const struct mem_plan *m, struct mem_claim *claim, struct hv_build *out,
+                            uint32_t store_domid, uint32_t console_domid)
 {
     const char *cmdline = spec->cmdline ? spec->cmdline : "";
-    struct xc_dom_image *dom = xc_dom_allocate(st->xch, cmdline, NULL);
+    struct xc_dom_image *dom = xc_dom_allocate(xch, cmdline, NULL);
     if (!dom)
-        return xc_fail(st, "xc_dom_allocate", domid);
+        return xc_fail(xch, "xc_dom_allocate", domid);
     xerr *e = NULL;
     dom->container_type = XC_DOM_PV_CONTAINER;
     STEP(xc_dom_kernel_file(dom, spec->kernel), "loading the kernel");
@@ -676,10 +802,11 @@ static xerr *build_pv_image(struct xc_state *st, uint32_t domid, const struct hv
     dom->claim_enabled = 0;
     dom->max_vcpus = spec->vcpus_max;
 
-    STEP(xc_dom_boot_xen_init(dom, st->xch, domid), "xc_dom_boot_xen_init");
+    STEP(xc_dom_boot_xen_init(dom, xch, domid), "xc_dom_boot_xen_init");
     STEP(xc_dom_parse_image(dom), "parsing the kernel image");
     STEP(xc_dom_mem_init(dom, (unsigned)(m->target >> 10)), "xc_dom_mem_init");
     STEP(xc_dom_boot_mem_init(dom), "allocating the domain's memory");
+    mem_release(claim);
     STEP(xc_dom_build_image(dom), "xc_dom_build_image");
     STEP(xc_dom_boot_image(dom), "xc_dom_boot_image");
     /* Grants the store and console pages to xenstored and xenconsoled, so they
@@ -692,32 +819,26 @@ out:
     return e;
 }
 
-static xerr *read_whole(const char *path, uint8_t **data, uint32_t *len)
+/* The BIOS image hvmloader is handed: a module length is 32 bits. */
+static xerr *read_firmware(const char *path, uint8_t **data, uint32_t *len)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
+    size_t n = 0;
+    char *p = read_file(path, &n);
+    if (!p)
         return xerr_internal("reading %s: %s", path, strerror(errno));
-    buf b;
-    buf_init(&b);
-    char chunk[65536];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_add(&b, chunk, n);
-    bool err = ferror(f);
-    fclose(f);
-    if (err || b.len == 0 || b.len > UINT32_MAX) {
-        buf_free(&b);
-        return xerr_internal("reading %s: %s", path, err ? strerror(EIO) : "empty or too large");
+    if (n == 0 || n > UINT32_MAX) {
+        free(p);
+        return xerr_internal("reading %s: empty or too large", path);
     }
-    *len = (uint32_t)b.len;
-    *data = (uint8_t *)buf_steal(&b);
+    *len = (uint32_t)n;
+    *data = (uint8_t *)p;
     return NULL;
 }
 
 /* The guest's memory map as Xen keeps it for the domain (libxl's
  * domain_construct_memmap): RAM from 1 MiB to the MMIO hole, and what the hole
  * displaced above 4 GiB. */
-static xerr *set_hvm_memmap(struct xc_state *st, uint32_t domid, struct xc_dom_image *dom,
+static xerr *set_hvm_memmap(xc_interface *xch, uint32_t domid, struct xc_dom_image *dom,
                             struct e820entry e820[2])
 {
     unsigned n = 0;
@@ -726,8 +847,8 @@ static xerr *set_hvm_memmap(struct xc_state *st, uint32_t domid, struct xc_dom_i
     if (dom->highmem_end)
         e820[n++] = (struct e820entry){.addr = 1ull << 32, .size = dom->highmem_end - (1ull << 32),
                                        .type = E820_RAM};
-    if (xc_domain_set_memory_map(st->xch, domid, e820, n) != 0)
-        return xc_fail(st, "xc_domain_set_memory_map", domid);
+    if (xc_domain_set_memory_map(xch, domid, e820, n) != 0)
+        return xc_fail(xch, "xc_domain_set_memory_map", domid);
     dom->e820 = e820;
     dom->e820_entries = n;
     return NULL;
@@ -736,11 +857,11 @@ static xerr *set_hvm_memmap(struct xc_state *st, uint32_t domid, struct xc_dom_i
 /* hvmloader reads the vcpus it is to bring up from the HVM info table that
  * libxenguest wrote with defaults (one vcpu): what libxl's hvm_build_set_params
  * does. */
-static xerr *set_hvm_info(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec)
+static xerr *set_hvm_info(xc_interface *xch, uint32_t domid, const struct hv_domain_spec *spec)
 {
-    uint8_t *page = xc_map_foreign_range(st->xch, domid, XC_PAGE_SIZE, PROT_READ | PROT_WRITE, HVM_INFO_PFN);
+    uint8_t *page = xc_map_foreign_range(xch, domid, XC_PAGE_SIZE, PROT_READ | PROT_WRITE, HVM_INFO_PFN);
     if (!page)
-        return xc_fail(st, "mapping the HVM info table", domid);
+        return xc_fail(xch, "mapping the HVM info table", domid);
     struct hvm_info_table *t = (struct hvm_info_table *)(page + HVM_INFO_OFFSET);
     t->apic_mode = platform_bool(spec, "apic", true);
     t->nr_vcpus = spec->vcpus_max;
@@ -758,9 +879,9 @@ static xerr *set_hvm_info(struct xc_state *st, uint32_t domid, const struct hv_d
 /* hvmloader as the domain's "kernel", SeaBIOS handed to it as its BIOS module,
  * memory below and above the MMIO hole, then the special pages (xenstore,
  * console, ioreq) that libxenguest places at the top of the 4 GiB hole. */
-static xerr *build_hvm_image(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec,
-                             const struct mem_plan *m, struct hv_build *out, uint32_t store_domid,
-                             uint32_t console_domid)
+static xerr *build_hvm_image(xc_interface *xch, uint32_t domid, const struct hv_domain_spec *spec,
+                             const struct mem_plan *m, struct mem_claim *claim, struct hv_build *out,
+                             uint32_t store_domid, uint32_t console_domid)
 {
     const char *hvmloader = first_readable(hvmloader_paths);
     const char *bios_path = first_readable(seabios_paths);
@@ -768,13 +889,13 @@ static xerr *build_hvm_image(struct xc_state *st, uint32_t domid, const struct h
         return xerr_internal("domain %" PRIu32 ": the HVM firmware went away", domid);
     uint8_t *bios = NULL;
     uint32_t bios_len = 0;
-    xerr *e = read_whole(bios_path, &bios, &bios_len);
+    xerr *e = read_firmware(bios_path, &bios, &bios_len);
     if (e)
         return e;
-    struct xc_dom_image *dom = xc_dom_allocate(st->xch, NULL, NULL);
+    struct xc_dom_image *dom = xc_dom_allocate(xch, NULL, NULL);
     if (!dom) {
         free(bios);
-        return xc_fail(st, "xc_dom_allocate", domid);
+        return xc_fail(xch, "xc_dom_allocate", domid);
     }
     struct e820entry e820[2];
     dom->container_type = XC_DOM_HVM_CONTAINER;
@@ -802,22 +923,23 @@ static xerr *build_hvm_image(struct xc_state *st, uint32_t domid, const struct h
     dom->xenstore_evtchn = out->store_evtchn;
     dom->xenstore_domid = store_domid;
 
-    STEP(xc_dom_boot_xen_init(dom, st->xch, domid), "xc_dom_boot_xen_init");
+    STEP(xc_dom_boot_xen_init(dom, xch, domid), "xc_dom_boot_xen_init");
     STEP(xc_dom_parse_image(dom), "parsing hvmloader");
     STEP(xc_dom_mem_init(dom, (unsigned)(mem_size >> 20)), "xc_dom_mem_init");
     STEP(xc_dom_boot_mem_init(dom), "allocating the domain's memory");
-    if ((e = set_hvm_memmap(st, domid, dom, e820)) != NULL)
+    mem_release(claim);
+    if ((e = set_hvm_memmap(xch, domid, dom, e820)) != NULL)
         goto out;
     STEP(xc_dom_build_image(dom), "xc_dom_build_image");
     STEP(xc_dom_boot_image(dom), "xc_dom_boot_image");
     STEP(xc_dom_gnttab_init(dom), "seeding the grant table");
-    if ((e = set_hvm_info(st, domid, spec)) != NULL)
+    if ((e = set_hvm_info(xch, domid, spec)) != NULL)
         goto out;
     /* An HVM guest finds its xenstore and console rings through these parameters
      * (the pages are guest frames: xenstored maps them by grant or gfn). */
-    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_STORE_EVTCHN, out->store_evtchn),
+    STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_STORE_EVTCHN, out->store_evtchn),
          "setting HVM_PARAM_STORE_EVTCHN");
-    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_CONSOLE_EVTCHN, out->console_evtchn),
+    STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_CONSOLE_EVTCHN, out->console_evtchn),
          "setting HVM_PARAM_CONSOLE_EVTCHN");
     out->store_mfn = dom->xenstore_pfn;
     out->console_mfn = dom->console_pfn;
@@ -829,41 +951,33 @@ out:
 
 /* What libxl's hvm_set_conf_params and hvm_set_viridian_features set for a new
  * HVM guest, with xapi's platform keys where they have a say. */
-static xerr *set_hvm_params(struct xc_state *st, uint32_t domid, const struct hv_domain_spec *spec,
+static xerr *set_hvm_params(xc_interface *xch, uint32_t domid, const struct hv_domain_spec *spec,
                             const struct mem_plan *m)
 {
     xerr *e = NULL;
-    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_HPET_ENABLED, platform_bool(spec, "hpet", true)),
+    STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_HPET_ENABLED, platform_bool(spec, "hpet", true)),
          "setting HVM_PARAM_HPET_ENABLED");
-    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_VPT_ALIGN, 1), "setting HVM_PARAM_VPT_ALIGN");
-    STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_TIMER_MODE, HVMPTM_no_delay_for_missed_ticks),
+    STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_VPT_ALIGN, 1), "setting HVM_PARAM_VPT_ALIGN");
+    STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_TIMER_MODE, HVMPTM_no_delay_for_missed_ticks),
          "setting HVM_PARAM_TIMER_MODE");
     if (platform_bool(spec, "viridian", false)) {
         /* libxl's default enlightenment groups: base, freq, time_ref_count,
          * apic_assist, crash_ctl, no_vp_limit, cpu_hotplug */
         uint64_t mask = HVMPV_base_freq | HVMPV_time_ref_count | HVMPV_apic_assist | HVMPV_crash_ctl |
                         HVMPV_no_vp_limit | HVMPV_cpu_hotplug;
-        STEP(xc_hvm_param_set(st->xch, domid, HVM_PARAM_VIRIDIAN, mask), "setting HVM_PARAM_VIRIDIAN");
+        STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_VIRIDIAN, mask), "setting HVM_PARAM_VIRIDIAN");
     }
-    STEP(xc_domain_set_tsc_info(st->xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
+    STEP(xc_domain_set_tsc_info(xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
     /* the page-table pool HAP (or shadow) paging draws from */
-    STEP(xc_set_paging_mempool_size(st->xch, domid, m->paging << 10), "xc_set_paging_mempool_size");
+    STEP(xc_set_paging_mempool_size(xch, domid, m->paging << 10), "xc_set_paging_mempool_size");
 out:
     return e;
 }
 
-static xerr *xc_build(void *state, const struct hv_domain_spec *spec, struct hv_build *out)
+static xerr *build_domain(struct xc_state *st, xc_interface *xch, const struct hv_domain_spec *spec,
+                          const struct mem_plan *m, struct mem_claim *claim, struct hv_build *out)
 {
-    struct xc_state *st = state;
-    xc_clear_last_error(st->xch);
-    xerr *e = check_spec(st, spec);
-    if (e)
-        return e;
-    struct mem_plan m = plan_memory(spec);
-    e = check_free_memory(st, m.maxmem + m.paging);
-    if (e)
-        return e;
-
+    xerr *e = NULL;
     double t0 = now_monotonic();
     struct xen_domctl_createdomain cfg = {
         .ssidref = 0,
@@ -887,50 +1001,50 @@ static xerr *xc_build(void *state, const struct hv_domain_spec *spec, struct hv_
     }
     uuid_to_handle(spec->uuid, cfg.handle);
     uint32_t domid = 0;  /* 0: Xen picks the next free id */
-    if (xc_domain_create(st->xch, &domid, &cfg) != 0)
-        return xc_fail(st, "xc_domain_create", 0);
+    if (xc_domain_create(xch, &domid, &cfg) != 0)
+        return xc_fail(xch, "xc_domain_create", 0);
     out->domid = domid;
     /* A previous domain with this id may have left its device model files. */
     dm_remove(st, domid);
 
-    STEP(xc_domain_max_vcpus(st->xch, domid, spec->vcpus_max), "xc_domain_max_vcpus");
-    STEP(xc_domain_setmaxmem(st->xch, domid, m.maxmem), "xc_domain_setmaxmem");
+    STEP(xc_domain_max_vcpus(xch, domid, spec->vcpus_max), "xc_domain_max_vcpus");
+    STEP(xc_domain_setmaxmem(xch, domid, m->maxmem), "xc_domain_setmaxmem");
 
     uint32_t store_domid, console_domid;
     service_domids(&store_domid, &console_domid);
-    int port = xc_evtchn_alloc_unbound(st->xch, domid, store_domid);
+    int port = xc_evtchn_alloc_unbound(xch, domid, store_domid);
     if (port < 0) {
-        e = xc_fail(st, "allocating the xenstore event channel", domid);
+        e = xc_fail(xch, "allocating the xenstore event channel", domid);
         goto out;
     }
     out->store_evtchn = (uint32_t)port;
-    port = xc_evtchn_alloc_unbound(st->xch, domid, console_domid);
+    port = xc_evtchn_alloc_unbound(xch, domid, console_domid);
     if (port < 0) {
-        e = xc_fail(st, "allocating the console event channel", domid);
+        e = xc_fail(xch, "allocating the console event channel", domid);
         goto out;
     }
     out->console_evtchn = (uint32_t)port;
 
     if (spec->hvm) {
-        if ((e = set_hvm_params(st, domid, spec, &m)) != NULL)
+        if ((e = set_hvm_params(xch, domid, spec, m)) != NULL)
             goto out;
     } else {
         /* The guest's e820 covers static-max so a balloon driver can grow into it. */
-        STEP(xc_domain_set_memmap_limit(st->xch, domid, m.ram), "xc_domain_set_memmap_limit");
-        STEP(xc_domain_set_tsc_info(st->xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
+        STEP(xc_domain_set_memmap_limit(xch, domid, m->ram), "xc_domain_set_memmap_limit");
+        STEP(xc_domain_set_tsc_info(xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
     }
     /* The default CPUID policy for a new guest (PAE on, no invariant TSC, no
      * nested virtualisation), what libxl applies when the VM asks for nothing
      * special. */
-    STEP(xc_cpuid_apply_policy(st->xch, domid, false, NULL, 0, platform_bool(spec, "pae", true), false, false,
+    STEP(xc_cpuid_apply_policy(xch, domid, false, NULL, 0, platform_bool(spec, "pae", true), false, false,
                                NULL, NULL),
          "xc_cpuid_apply_policy");
     double t1 = now_monotonic();
 
     if (spec->hvm)
-        e = build_hvm_image(st, domid, spec, &m, out, store_domid, console_domid);
+        e = build_hvm_image(xch, domid, spec, m, claim, out, store_domid, console_domid);
     else
-        e = build_pv_image(st, domid, spec, &m, out, store_domid, console_domid);
+        e = build_pv_image(xch, domid, spec, m, claim, out, store_domid, console_domid);
     if (e)
         goto out;
     if (out->store_mfn == INVALID_MFN || out->console_mfn == INVALID_MFN) {
@@ -946,47 +1060,81 @@ static xerr *xc_build(void *state, const struct hv_domain_spec *spec, struct hv_
     return NULL;
 
 out:
-    if (destroy_domain(st->xch, domid) != 0)
+    if (destroy_domain(xch, domid) != 0)
         log_error("domain %" PRIu32 " is left behind after a failed build: %s", domid, strerror(errno));
     return e;
 }
 #undef STEP
 
+/* The build runs on a handle of its own, taking no lock: queries, and other builds,
+ * go on beside it. */
+static xerr *xc_build(void *state, const struct hv_domain_spec *spec, struct hv_build *out)
+{
+    struct xc_state *st = state;
+    xerr *e = check_spec(st, spec);
+    if (e)
+        return e;
+    xc_interface *xch = xch_get(st, &e);
+    if (!xch)
+        return e;
+    struct mem_plan m = plan_memory(spec);
+    struct mem_claim claim;
+    e = mem_claim(st, xch, m.maxmem + m.paging, &claim);
+    if (!e)
+        e = build_domain(st, xch, spec, &m, &claim, out);
+    mem_release(&claim);  /* if the build failed before its memory was allocated */
+    xch_put(st, xch);
+    return e;
+}
+
 /* ---- lifecycle ---- */
+
+static xerr *domid_call(struct xc_state *st, int (*call)(xc_interface *, uint32_t), const char *what,
+                        uint32_t domid)
+{
+    xerr *e = NULL;
+    xc_interface *xch = xch_get(st, &e);
+    if (!xch)
+        return e;
+    if (call(xch, domid) != 0)
+        e = xc_fail(xch, what, domid);
+    xch_put(st, xch);
+    return e;
+}
 
 static xerr *xc_pause(void *state, uint32_t domid)
 {
-    struct xc_state *st = state;
-    xc_clear_last_error(st->xch);
-    if (xc_domain_pause(st->xch, domid) != 0)
-        return xc_fail(st, "xc_domain_pause", domid);
-    return NULL;
+    return domid_call(state, xc_domain_pause, "xc_domain_pause", domid);
 }
 
 static xerr *xc_unpause(void *state, uint32_t domid)
 {
-    struct xc_state *st = state;
-    xc_clear_last_error(st->xch);
-    if (xc_domain_unpause(st->xch, domid) != 0)
-        return xc_fail(st, "xc_domain_unpause", domid);
-    return NULL;
+    return domid_call(state, xc_domain_unpause, "xc_domain_unpause", domid);
 }
 
+/* Seconds for a big domain (Xen frees its memory in preempted steps, and
+ * destroy_domain sleeps between tries): on a handle of its own, under no lock. */
 static xerr *xc_destroy(void *state, uint32_t domid)
 {
     struct xc_state *st = state;
     if (domid == 0)
         return xerr_internal("refusing to destroy domain 0");
+    xerr *e = NULL;
+    xc_interface *xch = xch_get(st, &e);
+    if (!xch)
+        return e;
     /* Stop the vcpus first, as libxl does, so the guest does nothing more while
      * its resources go; a domain that is already dying refuses the pause. */
-    xc_domain_pause(st->xch, domid);
-    /* the device model before the domain, as libxl does: it maps guest memory */
-    dm_stop(st, domid);
-    xc_clear_last_error(st->xch);
-    if (destroy_domain(st->xch, domid) != 0)
-        return xc_fail(st, "xc_domain_destroy", domid);
+    xc_domain_pause(xch, domid);
+    /* The device model before the domain, as libxl does: it maps guest memory.  Its
+     * files go now too, while the domid is still this domain's: once Xen has let go
+     * of it, a build running alongside may be given the same domid. */
     dm_remove(st, domid);
-    return NULL;
+    xc_clear_last_error(xch);
+    if (destroy_domain(xch, domid) != 0)
+        e = xc_fail(xch, "xc_domain_destroy", domid);
+    xch_put(st, xch);
+    return e;
 }
 
 /* ---- the device model ---- */
@@ -1026,19 +1174,17 @@ static void xc_forget(void *state, uint32_t domid)
     dm_remove(state, domid);
 }
 
-static xerr *xc_list(void *state, struct hv_domain_info **out, size_t *n)
+static xerr *list_domains(xc_interface *xch, struct hv_domain_info **out, size_t *n)
 {
-    struct xc_state *st = state;
-    xc_clear_last_error(st->xch);
     enum { CHUNK = 256 };
     xc_domaininfo_t *chunk = xcalloc(CHUNK, sizeof(*chunk));
     struct hv_domain_info *all = NULL;
     size_t count = 0, cap = 0;
     uint32_t next = 0;
     for (;;) {
-        int got = xc_domain_getinfolist(st->xch, next, CHUNK, chunk);
+        int got = xc_domain_getinfolist(xch, next, CHUNK, chunk);
         if (got < 0) {
-            xerr *e = xc_fail(st, "xc_domain_getinfolist", next);
+            xerr *e = xc_fail(xch, "xc_domain_getinfolist", next);
             free(chunk);
             free(all);
             return e;
@@ -1083,56 +1229,15 @@ static xerr *xc_list(void *state, struct hv_domain_info **out, size_t *n)
     return NULL;
 }
 
-/* One call into libxenctrl at a time.  The handle is shared by the API, task and
- * monitor threads, and it keeps per-handle state (the last error we read right
- * after a call, the domain builder's work for seconds): serialising the backend
- * costs nothing next to a domain build. */
-static pthread_mutex_t xc_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static xerr *locked_host_info(void *state, struct hv_host_info *out)
+static xerr *xc_list(void *state, struct hv_domain_info **out, size_t *n)
 {
-    pthread_mutex_lock(&xc_lock);
-    xerr *e = xc_host_info(state, out);
-    pthread_mutex_unlock(&xc_lock);
-    return e;
-}
-
-static xerr *locked_build(void *state, const struct hv_domain_spec *spec, struct hv_build *out)
-{
-    pthread_mutex_lock(&xc_lock);
-    xerr *e = xc_build(state, spec, out);
-    pthread_mutex_unlock(&xc_lock);
-    return e;
-}
-
-static xerr *locked_domid_op(xerr *(*op)(void *, uint32_t), void *state, uint32_t domid)
-{
-    pthread_mutex_lock(&xc_lock);
-    xerr *e = op(state, domid);
-    pthread_mutex_unlock(&xc_lock);
-    return e;
-}
-
-static xerr *locked_pause(void *state, uint32_t domid)
-{
-    return locked_domid_op(xc_pause, state, domid);
-}
-
-static xerr *locked_unpause(void *state, uint32_t domid)
-{
-    return locked_domid_op(xc_unpause, state, domid);
-}
-
-static xerr *locked_destroy(void *state, uint32_t domid)
-{
-    return locked_domid_op(xc_destroy, state, domid);
-}
-
-static xerr *locked_list(void *state, struct hv_domain_info **out, size_t *n)
-{
-    pthread_mutex_lock(&xc_lock);
-    xerr *e = xc_list(state, out, n);
-    pthread_mutex_unlock(&xc_lock);
+    struct xc_state *st = state;
+    xerr *e = NULL;
+    xc_interface *xch = xch_get(st, &e);
+    if (!xch)
+        return e;
+    e = list_domains(xch, out, n);
+    xch_put(st, xch);
     return e;
 }
 
@@ -1141,12 +1246,12 @@ const struct hv_backend_ops hv_xc_ops = {
     .open = xc_open,
     .close = xc_close,
     .xenstore_path = xc_xenstore_path,
-    .host_info = locked_host_info,
-    .build = locked_build,
-    .pause = locked_pause,
-    .unpause = locked_unpause,
-    .destroy = locked_destroy,
-    .list = locked_list,
+    .host_info = xc_host_info,
+    .build = xc_build,
+    .pause = xc_pause,
+    .unpause = xc_unpause,
+    .destroy = xc_destroy,
+    .list = xc_list,
     .device_model = xc_device_model,
     .dm_argv = xc_dm_argv,
     .forget = xc_forget,

@@ -32,6 +32,8 @@
 #include <xmlrpc-c/server.h>
 #include <xmlrpc-c/server_abyss.h>
 
+#include "common.h"
+
 #define MAX_CONN 512               /* max-connections' default (etc/xenapid.conf) */
 #define MAX_CONN_BACKLOG 1024      /* src/rpc/server.c */
 #define KEEPALIVE_TIMEOUT 60       /* keepalive-timeout's default */
@@ -39,46 +41,9 @@
 #define TIMEOUT 60
 #define MAX_REQUEST (16u << 20)    /* max-request-size's default */
 
+const char *bench_prog = "bare_server";
 static char *canned;
 static size_t canned_len;
-
-static void die(const char *what, const char *why)
-{
-    fprintf(stderr, "bare_server: %s: %s\n", what, why);
-    exit(1);
-}
-
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die(path, strerror(errno));
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n)
-        die(path, "short read");
-    fclose(f);
-    p[n] = 0;
-    *len = (size_t)n;
-    return p;
-}
-
-static int bind_free_port(int *port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        die("bind", strerror(errno));
-    socklen_t l = sizeof(sa);
-    getsockname(fd, (struct sockaddr *)&sa, &l);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
 
 /* ---- canned: the raw Abyss API, as src/rpc/server.c uses it ---- */
 
@@ -166,7 +131,7 @@ static void run_canned(void)
     if (err)
         die("AbyssInit", err);
     int port;
-    int fd = bind_free_port(&port);
+    int fd = bind_free_port(&port, 0);
     TChanSwitch *cs;
     ChanSwitchUnixCreateFd(fd, &cs, &err);
     if (err)
@@ -232,9 +197,7 @@ static void run_registry(void)
     if (env.fault_occurred)
         die("registering VM.get_record", env.fault_string);
     int port;
-    int fd = bind_free_port(&port);
-    if (listen(fd, MAX_CONN_BACKLOG) != 0)
-        die("listen", strerror(errno));
+    int fd = bind_free_port(&port, MAX_CONN_BACKLOG);
     xmlrpc_server_abyss_parms p;
     memset(&p, 0, sizeof(p));
     p.config_file_name = NULL;

@@ -1,29 +1,39 @@
 #!/bin/sh
-# `make bench`: how fast xenapid answers, against a bare xmlrpc-c server measured in the
-# same run on the same machine.  Prints figures and ratios; asserts nothing on speed
-# (the machines are small, shared and noisy).
+# `make bench`: how fast xenapid answers, against bare servers measured in the same run on
+# the same machine.  Prints figures and ratios; asserts nothing on speed (the machines are
+# small, shared and noisy).  Loopback only; about 5 minutes.
 #
-#   tests/bench/run.sh               VM.get_record load (1, 8, 64 keep-alive clients) on
-#                                    the bare servers and on xenapid, then 10,000 VMs
-#                                    and VM.get_all_records
+#   tests/bench/run.sh               VM.get_record load (1, 8, 64 keep-alive clients, then
+#                                    1,000) on the bare servers and on xenapid, over plain
+#                                    HTTP and over HTTPS; then 10,000 VMs and
+#                                    VM.get_all_records
 #   tests/bench/run.sh --callgrind   instructions per VM.get_record call (valgrind), on
 #                                    each server, and where xenapid's go: repeatable
 #                                    where timings are not
 #
 # Knobs (environment): BENCH_SECONDS (per load run, default 2), BENCH_ROUNDS (3),
-# BENCH_WARMUP (1),
+# BENCH_WARMUP (1), BENCH_MANY (the big client count, 1000), BENCH_MANY_SECONDS (10),
 # BENCH_VMS (VMs in the DB for get_all_records, 10000), BENCH_FILL_CLIENTS (8),
 # BENCH_CALLS (calls counted under callgrind, 300), XENAPID_BIN (bin/xenapid).
 #
 # The daemon is the release build with etc/xenapid.conf as it ships (db-sync = full
-# included); only paths and the port are changed, to a temporary directory and a free
-# port.  The bare server (tests/bench/bare_server.c) uses the same Abyss API and tuning
-# as src/rpc/server.c and answers with the bytes of a real VM.get_record response
-# captured from the daemon; the "xmlrpc-c registry" row is xmlrpc-c's own server
-# returning the same record as a registered method.  Load comes from wrk
-# (tests/bench/get_record.lua); set-up, filling and get_all_records timing from
-# tests/bench/benchclient.c.  "cpu us" is the server process's CPU time (user+system,
-# from /proc) per call: steadier than calls/s when other jobs share the machine.
+# included); only paths and ports are changed, to a temporary directory and free ports on
+# loopback, and the per-address connection limit raised above BENCH_MANY (every client
+# here comes from 127.0.0.1).  The baselines answer with the bytes of a real VM.get_record response
+# captured from the daemon, doing no work of their own:
+#   bare Abyss  (tests/bench/bare_server.c): xmlrpc-c's Abyss, the API and tuning the
+#               server had before libmicrohttpd; plain HTTP only (Debian's xmlrpc-c has
+#               no TLS);
+#   registry    the same with xmlrpc-c's own method registry, which parses the call and
+#               serialises the record;
+#   bare MHD    (tests/bench/bare_mhd.c): libmicrohttpd in the mode src/rpc/server.c
+#               uses (epoll, a pool of 2 threads), over plain HTTP and over HTTPS with
+#               the daemon's own certificate and key: the limit of the HTTP layer here.
+# Load comes from wrk (tests/bench/get_record.lua; wrk speaks TLS itself, OpenSSL, with
+# keep-alive, so a handshake per connection and none per call); set-up, filling and
+# get_all_records timing from tests/bench/benchclient.c.  "cpu us" is the server
+# process's CPU time (user+system, from /proc) per call: steadier than calls/s when
+# other jobs share the machine.
 set -eu
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -39,6 +49,8 @@ esac
 SECS=${BENCH_SECONDS:-2}
 ROUNDS=${BENCH_ROUNDS:-3}
 WARMUP=${BENCH_WARMUP:-1}
+MANY=${BENCH_MANY:-1000}
+MANY_SECS=${BENCH_MANY_SECONDS:-10}
 NVMS=${BENCH_VMS:-10000}
 FILL_CLIENTS=${BENCH_FILL_CLIENTS:-8}
 CALLS=${BENCH_CALLS:-300}
@@ -60,7 +72,12 @@ XMLRPC_LIBS="-lxmlrpc_server_abyss -lxmlrpc_server -lxmlrpc_abyss -lxmlrpc -lxml
 cc $CFLAGS_BENCH -o "$OUT/bare_server" "$BENCH/bare_server.c" $XMLRPC_LIBS -pthread
 # shellcheck disable=SC2086
 cc $CFLAGS_BENCH -o "$OUT/benchclient" "$BENCH/benchclient.c" -pthread
+# shellcheck disable=SC2086
+cc $CFLAGS_BENCH -o "$OUT/bare_mhd" "$BENCH/bare_mhd.c" -lmicrohttpd
 CLIENT=$OUT/benchclient
+# wrk holds a descriptor per client, and so do the servers
+[ "$(ulimit -n)" -gt $((MANY + 100)) ] || ulimit -n $((MANY + 1000)) 2>/dev/null ||
+  { echo "bench: ulimit -n is $(ulimit -n): $MANY clients need more" >&2; exit 1; }
 
 # ---- a private directory; everything stopped and removed on exit ----
 WORK=$(mktemp -d /tmp/xabench.XXXXXX)
@@ -119,14 +136,26 @@ value_of() {
 
 # ---- the daemon's configuration: the shipped one, moved to the temporary directory ----
 CONF=$WORK/xenapid.conf
-sed -e "s|^listen-port = .*|listen-port = 0|" \
-    -e "s|^unix-socket = .*|unix-socket = $WORK/xenapid.sock|" \
-    -e "s|^db-path = .*|db-path = $WORK/xenapid.db|" \
-    -e "s|^auth-file = .*|auth-file = $WORK/passwd|" \
-    -e "s|^sim-state-dir = .*|sim-state-dir = $WORK/sim|" \
-    -e "s|^inventory = .*|inventory = $WORK/inventory|" \
-    -e "s|^platform-registry = .*|platform-registry = $ROOT/etc/platform.xml|" \
-    "$ROOT/etc/xenapid.conf" >"$CONF"
+cp "$ROOT/etc/xenapid.conf" "$CONF"
+set_key() { # KEY VALUE: the key's line replaced, or added when the file leaves it to its default
+  if grep -q "^$1 *=" "$CONF"; then
+    sed -i "s|^$1 *=.*|$1 = $2|" "$CONF"
+  else
+    echo "$1 = $2" >>"$CONF"
+  fi
+}
+set_key listen-port 0
+set_key https-address 127.0.0.1
+set_key https-port 0
+set_key max-connections-per-address $((MANY * 2))
+set_key tls-certificate "$WORK/xenapid.crt"
+set_key tls-key "$WORK/xenapid.key"
+set_key unix-socket "$WORK/xenapid.sock"
+set_key db-path "$WORK/xenapid.db"
+set_key auth-file "$WORK/passwd"
+set_key sim-state-dir "$WORK/sim"
+set_key inventory "$WORK/inventory"
+set_key platform-registry "$ROOT/etc/platform.xml"
 if grep -E '^[a-z-]+ *= *(var|etc)/' "$CONF" >&2; then
   echo "bench: a relative path of etc/xenapid.conf was not moved to $WORK (above)" >&2
   exit 1
@@ -136,7 +165,7 @@ printf '%s\n' "$PASSWORD" | "$XENAPID" --config "$CONF" --set-password root >/de
 
 echo "== xenapid bench: $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), $(uname -r), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 echo "daemon: $XENAPID --config $CONF"
-echo "config (etc/xenapid.conf with paths and port moved):"
+echo "config (etc/xenapid.conf with paths and ports moved):"
 grep -v '^#' "$CONF" | grep -v '^ *$' | sed 's/ *= */=/' |
   awk '{ line = line " " $0; if (length(line) > 90) { print " " line; line = "" } } END { if (line != "") print " " line }'
 
@@ -145,6 +174,7 @@ start_daemon() { # [command prefix...]; sets XPID XPORT
   XPID=$!
   PIDS="$PIDS $XPID"
   XPORT=$(wait_ready "$WORK/xenapid.out" $XPID xenapid 300)
+  XSPORT=$(sed -n 's/.*ready: port [0-9]* https-port \([0-9][0-9]*\).*/\1/p' "$WORK/xenapid.out" | head -n1)
 }
 
 start_bare() { # NAME [command prefix...] -- [bare_server options]; sets BPID BPORT
@@ -161,6 +191,15 @@ start_bare() { # NAME [command prefix...] -- [bare_server options]; sets BPID BP
   BPID=$!
   PIDS="$PIDS $BPID"
   BPORT=$(wait_ready "$WORK/$name.out" $BPID bare_server 120)
+}
+
+start_mhd() { # NAME [bare_mhd options]; sets BPID BPORT
+  name=$1
+  shift
+  "$OUT/bare_mhd" --response "$WORK/get_record.response" "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" &
+  BPID=$!
+  PIDS="$PIDS $BPID"
+  BPORT=$(wait_ready "$WORK/$name.out" $BPID bare_mhd 120)
 }
 
 # log in, create one realistic VM, capture its VM.get_record response; the call bodies
@@ -236,16 +275,26 @@ fi
 
 # ---- VM.get_record under load: the bare servers and xenapid, interleaved ----
 start_daemon
+[ -n "$XSPORT" ] || { echo "bench: xenapid serves no HTTPS (its ready line: $(cat "$WORK/xenapid.out"))" >&2; exit 1; }
 setup_calls
 RESP_BYTES=$(wc -c <"$WORK/get_record.response")
-start_bare bare --
-BARE_PID=$BPID BARE_PORT=$BPORT
+CERT=$(sed -n 's/^tls-certificate *= *//p' "$CONF")
+KEY=$(sed -n 's/^tls-key *= *//p' "$CONF")
+start_bare abyss --
+ABYSS_PID=$BPID ABYSS_URL=http://127.0.0.1:$BPORT/
 start_bare registry -- --registry
-REG_PID=$BPID REG_PORT=$BPORT
+REG_PID=$BPID REG_URL=http://127.0.0.1:$BPORT/
+start_mhd mhd
+MHD_PID=$BPID MHD_URL=http://127.0.0.1:$BPORT/
+start_mhd mhd_tls --tls "$CERT" "$KEY"
+MHDS_PID=$BPID MHDS_URL=https://127.0.0.1:$BPORT/
+X_URL=http://127.0.0.1:$XPORT/
+XS_URL=https://127.0.0.1:$XSPORT/
 
 echo "VM.get_record: session $SESSION, VM $VM, response body $RESP_BYTES bytes"
 echo "load: wrk -s tests/bench/get_record.lua, keep-alive; per client count a ${WARMUP} s warm-up of each server,"
-echo "then $ROUNDS rounds of ${SECS} s on each server in turn; calls/s, median and p99 are the median of the rounds"
+echo "then $ROUNDS rounds of ${SECS} s on each server in turn (one of ${MANY_SECS} s with $MANY clients);"
+echo "calls/s, median and p99 are the median of the rounds"
 RESULTS=$WORK/results
 : >"$RESULTS"
 TCK=$(getconf CLK_TCK)
@@ -255,42 +304,54 @@ cpu_ticks() { # PID: "utime stime" of the process, in clock ticks
 wrk_threads() { # CLIENTS: one wrk thread for one client, else two (the machine's cores)
   if [ "$1" -gt 1 ]; then echo 2; else echo 1; fi
 }
-warm_up() { # PORT CLIENTS
+warm_up() { # URL CLIENTS
   wrk -t"$(wrk_threads "$2")" -c"$2" -d"${WARMUP}s" --timeout 10s -s "$BENCH/get_record.lua" \
-    "http://127.0.0.1:$1/" -- "$SESSION" "$VM" >/dev/null
+    "$1" -- "$SESSION" "$VM" >/dev/null
 }
-run_wrk() { # NAME PID PORT CLIENTS
+run_wrk() { # NAME PID URL CLIENTS SECONDS
   t=$(wrk_threads "$4")
-  url=http://127.0.0.1:$3/
   c0=$(cpu_ticks "$2")
-  r=$(wrk -t$t -c"$4" -d"${SECS}s" --timeout 10s -s "$BENCH/get_record.lua" "$url" -- "$SESSION" "$VM" | grep '^RESULT' || true)
+  r=$(wrk -t$t -c"$4" -d"${5}s" --timeout 10s -s "$BENCH/get_record.lua" "$3" -- "$SESSION" "$VM" | grep '^RESULT' || true)
   c1=$(cpu_ticks "$2")
   [ -n "$r" ] || { echo "bench: wrk failed against $1" >&2; exit 1; }
   echo "$1 $4 $r usr_ticks $((${c1% *} - ${c0% *})) sys_ticks $((${c1#* } - ${c0#* }))" >>"$RESULTS"
 }
+# NAME PID URL, in the order the table prints them
+SERVERS="abyss $ABYSS_PID $ABYSS_URL
+registry $REG_PID $REG_URL
+mhd $MHD_PID $MHD_URL
+xenapid $XPID $X_URL
+mhd_tls $MHDS_PID $MHDS_URL
+xenapid_tls $XPID $XS_URL"
 for c in 1 8 64; do
-  warm_up "$BARE_PORT" $c
-  warm_up "$REG_PORT" $c
-  warm_up "$XPORT" $c
+  echo "$SERVERS" | while read -r name pid url; do warm_up "$url" $c; done
   round=0
   while [ $round -lt "$ROUNDS" ]; do
-    run_wrk bare "$BARE_PID" "$BARE_PORT" $c
-    run_wrk registry "$REG_PID" "$REG_PORT" $c
-    run_wrk xenapid "$XPID" "$XPORT" $c
+    echo "$SERVERS" | while read -r name pid url; do run_wrk "$name" "$pid" "$url" $c "$SECS"; done
     round=$((round + 1))
   done
 done
-stop_pid "$BARE_PID"
+# many clients: how long the slowest calls wait, and whether any fail (the registry,
+# the same Abyss, is left out).  Every client connects anew, so over HTTPS the figures
+# include 1,000 handshakes at the start.
+echo "$SERVERS" | grep -v '^registry' | while read -r name pid url; do
+  warm_up "$url" "$MANY"
+  run_wrk "$name" "$pid" "$url" "$MANY" "$MANY_SECS"
+done
+stop_pid "$ABYSS_PID"
 stop_pid "$REG_PID"
+stop_pid "$MHD_PID"
+stop_pid "$MHDS_PID"
 
 echo
-awk -v tck="$TCK" '
+awk -v tck="$TCK" -v many="$MANY" '
   function median(s, c, k,    n, i, j, a, t) {
     n = cnt[s, c]
     for (i = 1; i <= n; i++) a[i] = r[s, c, i, k]
     for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
   }
+  function ratio(a, b) { return b ? a / b : 0 }
   { s = $1; c = $2; k = ++cnt[s, c]
     for (i = 4; i < NF; i += 2) { r[s, c, k, $i] = $(i + 1); tot[s, c, $i] += $(i + 1) } }
   END {
@@ -303,25 +364,29 @@ awk -v tck="$TCK" '
       v[s, c, "bytes_per_resp"] = r[s, c, 1, "bytes_per_resp"]
       v[s, c, "rps"] = median(s, c, "rps"); v[s, c, "p50_us"] = median(s, c, "p50_us"); v[s, c, "p99_us"] = median(s, c, "p99_us")
     }
-    printf "%-7s %-22s %8s %9s %8s %7s %7s %6s %4s\n", "clients", "server", "calls/s", "median ms", "p99 ms", "cpu us", "usr us", "resp B", "errs"
-    name["bare"] = "bare xmlrpc-c (canned)"; name["registry"] = "xmlrpc-c registry"; name["xenapid"] = "xenapid"
-    split("1 8 64", cs, " "); split("bare registry xenapid", ss, " ")
-    for (k = 1; k <= 3; k++) {
+    name["abyss"] = "bare Abyss (http)"; name["registry"] = "xmlrpc-c registry (http)"
+    name["mhd"] = "bare MHD (http)"; name["xenapid"] = "xenapid (http)"
+    name["mhd_tls"] = "bare MHD (https)"; name["xenapid_tls"] = "xenapid (https)"
+    nsrv = split("abyss registry mhd xenapid mhd_tls xenapid_tls", ss, " ")
+    printf "%-7s %-26s %8s %9s %8s %7s %7s %6s %5s\n", "clients", "server", "calls/s", "median ms", "p99 ms", "cpu us", "usr us", "resp B", "errs"
+    ncs = split("1 8 64 " many, cs, " ")
+    for (k = 1; k <= ncs; k++) {
       c = cs[k]
-      for (j = 1; j <= 3; j++) {
+      for (j = 1; j <= nsrv; j++) {
         s = ss[j]
-        printf "%-7s %-22s %8.0f %9.3f %8.2f %7.0f %7.0f %6d %4d\n", c, name[s], v[s, c, "rps"],
+        if (!cnt[s, c]) continue
+        printf "%-7s %-26s %8.0f %9.3f %8.2f %7.0f %7.0f %6d %5d\n", c, name[s], v[s, c, "rps"],
           v[s, c, "p50_us"] / 1000, v[s, c, "p99_us"] / 1000, v[s, c, "cpu"], v[s, c, "usr"],
           v[s, c, "bytes_per_resp"], v[s, c, "errors"]
       }
-      printf "%-7s %-22s %7.0f%% %8.2fx %7.2fx %6.2fx %6.2fx\n", c, "xenapid / bare", 100 * v["xenapid", c, "rps"] / v["bare", c, "rps"],
-        v["xenapid", c, "p50_us"] / v["bare", c, "p50_us"], v["xenapid", c, "p99_us"] / v["bare", c, "p99_us"],
-        v["bare", c, "cpu"] ? v["xenapid", c, "cpu"] / v["bare", c, "cpu"] : 0,
-        v["bare", c, "usr"] ? v["xenapid", c, "usr"] / v["bare", c, "usr"] : 0
+      printf "%-7s xenapid calls/s: http %.2fx bare Abyss, %.2fx bare MHD; https %.2fx bare Abyss (http), %.2fx bare MHD (https)\n", c,
+        ratio(v["xenapid", c, "rps"], v["abyss", c, "rps"]), ratio(v["xenapid", c, "rps"], v["mhd", c, "rps"]),
+        ratio(v["xenapid_tls", c, "rps"], v["abyss", c, "rps"]), ratio(v["xenapid_tls", c, "rps"], v["mhd_tls", c, "rps"])
     }
   }' "$RESULTS"
 echo "(cpu us: the server's CPU time per call, usr us its user-space part; resp B: HTTP bytes per"
-echo " response, headers included; target of a later issue: xenapid calls/s >= 70% of bare)"
+echo " response, headers included; errs: wrk's connect, read, write, timeout (10 s) and non-2xx errors."
+echo " Targets (issue 10): xenapid calls/s >= 2x bare Abyss and >= 0.5x bare MHD)"
 
 # ---- 10,000 VMs, and VM.get_all_records ----
 echo

@@ -1,11 +1,15 @@
-"""Run a real xenapid for a test: private directories, a free loopback port, a known
-password, the simulator backend; and clients to talk to it as users do."""
+"""Run a real xenapid for a test: private directories, free loopback ports (HTTPS and
+plain HTTP), a known password, the simulator backend; and clients to talk to it as
+users do: XenAPI.py and xmlrpc.client, JSON-RPC with urllib or curl, xe -- over HTTPS,
+trusting the daemon's own certificate, or over plain HTTP on loopback."""
 
+import hashlib
 import json
 import os
 import re
 import shutil
 import signal
+import ssl
 import subprocess
 import tempfile
 import time
@@ -24,9 +28,38 @@ SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|run
                               r"SUMMARY: \w*Sanitizer")
 
 
+class HTTPSTransport(xmlrpc.client.SafeTransport):
+    """xmlrpc.client's HTTPS transport, retrying a request once on a fresh connection
+    when the kept-alive one turns out closed -- as its plain-HTTP transport does for
+    ECONNRESET, EPIPE and RemoteDisconnected, but not for their TLS spelling (an
+    SSLEOFError from the write), which a daemon restart produces."""
+
+    def request(self, host, handler, request_body, verbose=False):
+        try:
+            return super().request(host, handler, request_body, verbose)
+        except ssl.SSLEOFError:
+            self.close()
+            return self.single_request(host, handler, request_body, verbose)
+
+
+def fingerprint_of(pem):
+    """The SHA-256 fingerprint of the first certificate of a PEM text, as colon-separated
+    upper-case hex (what `openssl x509 -fingerprint -sha256` and xe print)."""
+    m = re.search(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem, re.S)
+    if not m:
+        raise ValueError("no certificate in the PEM text")
+    digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(m.group(0))).hexdigest().upper()
+    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
+
+
 class Daemon:
     """A xenapid process.  Extra keyword arguments become --key=value options
-    (underscores become dashes)."""
+    (underscores become dashes).
+
+    It serves HTTPS on https_port with the certificate it makes at its first start
+    (tls-certificate, tls-key in its directory), and plain HTTP on port, on
+    127.0.0.1.  session() talks HTTPS unless asked not to; proxy(), jsonrpc() and
+    url (which existing tests build raw requests from) stay on plain HTTP."""
 
     def __init__(self, workdir=None, **options):
         self.own_dir = workdir is None
@@ -40,6 +73,10 @@ class Daemon:
             "inventory": os.path.join(self.dir, "inventory"),
             "listen-address": "127.0.0.1",
             "listen-port": "0",
+            "https-address": "127.0.0.1",
+            "https-port": "0",
+            "tls-certificate": os.path.join(self.dir, "xenapid-cert.pem"),
+            "tls-key": os.path.join(self.dir, "xenapid-key.pem"),
             "login-failure-delay": "0.05",
             "log-level": "debug",
             "platform-registry": os.path.join(ROOT, "etc", "platform.xml"),
@@ -48,6 +85,7 @@ class Daemon:
             self.options[k.replace("_", "-")] = str(v)
         self.proc = None
         self.port = None
+        self.https_port = None
         self.log_path = os.path.join(self.dir, "xenapid.log")
         if not os.path.exists(self.options["auth-file"]):
             self.set_password("root", PASSWORD)
@@ -66,9 +104,10 @@ class Daemon:
         line = ""
         while time.time() < deadline:
             line = self.proc.stdout.readline()
-            m = re.match(r"xenapid ready: port (\d+)", line)
+            m = re.match(r"xenapid ready: port (\d+)(?: https-port (\d+))?", line)
             if m:
                 self.port = int(m.group(1))
+                self.https_port = int(m.group(2) or 0) or None   # 0: no HTTPS listener
                 return self
             if self.proc.poll() is not None:
                 break
@@ -83,7 +122,28 @@ class Daemon:
 
     @property
     def url(self):
+        """Plain HTTP, on loopback."""
         return "http://127.0.0.1:%d/" % self.port
+
+    @property
+    def https_url(self):
+        return "https://127.0.0.1:%d/" % self.https_port
+
+    # ---- the daemon's certificate ----
+    @property
+    def certificate(self):
+        """The file holding the certificate the daemon serves (made at its first start)."""
+        return self.options["tls-certificate"]
+
+    def fingerprint(self):
+        """The SHA-256 fingerprint of the daemon's certificate file."""
+        with open(self.certificate) as f:
+            return fingerprint_of(f.read())
+
+    def ssl_context(self):
+        """A client context that trusts the daemon's certificate, and only it; the host
+        name (127.0.0.1) is checked against the certificate's names as usual."""
+        return ssl.create_default_context(cafile=self.certificate)
 
     @property
     def unix_socket(self):
@@ -112,7 +172,12 @@ class Daemon:
         return self.stop(signal.SIGKILL)
 
     def restart(self, **options):
+        """Stop, then start again; on the same HTTPS port unless told otherwise, so that
+        the HTTPS sessions opened before carry on (tests that need the plain port kept
+        say listen_port=d.port)."""
         self.stop()
+        if self.https_port and "https_port" not in options and "https-port" not in options:
+            self.options["https-port"] = str(self.https_port)
         for k, v in options.items():
             self.options[k.replace("_", "-")] = str(v)
         return self.start()
@@ -138,12 +203,24 @@ class Daemon:
             raise AssertionError("the daemon's log holds a sanitizer report:\n" + reports)
 
     # ---- clients ----
-    def session(self, user="root", password=PASSWORD):
-        s = XenAPI.Session(self.url)
+    def session(self, user="root", password=PASSWORD, https=None):
+        """A logged-in XenAPI.py session: over HTTPS (when the daemon serves it) unless
+        https is false."""
+        s = self.xenapi_session(https)
         s.login_with_password(user, password, "2.21", "xenapid-tests")
         return s
 
-    def proxy(self):
+    def xenapi_session(self, https=None):
+        """A XenAPI.py session, not logged in."""
+        if https is None:
+            https = self.https_port is not None
+        if not https:
+            return XenAPI.Session(self.url)
+        return XenAPI.Session(self.https_url, transport=HTTPSTransport(context=self.ssl_context()))
+
+    def proxy(self, https=False):
+        if https:
+            return xmlrpc.client.ServerProxy(self.https_url, allow_none=True, context=self.ssl_context())
         return xmlrpc.client.ServerProxy(self.url, allow_none=True)
 
     def login(self, proxy=None):
@@ -151,14 +228,31 @@ class Daemon:
         assert r["Status"] == "Success", r
         return r["Value"]
 
-    def jsonrpc(self, method, params, version="2.0", req_id=1, path="jsonrpc"):
+    def jsonrpc(self, method, params, version="2.0", req_id=1, path="jsonrpc", https=False):
         body = {"method": method, "params": params, "id": req_id}
         if version:
             body["jsonrpc"] = version
-        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(),
+        req = urllib.request.Request((self.https_url if https else self.url) + path, data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(req, timeout=30) as r:
+        with urllib.request.urlopen(req, timeout=30, context=self.ssl_context() if https else None) as r:
             return json.loads(r.read())
+
+    def curl(self, path, body, https=True, content_type="application/json", extra=()):
+        """POST body with curl (trusting the daemon's certificate with --cacert for
+        HTTPS); returns the CompletedProcess (stdout: the response body)."""
+        url = (self.https_url if https else self.url) + path.lstrip("/")
+        args = ["curl", "-s", "-S", "--max-time", "30", "-H", "Content-Type: " + content_type,
+                "--data-binary", body] + list(extra)
+        if https:
+            args += ["--cacert", self.certificate]
+        return subprocess.run(args + [url], capture_output=True, text=True, timeout=60)
+
+    def curl_json(self, payload, https=True):
+        """A JSON-RPC call with curl; the parsed reply."""
+        r = self.curl("jsonrpc", json.dumps(payload), https=https)
+        if r.returncode != 0:
+            raise RuntimeError("curl failed (%d): %s" % (r.returncode, r.stderr))
+        return json.loads(r.stdout)
 
     def xenstore_env(self):
         env = dict(os.environ)
@@ -173,12 +267,23 @@ class Daemon:
             raise RuntimeError("xenstore-%s %s failed: %s" % (tool, " ".join(args), r.stderr))
         return r
 
-    def xe(self, *args, check=False, env=None, input=None):
+    def xe_command(self, *args, password=PASSWORD, https=None):
+        """The argv of xe reaching this daemon as root: over HTTPS with its certificate's
+        fingerprint given (so no ~/.xe_known_hosts is read or written) unless https is
+        false (then --nossl to the plain port)."""
+        if https is None:
+            https = self.https_port is not None
+        if https:
+            conn = ["-s", "127.0.0.1", "-p", str(self.https_port), "--fingerprint", self.fingerprint()]
+        else:
+            conn = ["--nossl", "-s", "127.0.0.1", "-p", str(self.port)]
+        return [XE] + conn + ["-u", "root", "-pw", password] + list(args)
+
+    def xe(self, *args, check=False, env=None, input=None, https=None):
         e = dict(os.environ)
         e.update(env or {})
-        return subprocess.run([XE, "-s", "127.0.0.1", "-p", str(self.port), "-u", "root", "-pw",
-                               PASSWORD] + list(args), capture_output=True, text=True, timeout=120,
-                              env=e, input=input, check=check)
+        return subprocess.run(self.xe_command(*args, https=https), capture_output=True, text=True,
+                              timeout=120, env=e, input=input, check=check)
 
 
 def failure(exc):

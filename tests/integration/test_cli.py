@@ -309,8 +309,7 @@ class Lifecycle(XeCase):
     def test_progress_on_a_terminal(self):
         vm = self.new_vm("prog")
         master, slave = pty.openpty()
-        p = subprocess.Popen([XE, "-s", "127.0.0.1", "-p", str(self.d.port), "-u", "root", "-pw", PASSWORD,
-                              "vm-start", "uuid=" + vm], stdout=subprocess.PIPE, stderr=slave)
+        p = subprocess.Popen(self.d.xe_command("vm-start", "uuid=" + vm), stdout=subprocess.PIPE, stderr=slave)
         os.close(slave)
         seen = b""
         while True:
@@ -387,8 +386,7 @@ class Lifecycle(XeCase):
 
     def test_event_wait(self):
         vm = self.new_vm("ev")
-        args = [XE, "-s", "127.0.0.1", "-p", str(self.d.port), "-u", "root", "-pw", PASSWORD,
-                "event-wait", "class=vm", "uuid=" + vm, "power-state=running"]
+        args = self.d.xe_command("event-wait", "class=vm", "uuid=" + vm, "power-state=running")
         p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(0.5)
         self.assertIsNone(p.poll(), "event-wait returned before the VM ran")
@@ -417,8 +415,8 @@ class CommandLine(XeCase):
         self.assertEqual(self.fails(2, "event-wait", "class=nothing"), "Unknown class 'nothing'.\n")
 
     def test_wrong_password(self):
-        r = subprocess.run([XE, "-s", "127.0.0.1", "-p", str(self.d.port), "-u", "root", "-pw", "nope",
-                            "vm-list"], capture_output=True, text=True, timeout=60)
+        r = subprocess.run(self.d.xe_command("vm-list", password="nope"), capture_output=True, text=True,
+                           timeout=60)
         self.assertEqual(r.returncode, 1)
         self.assertEqual(r.stdout, "")
         self.assertEqual(r.stderr, "The credentials given by the user are incorrect, so access has been "
@@ -428,7 +426,7 @@ class CommandLine(XeCase):
         r = subprocess.run([XE, "-s", "127.0.0.1", "-p", "1", "vm-list"], capture_output=True, text=True,
                            timeout=60, env=self.clean_env())
         self.assertEqual(r.returncode, 1)
-        self.assertIn("cannot talk to the server at http://127.0.0.1:1/", r.stderr)
+        self.assertIn("cannot talk to the server at https://127.0.0.1:1/", r.stderr)
 
     def test_help(self):
         out = self.ok("help")
@@ -461,7 +459,7 @@ class CommandLine(XeCase):
         self.assertEqual((r.returncode, r.stdout), (0, self.host() + "\n"), r.stderr)
         # -s and XE_PORT reach the TCP listener
         env = self.clean_env(XE_PORT=str(self.d.port), XE_PASSWORD=PASSWORD)
-        r = self.run_xe("-s", "127.0.0.1", "host-list", "--minimal", env=env)
+        r = self.run_xe("--nossl", "-s", "127.0.0.1", "host-list", "--minimal", env=env)
         self.assertEqual((r.returncode, r.stdout), (0, self.host() + "\n"), r.stderr)
 
     def test_password_file_must_be_private(self):
@@ -486,7 +484,7 @@ class CommandLine(XeCase):
         with open(dotxe, "w") as f:
             f.write("server=127.0.0.1\nport=%d\nusername=root\npassword=%s\n" % (self.d.port, PASSWORD))
         os.chmod(dotxe, 0o600)
-        r = self.run_xe("host-list", "--minimal", env=env)
+        r = self.run_xe("--nossl", "host-list", "--minimal", env=env)
         self.assertEqual((r.returncode, r.stdout), (0, self.host() + "\n"), r.stderr)
         os.chmod(dotxe, 0o644)
         r = self.run_xe("host-list", "--minimal", env=env)
@@ -511,7 +509,7 @@ COMPREPLY=(); _xe; printf '%%s\n' "${COMPREPLY[@]}"
         self.assertIn("param-name=", self.complete(XE + " vm-param-get par"))
         self.assertEqual(sorted(self.complete(XE + " vm-param-get param-name=PV-drivers-v")),
                          ["PV-drivers-version"])
-        conn = "-s 127.0.0.1 -p %d -u root -pw %s" % (self.d.port, PASSWORD)
+        conn = "--nossl -s 127.0.0.1 -p %d -u root -pw %s" % (self.d.port, PASSWORD)
         self.assertEqual(self.complete("%s %s host-param-list uuid=" % (XE, conn)), [self.host()])
 
 

@@ -32,7 +32,7 @@ static xerr *vcall(const char *method, xv **result, va_list ap)
     for (xv *v; (v = va_arg(ap, xv *)) != NULL;)
         xv_array_push(params, v);
     xv *r = NULL;
-    xerr *e = api_call(api, method, params, "test", &r);
+    xerr *e = api_call(api, method, params, &(struct api_peer){.addr = "test"}, &r);
     xv_free(params);
     if (result)
         *result = r;

@@ -41,7 +41,7 @@ static xerr *callv(xv **result, const char *method, va_list ap)
     for (xv *a; (a = va_arg(ap, xv *)) != NULL;)
         xv_array_push(params, a);
     xv *r = NULL;
-    xerr *e = api_call(api, method, params, "test", &r);
+    xerr *e = api_call(api, method, params, &(struct api_peer){.addr = "test"}, &r);
     xv_free(params);
     if (result)
         *result = r;
@@ -203,7 +203,7 @@ static void setup(void)
     xv *params = xv_array(), *r = NULL;
     xv_array_push(params, xv_string("root"));
     xv_array_push(params, xv_string("secret"));
-    ck_assert(api_call(api, "session.login_with_password", params, "test", &r) == NULL);
+    ck_assert(api_call(api, "session.login_with_password", params, &(struct api_peer){.addr = "test"}, &r) == NULL);
     session = xstrdup(xv_str(r));
     xv_free(r);
     xv_free(params);

@@ -12,7 +12,8 @@
 #      the domain's tree in xenstore
 #   3. the guest agent in the guest reports; VM_guest_metrics shows its version keys,
 #      NotUpgradable, and PV_drivers_up_to_date true
-#   4. clean shutdown ends the domain and leaves no xenstore entries; hard shutdown too
+#   4. clean shutdown ends the domain and leaves no xenstore entries; hard shutdown too;
+#      two VMs started at once (paused) both get their domains, and the host answers queries meanwhile
 #   5. the daemon restarted on a host offering only version 0 refuses to start the VM
 #      with the exact error, and no domain is created
 #
@@ -282,6 +283,67 @@ t=$(up)
 r=$(xe vm-shutdown uuid="$UUID" --force 2>&1) && pass "xe vm-shutdown --force ($(elapsed "$t")s)" ||
   fail "xe vm-shutdown --force: $r"
 gone "hard shutdown" "$DOMID2"
+step_done
+
+# ---------------------------------------------------------------- 4c. two starts at once
+step "step 4c: two VMs started at once, the host queried while they are built"
+# started paused: the builds are what is under test, and two guest kernels booting
+# under TCG would only slow the rest of the run
+CU=""
+for n in 1 2; do
+  u=$(xe vm-create name-label=xenapid-conc$n PV-kernel=$KERNEL PV-ramdisk=$RAMDISK \
+      "PV-args=console=hvc0 rdinit=/init quiet guest.hold" \
+      memory-static-max=268435456 memory-dynamic-max=134217728 \
+      memory-dynamic-min=134217728 memory-static-min=67108864 VCPUs-max=1 VCPUs-at-startup=1 2>&1)
+  case "$u" in *-*-*-*-*) CU="$CU $u" ;; *) fail "xe vm-create xenapid-conc$n: $u" ;; esac
+done
+before_conc=$(domids)
+t=$(up); pids=""; n=0
+for u in $CU; do
+  n=$((n + 1)); x VM.start "$S" "$(x VM.get_by_uuid "$S" "$u")" b:true b:false > $D/conc-start$n.out 2>&1 &
+  pids="$pids $!"
+done
+# VM.assert_can_boot_here asks the backend for the host's free memory, as every start
+# does: it answers while the builds run (each query is an xapi process, so the
+# latency includes its start under TCG)
+nq=0; qbad=0; qmax=0
+while :; do
+  busy=0; for p in $pids; do kill -0 "$p" 2>/dev/null && busy=1; done
+  [ $busy = 1 ] || break
+  q0=$(up); r=$(x VM.assert_can_boot_here "$S" "$VM" "$H" 2>&1) || qbad=$((qbad + 1)); q=$(elapsed "$q0")
+  case "$r" in *FAILURE*) echo "  query: $r" ;; esac
+  nq=$((nq + 1)); qmax=$(awk -v a="$qmax" -v b="$q" 'BEGIN { print (b > a) ? b : a }')
+done
+n=0; for p in $pids; do
+  n=$((n + 1))
+  if wait "$p"; then pass "concurrent VM.start $n (paused)"; else fail "concurrent VM.start $n: $(cat $D/conc-start$n.out)"; fi
+done
+echo "TIMING both starts: $(elapsed "$t")s, $nq host queries beside them, the longest ${qmax}s"
+expect "every host query beside the starts answered" "$qbad" 0
+ok "host queries ran while the VMs were built ($nq)" [ "$nq" -ge 1 ]
+cdoms=""
+for u in $CU; do
+  cvm=$(x VM.get_by_uuid "$S" "$u")
+  expect "power_state of $u" "$(x VM.get_power_state "$S" "$cvm")" Paused
+  cdom=$(x VM.get_domid "$S" "$cvm")  # not $d: ok() and expect() use that name
+  ok "xl list shows domain $cdom of $u" has_domain "$cdom"
+  expect "xenstore /local/domain/$cdom/vm" "$(xenstore-read /local/domain/$cdom/vm 2>&1)" "/vm/$u"
+  cdoms="$cdoms $cdom"
+done
+set -- $cdoms
+if [ $# = 2 ] && [ "$1" != "$2" ]; then pass "the two VMs have two domains ($cdoms)"
+else fail "the two VMs have two domains: got '$cdoms'"; fi
+for u in $CU; do
+  cvm=$(x VM.get_by_uuid "$S" "$u")
+  r=$(x VM.hard_shutdown "$S" "$cvm" 2>&1) || fail "VM.hard_shutdown $u: $r"
+  r=$(x VM.destroy "$S" "$cvm" 2>&1) || fail "VM.destroy $u: $r"
+done
+for cdom in $cdoms; do
+  if has_domain "$cdom"; then fail "domain $cdom is still in xl list"; else pass "domain $cdom is gone"; fi
+  if xenstore-exists /local/domain/$cdom 2>/dev/null; then fail "xenstore still holds /local/domain/$cdom"
+  else pass "xenstore holds no /local/domain/$cdom"; fi
+done
+expect "the domains left are the ones before the two starts" "$(domids)" "$before_conc"
 step_done
 
 # ---------------------------------------------------------------- 5. version 0 host

@@ -16,6 +16,7 @@
 #include "xenbe.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
@@ -534,20 +535,6 @@ static void test_hard_destroy(struct hv *hv)
 
 /* ---- HVM ---- */
 
-static char *read_text(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return NULL;
-    buf b;
-    buf_init(&b);
-    char chunk[4096];
-    size_t n;
-    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-        buf_add(&b, chunk, n);
-    fclose(f);
-    return buf_steal(&b);
-}
 
 static uint64_t xs_u64(uint32_t domid, const char *rel)
 {
@@ -764,7 +751,7 @@ static void test_hvm(struct hv *hv, bool vendor)
         check(pvdevice == vendor, "argv %s -device xen-pvdevice,device-id=0xc000",
               vendor ? "has" : "does not have");
         /* the file an operator reads: one argument a line, the same list */
-        _cleanup_free_ char *text = read_text(path);
+        _cleanup_free_ char *text = read_file(path, NULL);
         buf b;
         buf_init(&b);
         for (size_t i = 0; i < n; i++) {
@@ -830,12 +817,12 @@ static void test_hvm_dm_started(struct hv *hv)
         timing("create HVM domain + start dm", t);
         char path[256];
         snprintf(path, sizeof(path), "%s/%" PRIu32 ".pid", dm_dir, domid);
-        _cleanup_free_ char *pidtext = read_text(path);
+        _cleanup_free_ char *pidtext = read_file(path, NULL);
         long pid = pidtext ? strtol(pidtext, NULL, 10) : 0;
         check(pid > 1 && kill((pid_t)pid, 0) == 0, "the device model runs (pid %ld, from %s)", pid, path);
         _cleanup_free_ char *args = NULL;
         for (int i = 0; i < 50 && !args; i++) {
-            args = read_text(out);
+            args = read_file(out, NULL);
             if (!args || !strstr(args, "0xc000\n")) {
                 free(args);
                 args = NULL;
@@ -859,6 +846,293 @@ static void test_hvm_dm_started(struct hv *hv)
     }
     unlink(dm_binary);
     unlink(out);
+}
+
+/* ---- queries beside builds ---- */
+
+/* One of two threads that build and destroy domains (0: PV, whose build loads the
+ * test guest's kernel, tens of MiB, for a second or so under TCG; 1: HVM), while
+ * the main thread queries the host and the domain list. */
+struct builder {
+    struct hv *hv;
+    int index;
+    int built, destroyed;
+    double build_min, build_max, destroy_max;
+    char error[512];             /* the first failure */
+};
+
+static pthread_mutex_t conc_mu = PTHREAD_MUTEX_INITIALIZER;
+static int builders_running;
+
+static void builder_failed(struct builder *b, const char *what, xerr *e)
+{
+    _cleanup_free_ char *s = xerr_str(e);
+    xerr_free(e);
+    if (!b->error[0])
+        snprintf(b->error, sizeof(b->error), "%s: %s", what, s);
+}
+
+static void *builder(void *arg)
+{
+    struct builder *b = arg;
+    for (int i = 0; i < 2; i++) {
+        char uuid[37], name[32];
+        uuid_generate_str(uuid);
+        snprintf(name, sizeof(name), "smoke-conc-%d-%d", b->index, i);
+        struct hv_domain_spec spec =
+            b->index == 0 ? make_spec(uuid, name, base_cmdline, false) : make_hvm_spec(uuid, name, false);
+        uint32_t domid = 0;
+        double t = now_monotonic();
+        xerr *e = hv_domain_create(b->hv, &spec, &domid);
+        double dt = now_monotonic() - t;
+        if (e) {
+            builder_failed(b, b->index == 0 ? "hv_domain_create (PV)" : "hv_domain_create (HVM)", e);
+            continue;
+        }
+        b->built++;
+        if (b->built == 1 || dt < b->build_min)
+            b->build_min = dt;
+        if (dt > b->build_max)
+            b->build_max = dt;
+        t = now_monotonic();
+        e = hv_domain_destroy(b->hv, domid);
+        dt = now_monotonic() - t;
+        if (e) {
+            builder_failed(b, "hv_domain_destroy", e);
+            continue;
+        }
+        b->destroyed++;
+        if (dt > b->destroy_max)
+            b->destroy_max = dt;
+    }
+    pthread_mutex_lock(&conc_mu);
+    builders_running--;
+    pthread_mutex_unlock(&conc_mu);
+    return NULL;
+}
+
+static int builders_now(void)
+{
+    pthread_mutex_lock(&conc_mu);
+    int n = builders_running;
+    pthread_mutex_unlock(&conc_mu);
+    return n;
+}
+
+/* Builds and destroys on two threads at once, queries on a third: every one
+ * succeeds and nothing is left behind.  The query latencies are reported (the
+ * proof that a query does not wait for a build is test_query_beside_held_build:
+ * timings under TCG on a loaded machine vary too much to prove it). */
+static void test_queries_during_builds(struct hv *hv)
+{
+    struct hv_domain_info *before = NULL, *after = NULL;
+    size_t nb = 0, na = 0;
+    check_ok(hv_domain_list(hv, &before, &nb), "hv_domain_list");
+    struct builder b[2] = {{.hv = hv, .index = 0}, {.hv = hv, .index = 1}};
+    pthread_t th[2];
+    builders_running = 2;
+    double t0 = now_monotonic();
+    for (int i = 0; i < 2; i++)
+        pthread_create(&th[i], NULL, builder, &b[i]);
+    unsigned nq = 0, qfailed = 0;
+    double qmax = 0, qsum = 0;
+    while (builders_now() > 0) {
+        double t = now_monotonic();
+        struct hv_host_info hi;
+        struct hv_domain_info *all = NULL;
+        size_t n = 0;
+        xerr *e1 = hv_host_info(hv, &hi);
+        xerr *e2 = hv_domain_list(hv, &all, &n);
+        double dt = now_monotonic() - t;
+        qfailed += (e1 != NULL) + (e2 != NULL);
+        xerr_free(e1);
+        xerr_free(e2);
+        free(all);
+        nq++;
+        qsum += dt;
+        if (dt > qmax)
+            qmax = dt;
+        usleep(5000);
+    }
+    for (int i = 0; i < 2; i++)
+        pthread_join(th[i], NULL);
+    timing("2 PV + 2 HVM builds, 2 threads", t0);
+    double build_min = 0, build_max = 0, destroy_max = 0;
+    for (int i = 0; i < 2; i++) {
+        check(b[i].built == 2 && b[i].destroyed == 2, "builder %d built and destroyed 2 %s domains%s%s", i,
+              i == 0 ? "PV" : "HVM", b[i].error[0] ? ": " : "", b[i].error);
+        if (b[i].built && (build_min == 0 || b[i].build_min < build_min))
+            build_min = b[i].build_min;
+        if (b[i].build_max > build_max)
+            build_max = b[i].build_max;
+        if (b[i].destroy_max > destroy_max)
+            destroy_max = b[i].destroy_max;
+    }
+    printf("TIMING %-34s %7.3fs\n", "concurrent create, shortest", build_min);
+    printf("TIMING %-34s %7.3fs\n", "concurrent create, longest", build_max);
+    printf("TIMING %-34s %7.3fs\n", "concurrent destroy, longest", destroy_max);
+    printf("TIMING %-34s %7.3fs\n", "query beside builds, longest", qmax);
+    printf("TIMING %-34s %7.3fs\n", "query beside builds, mean", nq ? qsum / nq : 0);
+    check(qfailed == 0, "every query beside the builds answered (%u failed)", qfailed);
+    check(nq >= 10, "%u queries (host info + domain list) ran during the builds", nq);
+    /* a destroyed domain may linger, dying, while Xen frees it */
+    for (double until = now_monotonic() + 10;;) {
+        free(after);
+        after = NULL;
+        if (!check_ok(hv_domain_list(hv, &after, &na), "hv_domain_list") || na == nb || now_monotonic() > until)
+            break;
+        usleep(100000);
+    }
+    check(na == nb, "no domain left behind by the concurrent builds (%zu before, %zu after)", nb, na);
+    free(before);
+    free(after);
+}
+
+/* ---- a query beside a build held inside the backend ---- */
+
+/* Whether Xen has a domain whose handle is uuid, asked of libxenctrl directly (the
+ * backend's own list is what is under test). */
+static bool xen_has_uuid(const char *uuid, uint32_t *domid)
+{
+    xc_domaininfo_t info[256];
+    int n = xc_domain_getinfolist(xch, 0, 256, info);
+    for (int i = 0; i < n; i++) {
+        const uint8_t *h = info[i].handle;
+        char u[37];
+        snprintf(u, sizeof(u), "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", h[0], h[1],
+                 h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]);
+        if (strcmp(u, uuid) == 0) {
+            *domid = info[i].domain;
+            return true;
+        }
+    }
+    return false;
+}
+
+struct held_build {
+    struct hv *hv;
+    struct hv_domain_spec spec;
+    char uuid[37];
+    xerr *e;
+    bool done;
+};
+
+static void *held_build(void *arg)
+{
+    struct held_build *b = arg;
+    uint32_t domid = 0;
+    xerr *e = hv_domain_create(b->hv, &b->spec, &domid);
+    pthread_mutex_lock(&conc_mu);
+    b->e = e;
+    b->done = true;
+    pthread_mutex_unlock(&conc_mu);
+    return NULL;
+}
+
+struct query {
+    struct hv *hv;
+    const char *uuid;            /* the domain the list should show */
+    bool done, answered, listed, paused;
+    double took;
+};
+
+static void *query(void *arg)
+{
+    struct query *q = arg;
+    double t = now_monotonic();
+    struct hv_host_info hi;
+    struct hv_domain_info *all = NULL;
+    size_t n = 0;
+    xerr *e1 = hv_host_info(q->hv, &hi);
+    xerr *e2 = hv_domain_list(q->hv, &all, &n);
+    bool listed = false, paused = false;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(all[i].uuid, q->uuid) == 0) {
+            listed = true;
+            paused = all[i].state == HV_DOM_PAUSED;
+        }
+    }
+    pthread_mutex_lock(&conc_mu);
+    q->took = now_monotonic() - t;
+    q->answered = !e1 && !e2;
+    q->listed = listed;
+    q->paused = paused;
+    q->done = true;
+    pthread_mutex_unlock(&conc_mu);
+    xerr_free(e1);
+    xerr_free(e2);
+    free(all);
+    return NULL;
+}
+
+static bool flag_now(const bool *flag)
+{
+    pthread_mutex_lock(&conc_mu);
+    bool v = *flag;
+    pthread_mutex_unlock(&conc_mu);
+    return v;
+}
+
+/* A PV build whose kernel is a FIFO: libxenguest's open of it, after the domain
+ * is created, blocks until a writer comes, so the build stays inside the backend
+ * for as long as the test wants.  A host query and the domain list must answer
+ * meanwhile (with one lock over the backend they waited for the writer); the list
+ * shows the domain being built, paused.  Released, the build fails (a FIFO is no
+ * kernel) and takes its domain down. */
+static void test_query_beside_held_build(struct hv *hv)
+{
+    const char *fifo = "/tmp/smoke-held-kernel";
+    unlink(fifo);
+    if (!check(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo))
+        return;
+    struct held_build b = {.hv = hv};
+    uuid_generate_str(b.uuid);
+    b.spec = make_spec(b.uuid, "smoke-held", base_cmdline, false);
+    b.spec.kernel = fifo;
+    b.spec.ramdisk = NULL;
+    pthread_t bt, qt;
+    pthread_create(&bt, NULL, held_build, &b);
+    uint32_t domid = 0;
+    bool seen = false;
+    for (double until = now_monotonic() + 20; !seen && !flag_now(&b.done) && now_monotonic() < until;)
+        if (!(seen = xen_has_uuid(b.uuid, &domid)))
+            usleep(20000);
+    check(seen, "the held build created domain %" PRIu32 " and waits for its kernel", domid);
+
+    struct query q = {.hv = hv, .uuid = b.uuid};
+    pthread_create(&qt, NULL, query, &q);
+    for (double until = now_monotonic() + 10; !flag_now(&q.done) && now_monotonic() < until;)
+        usleep(10000);
+    bool answered = flag_now(&q.done);
+    if (check(answered, "hv_host_info and hv_domain_list answer while a build is held in the backend%s",
+              answered ? "" : ": no answer within 10 s")) {
+        printf("TIMING %-34s %7.3fs\n", "query beside a held build", q.took);
+        check(q.answered, "both without an error");
+        check(q.listed && q.paused, "the list shows the domain being built, paused");
+        check(!flag_now(&b.done), "the build was still held when the query answered");
+    }
+
+    /* release: a writer lets the builder's open return */
+    int fd = -1;
+    for (double until = now_monotonic() + 20; fd < 0 && !flag_now(&b.done) && now_monotonic() < until;)
+        if ((fd = open(fifo, O_WRONLY | O_NONBLOCK)) < 0)
+            usleep(20000);  /* ENXIO: the builder has not opened it yet */
+    if (fd >= 0)
+        close(fd);
+    pthread_join(bt, NULL);
+    pthread_join(qt, NULL);  /* with one lock over the backend, it answers only now */
+    if (!answered)
+        printf("  the query answered only after the build was released, %.3fs after it was made\n", q.took);
+    if (check(b.e != NULL, "the released build fails (a FIFO is no kernel)")) {
+        _cleanup_free_ char *str = xerr_str(b.e);
+        printf("  error: %s\n", str);
+    }
+    xerr_free(b.e);
+    bool gone = false;
+    for (double until = now_monotonic() + 10; !(gone = !xen_has_uuid(b.uuid, &domid)) && now_monotonic() < until;)
+        usleep(50000);
+    check(gone, "the held build's domain is taken down");
+    unlink(fifo);
 }
 
 /* hv_close with a deadline, so that a hang is reported instead of eating the
@@ -924,6 +1198,8 @@ int main(int argc, char **argv)
     test_hvm(hv, true);
     test_hvm(hv, false);
     test_hvm_dm_started(hv);
+    test_queries_during_builds(hv);
+    test_query_beside_held_build(hv);
 
     close_backend(hv);
     xc_interface_close(xch);

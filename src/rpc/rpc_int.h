@@ -1,0 +1,73 @@
+/* Internal to src/rpc: the pieces of the server. */
+#ifndef XENAPID_RPC_INT_H
+#define XENAPID_RPC_INT_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "api.h"
+#include "db.h"
+#include "util.h"
+#include "xerr.h"
+
+/* Wait on cond for at most secs (pthread_cond_timedwait's clock is the wall clock). */
+int cond_wait_for(pthread_cond_t *cond, pthread_mutex_t *lock, double secs);
+
+/* ---- work.c: a bounded, elastic pool of threads for calls that may take long.
+ * Threads are made on demand up to max and end after a while idle. */
+struct workers;
+struct workers *workers_new(int max);
+void workers_submit(struct workers *w, void (*fn)(void *), void *arg);
+/* Wait for the queue to drain and every thread to end. */
+void workers_free(struct workers *w);
+
+/* ---- park.c: parked calls, each woken (fn(arg), which must be quick) once an event
+ * newer than its position exists or its wake time comes; no thread waits for any. */
+struct parking;
+xerr *parking_new(struct db *db, struct parking **out);
+/* classes: api_wait's; events of other classes do not wake it. */
+void parking_add(struct parking *p, int64_t after, uint64_t classes, double wake, void (*fn)(void *),
+                 void *arg);
+/* Wake every parked call now (the server stops); later ones wake at once too. */
+void parking_flush(struct parking *p);
+void parking_free(struct parking *p);
+
+/* ---- conns.c: every open connection, and the deadlines the HTTP library does not
+ * keep: its own timeout restarts at every byte, so a client sending one byte a
+ * second would never be dropped.  Here a connection waiting for its next request
+ * goes after idle_timeout, one whose request started after request_timeout,
+ * counted from the start, not from the last byte. */
+enum conn_state { CONN_IDLE, CONN_REQUEST, CONN_BUSY, CONN_DROPPED };
+struct conn {
+    struct conn *prev, *next;
+    int fd;
+    enum conn_state state;
+    double since;                /* monotonic, when the state began */
+    bool local_root;             /* unix socket peer with uid 0 */
+    char addr[72];               /* "192.0.2.1:4711", "[::1]:4711", "unix" */
+};
+struct conns;
+xerr *conns_new(double idle_timeout, double request_timeout, struct conns **out);
+void conns_add(struct conns *cs, struct conn *c);
+void conns_remove(struct conns *cs, struct conn *c);
+void conns_set_state(struct conns *cs, struct conn *c, enum conn_state s);
+void conns_free(struct conns *cs);
+
+/* ---- listen.c: the listening sockets, made here and handed to the HTTP library. */
+xerr *listen_tcp(const char *address, int port, int backlog, int *fd, int *bound_port);
+/* A unix socket only its owner can use (mode 0600 from its creation: no umask). */
+xerr *listen_unix(const char *path, int backlog, int *fd);
+/* The peer of a unix connection is root (SO_PEERCRED). */
+bool peer_is_root(int fd);
+bool address_is_loopback(const char *address);
+
+/* ---- protocol.c: a request parsed once, run once or, when it parks, again. */
+struct rpc_call;
+struct rpc_call *rpc_call_parse(const char *body, size_t len, bool json);
+const char *rpc_call_method(const struct rpc_call *c);   /* NULL: already answered */
+/* False when the call parked (nothing written): run it again later. */
+bool rpc_call_run(struct api *api, struct rpc_call *c, const struct api_peer *peer, buf *out);
+void rpc_call_free(struct rpc_call *c);
+
+#endif

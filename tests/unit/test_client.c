@@ -1,0 +1,246 @@
+/* The rpc client over TLS, against a GnuTLS server in a thread of this process with a
+ * certificate made here: the check sees the certificate's real SHA-256 fingerprint, a
+ * check that refuses stops the call before a byte of the request is sent, and without
+ * a check a self-signed certificate is refused.  Also the spellings of a fingerprint. */
+#include <check.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dm_gen.h"
+#include "rpc.h"
+#include "unit.h"
+
+static gnutls_certificate_credentials_t server_cred;
+static char cert_fingerprint[RPC_FINGERPRINT_LEN + 1];
+
+/* A self-signed ECDSA certificate for 127.0.0.1, and its fingerprint. */
+static void make_identity(void)
+{
+    gnutls_x509_privkey_t key;
+    gnutls_x509_crt_t crt;
+    ck_assert_int_ge(gnutls_x509_privkey_init(&key), 0);
+    ck_assert_int_ge(gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+                                                  GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0), 0);
+    ck_assert_int_ge(gnutls_x509_crt_init(&crt), 0);
+    unsigned char serial[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    time_t now = time(NULL);
+    ck_assert_int_ge(gnutls_x509_crt_set_version(crt, 3), 0);
+    ck_assert_int_ge(gnutls_x509_crt_set_serial(crt, serial, sizeof(serial)), 0);
+    ck_assert_int_ge(gnutls_x509_crt_set_activation_time(crt, now - 60), 0);
+    ck_assert_int_ge(gnutls_x509_crt_set_expiration_time(crt, now + 3600), 0);
+    ck_assert_int_ge(gnutls_x509_crt_set_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, "127.0.0.1", 9), 0);
+    ck_assert_int_ge(gnutls_x509_crt_set_key(crt, key), 0);
+    ck_assert_int_ge(gnutls_x509_crt_sign2(crt, crt, key, GNUTLS_DIG_SHA256, 0), 0);
+    unsigned char der[4096], md[32];
+    size_t dlen = sizeof(der), mlen = sizeof(md);
+    ck_assert_int_ge(gnutls_x509_crt_export(crt, GNUTLS_X509_FMT_DER, der, &dlen), 0);
+    gnutls_datum_t d = {der, (unsigned)dlen};
+    ck_assert_int_ge(gnutls_fingerprint(GNUTLS_DIG_SHA256, &d, md, &mlen), 0);
+    for (size_t i = 0; i < mlen; i++)
+        snprintf(cert_fingerprint + 3 * i, 4, i + 1 < mlen ? "%02X:" : "%02X", md[i]);
+    ck_assert_int_ge(gnutls_certificate_allocate_credentials(&server_cred), 0);
+    ck_assert_int_ge(gnutls_certificate_set_x509_key(server_cred, &crt, 1, key), 0);
+    gnutls_x509_crt_deinit(crt);
+    gnutls_x509_privkey_deinit(key);
+}
+
+/* One connection: handshake, then read what the client sends until it closes; answer
+ * one canned XML-RPC response to a request. */
+struct server {
+    int lfd, port;
+    pthread_t thread;
+    size_t received;           /* request bytes after the handshake */
+    bool handshake_ok;
+};
+
+static void *serve(void *arg)
+{
+    struct server *s = arg;
+    int fd = accept(s->lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    gnutls_session_t tls;
+    gnutls_init(&tls, GNUTLS_SERVER | GNUTLS_NO_SIGNAL);
+    gnutls_priority_set_direct(tls, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", NULL);
+    gnutls_credentials_set(tls, GNUTLS_CRD_CERTIFICATE, server_cred);
+    gnutls_transport_set_int(tls, fd);
+    int rc;
+    do
+        rc = gnutls_handshake(tls);
+    while (rc < 0 && !gnutls_error_is_fatal(rc));
+    s->handshake_ok = rc >= 0;
+    char data[8192];
+    ssize_t n;
+    while (s->handshake_ok && (n = gnutls_record_recv(tls, data, sizeof(data))) > 0) {
+        s->received += (size_t)n;
+        if (memmem(data, (size_t)n, "</methodCall>", 13)) {
+            static const char body[] = "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"
+                                       "<member><name>Status</name><value>Success</value></member>"
+                                       "<member><name>Value</name><value>pong</value></member>"
+                                       "</struct></value></param></params></methodResponse>";
+            char resp[1024];
+            int len = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                                                   "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
+            gnutls_record_send(tls, resp, (size_t)len);
+        }
+    }
+    gnutls_deinit(tls);
+    close(fd);
+    return NULL;
+}
+
+static void server_start(struct server *s)
+{
+    memset(s, 0, sizeof(*s));
+    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(sa);
+    ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(s->lfd, 4), 0);
+    getsockname(s->lfd, (struct sockaddr *)&sa, &l);
+    s->port = ntohs(sa.sin_port);
+    pthread_create(&s->thread, NULL, serve, s);
+}
+
+static void server_join(struct server *s)
+{
+    pthread_join(s->thread, NULL);
+    close(s->lfd);
+}
+
+static struct rpc_client *client_for(const struct server *s)
+{
+    char url[64];
+    snprintf(url, sizeof(url), "https://127.0.0.1:%d/", s->port);
+    struct rpc_client *c = NULL;
+    ck_assert_ptr_null(rpc_client_open(url, &c));
+    return c;
+}
+
+struct seen {
+    char host[64], port[16], fp[RPC_FINGERPRINT_LEN + 1];
+    bool refuse;
+};
+
+static xerr *check(void *ctx, const char *host, const char *port, const char *fp)
+{
+    struct seen *s = ctx;
+    snprintf(s->host, sizeof(s->host), "%s", host);
+    snprintf(s->port, sizeof(s->port), "%s", port);
+    snprintf(s->fp, sizeof(s->fp), "%s", fp);
+    return s->refuse ? err_cli_failed("refused") : NULL;
+}
+
+START_TEST(test_check_sees_the_fingerprint_and_the_call_goes_through)
+{
+    struct server s;
+    server_start(&s);
+    struct rpc_client *c = client_for(&s);
+    struct seen seen = {.refuse = false};
+    rpc_client_set_cert_check(c, check, &seen);
+    xv *params = xv_array(), *result = NULL;
+    xerr *e = rpc_client_call(c, "ping", params, &result);
+    ck_assert_msg(e == NULL, "%s", e ? xerr_str(e) : "");
+    ck_assert_str_eq(xv_str(result), "pong");
+    ck_assert_str_eq(seen.fp, cert_fingerprint);
+    ck_assert_str_eq(seen.host, "127.0.0.1");
+    char port[16];
+    snprintf(port, sizeof(port), "%d", s.port);
+    ck_assert_str_eq(seen.port, port);
+    xv_free(result);
+    xv_free(params);
+    rpc_client_close(c);
+    server_join(&s);
+    ck_assert(s.handshake_ok);
+    ck_assert_uint_gt(s.received, 0);
+}
+END_TEST
+
+START_TEST(test_a_refusing_check_sends_nothing)
+{
+    struct server s;
+    server_start(&s);
+    struct rpc_client *c = client_for(&s);
+    struct seen seen = {.refuse = true};
+    rpc_client_set_cert_check(c, check, &seen);
+    xv *params = xv_array(), *result = NULL;
+    xerr *e = rpc_client_call(c, "session.login_with_password", params, &result);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->code, XERR_CLI_FAILED);      /* the check's own error, as it made it */
+    ck_assert_ptr_null(result);
+    xerr_free(e);
+    xv_free(params);
+    rpc_client_close(c);
+    server_join(&s);
+    ck_assert(s.handshake_ok);
+    ck_assert_uint_eq(s.received, 0);
+}
+END_TEST
+
+START_TEST(test_without_a_check_a_self_signed_certificate_is_refused)
+{
+    struct server s;
+    server_start(&s);
+    struct rpc_client *c = client_for(&s);
+    xv *params = xv_array(), *result = NULL;
+    xerr *e = rpc_client_call(c, "ping", params, &result);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_str_eq(e->code, XERR_INTERNAL_ERROR);
+    ck_assert_msg(strstr(e->params[0], "not trusted") != NULL, "%s", e->params[0]);
+    xerr_free(e);
+    xv_free(params);
+    rpc_client_close(c);
+    server_join(&s);
+    ck_assert_uint_eq(s.received, 0);
+}
+END_TEST
+
+START_TEST(test_fingerprint_spellings)
+{
+    const char *want = "AD:54:1F:D8:CB:18:BD:02:4F:FB:14:CE:CC:50:A4:58:8A:38:4A:DA:0A:0A:71:A4:E4:9A:6C:A5:A8:26:37:A4";
+    const char *ok[] = {
+        "AD:54:1F:D8:CB:18:BD:02:4F:FB:14:CE:CC:50:A4:58:8A:38:4A:DA:0A:0A:71:A4:E4:9A:6C:A5:A8:26:37:A4",
+        "ad541fd8cb18bd024ffb14cecc50a4588a384ada0a0a71a4e49a6ca5a82637a4",
+        "sha256 Fingerprint=AD:54:1F:D8:CB:18:BD:02:4F:FB:14:CE:CC:50:A4:58:8A:38:4A:DA:0A:0A:71:A4:E4:9A:6C:A5:A8:26:37:A4",
+        "SHA256:ad541fd8cb18bd024ffb14cecc50a4588a384ada0a0a71a4e49a6ca5a82637a4",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        char out[RPC_FINGERPRINT_LEN + 1];
+        ck_assert_msg(rpc_fingerprint_parse(ok[i], out), "%s", ok[i]);
+        ck_assert_str_eq(out, want);
+    }
+    const char *bad[] = {"", "AD:54", "ad541fd8cb18bd024ffb14cecc50a4588a384ada0a0a71a4e49a6ca5a82637a4ff",
+                         "zz541fd8cb18bd024ffb14cecc50a4588a384ada0a0a71a4e49a6ca5a82637a4"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char out[RPC_FINGERPRINT_LEN + 1];
+        ck_assert_msg(!rpc_fingerprint_parse(bad[i], out), "accepted: %s", bad[i]);
+    }
+}
+END_TEST
+
+static void free_identity(void)
+{
+    gnutls_certificate_free_credentials(server_cred);
+}
+
+static Suite *client_suite(void)
+{
+    Suite *s = suite_create("client");
+    TCase *tc = tcase_create("tls");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, make_identity, free_identity);
+    tcase_add_test(tc, test_check_sees_the_fingerprint_and_the_call_goes_through);
+    tcase_add_test(tc, test_a_refusing_check_sends_nothing);
+    tcase_add_test(tc, test_without_a_check_a_self_signed_certificate_is_refused);
+    tcase_add_test(tc, test_fingerprint_spellings);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+UNIT_MAIN(client_suite)
