@@ -83,7 +83,9 @@ def capture_http(modules):
             continue
         if save(kind, body, per, (kind, method), 2):
             counts[kind] += 1
-        if save("http", req, per, ("http", path, method), 1):
+        verb = line[0]
+        cls = method.split(b".")[0]
+        if save("http", req, per, ("http", verb, path, cls), 1):
             counts["http"] += 1
     print("captured %d requests: %s" % (len(requests), counts))
 

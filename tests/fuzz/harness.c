@@ -75,6 +75,8 @@ char *fuzz_src_path(const char *rel)
     return xasprintf("%s/%s", FUZZ_SRCDIR, rel);
 }
 
+const struct api_peer fuzz_peer = {.addr = "127.0.0.1:4711", .local_root = false, .wait = NULL};
+
 static struct {
     struct config *cfg;
     struct platform *platform;
@@ -132,16 +134,23 @@ struct api *fuzz_api(void)
     fail_on(vm_register(A.api), "vm");
     fail_on(api_startup(A.api), "api startup");
     atexit(api_teardown);
-    /* root on the unix socket needs no password: the session of fuzz_get_as_root */
+    /* root proved by the transport needs no password: the session of fuzz_get_as_root */
+    static const struct api_peer root = {.addr = "unix", .local_root = true, .wait = NULL};
     xv *args = xv_array(), *ref = NULL;
     xv_array_push(args, xv_string("root"));
     xv_array_push(args, xv_string(""));
-    fail_on(api_call(A.api, "session.login_with_password", args, "unix", &ref), "login");
+    fail_on(api_call(A.api, "session.login_with_password", args, &root, &ref), "login");
     FUZZ_CHECK(ref && ref->type == XV_STRING);
     A.session = xstrdup(ref->u.str.s);
     xv_free(ref);
     xv_free(args);
     return A.api;
+}
+
+struct db *fuzz_db(void)
+{
+    fuzz_api();
+    return A.db;
 }
 
 void fuzz_get_as_root(const char *method, const xv *params, void (*write)(buf *, const xv *),

@@ -43,13 +43,19 @@ struct api;
  * fuzzed calls reach everything an unauthenticated client reaches and change nothing,
  * so runs stay deterministic.  Made on first use, torn down at exit. */
 struct api *fuzz_api(void);
+struct db;
+/* The database under fuzz_api's api (for rpc_start). */
+struct db *fuzz_db(void);
+
 /* A call whose method is a getter (Class.get_*, not Async) is made again as root: the
  * first parameter replaced by a session of root's, so that what the getters read and
  * write on real records is fuzzed too, without changing anything.  The response,
  * written with write, must read back with parse. */
 void fuzz_get_as_root(const char *method, const xv *params, void (*write)(buf *, const xv *),
                       xerr *(*parse)(const char *, size_t, xv **));
-/* The peer the fuzzed calls come from: a TCP client, not the local root's unix socket. */
-#define FUZZ_PEER "127.0.0.1"
+/* The peer the fuzzed calls come from: a TCP client, not the local root's unix socket;
+ * its waits block (no parking). */
+extern const struct api_peer fuzz_peer;
+#define FUZZ_PEER (&fuzz_peer)
 
 #endif

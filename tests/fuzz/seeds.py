@@ -199,3 +199,25 @@ for name in sorted(os.listdir(xml_dir)) if os.path.isdir(xml_dir) else []:
 # ---- xenstore: more than the server's input buffer at once (IN_BUF, 8 KiB) ----
 big = msg("READ", s("/a")) * 150 + msg("WRITE", b"/big\0" + b"v" * 3995) * 2 + msg("READ", s("/big")) * 100
 save("xenstored", b"\x00" + big)
+
+# ---- HTTP: what else clients send (the captured requests are capture.py's) ----
+CALL = (b"<?xml version='1.0'?><methodCall><methodName>session.login_with_password</methodName>"
+        b"<params><param><value>root</value></param><param><value>x</value></param></params></methodCall>")
+JCALL = b'{"jsonrpc":"2.0","method":"session.login_with_password","params":["root","x"],"id":1}'
+
+
+def post(path, body, extra=b"", version=b"1.1"):
+    return (b"POST " + path + b" HTTP/" + version + b"\r\nHost: localhost\r\nContent-Type: text/xml\r\n" + extra +
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+save("http", b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+save("http", b"OPTIONS * HTTP/1.1\r\nHost: localhost\r\n\r\n")
+save("http", post(b"/RPC2", CALL) + post(b"/jsonrpc", JCALL))   # pipelined
+save("http", post(b"/", CALL, b"Connection: close\r\n", b"1.0"))
+save("http", post(b"/jsonrpc", JCALL, b"Expect: 100-continue\r\n"))
+save("http", b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n" +
+     b"%x\r\n" % len(CALL) + CALL + b"\r\n0\r\n\r\n")
+save("http", b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999999999999\r\n\r\n" + CALL)
+save("http", b"POST / HTTP/1.1\r\nContent-Length: 10\r\nContent-Length: 4\r\n\r\n" + CALL[:10])
+save("http", b"POST /nowhere HTTP/1.1\r\nHost: localhost\r\n" + b"X-Long: " + b"a" * 4000 + b"\r\n\r\n")
