@@ -9,11 +9,16 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Deepest nesting of not and ( accepted: a long "not not ..." or "((..." must not
+ * exhaust a request thread's stack. */
+#define FILTER_MAX_DEPTH 256
+
 struct fp {
     const char *s;
     const struct dm_class *c;
     const xv *rec;
     bool bad;
+    int depth;   /* factors being parsed */
 };
 
 static void ws(struct fp *p)
@@ -113,7 +118,21 @@ static char *operand(struct fp *p, bool *is_null)
 
 static bool expr(struct fp *p);
 
+static bool factor_at(struct fp *p);
+
 static bool factor(struct fp *p)
+{
+    if (p->depth >= FILTER_MAX_DEPTH) {
+        p->bad = true;
+        return false;
+    }
+    p->depth++;
+    bool v = factor_at(p);
+    p->depth--;
+    return v;
+}
+
+static bool factor_at(struct fp *p)
 {
     if (p->bad)
         return false;
@@ -168,7 +187,7 @@ static bool expr(struct fp *p)
 
 xerr *filter_eval(const char *text, const struct dm_class *c, const xv *record, bool *match)
 {
-    struct fp p = {text ? text : "", c, record, false};
+    struct fp p = {text ? text : "", c, record, false, 0};
     *match = expr(&p);
     ws(&p);
     if (p.bad || *p.s)
