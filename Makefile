@@ -153,10 +153,12 @@ run:
 # The whole suite: unit tests and integration tests against the sanitized build,
 # then the real hypervisor under QEMU against the release build.
 test:
-	@scripts/deps.sh test xen
+	@scripts/deps.sh test xen fuzz
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory SAN=1 test-unit test-integration
 	@$(MAKE) --no-print-directory test-docs
+	@$(MAKE) --no-print-directory SAN=1 test-soak
+	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-xen
 
 test-unit: $(UNIT_BINS)

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Install the Debian packages a target needs, only those missing.
-# Usage: scripts/deps.sh build|test|xen|bench ...   (needs root to install)
+# Usage: scripts/deps.sh build|test|xen|bench|fuzz ...   (needs root to install)
 set -eu
 
 build="build-essential pkg-config libxmlrpc-core-c3-dev libmicrohttpd-dev libgnutls28-dev libxml2-dev libsqlite3-dev
@@ -11,6 +11,8 @@ test="python3 python3-os-xenapi xenstore-utils curl procps"
 xen="xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils linux-image-amd64
      qemu-system-x86 seabios busybox-static cpio bc"
 bench="wrk valgrind"
+# fuzz: libFuzzer with clang, and its sanitizer runtimes
+fuzz="clang libclang-rt-14-dev"
 
 want=""
 for target in "$@"; do
@@ -19,7 +21,8 @@ for target in "$@"; do
     test)  want="$want $build $test" ;;
     xen)   want="$want $build $xen" ;;
     bench) want="$want $build $bench" ;;
-    *) echo "deps.sh: unknown target '$target' (build|test|xen|bench)" >&2; exit 2 ;;
+    fuzz)  want="$want $build $fuzz" ;;
+    *) echo "deps.sh: unknown target '$target' (build|test|xen|bench|fuzz)" >&2; exit 2 ;;
   esac
 done
 
