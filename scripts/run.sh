@@ -15,4 +15,4 @@ fi
 echo "xenapid: XML-RPC on https://$(hostname):8443/ (certificate var/xenapid-cert.pem) and"
 echo "xenapid: http://127.0.0.1:8090/, JSON-RPC on /jsonrpc, unix socket var/xenapid.sock"
 echo "xenapid: log in as root with the password in var/root.password; Ctrl-C stops"
-exec bin/xenapid --config etc/xenapid.conf --https-port=8443 "$@"
+exec bin/xenapid --config etc/xenapid.conf --https-port=8443 --device-model-dir=var/dm "$@"
