@@ -18,6 +18,7 @@
 #include "log.h"
 #include "util.h"
 #include "unit.h"
+#include "unit_api.h"
 
 static char dir[64];
 static struct config *cfg;
@@ -28,17 +29,7 @@ static char *session;
 /* params: xv values (owned), NULL-terminated; *result gets the value (or NULL). */
 static xerr *vcall(const char *method, xv **result, va_list ap)
 {
-    xv *params = xv_array();
-    for (xv *v; (v = va_arg(ap, xv *)) != NULL;)
-        xv_array_push(params, v);
-    xv *r = NULL;
-    xerr *e = api_call(api, method, params, &(struct api_peer){.addr = "test"}, &r);
-    xv_free(params);
-    if (result)
-        *result = r;
-    else
-        xv_free(r);
-    return e;
+    return unit_api_callv(api, NULL, method, result, ap);
 }
 
 static xerr *call(const char *method, xv **result, ...)

@@ -20,6 +20,7 @@
 #include "db.h"
 #include "log.h"
 #include "unit.h"
+#include "unit_api.h"
 
 #define MIB (1LL << 20)
 
@@ -36,18 +37,7 @@ static char *session, *host;
 /* method(session, args...): the args are owned xv values, NULL-terminated. */
 static xerr *callv(xv **result, const char *method, va_list ap)
 {
-    xv *params = xv_array();
-    xv_array_push(params, xv_string(session));
-    for (xv *a; (a = va_arg(ap, xv *)) != NULL;)
-        xv_array_push(params, a);
-    xv *r = NULL;
-    xerr *e = api_call(api, method, params, &(struct api_peer){.addr = "test"}, &r);
-    xv_free(params);
-    if (result)
-        *result = r;
-    else
-        xv_free(r);
-    return e;
+    return unit_api_callv(api, session, method, result, ap);
 }
 
 static xerr *try_call(const char *method, ...)
@@ -655,6 +645,17 @@ START_TEST(a_reboot_the_host_cannot_take_halts_with_the_raised_version)
 }
 END_TEST
 
+/* The simulated guest stops its own domain (it obeys sim/shutdown: poweroff, reboot). */
+static void guest_stops_itself(const char *domid, const char *how)
+{
+    ck_assert_int_eq(setenv("XENSTORED_PATH", hv_xenstore_path(hv), 1), 0);
+    struct xs_handle *xs = xs_open(0);
+    ck_assert_ptr_nonnull(xs);
+    _cleanup_free_ char *path = xasprintf("/local/domain/%s/sim/shutdown", domid);
+    ck_assert(xs_write(xs, XBT_NULL, path, how, (unsigned)strlen(how)));
+    xs_close(xs);
+}
+
 /* The guest stops its domain itself (the simulator's guest obeys sim/shutdown); the
  * monitor's look restarts it as actions_after_reboot says, raising first. */
 START_TEST(a_guest_reboot_the_monitor_follows_raises_the_version)
@@ -663,12 +664,7 @@ START_TEST(a_guest_reboot_the_monitor_follows_raises_the_version)
     call_ok("VM.start", xv_string(vm), xv_bool(false), xv_bool(false), NULL);
     _cleanup_free_ char *domid = vm_field(vm, "domid");
     store_set(DMC_VM, vm, "has_vendor_device", xv_bool(true));
-    ck_assert_int_eq(setenv("XENSTORED_PATH", hv_xenstore_path(hv), 1), 0);
-    struct xs_handle *xs = xs_open(0);
-    ck_assert_ptr_nonnull(xs);
-    _cleanup_free_ char *path = xasprintf("/local/domain/%s/sim/shutdown", domid);
-    ck_assert(xs_write(xs, XBT_NULL, path, "reboot", 6));
-    xs_close(xs);
+    guest_stops_itself(domid, "reboot");
     bool rebooted = false;
     for (int i = 0; i < 100 && !rebooted; i++) {
         nap();
@@ -692,12 +688,7 @@ START_TEST(pausing_a_domain_its_guest_just_stopped_is_a_declared_error)
     char *vm = new_vm("stopping guest", NULL);
     call_ok("VM.start", xv_string(vm), xv_bool(false), xv_bool(false), NULL);
     _cleanup_free_ char *domid = vm_field(vm, "domid");
-    ck_assert_int_eq(setenv("XENSTORED_PATH", hv_xenstore_path(hv), 1), 0);
-    struct xs_handle *xs = xs_open(0);
-    ck_assert_ptr_nonnull(xs);
-    _cleanup_free_ char *path = xasprintf("/local/domain/%s/sim/shutdown", domid);
-    ck_assert(xs_write(xs, XBT_NULL, path, "poweroff", 8));
-    xs_close(xs);
+    guest_stops_itself(domid, "poweroff");
     struct hv_domain_info di;
     bool stopped = false;
     for (int i = 0; i < 100 && !stopped; i++) {
