@@ -47,6 +47,8 @@ struct dm_field {
     const char *inverse_field;
     bool custom_setter;              /* set_<name> is hand-written */
     int index;
+    bool internal;                   /* stored but never on the wire: no getter, not in
+                                      * records or events (xapi's internal_only) */
 };
 
 struct dm_param {
@@ -82,6 +84,9 @@ struct dm_class {
     int index;
     const struct dm_field *uuid;       /* NULL for a class without records */
     const struct dm_field *name_label; /* NULL if it has none */
+    bool get_all;                    /* has get_all, get_all_records(_where): false for
+                                      * session, whose refs are credentials (xapi) */
+    bool events;                     /* its changes are events (false for session) */
 };
 
 struct dm_error {

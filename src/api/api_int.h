@@ -55,6 +55,8 @@ extern const struct dm_type api_string_type;
 extern const struct dm_type api_float_type;
 
 /* generic.c */
+/* Remove the fields that never go on the wire (dm_field.internal) from a record. */
+void api_strip_internal(const struct dm_class *c, xv *rec);
 xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result);
 xerr *filter_eval(const char *expr, const struct dm_class *c, const xv *record, bool *match);
 

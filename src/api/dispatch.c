@@ -15,7 +15,7 @@ static struct method *method_new(struct api *api, const char *name, const struct
     m->name = xstrdup(name);
     m->cls = c;
     m->session = true;
-    m->async = true;
+    m->async = false; /* xapi: of the generic messages only create and destroy */
     struct method *old = strmap_put(api->methods, name, m);
     if (old) {
         free(old->name);
@@ -34,8 +34,8 @@ static void param(struct method *m, const char *name, const struct dm_type *t, b
         m->nrequired = m->nparams;
 }
 
-static void add_generic(struct api *api, const struct dm_class *c, enum generic kind, const char *suffix,
-                        const struct dm_field *f)
+static struct method *add_generic(struct api *api, const struct dm_class *c, enum generic kind,
+                                  const char *suffix, const struct dm_field *f)
 {
     char name[160];
     int len = snprintf(name, sizeof(name), "%s.%s%s", c->name, suffix, f ? f->name : "");
@@ -84,6 +84,7 @@ static void add_generic(struct api *api, const struct dm_class *c, enum generic 
     default:
         break;
     }
+    return m;
 }
 
 static void build_table(struct api *api)
@@ -93,6 +94,8 @@ static void build_table(struct api *api)
         if (c->table) {
             for (size_t j = 0; j < c->nfields; j++) {
                 const struct dm_field *f = &c->fields[j];
+                if (f->internal)
+                    continue;
                 add_generic(api, c, GEN_GET_FIELD, "get_", f);
                 if (f->qual != DM_RW || f->custom_setter)
                     continue;
@@ -106,16 +109,18 @@ static void build_table(struct api *api)
                 }
             }
             add_generic(api, c, GEN_GET_RECORD, "get_record", NULL);
-            add_generic(api, c, GEN_GET_ALL, "get_all", NULL);
-            add_generic(api, c, GEN_GET_ALL_RECORDS, "get_all_records", NULL);
-            add_generic(api, c, GEN_GET_ALL_RECORDS_WHERE, "get_all_records_where", NULL);
+            if (c->get_all) { /* not for session: its refs are credentials */
+                add_generic(api, c, GEN_GET_ALL, "get_all", NULL);
+                add_generic(api, c, GEN_GET_ALL_RECORDS, "get_all_records", NULL);
+                add_generic(api, c, GEN_GET_ALL_RECORDS_WHERE, "get_all_records_where", NULL);
+            }
             add_generic(api, c, GEN_GET_BY_UUID, "get_by_uuid", NULL);
             if (c->name_label)
                 add_generic(api, c, GEN_GET_BY_NAME_LABEL, "get_by_name_label", NULL);
             if (c->create)
-                add_generic(api, c, GEN_CREATE, "create", NULL);
+                add_generic(api, c, GEN_CREATE, "create", NULL)->async = true;
             if (c->destroy)
-                add_generic(api, c, GEN_DESTROY, "destroy", NULL);
+                add_generic(api, c, GEN_DESTROY, "destroy", NULL)->async = true;
         }
         /* declared messages replace a generic one of the same name */
         for (size_t j = 0; j < c->nmessages; j++) {
@@ -242,6 +247,8 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* As xapi's generated dispatcher (ocaml/idl/ocaml_backend/gen_server.ml): the
+ * synchronous wire name of every message, no Async. forms and no system.* names. */
 xv *api_list_methods(struct api *api)
 {
     size_t n = strmap_size(api->methods), pos = 0, i = 0;
@@ -252,13 +259,8 @@ xv *api_list_methods(struct api *api)
         names[i++] = k;
     qsort(names, i, sizeof(char *), cmp_str);
     xv *a = xv_array();
-    for (size_t j = 0; j < i; j++) {
-        struct method *m = strmap_get(api->methods, names[j]);
+    for (size_t j = 0; j < i; j++)
         xv_array_push(a, xv_string(names[j]));
-        if (m->async)
-            xv_array_push(a, xv_string_take(xasprintf("Async.%s", names[j])));
-    }
-    xv_array_push(a, xv_string("system.listMethods"));
     free(names);
     return a;
 }
@@ -285,28 +287,38 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
 {
     const char *peer = who ? who->addr : NULL;
     *result = NULL;
+    size_t given = params ? params->u.arr.n : 0;
     if (strcmp(method, "system.listMethods") == 0) {
         *result = api_list_methods(api);
         return NULL;
     }
+    if (str_startswith(method, "system.isAlive:")) {
+        /* xapi answers its first parameter back (gen_server.ml), and with none the
+         * List.hd failure its exception wrapper turns into INTERNAL_ERROR */
+        if (given == 0)
+            return err_internal_error("Failure(\"hd\")");
+        *result = xv_dup(params->u.arr.v[0]);
+        return NULL;
+    }
+    /* xapi strips the prefix first (server_helpers.ml sync_ty_and_maybe_remove_prefix):
+     * its errors name the message without it */
     bool async = str_startswith(method, "Async.");
     const char *name = async ? method + 6 : method;
     struct method *m = strmap_get(api->methods, name);
-    if (!m || (async && !m->async))
-        return err_message_method_unknown(method);
+    if (!m)
+        return err_message_method_unknown(name);
     if (m->kind == GEN_NONE && !m->thunk)
-        return err_not_implemented(method);
+        return err_not_implemented(name);
 
-    size_t given = params ? params->u.arr.n : 0;
     size_t first = m->session ? 1 : 0;
     size_t nargs = given >= first ? given - first : 0;
     if (given < first) {
         if (m->nrequired > 0)
-            return count_mismatch(method, m->nrequired, 0);
+            return count_mismatch(name, m->nrequired, 0);
         return err_session_invalid("");
     }
     if (nargs < m->nrequired || nargs > m->nparams)
-        return count_mismatch(method, nargs < m->nrequired ? m->nrequired : m->nparams, nargs);
+        return count_mismatch(name, nargs < m->nrequired ? m->nrequired : m->nparams, nargs);
 
     struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer,
                           .local_root = who && who->local_root, .wait = who ? who->wait : NULL};
@@ -331,7 +343,11 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
         else
             args[i] = xv_dup(in);
     }
-    if (!e) {
+    if (!e && async && !m->async) {
+        /* after the session and the types, as xapi's do_dispatch */
+        _cleanup_free_ char *why = xasprintf("No async mode for this operation (rpc: %s)", name);
+        e = err_fault(why);
+    } else if (!e) {
         if (async) {
             char *task = NULL;
             e = task_start(&ctx, m, args, nargs, &task);

@@ -45,7 +45,7 @@ static void subs_add(struct subs *s, const char *spec)
     _cleanup_free_ char *cname = slash ? xstrndup(spec, (size_t)(slash - spec)) : xstrdup(spec);
     if (strcmp(cname, "*") != 0) {
         c = dm_class_find_lower(cname);
-        if (!c || !c->table)
+        if (!c || !c->table || !c->events)
             return; /* as xapi: a class that does not exist just never matches */
     }
     for (size_t i = 0; i < s->n; i++)
@@ -63,6 +63,8 @@ static void subs_parse(struct subs *s, const xv *classes)
 
 static bool subs_match(const struct subs *s, const struct dm_class *c, const char *ref)
 {
+    if (!c->events)
+        return false; /* session: its refs are credentials */
     for (size_t i = 0; i < s->n; i++)
         if ((!s->v[i].c || s->v[i].c == c) && (!s->v[i].ref || strcmp(s->v[i].ref, ref) == 0))
             return true;
@@ -71,6 +73,8 @@ static bool subs_match(const struct subs *s, const struct dm_class *c, const cha
 
 static bool subs_has_class(const struct subs *s, const struct dm_class *c)
 {
+    if (!c->table || !c->events)
+        return false;
     for (size_t i = 0; i < s->n; i++)
         if (!s->v[i].c || s->v[i].c == c)
             return true;
@@ -109,6 +113,7 @@ static bool collect_cb(void *p, const struct db_event *ev)
             xerr_free(e);
             snap = NULL;
         }
+        api_strip_internal(c, snap);
     }
     xv_array_push(col->out, event_record(ev->id, ev->timestamp, c, ev->op, ev->ref, snap));
     return true;
@@ -207,6 +212,7 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
             for (size_t j = 0; !e && j < all->u.st.n; j++) {
                 if (!subs_match(&subs, c, all->u.st.m[j].key))
                     continue;
+                api_strip_internal(c, all->u.st.m[j].val);
                 xv_array_push(events, event_record(pos, now_realtime(), c, event_operation_name(EVENT_OPERATION_ADD), all->u.st.m[j].key,
                                                    all->u.st.m[j].val));
                 all->u.st.m[j].val = xv_nil();

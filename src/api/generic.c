@@ -28,6 +28,19 @@ xerr *api_create_object(struct db_txn *t, const struct dm_class *c, const xv *fi
     return NULL;
 }
 
+void api_strip_internal(const struct dm_class *c, xv *rec)
+{
+    for (size_t i = 0; rec && rec->type == XV_STRUCT && i < c->nfields; i++)
+        if (c->fields[i].internal)
+            xv_struct_remove(rec, c->fields[i].name);
+}
+
+static void strip_all(const struct dm_class *c, xv *records)
+{
+    for (size_t i = 0; i < records->u.st.n; i++)
+        api_strip_internal(c, records->u.st.m[i].val);
+}
+
 xerr *api_txn_set(struct db_txn *t, const struct dm_field *f, const struct dm_class *c, const char *ref,
                   xv *value)
 {
@@ -194,12 +207,20 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
     case GEN_ADD:
     case GEN_REMOVE:
         return update_collection(ctx, m, args);
-    case GEN_GET_RECORD:
-        return db_read_record(db, c, xv_str(args[0]), result);
+    case GEN_GET_RECORD: {
+        xerr *e = db_read_record(db, c, xv_str(args[0]), result);
+        if (!e)
+            api_strip_internal(c, *result);
+        return e;
+    }
     case GEN_GET_ALL:
         return db_read_refs(db, c, result);
-    case GEN_GET_ALL_RECORDS:
-        return db_read_all_records(db, c, result);
+    case GEN_GET_ALL_RECORDS: {
+        xerr *e = db_read_all_records(db, c, result);
+        if (!e)
+            strip_all(c, *result);
+        return e;
+    }
     case GEN_GET_ALL_RECORDS_WHERE: {
         xv *all = NULL;
         xerr *e = db_read_all_records(db, c, &all);
@@ -219,6 +240,7 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
             xv_free(out);
             return e;
         }
+        strip_all(c, out);
         *result = out;
         return NULL;
     }

@@ -206,7 +206,7 @@ static xerr *login_with_password(struct api_ctx *ctx, const struct session_login
     }
     xv *f = xv_struct();
     dm_set(f, DMF_session_this_host, xv_string(api->host_ref ? api->host_ref : REF_NULL));
-    dm_set(f, DMF_session_this_user, xv_string(user));
+    /* this_user is xapi's deprecated Ref _user, always NULL (xapi_session.ml) */
     dm_set(f, DMF_session_auth_user_name, xv_string(user));
     dm_set(f, DMF_session_last_active, xv_datetime(time(NULL)));
     dm_set(f, DMF_session_validation_time, xv_datetime(time(NULL)));

@@ -77,6 +77,8 @@ static void *job_main(void *p)
     xv *f = xv_struct();
     dm_set(f, DMF_task_finished, xv_datetime(time(NULL)));
     dm_set(f, DMF_task_allowed_operations, xv_array());
+    /* 1.0 however it ended, as xapi's TaskHelper.complete/failed/cancel_this */
+    dm_set(f, DMF_task_progress, xv_float(1.0));
     if (e) {
         dm_set(f, DMF_task_error_info, wire_error_list(e));
         dm_set(f, DMF_task_status, status_value(cancelled ? TASK_STATUS_TYPE_CANCELLED : TASK_STATUS_TYPE_FAILURE));
@@ -85,7 +87,6 @@ static void *job_main(void *p)
         buf_init(&b);
         wire_xmlrpc_write_value(&b, result ? result : &(xv){.type = XV_NIL});
         dm_set(f, DMF_task_result, xv_string_take(buf_steal(&b)));
-        dm_set(f, DMF_task_progress, xv_float(1.0));
         dm_set(f, DMF_task_status, status_value(TASK_STATUS_TYPE_SUCCESS));
     }
     log_failure("recording the end of a task", set_fields(j->api, j->task, f));

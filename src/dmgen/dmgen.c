@@ -98,6 +98,7 @@ struct enm {
 struct field {
     char *name, *qual, *doc, *def_json, *inverse, *setter;
     struct type *type;
+    bool internal;       /* stored, never on the wire (xapi's internal_only) */
     xmlNode *node;
 };
 
@@ -119,6 +120,7 @@ struct message {
 struct klass {
     char *name, *doc;
     bool table, create, destroy;
+    bool get_all, events; /* xapi's expose_get_all_messages_for, gen_events */
     int nfields, nmessages;
     struct field fields[128];
     struct message messages[64];
@@ -127,6 +129,7 @@ struct klass {
 struct error {
     char *name, *doc;
     bool client;         /* raised by clients of the API (xe), never sent by the server */
+    bool mixed_case;     /* xapi spells it so ("Fault"): exempt from the upper-case check */
     int nparams;
     char *params[DM_MAX_PARAMS];
     xmlNode *node;
@@ -402,6 +405,11 @@ static void read_class(xmlNode *n)
     free(t);
     free(c);
     free(d);
+    char *ga = attr(n, "get_all"), *ev = attr(n, "events");
+    k->get_all = !ga || yes(ga);
+    k->events = !ev || yes(ev);
+    free(ga);
+    free(ev);
     for (xmlNode *ch = n->children; ch; ch = ch->next) {
         if (is(ch, "field")) {
             if (k->nfields == 128) {
@@ -415,6 +423,9 @@ static void read_class(xmlNode *n)
             f->doc = attr_or(ch, "doc", "");
             f->inverse = attr(ch, "inverse");
             f->setter = attr(ch, "setter");
+            char *in = attr(ch, "internal");
+            f->internal = yes(in);
+            free(in);
             char *ty = attr_or(ch, "type", "string");
             f->type = type_of(ty, ch);
             free(ty);
@@ -446,6 +457,9 @@ static void read_error(xmlNode *n)
     char *cl = attr(n, "client");
     e->client = yes(cl);
     free(cl);
+    char *mc = attr(n, "mixed_case");
+    e->mixed_case = yes(mc);
+    free(mc);
     for (xmlNode *c = n->children; c; c = c->next) {
         if (!is(c, "param"))
             continue;
@@ -623,7 +637,9 @@ static void validate_enums_and_errors(void)
     }
     for (int i = 0; i < nerrs; i++) {
         const char *c = errs[i].name;
-        if (!isupper((unsigned char)*c) || strspn(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(c))
+        const char *allowed = errs[i].mixed_case ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                 : "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_";
+        if (!isupper((unsigned char)*c) || strspn(c, allowed) != strlen(c))
             fail(errs[i].node, "error code %s is not an upper-case identifier", c);
         for (int p = 0; p < errs[i].nparams; p++)
             for (const char *q = errs[i].params[p]; *q; q++)
@@ -843,9 +859,9 @@ static void write_c(const char *path)
             } else {
                 fputs(", NULL, NULL", o);
             }
-            fprintf(o, ", %s, %d},\n", f->setter ? "true" : "false", j);
+            fprintf(o, ", %s, %d, %s},\n", f->setter ? "true" : "false", j, f->internal ? "true" : "false");
         }
-        fputs("    {NULL, NULL, 0, NULL, NULL, NULL, NULL, false, -1},\n};\n", o);
+        fputs("    {NULL, NULL, 0, NULL, NULL, NULL, NULL, false, -1, false},\n};\n", o);
         for (int j = 0; j < k->nmessages; j++) {
             struct message *m = &k->messages[j];
             fprintf(o, "static const struct dm_param P_%s_%s[] = {\n", k->name, m->name);
@@ -906,6 +922,7 @@ static void write_c(const char *path)
             else
                 fputs(", NULL", o);
         }
+        fprintf(o, ", %s, %s", k->get_all ? "true" : "false", k->events ? "true" : "false");
         fputs("},\n", o);
     }
     fprintf(o, "};\nconst size_t dm_nclasses = %d;\n\n", nclasses);
@@ -1196,6 +1213,8 @@ static void write_md(const char *path)
             fputs("| Field | Type | Qualifier | Default | Description |\n|---|---|---|---|---|\n", o);
             for (int j = 0; j < k->nfields; j++) {
                 struct field *f = &k->fields[j];
+                if (f->internal)
+                    continue; /* never on the wire */
                 fprintf(o, "| `%s` | `%s` | %s (%s) | `", f->name, f->type->spelling, f->qual, tag(f));
                 md_text(o, f->inverse ? "(computed)" : f->def_json);
                 fputs("` | ", o);
@@ -1206,14 +1225,17 @@ static void write_md(const char *path)
                 fputs(" |\n", o);
             }
             fputs("\nGeneric messages: ", o);
-            fprintf(o, "`get_record`, `get_all`, `get_all_records`, `get_all_records_where`, "
+            fprintf(o, "`get_record`, %s"
                        "`get_by_uuid`%s%s%s; `get_<field>` for every field; `set_<field>` for "
                        "RW fields",
+                    k->get_all ? "`get_all`, `get_all_records`, `get_all_records_where`, " : "",
                     dm_has_name_label(k) ? ", `get_by_name_label`" : "", k->create ? ", `create`" : "",
                     k->destroy ? ", `destroy`" : "");
             fputs("; `add_to_<field>`/`remove_from_<field>` for RW maps; `add_<field>`/`remove_<field>` "
                   "for RW sets.\n\n",
                   o);
+            if (!k->events)
+                fputs("No events: event.from and event.next never report this class.\n\n", o);
         }
         for (int j = 0; j < k->nmessages; j++) {
             struct message *m = &k->messages[j];

@@ -41,10 +41,16 @@ static void json_error(buf *out, bool v2, const xv *id, long code, const char *m
     xv_free(resp);
 }
 
-/* Takes result. */
-static void xmlrpc_answer(buf *out, xerr *e, xv *result)
+/* Takes result.  Every response is a {Status, Value} struct except
+ * system.listMethods's, which xapi writes as the bare array (ocaml/xapi/api_server.ml,
+ * callback). */
+static void xmlrpc_answer(buf *out, const char *method, xerr *e, xv *result)
 {
-    /* every response is a struct, system.listMethods's too, as xapi answers */
+    if (!e && method && strcmp(method, "system.listMethods") == 0) {
+        wire_xmlrpc_write_response(out, result);
+        xv_free(result);
+        return;
+    }
     xv *env = e ? wire_failure(e) : wire_success(result);
     wire_xmlrpc_write_response(out, env);
     xv_free(env);
@@ -58,7 +64,7 @@ static void parse_xmlrpc(struct rpc_call *c, const char *body, size_t len)
         xv_free(c->params);
         c->method = NULL;
         c->params = NULL;
-        xmlrpc_answer(&c->early, e, NULL);
+        xmlrpc_answer(&c->early, NULL, e, NULL);
         xerr_free(e);
     }
 }
@@ -121,7 +127,7 @@ bool rpc_call_run(struct api *api, struct rpc_call *c, const struct api_peer *pe
     if (!e && !result)
         return false; /* parked */
     if (!c->json) {
-        xmlrpc_answer(out, e, result);
+        xmlrpc_answer(out, c->method, e, result);
     } else if (e) {
         json_error(out, c->v2, c->id, 1, e->code, e);
     } else {

@@ -174,9 +174,10 @@ class SharedDaemonTest(DaemonTest):
 # ---- VMs ----
 
 def list_methods(d):
-    """system.listMethods, as a client discovering the API calls it."""
+    """system.listMethods, as a client discovering the API calls it: over XML-RPC
+    the bare array, as xapi answers (ocaml/xapi/api_server.ml)."""
     with d.proxy() as p:
-        return p.system.listMethods()["Value"]
+        return p.system.listMethods()
 
 def hvm_vm(x, name="hvm", **fields):
     rec = {"name_label": name, "HVM_boot_policy": "BIOS order", "memory_static_max": str(256 * MIB),
@@ -423,6 +424,7 @@ class Field:
         self.default = el.get("default")
         self.inverse = el.get("inverse")
         self.custom_setter = el.get("setter") == "custom"
+        self.internal = el.get("internal") in ("yes", "true")  # never on the wire
 
 
 class Klass:
@@ -431,7 +433,10 @@ class Klass:
         self.table = el.get("table", "yes") in ("yes", "true")
         self.create = el.get("create") in ("yes", "true")
         self.destroy = el.get("destroy") in ("yes", "true")
-        self.fields = [Field(f) for f in el.findall("field")]
+        self.get_all = el.get("get_all", "yes") in ("yes", "true")
+        self.events = el.get("events", "yes") in ("yes", "true")
+        # the fields on the wire: an internal one is in no record and has no getter
+        self.fields = [Field(f) for f in el.findall("field") if f.get("internal") not in ("yes", "true")]
         self.messages = {m.get("name"): m for m in el.findall("message")}
 
     def field(self, name):

@@ -32,9 +32,11 @@ class Errors(DaemonCase):
         self.both(["MESSAGE_METHOD_UNKNOWN", "VM.fly"], "VM.fly", s)
         self.both(["MESSAGE_METHOD_UNKNOWN", "nonsense"], "nonsense", s)
         self.both(["MESSAGE_METHOD_UNKNOWN", "Nope.get_record"], "Nope.get_record", s, self.vm)
-        # a message without an Async form, asked for one
-        self.both(["MESSAGE_METHOD_UNKNOWN", "Async.session.login_with_password"],
+        # a message without an Async form, asked for one: xapi's Fault (server_helpers.ml
+        # do_dispatch), and no session is opened
+        self.both(["Fault", "No async mode for this operation (rpc: session.login_with_password)"],
                   "Async.session.login_with_password", "root", PASSWORD)
+        self.both(["MESSAGE_METHOD_UNKNOWN", "VM.fly"], "Async.VM.fly", s)
         # the case matters, as in xapi
         self.both(["MESSAGE_METHOD_UNKNOWN", "vm.get_record"], "vm.get_record", s, self.vm)
         # no session needed to be told
@@ -48,7 +50,8 @@ class Errors(DaemonCase):
         self.both(["MESSAGE_PARAMETER_COUNT_MISMATCH", "VM.set_name_label", "2", "1"], "VM.set_name_label", s,
                   self.vm)
         self.both(["MESSAGE_PARAMETER_COUNT_MISMATCH", "VM.get_all", "0", "1"], "VM.get_all", s, "extra")
-        self.both(["MESSAGE_PARAMETER_COUNT_MISMATCH", "Async.VM.get_record", "1", "0"], "Async.VM.get_record", s)
+        # xapi names the message without its Async. prefix (server_helpers.ml)
+        self.both(["MESSAGE_PARAMETER_COUNT_MISMATCH", "VM.get_record", "1", "0"], "Async.VM.get_record", s)
         self.both(["MESSAGE_PARAMETER_COUNT_MISMATCH", "event.from", "3", "2"], "event.from", s, ["*"], "")
         # login takes 2 to 4
         self.both(["MESSAGE_PARAMETER_COUNT_MISMATCH", "session.login_with_password", "2", "1"],
