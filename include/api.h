@@ -75,6 +75,8 @@ struct api_wait {
     bool expire;                 /* in: answer now with what there is (the server stops) */
     double answer_at;            /* out: monotonic; send the answer no sooner (a failed
                                   * login's delay, kept by the server, not a thread) */
+    bool batching;               /* in/out: event.from's batching window is running
+                                  * (collect again from `after`, then answer) */
 };
 
 static inline uint64_t api_class_bit(int class_index)

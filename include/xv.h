@@ -32,6 +32,8 @@ struct xv_member {
 struct xv {
     xv_type type;
     bool inline_str;             /* u.str.s lives in the same allocation as the node */
+    bool i4;                     /* XV_INT written as an XML-RPC <i4>, not as xapi's int64
+                                  * text (xapi's Rpc.Int32: event.from's valid_ref_counts) */
     union {
         struct {
             char *s;
@@ -56,6 +58,7 @@ xv *xv_string(const char *s);
 xv *xv_stringn(const char *s, size_t n);
 xv *xv_string_take(char *s);              /* takes ownership of s */
 xv *xv_int(int64_t i);
+xv *xv_i4(int32_t i);                     /* an XV_INT with i4 set */
 xv *xv_bool(bool b);
 xv *xv_float(double f);
 xv *xv_datetime(time_t t);

@@ -4,6 +4,8 @@
 #include "log.h"
 
 #include <inttypes.h>
+#include <math.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +27,7 @@ struct reg {                     /* a session's event.register state */
 };
 
 struct events {
+    double batch;                /* event-from-batching, seconds */
     pthread_mutex_t lock;
     struct strmap *regs;         /* session ref -> struct reg */
 };
@@ -81,12 +84,15 @@ static bool subs_has_class(const struct subs *s, const struct dm_class *c)
     return false;
 }
 
-static xv *event_record(int64_t id, double ts, const struct dm_class *c, const char *op, const char *ref,
+/* An event as xapi writes it (ocaml/xapi-types/event_types.ml): the id and the
+ * timestamp are strings.  event.from's timestamp is "0.0" (xapi_event.ml, event_of);
+ * event.next's is OCaml's string_of_float of the second it happened ("1764620000."). */
+static xv *event_record(int64_t id, const char *ts, const struct dm_class *c, const char *op, const char *ref,
                         xv *snapshot)
 {
     xv *ev = xv_struct();
-    xv_struct_append(ev, "id", xv_int(id));
-    xv_struct_append(ev, "timestamp", xv_datetime((time_t)ts));
+    xv_struct_append(ev, "id", xv_string_take(xasprintf("%" PRId64, id)));
+    xv_struct_append(ev, "timestamp", xv_string(ts));
     xv_struct_append(ev, "class", xv_string(c->lname));
     xv_struct_append(ev, "operation", xv_string(op));
     xv_struct_append(ev, "ref", xv_string(ref));
@@ -95,8 +101,11 @@ static xv *event_record(int64_t id, double ts, const struct dm_class *c, const c
     return ev;
 }
 
+#define FROM_TIMESTAMP "0.0"
+
 struct collect {
     const struct subs *subs;
+    bool next;                   /* event.next: its timestamp form */
     xv *out;
 };
 
@@ -115,7 +124,10 @@ static bool collect_cb(void *p, const struct db_event *ev)
         }
         api_strip_internal(c, snap);
     }
-    xv_array_push(col->out, event_record(ev->id, ev->timestamp, c, ev->op, ev->ref, snap));
+    char ts[32] = FROM_TIMESTAMP;
+    if (col->next)
+        snprintf(ts, sizeof(ts), "%.0f.", ev->timestamp < 0 ? 0 : floor(ev->timestamp));
+    xv_array_push(col->out, event_record(ev->id, ts, c, ev->op, ev->ref, snap));
     return true;
 }
 
@@ -137,12 +149,30 @@ static void wait_park(struct api_wait *w, const struct subs *subs, int64_t after
     w->wake = deadline < now + slice ? deadline : now + slice;
 }
 
+/* The batching window, parked: called again only at its end (no class wakes it),
+ * to collect again from `from`, everything that came meanwhile included. */
+static void batch_park(struct api_wait *w, int64_t from, double window)
+{
+    w->parked = true;
+    w->batching = true;
+    w->classes = 0;
+    w->after = from;
+    double now = now_monotonic();
+    if (!w->deadline)
+        w->deadline = now + window;
+    w->wake = now + window;
+}
+
 /* Matching events after *pos, waiting until one arrives or the deadline passes;
  * or, with w, parking instead of waiting. */
-static xerr *wait_collect(struct api *api, const struct subs *subs, int64_t *pos, double deadline,
+static xerr *wait_collect(struct api *api, const struct subs *subs, bool next, int64_t *pos, double deadline,
                           const char *session, struct api_wait *w, xv **out)
 {
-    struct collect col = {subs, xv_array()};
+    struct collect col = {subs, next, xv_array()};
+    bool batched = w && w->batching;
+    int64_t from = *pos;
+    if (w)
+        w->batching = false;
     for (;;) {
         int64_t visited;
         xerr *e = db_events_after(api->db, *pos, EVENT_BATCH, collect_cb, &col, &visited);
@@ -151,8 +181,26 @@ static xerr *wait_collect(struct api *api, const struct subs *subs, int64_t *pos
             return e;
         }
         *pos = visited;
-        if (col.out->u.arr.n > 0 || visited < db_last_event_id(api->db))
+        if (visited < db_last_event_id(api->db))
             break;
+        if (col.out->u.arr.n > 0) {
+            /* the optional batching window (xapi waits 50 ms, Xapi_globs.event_from_delay;
+             * off by default here): what follows within it comes in the same answer */
+            double window = next ? 0 : api->events->batch;
+            if (batched || window <= 0)
+                break;
+            batched = true;
+            if (w && !w->expire) {
+                xv_free(col.out);
+                *out = NULL;
+                *pos = from;
+                batch_park(w, from, window);
+                return NULL;
+            }
+            struct timespec ts = {(time_t)window, (long)((window - (double)(time_t)window) * 1e9)};
+            nanosleep(&ts, NULL);
+            continue;
+        }
         double left = deadline - now_monotonic();
         if (left <= 0 || (w && w->expire))
             break;
@@ -173,10 +221,15 @@ static xerr *wait_collect(struct api *api, const struct subs *subs, int64_t *pos
     return NULL;
 }
 
+/* xapi's token is "%020d,%020d": the last database event and the message generation
+ * (xapi_event.ml, Token); we have no messages, so the second is 0.  The older
+ * single-number form this daemon gave is still read. */
 static xerr *parse_token(const char *s, int64_t *out)
 {
-    int64_t v;
-    if (!parse_int64(s, &v) || v < 0)
+    int64_t v, msg = 0;
+    const char *comma = strchr(s, ',');
+    _cleanup_free_ char *first = comma ? xstrndup(s, (size_t)(comma - s)) : xstrdup(s);
+    if (!parse_int64(first, &v) || v < 0 || (comma && (!parse_int64(comma + 1, &msg) || msg < 0)))
         return err_event_from_token_parse_failure(s);
     *out = v;
     return NULL;
@@ -184,7 +237,7 @@ static xerr *parse_token(const char *s, int64_t *out)
 
 static xv *token_string(int64_t id)
 {
-    return xv_string_take(xasprintf("%020" PRId64, id));
+    return xv_string_take(xasprintf("%020" PRId64 ",%020d", id, 0));
 }
 
 static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv **result)
@@ -213,8 +266,8 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
                 if (!subs_match(&subs, c, all->u.st.m[j].key))
                     continue;
                 api_strip_internal(c, all->u.st.m[j].val);
-                xv_array_push(events, event_record(pos, now_realtime(), c, event_operation_name(EVENT_OPERATION_ADD), all->u.st.m[j].key,
-                                                   all->u.st.m[j].val));
+                xv_array_push(events, event_record(pos, FROM_TIMESTAMP, c, event_operation_name(EVENT_OPERATION_ADD),
+                                                   all->u.st.m[j].key, all->u.st.m[j].val));
                 all->u.st.m[j].val = xv_nil();
             }
             xv_free(all);
@@ -228,7 +281,7 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
                 pos = pos > ctx->wait->after ? pos : ctx->wait->after;
                 deadline = ctx->wait->deadline;
             }
-            e = wait_collect(api, &subs, &pos, deadline, ctx->session, ctx->wait, &events);
+            e = wait_collect(api, &subs, false, &pos, deadline, ctx->session, ctx->wait, &events);
         }
     }
     if (!e && !events) { /* parked */
@@ -240,10 +293,12 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
         subs_clear(&subs);
         return e;
     }
+    /* every table, subscribed or not, as 32-bit integers (xapi_event.ml folds over
+     * the whole tableset; event_types.ml writes Rpc.Int32) */
     xv *counts = xv_struct();
     for (size_t i = 0; i < dm_nclasses; i++)
-        if (dm_classes[i].table && subs_has_class(&subs, &dm_classes[i]))
-            xv_struct_append(counts, dm_classes[i].lname, xv_int(db_count(api->db, &dm_classes[i])));
+        if (dm_classes[i].table)
+            xv_struct_append(counts, dm_classes[i].lname, xv_i4((int32_t)db_count(api->db, &dm_classes[i])));
     subs_clear(&subs);
     xv *r = xv_struct();
     xv_struct_append(r, "events", events);
@@ -330,7 +385,7 @@ static xerr *event_next(struct api_ctx *ctx, xv **result)
             double deadline = w && w->deadline ? w->deadline : now_monotonic() + 3600;
             if (w)
                 w->deadline = 0;
-            e = wait_collect(ctx->api, &subs, &newpos, deadline, ctx->session, w, &events);
+            e = wait_collect(ctx->api, &subs, true, &newpos, deadline, ctx->session, w, &events);
         } while (!e && events && events->u.arr.n == 0 && !(w && w->expire));
     }
     subs_clear(&subs);
@@ -366,8 +421,9 @@ static xerr *event_inject(struct api_ctx *ctx, const struct event_inject_args *a
     int64_t id = 0;
     e = db_txn_touch(t, c, ref);
     e = db_end_id(t, e, &id);
-    if (!e)
-        *result = token_string(id);
+    if (!e) /* just before the injected event, as xapi (generation - 1): an event.from
+             * given it returns that event and a greater token */
+        *result = token_string(id - 1);
     return e;
 }
 
@@ -376,6 +432,11 @@ xerr *events_init(struct api *api)
     struct events *ev = xcalloc(1, sizeof(*ev));
     pthread_mutex_init(&ev->lock, NULL);
     ev->regs = strmap_new();
+    ev->batch = config_get_double(api->cfg, "event-from-batching");
+    if (!(ev->batch > 0))
+        ev->batch = 0;
+    if (ev->batch > 1)
+        ev->batch = 1; /* a window, not a delay */
     api->events = ev;
     return NULL;
 }

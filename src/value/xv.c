@@ -48,6 +48,13 @@ xv *xv_int(int64_t i)
     return v;
 }
 
+xv *xv_i4(int32_t i)
+{
+    xv *v = xv_int(i);
+    v->i4 = true;
+    return v;
+}
+
 xv *xv_bool(bool b)
 {
     xv *v = xv_new(XV_BOOL);
@@ -162,7 +169,7 @@ xv *xv_dup(const xv *v)
     case XV_NIL: return xv_nil();
     case XV_STRING: return xv_stringn(v->u.str.s, v->u.str.len);
     case XV_DATETIME: return xv_datetime_str(v->u.str.s);
-    case XV_INT: return xv_int(v->u.i);
+    case XV_INT: return v->i4 ? xv_i4((int32_t)v->u.i) : xv_int(v->u.i);
     case XV_BOOL: return xv_bool(v->u.b);
     case XV_FLOAT: return xv_float(v->u.f);
     case XV_ARRAY: {

@@ -356,6 +356,12 @@ void wire_xmlrpc_write_value(buf *b, const xv *v)
         buf_addlit(b, "</value>");
         break;
     case XV_INT:
+        if (v->i4) {
+            buf_addlit(b, "<value><i4>");
+            buf_add_int(b, v->u.i);
+            buf_addlit(b, "</i4></value>");
+            break;
+        }
         buf_addlit(b, "<value>");
         buf_add_int(b, v->u.i);
         buf_addlit(b, "</value>");

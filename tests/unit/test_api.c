@@ -311,7 +311,8 @@ START_TEST(test_session_secrecy)
     xv_array_push(classes, S("*"));
     xv *r = ok("event.from", sess(), classes, S(""), xv_float(0), NULL);
     ck_assert(!mentions(r, NULL, secret));
-    ck_assert_ptr_null(xv_struct_get(xv_struct_get(r, "valid_ref_counts"), "session"));
+    /* a count is no ref: xapi counts every table, session's too (xapi_event.ml) */
+    ck_assert_int_eq(xv_struct_get(xv_struct_get(r, "valid_ref_counts"), "session")->u.i, 2);
     xv *token = xv_dup(xv_struct_get(r, "token"));
     xv_free(r);
     /* a new session and a change to bob's task after the token */
@@ -666,7 +667,14 @@ START_TEST(test_event_from_and_inject)
     evs = xv_struct_get(r, "events");
     ck_assert_uint_eq(evs->u.arr.n, 1);
     ck_assert_str_eq(xv_struct_get_str(evs->u.arr.v[0], "operation"), "mod");
-    ck_assert_str_eq(xv_struct_get_str(r, "token"), xv_str(t2));
+    /* xapi's inject token is just before the event (generation - 1): event.from then
+     * answers a greater one */
+    ck_assert_int_gt(strcmp(xv_struct_get_str(r, "token"), xv_str(t2)), 0);
+    xv_free(r);
+    classes = xv_array();
+    xv_array_push(classes, S("host"));
+    r = ok("event.from", sess(), classes, xv_dup(t2), xv_float(1), NULL);
+    ck_assert_uint_eq(xv_struct_get(r, "events")->u.arr.n, 1);
     xv_free(r);
     xv_free(t2);
     expect(call("event.inject", NULL, sess(), S("nosuchclass"), S("OpaqueRef:x"), NULL), "HANDLE_INVALID", 2,
@@ -675,6 +683,83 @@ START_TEST(test_event_from_and_inject)
     expect(call("event.from", NULL, sess(), classes, S("junk"), xv_float(0), NULL), "EVENT_FROM_TOKEN_PARSE_FAILURE",
            1, "junk");
     expect(call("event.next", NULL, sess(), NULL), "SESSION_NOT_REGISTERED", 1, session);
+}
+END_TEST
+
+/* event.from's answer as xapi shapes it (ocaml/xapi/xapi_event.ml, from_inner;
+ * ocaml/xapi-types/event_types.ml): events with a string id and timestamp "0.0",
+ * valid_ref_counts for every table as <i4> integers, the token "%020d,%020d". */
+START_TEST(test_event_from_shape)
+{
+    xv *classes = xv_array();
+    xv_array_push(classes, S("pool"));
+    xv *r = ok("event.from", sess(), classes, S(""), xv_float(0), NULL);
+    ck_assert_uint_eq(r->u.st.n, 3);
+    const xv *evs = xv_struct_get(r, "events");
+    ck_assert_uint_eq(evs->u.arr.n, 1);
+    const xv *ev = evs->u.arr.v[0];
+    const char *keys[] = {"id", "timestamp", "class", "operation", "ref", "snapshot"};
+    ck_assert_uint_eq(ev->u.st.n, 6);
+    for (size_t i = 0; i < 6; i++)
+        ck_assert_str_eq(ev->u.st.m[i].key, keys[i]);
+    ck_assert_int_eq(xv_struct_get(ev, "id")->type, XV_STRING);
+    ck_assert_str_eq(xv_struct_get_str(ev, "timestamp"), "0.0");
+    ck_assert_str_eq(xv_struct_get_str(ev, "class"), "pool");
+    const xv *counts = xv_struct_get(r, "valid_ref_counts");
+    size_t tables = 0;
+    for (size_t i = 0; i < dm_nclasses; i++) {
+        if (!dm_classes[i].table)
+            continue;
+        tables++;
+        const xv *n = xv_struct_get(counts, dm_classes[i].lname);
+        ck_assert_msg(n && n->type == XV_INT && n->i4, "%s", dm_classes[i].lname); /* not subscribed: counted */
+    }
+    ck_assert_uint_eq(counts->u.st.n, tables);
+    ck_assert_int_eq(xv_struct_get(counts, "pool")->u.i, 1);
+    buf b;
+    buf_init(&b);
+    wire_xmlrpc_write_value(&b, counts);
+    ck_assert_ptr_nonnull(strstr(b.p, "<name>pool</name><value><i4>1</i4></value>"));
+    buf_free(&b);
+    const char *token = xv_struct_get_str(r, "token");
+    ck_assert_uint_eq(strlen(token), 41);
+    ck_assert_int_eq(token[20], ',');
+    ck_assert_str_eq(token + 21, "00000000000000000000");
+    xv_free(r);
+
+    struct {
+        const char *token;
+        bool ok;
+    } rows[] = {
+        {"00000000000000000000,00000000000000000000", true}, {"1,0", true}, {"00000000000000000001", true},
+        {"1", true}, {"junk", false}, {"1,x", false}, {"-1", false}, {"1,2,3", false}, {",", false},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+        classes = xv_array();
+        xv_array_push(classes, S("pool"));
+        r = NULL;
+        xerr *e = call("event.from", &r, sess(), classes, S(rows[i].token), xv_float(0), NULL);
+        if (rows[i].ok) {
+            ck_assert_msg(!e, "%s", rows[i].token);
+        } else {
+            expect(e, "EVENT_FROM_TOKEN_PARSE_FAILURE", 1, rows[i].token);
+            e = NULL;
+        }
+        xerr_free(e);
+        xv_free(r);
+    }
+    /* event.next's timestamp: OCaml's string_of_float of the second ("1764620000.") */
+    classes = xv_array();
+    xv_array_push(classes, S("pool"));
+    xv_free(ok("event.register", sess(), classes, NULL));
+    xv_free(ok("pool.set_name_label", sess(), S(api_pool_ref(api)), S("next"), NULL));
+    r = ok("event.next", sess(), NULL);
+    ck_assert_uint_ge(r->u.arr.n, 1);
+    const char *ts = xv_struct_get_str(r->u.arr.v[0], "timestamp");
+    ck_assert_uint_gt(strlen(ts), 2);
+    ck_assert_int_eq(ts[strlen(ts) - 1], '.');
+    ck_assert_uint_eq(strspn(ts, "0123456789"), strlen(ts) - 1);
+    xv_free(r);
 }
 END_TEST
 
@@ -703,6 +788,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_async_failure);
     tcase_add_test(tc, test_async_cancel);
     tcase_add_test(tc, test_event_from_and_inject);
+    tcase_add_test(tc, test_event_from_shape);
     suite_add_tcase(s, tc);
     return s;
 }
