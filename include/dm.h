@@ -95,6 +95,8 @@ struct dm_error {
     const char *const *params;
     const char *doc;
     bool client;                     /* raised by clients (xe), never by the server */
+    const char *const *forms;        /* other parameter lists: err_<code>_<form>() */
+    size_t nforms;
 };
 
 extern const struct dm_class dm_classes[];

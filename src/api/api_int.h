@@ -58,6 +58,12 @@ extern const struct dm_type api_float_type;
 /* Remove the fields that never go on the wire (dm_field.internal) from a record. */
 void api_strip_internal(const struct dm_class *c, xv *rec);
 xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result);
+/* filter.c: get_all_records_where's expression, parsed once, then matched per record */
+struct filter;
+xerr *filter_parse(const char *expr, struct filter **out);
+xerr *filter_match(const struct filter *f, const struct dm_class *c, const xv *record, bool *match);
+void filter_free(struct filter *f);
+/* parse, match one record, free (the unit tests and the fuzz harness) */
 xerr *filter_eval(const char *expr, const struct dm_class *c, const xv *record, bool *match);
 
 /* session.c */

@@ -222,20 +222,29 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
         return e;
     }
     case GEN_GET_ALL_RECORDS_WHERE: {
-        xv *all = NULL;
-        xerr *e = db_read_all_records(db, c, &all);
+        /* parsed before any record is read, as xapi: a bad expression fails on an
+         * empty table too */
+        struct filter *filter = NULL;
+        xerr *e = filter_parse(xv_str(args[0]), &filter);
         if (e)
             return e;
+        xv *all = NULL;
+        e = db_read_all_records(db, c, &all);
+        if (e) {
+            filter_free(filter);
+            return e;
+        }
         xv *out = xv_struct();
         for (size_t i = 0; i < all->u.st.n && !e; i++) {
             bool match = false;
-            e = filter_eval(xv_str(args[0]), c, all->u.st.m[i].val, &match);
+            e = filter_match(filter, c, all->u.st.m[i].val, &match);
             if (!e && match) {
                 xv_struct_append(out, all->u.st.m[i].key, all->u.st.m[i].val);
                 all->u.st.m[i].val = xv_nil();
             }
         }
         xv_free(all);
+        filter_free(filter);
         if (e) {
             xv_free(out);
             return e;

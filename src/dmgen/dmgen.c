@@ -132,6 +132,13 @@ struct error {
     bool mixed_case;     /* xapi spells it so ("Fault"): exempt from the upper-case check */
     int nparams;
     char *params[DM_MAX_PARAMS];
+    /* other parameter lists xapi sends the same code with (<form>): err_<code>_<form>() */
+    int nforms;
+    struct {
+        char *name;
+        int nparams;
+        char *params[DM_MAX_PARAMS];
+    } forms[4];
     xmlNode *node;
 };
 
@@ -461,6 +468,24 @@ static void read_error(xmlNode *n)
     e->mixed_case = yes(mc);
     free(mc);
     for (xmlNode *c = n->children; c; c = c->next) {
+        if (is(c, "form")) {
+            if (e->nforms == 4) {
+                fail(c, "too many forms");
+                break;
+            }
+            int f = e->nforms++;
+            e->forms[f].name = name_of(c, "error form");
+            for (xmlNode *fp = c->children; fp; fp = fp->next) {
+                if (!is(fp, "param"))
+                    continue;
+                if (e->forms[f].nparams == DM_MAX_PARAMS) {
+                    fail(fp, "too many parameters");
+                    break;
+                }
+                e->forms[f].params[e->forms[f].nparams++] = name_of(fp, "error parameter");
+            }
+            continue;
+        }
         if (!is(c, "param"))
             continue;
         if (e->nparams == DM_MAX_PARAMS) {
@@ -468,6 +493,38 @@ static void read_error(xmlNode *n)
             break;
         }
         e->params[e->nparams++] = name_of(c, "error parameter");
+    }
+}
+
+static void lower(char *dst, const char *src);
+
+/* The constructor of one parameter list of an error (form < 0: its declared one). */
+static void write_error_ctor(FILE *o, const struct error *e, int form, bool body)
+{
+    char lname[128];
+    lower(lname, e->name);
+    int n = form < 0 ? e->nparams : e->forms[form].nparams;
+    char *const *params = form < 0 ? e->params : e->forms[form].params;
+    if (form < 0)
+        fprintf(o, "xerr *err_%s(", lname);
+    else
+        fprintf(o, "xerr *err_%s_%s(", lname, e->forms[form].name);
+    for (int p = 0; p < n; p++)
+        fprintf(o, "%sconst char *%s", p ? ", " : "", params[p]);
+    if (!n)
+        fputs("void", o);
+    if (!body) {
+        fputs(");\n", o);
+        return;
+    }
+    fputs(")\n{\n", o);
+    if (n) {
+        fputs("    const char *const pv_[] = {", o);
+        for (int p = 0; p < n; p++)
+            fprintf(o, "%s%s", p ? ", " : "", params[p]);
+        fprintf(o, "};\n    return xerr__raise(XERR_%s, %d, pv_);\n}\n\n", e->name, n);
+    } else {
+        fprintf(o, "    return xerr__raise(XERR_%s, 0, NULL);\n}\n\n", e->name);
     }
 }
 
@@ -933,6 +990,12 @@ static void write_c(const char *path)
             fputs(", ", o);
         }
         fputs("NULL};\n", o);
+        fprintf(o, "static const char *const Q_%s[] = {", errs[i].name);
+        for (int f = 0; f < errs[i].nforms; f++) {
+            c_str(o, errs[i].forms[f].name);
+            fputs(", ", o);
+        }
+        fputs("NULL};\n", o);
     }
     fputs("const struct dm_error dm_errors[] = {\n", o);
     for (int i = 0; i < nerrs; i++) {
@@ -940,27 +1003,12 @@ static void write_c(const char *path)
         c_str(o, errs[i].name);
         fprintf(o, ", %d, R_%s, ", errs[i].nparams, errs[i].name);
         c_str(o, errs[i].doc);
-        fprintf(o, ", %s},\n", errs[i].client ? "true" : "false");
+        fprintf(o, ", %s, Q_%s, %d},\n", errs[i].client ? "true" : "false", errs[i].name, errs[i].nforms);
     }
     fprintf(o, "};\nconst size_t dm_nerrors = %d;\n\n", nerrs);
-    for (int i = 0; i < nerrs; i++) {
-        char lname[128];
-        lower(lname, errs[i].name);
-        fprintf(o, "xerr *err_%s(", lname);
-        for (int p = 0; p < errs[i].nparams; p++)
-            fprintf(o, "%sconst char *%s", p ? ", " : "", errs[i].params[p]);
-        if (!errs[i].nparams)
-            fputs("void", o);
-        fputs(")\n{\n", o);
-        if (errs[i].nparams) {
-            fputs("    const char *const pv_[] = {", o);
-            for (int p = 0; p < errs[i].nparams; p++)
-                fprintf(o, "%s%s", p ? ", " : "", errs[i].params[p]);
-            fprintf(o, "};\n    return xerr__raise(XERR_%s, %d, pv_);\n}\n\n", errs[i].name, errs[i].nparams);
-        } else {
-            fprintf(o, "    return xerr__raise(XERR_%s, 0, NULL);\n}\n\n", errs[i].name);
-        }
-    }
+    for (int i = 0; i < nerrs; i++)
+        for (int f = -1; f < errs[i].nforms; f++)
+            write_error_ctor(o, &errs[i], f, true);
     write_handlers_c(o);
     fclose(o);
 }
@@ -1147,16 +1195,9 @@ static void write_h(const char *path)
     for (int i = 0; i < nerrs; i++)
         fprintf(o, "#define XERR_%s \"%s\"\n", errs[i].name, errs[i].name);
     fputs("\n/* A constructor for every error code, its parameters in order. */\n", o);
-    for (int i = 0; i < nerrs; i++) {
-        char lname[128];
-        lower(lname, errs[i].name);
-        fprintf(o, "xerr *err_%s(", lname);
-        for (int p = 0; p < errs[i].nparams; p++)
-            fprintf(o, "%sconst char *%s", p ? ", " : "", errs[i].params[p]);
-        if (!errs[i].nparams)
-            fputs("void", o);
-        fputs(");\n", o);
-    }
+    for (int i = 0; i < nerrs; i++)
+        for (int f = -1; f < errs[i].nforms; f++)
+            write_error_ctor(o, &errs[i], f, false);
     fputc('\n', o);
     write_handlers_h(o);
     fputs("#endif\n", o);

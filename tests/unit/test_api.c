@@ -763,6 +763,65 @@ START_TEST(test_event_from_shape)
 }
 END_TEST
 
+/* get_all_records_where, each row an expression over the one pool record and xapi's
+ * answer (ocaml/database/db_filter_lex.mll, db_filter_parse.mly: and/or of equal
+ * precedence grouping left, not loosest, no <> and no escapes; ocaml/xapi/exnHelper.ml:
+ * INVALID_VALUE [expr, Printexc text]; db_cache_types.ml: ["missing field", f, ""]). */
+START_TEST(test_where_table)
+{
+    xv_free(ok("pool.set_name_label", sess(), S(api_pool_ref(api)), S("p1"), NULL));
+#define PARSE "Stdlib.Parsing.Parse_error"
+#define LEX "Failure(\"lexing: empty token\")"
+    struct {
+        const char *expr;
+        int match;               /* 1, 0, or -1: an error */
+        const char *code, *p0, *p1;
+    } rows[] = {
+        {"true", 1}, {"false", 0}, {"field \"name__label\" = \"p1\"", 1}, {"field \"name_label\" = \"p1\"", 1},
+        {"\"a\" = \"a\"", 1}, {"\"a\" = \"b\"", 0},
+        {"not true and false", 1},      /* not (true and false) */
+        {"not false or true", 0},       /* not (false or true) */
+        {"true or true and false", 0},  /* (true or true) and false */
+        {"false and true or true", 1},  /* (false and true) or true */
+        {"true and not false or false", 1},
+        {"field\"name__label\"=\"p1\"and true", 1},
+        {" \t\n(true)\n", 1},
+        {"field \"tags\" = \"()\"", 1}, {"field \"other_config\" = \"()\"", 1},
+        {"false and field \"nope\" = \"x\"", 0},  /* && short-circuits: no lookup */
+        {"field \"nope\" = \"x\"", -1, "INTERNAL_ERROR", "missing field", "nope"},
+        {"field \"uuid\" <> \"x\"", -1, "INVALID_VALUE", NULL, LEX},
+        {"field \"uuid\" =", -1, "INVALID_VALUE", NULL, PARSE},
+        {"(true", -1, "INVALID_VALUE", NULL, PARSE},
+        {"true true", -1, "INVALID_VALUE", NULL, PARSE},
+        {"\"x", -1, "INVALID_VALUE", NULL, LEX},
+        {"", -1, "INVALID_VALUE", NULL, PARSE},
+        {"field uuid = \"x\"", -1, "INVALID_VALUE", NULL, LEX},
+        {"\"a\\\"b\" = \"x\"", -1, "INVALID_VALUE", NULL, LEX},
+        {"True", -1, "INVALID_VALUE", NULL, LEX},
+    };
+    for (size_t i = 0; i < sizeof(rows) / sizeof(*rows); i++) {
+        xv *r = NULL;
+        xerr *e = call("pool.get_all_records_where", &r, sess(), S(rows[i].expr), NULL);
+        if (rows[i].match >= 0) {
+            ck_assert_msg(!e, "%s: %s", rows[i].expr, e ? e->code : "");
+            ck_assert_msg(r->u.st.n == (size_t)rows[i].match, "%s matched %zu", rows[i].expr, r->u.st.n);
+        } else if (strcmp(rows[i].code, "INTERNAL_ERROR") == 0) {
+            expect(e, rows[i].code, 3, rows[i].p0, rows[i].p1, "");
+            e = NULL;
+        } else {
+            expect(e, rows[i].code, 2, rows[i].expr, rows[i].p1);
+            e = NULL;
+        }
+        xerr_free(e);
+        xv_free(r);
+    }
+    /* parsed before the table is read: a bad expression fails on an empty table too */
+    expect(call("VM.get_all_records_where", NULL, sess(), S("(true"), NULL), "INVALID_VALUE", 2, "(true", PARSE);
+#undef PARSE
+#undef LEX
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("api");
@@ -789,6 +848,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_async_cancel);
     tcase_add_test(tc, test_event_from_and_inject);
     tcase_add_test(tc, test_event_from_shape);
+    tcase_add_test(tc, test_where_table);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -150,6 +150,10 @@ static const struct dm_error *by_lower(const char *lname)
         l[j] = 0;
         if (strcmp(l, lname) == 0)
             return &dm_errors[i];
+        /* a <form> of the code: err_<code>_<form> */
+        for (size_t f = 0; f < dm_errors[i].nforms; f++)
+            if (strncmp(lname, l, j) == 0 && lname[j] == '_' && strcmp(lname + j + 1, dm_errors[i].forms[f]) == 0)
+                return &dm_errors[i];
     }
     return NULL;
 }
