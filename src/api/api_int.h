@@ -86,6 +86,8 @@ bool tasks_stop(struct api *api, double grace);
 xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t n, char **task_ref);
 
 /* dispatch.c */
+/* FIELD_TYPE_ERROR [name] for a wire value xapi would not unmarshal as t. */
+xerr *api_strict(const struct dm_type *t, const xv *in, const char *name);
 xerr *method_run(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result);
 
 /* host.c */

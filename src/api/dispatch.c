@@ -265,6 +265,33 @@ xv *api_list_methods(struct api *api)
     return a;
 }
 
+/* The wire types xapi's unmarshallers refuse before any conversion (ocaml-rpc's
+ * bool_of_rpc takes only a boolean: the string "true" is not one), inside sets and
+ * maps too.  Other types are left to dm_coerce. */
+xerr *api_strict(const struct dm_type *t, const xv *in, const char *name)
+{
+    switch (t->kind) {
+    case DM_BOOL:
+        return in->type == XV_BOOL ? NULL : err_field_type_error(name);
+    case DM_SET:
+        for (size_t i = 0; in->type == XV_ARRAY && i < in->u.arr.n; i++) {
+            xerr *e = api_strict(t->elem, in->u.arr.v[i], name);
+            if (e)
+                return e;
+        }
+        return NULL;
+    case DM_MAP:
+        for (size_t i = 0; in->type == XV_STRUCT && i < in->u.st.n; i++) {
+            xerr *e = api_strict(t->val, in->u.st.m[i].val, name);
+            if (e)
+                return e;
+        }
+        return NULL;
+    default:
+        return NULL;
+    }
+}
+
 static xerr *count_mismatch(const char *method, size_t expected, size_t received)
 {
     char e[24], r[24];
@@ -317,8 +344,14 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
             return count_mismatch(name, m->nrequired, 0);
         return err_session_invalid("");
     }
-    if (nargs < m->nrequired || nargs > m->nparams)
-        return count_mismatch(name, nargs < m->nrequired ? m->nrequired : m->nparams, nargs);
+    /* xapi's dispatcher (gen_server.ml): a message with defaulted parameters matches
+     * required :: default_args, so trailing extras are ignored; one without takes
+     * exactly its parameters */
+    bool has_defaults = m->nparams > m->nrequired;
+    if (nargs < m->nrequired || (nargs > m->nparams && !has_defaults))
+        return count_mismatch(name, has_defaults || nargs < m->nrequired ? m->nrequired : m->nparams, nargs);
+    if (nargs > m->nparams)
+        nargs = m->nparams;
 
     struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer,
                           .local_root = who && who->local_root, .wait = who ? who->wait : NULL};
@@ -339,6 +372,8 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
     for (size_t i = 0; i < nargs && !e; i++) {
         const xv *in = params->u.arr.v[first + i];
         if (m->ptypes[i])
+            e = api_strict(m->ptypes[i], in, m->pnames[i]);
+        if (!e && m->ptypes[i])
             e = dm_coerce(m->ptypes[i], in, m->pnames[i], &args[i]);
         else
             args[i] = xv_dup(in);
@@ -361,8 +396,11 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
     }
     for (size_t i = 0; i < nargs; i++)
         xv_free(args[i]);
-    if (!e && !*result && !(ctx.wait && ctx.wait->parked))
-        *result = xv_nil();
+    if (!e && !(ctx.wait && ctx.wait->parked) && (!*result || (*result)->type == XV_NIL)) {
+        /* void is the empty string on every wire (gen_server.ml: Rpc.String "") */
+        xv_free(*result);
+        *result = xv_string("");
+    }
     if (e && log_enabled(LL_DEBUG)) {
         _cleanup_free_ char *s = xerr_str(e);
         log_debug("%s from %s: %s", method, peer ? peer : "?", s);

@@ -152,7 +152,9 @@ xerr *api_record_from_args(const struct dm_class *c, const xv *args, xv **out)
         xv *v = xv_struct_get(args, f->name), *canon = NULL;
         if (!v || f->qual == DM_DYNAMIC_RO)
             continue;
-        xerr *e = dm_coerce(f->type, v, f->name, &canon);
+        xerr *e = api_strict(f->type, v, f->name);
+        if (!e)
+            e = dm_coerce(f->type, v, f->name, &canon);
         if (e) {
             xv_free(fields);
             return e;
