@@ -93,8 +93,8 @@ struct api_peer {
 };
 
 /* The entry point.  params: an XV_ARRAY (owned by the caller).  On success returns
- * the result (caller frees; the empty string for void, as xapi); a parked call (peer->wait->parked)
- * returns NULL with *result NULL. */
+ * the result (caller frees; the empty string for void, as xapi sends it); a parked
+ * call (peer->wait->parked) returns NULL with *result NULL. */
 xerr *api_call(struct api *api, const char *method, const xv *params, const struct api_peer *peer,
                xv **result);
 /* True for calls that only read or write the database (the generic accessors, Async

@@ -54,10 +54,11 @@ class XmlRpcEnvelope(DaemonCase):
         self.assertTrue(text.startswith("<?xml version=\"1.0\"?>"), text[:100])
         self.assertRegex(text, re.escape(success_body("XX")).replace("XX", "<value>" + REF + "</value>"))
         self.assertNotIn("<fault>", text)
-        # and it logs out cleanly, void coming back as an empty value
+        # and it logs out cleanly, void coming back as the empty string (gen_server.ml:
+        # Rpc.String "", which ocaml-rpc writes <value></value>)
         ref = parse_response(text)["Value"]
         text = xml_call_raw(self.d.port, "session.logout", ref)
-        self.assertIn(success_body("<value/>"), text)
+        self.assertIn(success_body("<value></value>"), text)
 
     def test_ints_are_bare_strings(self):
         self.assertEqual(self.value_xml("VM.get_VCPUs_max", self.vm), "<value>1</value>")
@@ -108,7 +109,7 @@ class XmlRpcEnvelope(DaemonCase):
         self.assertIn("<member><name>has_vendor_device</name><value><boolean>0</boolean></value></member>", rec)
 
     def test_void_is_an_empty_value(self):
-        self.assertEqual(self.value_xml("VM.set_name_label", self.vm, "x"), "<value/>")
+        self.assertEqual(self.value_xml("VM.set_name_label", self.vm, "x"), "<value></value>")
         self.assertEqual(self.x.VM.set_name_label(self.vm, "y"), "")
 
     def test_failure_is_a_struct_not_a_fault(self):
@@ -135,7 +136,7 @@ class XmlRpcEnvelope(DaemonCase):
 
     def test_other_input_spellings(self):
         calls = [("VM.set_is_a_template", "<value><boolean>1</boolean></value>", True),
-                 ("VM.set_is_a_template", "<value>false</value>", False),
+                 ("VM.set_is_a_template", "<value><boolean>0</boolean></value>", False),
                  ("VM.set_HVM_shadow_multiplier", "<value><double>3.25</double></value>", 3.25),
                  ("VM.set_HVM_shadow_multiplier", "<value><int>4</int></value>", 4.0),
                  ("VM.set_HVM_shadow_multiplier", "<value>1.5</value>", 1.5),
@@ -147,6 +148,10 @@ class XmlRpcEnvelope(DaemonCase):
                                  "</data></array></value>", ["a", "b"]),
                  ("VM.set_other_config", "<value><struct><member><name>k</name><value>v</value></member>"
                                          "</struct></value>", {"k": "v"})]
+        # a bool is a boolean (ocaml-rpc bool_of_rpc): the string is refused
+        text = xml_body_raw(self.d.port, call_xml("VM.set_is_a_template", "<value>%s</value>" % self.s,
+                                                  "<value>%s</value>" % self.vm, "<value>false</value>"))
+        self.assertEqual(parse_response(text)["ErrorDescription"], ["FIELD_TYPE_ERROR", "value"])
         for method, spelling, want in calls:
             text = xml_body_raw(self.d.port, call_xml(method, "<value>%s</value>" % self.s,
                                                       "<value>%s</value>" % self.vm, spelling))
@@ -206,9 +211,9 @@ class JsonRpc(DaemonCase):
         self.assertEqual(rec["other_config"], {})
         self.assertEqual(rec["tags"], [])
         self.assertRegex(rec["snapshot_time"], r"^\d{8}T\d\d:\d\d:\d\dZ$")
-        # void is null
+        # void is "" in JSON too (gen_server.ml: Rpc.String "")
         r = curl_json(self.d.port, {"jsonrpc": "2.0", "method": "VM.destroy", "params": [s, vm["result"]], "id": 3})
-        self.assertEqual(r, {"jsonrpc": "2.0", "result": None, "id": 3})
+        self.assertEqual(r, {"jsonrpc": "2.0", "result": "", "id": 3})
 
     def test_v2_errors(self):
         r = curl_json(self.d.port, {"jsonrpc": "2.0", "method": "VM.get_record",
@@ -232,7 +237,7 @@ class JsonRpc(DaemonCase):
         self.assertEqual(r["id"], 2)
         self.assertEqual(r["error"], ["HANDLE_INVALID", "VM", "OpaqueRef:nope"])
         r = curl_json(self.d.port, {"method": "session.logout", "params": [s], "id": 3})
-        self.assertEqual(r, {"result": None, "error": None, "id": 3})
+        self.assertEqual(r, {"result": "", "error": None, "id": 3})
 
     def test_sessions_are_shared_between_protocols(self):
         s = curl_json(self.d.port, {"jsonrpc": "2.0", "method": "session.login_with_password",
