@@ -120,6 +120,48 @@ static xerr *ensure_linked(struct db_txn *t, const struct dm_class *owner, const
     return e;
 }
 
+/* A host_cpu record per physical CPU the backend reports (xapi keeps one per CPU, by
+ * number); what the backend does not say (vendor, model) stays empty. */
+static xerr *sync_cpus(struct db_txn *t, const char *host, const struct hv_host_info *hi)
+{
+    xv *key = xv_string(host), *refs = NULL;
+    xerr *e = db_txn_lookup_field(t, DMC_host_cpu, DMF_host_cpu_host, key, &refs);
+    xv_free(key);
+    if (e)
+        return e;
+    bool *have = xcalloc(hi->nr_cpus + 1, sizeof(bool));
+    for (size_t i = 0; !e && i < refs->u.arr.n; i++) {
+        const char *ref = xv_str(refs->u.arr.v[i]);
+        xv *n = NULL;
+        e = db_txn_read_field(t, DMC_host_cpu, ref, DMF_host_cpu_number, &n);
+        if (e)
+            break;
+        int64_t num = n->u.i;
+        xv_free(n);
+        if (num < 0 || num >= (int64_t)hi->nr_cpus || have[num])
+            e = db_txn_destroy(t, DMC_host_cpu, ref); /* a CPU no longer there */
+        else
+            have[num] = true;
+        if (!e)
+            e = set(t, DMC_host_cpu, ref, DMF_host_cpu_speed, xv_int(hi->cpu_mhz));
+    }
+    for (unsigned i = 0; !e && i < hi->nr_cpus; i++) {
+        if (have[i])
+            continue;
+        xv *f = xv_struct();
+        dm_set(f, DMF_host_cpu_host, xv_string(host));
+        dm_set(f, DMF_host_cpu_number, xv_int(i));
+        dm_set(f, DMF_host_cpu_speed, xv_int(hi->cpu_mhz));
+        char *ref = NULL;
+        e = api_create_object(t, DMC_host_cpu, f, &ref);
+        free(ref);
+        xv_free(f);
+    }
+    free(have);
+    xv_free(refs);
+    return e;
+}
+
 static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const struct hv_host_info *hi)
 {
     const struct config *cfg = api->cfg;
@@ -163,6 +205,7 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
                      NULL, NULL));
     if (!e)
         e = set(t, DMC_host, host, DMF_host_cpu_info, smap("cpu_count", cpus, "speed", mhz, NULL, NULL));
+    if (!e) e = sync_cpus(t, host, hi);
     if (!e) e = set(t, DMC_host, host, DMF_host_capabilities, caps);
     else xv_free(caps);
     if (!e) e = set(t, DMC_host, host, DMF_host_virtual_hardware_platform_versions, versions);
