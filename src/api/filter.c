@@ -248,40 +248,34 @@ static void sexpr_string(buf *b, const char *s)
     buf_addc(b, '\'');
 }
 
+/* A scalar's text: bare at the top, quoted inside a set or map. */
+static void scalar(buf *b, const char *text, bool nested)
+{
+    if (nested)
+        sexpr_string(b, text);
+    else
+        buf_adds(b, text);
+}
+
 static void db_text(buf *b, const xv *v, bool nested)
 {
+    char n[40];
     switch (v->type) {
     case XV_STRING:
     case XV_DATETIME:
-        if (nested)
-            sexpr_string(b, v->u.str.s);
-        else
-            buf_adds(b, v->u.str.s);
+        scalar(b, v->u.str.s, nested);
         break;
-    case XV_INT: {
-        char n[24];
+    case XV_INT:
         snprintf(n, sizeof(n), "%lld", (long long)v->u.i);
-        if (nested)
-            sexpr_string(b, n);
-        else
-            buf_adds(b, n);
+        scalar(b, n, nested);
         break;
-    }
     case XV_BOOL:
-        if (nested)
-            sexpr_string(b, v->u.b ? "true" : "false");
-        else
-            buf_adds(b, v->u.b ? "true" : "false");
+        scalar(b, v->u.b ? "true" : "false", nested);
         break;
-    case XV_FLOAT: {
-        char n[40];
+    case XV_FLOAT:
         snprintf(n, sizeof(n), "%.16g", v->u.f);
-        if (nested)
-            sexpr_string(b, n);
-        else
-            buf_adds(b, n);
+        scalar(b, n, nested);
         break;
-    }
     case XV_ARRAY:
         buf_addc(b, '(');
         for (size_t i = 0; i < v->u.arr.n; i++) {
