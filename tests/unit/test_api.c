@@ -159,7 +159,7 @@ START_TEST(test_async_table)
                 xv_array_push(params, S(a == 0 ? api_host_ref(api) : "x"));
         }
         xv *r = NULL;
-        xerr *e = api_call(api, rows[i].method, params, "test", &r);
+        xerr *e = api_call(api, rows[i].method, params, &(struct api_peer){.addr = "test"}, &r);
         xv_free(params);
         xv_free(r);
         ck_assert_msg(e != NULL, "%s succeeded", rows[i].method);
@@ -177,7 +177,7 @@ START_TEST(test_async_table)
     for (size_t i = 0; i < sizeof(yes) / sizeof(*yes); i++) {
         xv *params = xv_array();
         xv_array_push(params, sess());
-        xerr *e = api_call(api, yes[i], params, "test", &(xv *){NULL});
+        xerr *e = api_call(api, yes[i], params, &(struct api_peer){.addr = "test"}, &(xv *){NULL});
         xv_free(params);
         /* a count mismatch, not MESSAGE_METHOD_UNKNOWN or a Fault: the Async form exists */
         ck_assert_msg(e && strcmp(e->code, "MESSAGE_PARAMETER_COUNT_MISMATCH") == 0, "%s", yes[i]);
