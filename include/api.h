@@ -17,6 +17,7 @@
 #define XENAPID_API_H
 
 #include <stdbool.h>
+#include <time.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -48,6 +49,8 @@ struct api_options {
     struct hv *hv;               /* may be NULL in unit tests */
     struct platform *platform;   /* the version registry and this host's offer */
     const char *certificate_fingerprint; /* of the HTTPS certificate; NULL without HTTPS */
+    const char *certificate_fingerprint_sha1;     /* the same, SHA-1 */
+    time_t certificate_not_before, certificate_not_after;
 };
 
 xerr *api_create(const struct api_options *opt, struct api **out);

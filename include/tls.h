@@ -9,6 +9,7 @@
 #define XENAPID_TLS_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "xerr.h"
 
@@ -18,6 +19,8 @@ struct tls_identity {
     /* SHA-256 of the certificate (DER) as colon-separated upper-case hex, the form
      * xapi and `openssl x509 -fingerprint -sha256` print */
     char fingerprint[96];
+    char fingerprint_sha1[64];   /* the same form */
+    time_t not_before, not_after; /* its validity */
     bool created;                /* made at this start */
 };
 

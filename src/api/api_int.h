@@ -46,6 +46,8 @@ struct api {
     api_change_hook *change_hooks;       /* by class index, may be NULL */
     char *host_ref, *pool_ref;
     char *certificate_fingerprint;       /* "" without HTTPS */
+    char *certificate_fingerprint_sha1;
+    time_t certificate_not_before, certificate_not_after;
     struct sessions *sessions;
     struct events *events;
     struct tasks *tasks;

@@ -187,6 +187,10 @@ xerr *api_create(const struct api_options *opt, struct api **out)
     api->hv = opt->hv;
     api->platform = opt->platform;
     api->certificate_fingerprint = xstrdup(opt->certificate_fingerprint ? opt->certificate_fingerprint : "");
+    api->certificate_fingerprint_sha1 =
+        xstrdup(opt->certificate_fingerprint_sha1 ? opt->certificate_fingerprint_sha1 : "");
+    api->certificate_not_before = opt->certificate_not_before;
+    api->certificate_not_after = opt->certificate_not_after;
     api->methods = strmap_new();
     api->ref_types = xcalloc(dm_nclasses, sizeof(struct dm_type));
     api->change_hooks = xcalloc(dm_nclasses, sizeof(api_change_hook));
@@ -222,6 +226,7 @@ void api_destroy(struct api *api)
     free(api->host_ref);
     free(api->pool_ref);
     free(api->certificate_fingerprint);
+    free(api->certificate_fingerprint_sha1);
     free(api);
 }
 

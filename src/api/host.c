@@ -162,6 +162,49 @@ static xerr *sync_cpus(struct db_txn *t, const char *host, const struct hv_host_
     return e;
 }
 
+/* This host's HTTPS certificate as a Certificate record of type host (xapi keeps
+ * one per host, datamodel_certificate.ml); none without HTTPS.  A changed
+ * certificate replaces the record. */
+static xerr *sync_certificate(struct api *api, struct db_txn *t, const char *host)
+{
+    xv *key = xv_string(host), *refs = NULL;
+    xerr *e = db_txn_lookup_field(t, DMC_Certificate, DMF_Certificate_host, key, &refs);
+    xv_free(key);
+    if (e)
+        return e;
+    bool have = false;
+    const char *want = api->certificate_fingerprint;
+    for (size_t i = 0; !e && i < refs->u.arr.n; i++) {
+        const char *ref = xv_str(refs->u.arr.v[i]);
+        xv *rec = NULL;
+        if ((e = db_txn_read_record(t, DMC_Certificate, ref, &rec)) != NULL)
+            break;
+        bool mine = dm_get_enum(rec, DMF_Certificate_type) == CERTIFICATE_TYPE_HOST;
+        bool same = *want && !have && strcmp(dm_get_str(rec, DMF_Certificate_fingerprint_sha256), want) == 0;
+        xv_free(rec);
+        if (same)
+            have = true;
+        else if (mine)
+            e = db_txn_destroy(t, DMC_Certificate, ref);
+    }
+    xv_free(refs);
+    if (e || have || !*want)
+        return e;
+    xv *f = xv_struct();
+    dm_set(f, DMF_Certificate_type, xv_string(certificate_type_name(CERTIFICATE_TYPE_HOST)));
+    dm_set(f, DMF_Certificate_host, xv_string(host));
+    dm_set(f, DMF_Certificate_not_before, xv_datetime(api->certificate_not_before));
+    dm_set(f, DMF_Certificate_not_after, xv_datetime(api->certificate_not_after));
+    dm_set(f, DMF_Certificate_fingerprint, xv_string(want));
+    dm_set(f, DMF_Certificate_fingerprint_sha256, xv_string(want));
+    dm_set(f, DMF_Certificate_fingerprint_sha1, xv_string(api->certificate_fingerprint_sha1));
+    char *ref = NULL;
+    e = api_create_object(t, DMC_Certificate, f, &ref);
+    free(ref);
+    xv_free(f);
+    return e;
+}
+
 static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const struct hv_host_info *hi)
 {
     const struct config *cfg = api->cfg;
@@ -206,6 +249,7 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     if (!e)
         e = set(t, DMC_host, host, DMF_host_cpu_info, smap("cpu_count", cpus, "speed", mhz, NULL, NULL));
     if (!e) e = sync_cpus(t, host, hi);
+    if (!e) e = sync_certificate(api, t, host);
     if (!e) e = set(t, DMC_host, host, DMF_host_capabilities, caps);
     else xv_free(caps);
     if (!e) e = set(t, DMC_host, host, DMF_host_virtual_hardware_platform_versions, versions);

@@ -297,7 +297,10 @@ int main(int argc, char **argv)
     if ((e = hv_open(cfg, &hv)) != NULL)
         goto failed;
     struct api_options ao = {.cfg = cfg, .db = db, .hv = hv, .platform = platform,
-                             .certificate_fingerprint = tls ? tls->fingerprint : NULL};
+                             .certificate_fingerprint = tls ? tls->fingerprint : NULL,
+                             .certificate_fingerprint_sha1 = tls ? tls->fingerprint_sha1 : NULL,
+                             .certificate_not_before = tls ? tls->not_before : 0,
+                             .certificate_not_after = tls ? tls->not_after : 0};
     if ((e = api_create(&ao, &api)) != NULL)
         goto failed;
     if ((e = modules_register(api)) != NULL)

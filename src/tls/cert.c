@@ -212,23 +212,38 @@ static xerr *load_or_make_key(const char *key_path, bool make, char **pem, gnutl
     return e;
 }
 
-static xerr *fingerprint(const char *cert_path, const char *pem, char out[96])
+static void hex_colons(const unsigned char *md, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 3 * i, 4, i + 1 < n ? "%02X:" : "%02X", md[i]);
+}
+
+/* The fingerprints and validity the host's Certificate record shows. */
+static xerr *describe(const char *cert_path, struct tls_identity *id)
 {
     gnutls_x509_crt_t crt;
     int rc = gnutls_x509_crt_init(&crt);
     if (rc < 0)
         return gnutls_fail("certificate", rc);
-    gnutls_datum_t d = {(unsigned char *)pem, (unsigned)strlen(pem)};
-    unsigned char md[32];
-    size_t n = sizeof(md);
+    gnutls_datum_t d = {(unsigned char *)id->cert_pem, (unsigned)strlen(id->cert_pem)};
+    unsigned char md[32], md1[20];
+    size_t n = sizeof(md), n1 = sizeof(md1);
     xerr *e = NULL;
     if ((rc = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM)) < 0)
         e = xerr_internal("the TLS certificate %s: %s", cert_path, gnutls_strerror(rc));
     else if ((rc = gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, md, &n)) < 0 || n != sizeof(md))
         e = gnutls_fail("fingerprint", rc);
+    else if ((rc = gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA1, md1, &n1)) < 0 || n1 != sizeof(md1))
+        e = gnutls_fail("fingerprint", rc);
+    if (!e) {
+        id->not_before = gnutls_x509_crt_get_activation_time(crt);
+        id->not_after = gnutls_x509_crt_get_expiration_time(crt);
+    }
     gnutls_x509_crt_deinit(crt);
-    for (size_t i = 0; !e && i < n; i++)
-        snprintf(out + 3 * i, 4, i + 1 < n ? "%02X:" : "%02X", md[i]);
+    if (!e) {
+        hex_colons(md, n, id->fingerprint);
+        hex_colons(md1, n1, id->fingerprint_sha1);
+    }
     return e;
 }
 
@@ -259,7 +274,7 @@ xerr *tls_identity_load(const char *cert_path, const char *key_path, const char 
     if (key)
         gnutls_x509_privkey_deinit(key);
     if (!e)
-        e = fingerprint(cert_path, id->cert_pem, id->fingerprint);
+        e = describe(cert_path, id);
     if (e) {
         tls_identity_free(id);
         return e;

@@ -39,6 +39,42 @@ static xerr *ensure_metrics(struct db_txn *t, const char *vm, const xv *rec, cha
     return e;
 }
 
+/* A console per running domain, as xapi makes from xenopsd's report
+ * (xapi_xenops.ml, update_vm): an HVM guest's is qemu's VNC server (rfb), a PV
+ * guest's its text console (vt100); the location is xapi's
+ * https://ADDRESS/console?uuid=UUID.  They go when the domain goes, and a new domain
+ * gets new ones. */
+static xerr *sync_consoles(struct db_txn *t, const char *vm, const xv *after, bool live)
+{
+    xv *key = xv_string(vm), *refs = NULL;
+    xerr *e = db_txn_lookup_field(t, DMC_console, DMF_console_VM, key, &refs);
+    xv_free(key);
+    for (size_t i = 0; !e && i < refs->u.arr.n; i++)
+        e = db_txn_destroy(t, DMC_console, xv_str(refs->u.arr.v[i]));
+    xv_free(refs);
+    if (e || !live)
+        return e;
+    xv *addr = NULL;
+    const char *host = dm_get_str(after, DMF_VM_resident_on);
+    if (strcmp(host, REF_NULL) != 0 && (e = db_txn_read_field(t, DMC_host, host, DMF_host_address, &addr)) != NULL)
+        return e;
+    char uuid[37];
+    uuid_generate_str(uuid);
+    xv *f = xv_struct();
+    dm_set(f, DMF_console_uuid, xv_string(uuid));
+    dm_set(f, DMF_console_VM, xv_string(vm));
+    dm_set(f, DMF_console_protocol,
+           xv_string(console_protocol_name(vm_is_hvm(after) ? CONSOLE_PROTOCOL_RFB : CONSOLE_PROTOCOL_VT100)));
+    dm_set(f, DMF_console_location,
+           xv_string_take(xasprintf("https://%s/console?uuid=%s", addr ? xv_str(addr) : "", uuid)));
+    xv_free(addr);
+    char *ref = NULL;
+    e = api_create_object(t, DMC_console, f, &ref);
+    free(ref);
+    xv_free(f);
+    return e;
+}
+
 xerr *vm_apply(struct db_txn *t, const char *vm, const xv *before, const xv *updates)
 {
     xerr *e = NULL;
@@ -93,6 +129,8 @@ xerr *vm_apply(struct db_txn *t, const char *vm, const xv *before, const xv *upd
         }
         if (!e)
             e = set(t, DMC_VM_metrics, metrics, DMF_VM_metrics_last_updated, xv_datetime(time(NULL)));
+        if (!e && (!live_state(now) || !live_state(was) || restarted))
+            e = sync_consoles(t, vm, after, live_state(now));
     }
     if (!e) {
         xv *ops = vm_allowed_operations(after);
