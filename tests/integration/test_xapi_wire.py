@@ -2,7 +2,9 @@
 Each row is a request and the exact structure xapi would answer, from its source:
 ocaml/idl/ocaml_backend/gen_server.ml (the dispatcher: listMethods, isAlive, defaulted
 parameters, void as ""), ocaml/xapi/server_helpers.ml (Async. stripped, Fault),
-ocaml-rpc's X_of_rpc (strict types)."""
+ocaml-rpc's X_of_rpc (strict types), ocaml/database/db_filter_lex.mll and
+db_filter_parse.mly with db_filter.ml (get_all_records_where), ocaml/xapi/xapi_event.ml
+(event.from's token), ocaml/idl/datamodel.ml (session: no get_all, no events)."""
 
 import xmlrpc.client
 
@@ -69,6 +71,52 @@ class XapiWire(DaemonCase):
              ["MESSAGE_PARAMETER_COUNT_MISMATCH", "VM.get_name_label", "1", "2"]),
             # system.isAlive:<x> answers its first parameter
             ("system.isAlive:probe", ["ping"], "ping", None),
+        ]
+        for method, params, value, error in rows:
+            with self.subTest(method=method, params=params):
+                self.check(method, params, value, error)
+
+    def test_filter_rows(self):
+        # get_all_records_where: and/or of one precedence, left to right; not takes all
+        # to its right; no <>; a parse failure is INVALID_VALUE [expr, Printexc's text];
+        # an unknown field INTERNAL_ERROR ["missing field", f, ""] (db_filter.ml)
+        s = self.session.handle
+        self.x.VM.set_name_label(self.vm, "xapi-wire")
+        lex, parse = 'Failure("lexing: empty token")', "Stdlib.Parsing.Parse_error"
+        rows = [
+            ('field "name__label" = "no such VM"', {}, None),
+            # (A or true) and false, not A or (true and false)
+            ('field "name__label" = "xapi-wire" or true and false', {}, None),
+            # not (true or true)
+            ("not true or true", {}, None),
+            ('field "name__label" <> "x"', None, lex),
+            ("(true", None, parse),
+            ("true true", None, parse),
+            ('field "name__label" = ', None, parse),
+            ('field "no_such_field" = "x"', None, "missing"),
+        ]
+        for expr, value, error in rows:
+            with self.subTest(expr=expr):
+                if error == "missing":
+                    self.check("VM.get_all_records_where", [s, expr], None,
+                               ["INTERNAL_ERROR", "missing field", "no_such_field", ""])
+                elif error:
+                    self.check("VM.get_all_records_where", [s, expr], None, ["INVALID_VALUE", expr, error])
+                else:
+                    self.check("VM.get_all_records_where", [s, expr], value)
+
+    def test_session_and_event_rows(self):
+        # sessions are credentials: no way to list them (datamodel.ml: session has
+        # no get_all nor events); a token xapi cannot read (xapi_event.ml)
+        s = self.session.handle
+        rows = [
+            ("session.get_all", [s], None, ["MESSAGE_METHOD_UNKNOWN", "session.get_all"]),
+            ("session.get_all_records", [s], None, ["MESSAGE_METHOD_UNKNOWN", "session.get_all_records"]),
+            ("session.get_all_records_where", [s, "true"], None,
+             ["MESSAGE_METHOD_UNKNOWN", "session.get_all_records_where"]),
+            ("event.from", [s, ["vm"], "not a token", 0.0], None,
+             ["EVENT_FROM_TOKEN_PARSE_FAILURE", "not a token"]),
+            ("session.get_this_user", [s, s], "OpaqueRef:NULL", None),
         ]
         for method, params, value, error in rows:
             with self.subTest(method=method, params=params):
