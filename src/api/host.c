@@ -241,10 +241,11 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     if (!e) e = set(t, DMC_host, host, DMF_host_API_version_vendor, xv_string(dm_api_version_vendor));
     if (!e)
         e = set(t, DMC_host, host, DMF_host_software_version,
-                /* xapi's keys (xapi_globs.ml software_version, create_misc.ml), and backend */
+                /* xapi's keys (xapi_globs.ml software_version, create_misc.ml; Xen
+                 * Orchestra reads build_number too), and backend */
                 smap("product_brand", "xenapid", "product_version", XENAPID_VERSION, "platform_name",
                      "xenapid", "platform_version", XENAPID_VERSION, "xapi", XENAPID_VERSION, "xapi_build",
-                     XENAPID_VERSION, "xen", hi->xen_version, "backend", hi->backend, "hostname", hostname,
+                     XENAPID_VERSION, "build_number", XENAPID_VERSION, "xen", hi->xen_version, "backend", hi->backend, "hostname", hostname,
                      NULL, NULL));
     if (!e)
         e = set(t, DMC_host, host, DMF_host_cpu_info, smap("cpu_count", cpus, "speed", mhz, NULL, NULL));

@@ -153,7 +153,7 @@ class RecordShapes(DaemonCase):
         # product_brand, product_version and platform_version of the master
         sv = self.x.host.get_software_version(self.x.host.get_all()[0])
         for k in ("product_brand", "product_version", "platform_name", "platform_version", "xapi", "xapi_build",
-                  "xen", "hostname"):
+                  "build_number", "xen", "hostname"):
             self.assertIn(k, sv)
             self.assertIsInstance(sv[k], str)
 
