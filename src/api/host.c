@@ -216,7 +216,10 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     snprintf(mhz, sizeof(mhz), "%u", hi->cpu_mhz);
     snprintf(cpus, sizeof(cpus), "%u", hi->nr_cpus);
 
-    /* Nothing else ever writes this field: it says what this host's software offers. */
+    /* Nothing else ever writes this field: it says what this host's software offers.
+     * Software that predates the concept does not write it at all (platform-version-
+     * aware = false): the record keeps what the master gave it at the join, [0]. */
+    bool aware = config_get_bool(cfg, "platform-version-aware");
     xv *versions = api->platform ? platform_offered(api->platform) : xv_array();
     if (!api->platform)
         xv_array_push(versions, xv_int(0));
@@ -253,7 +256,7 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     if (!e) e = sync_certificate(api, t, host);
     if (!e) e = set(t, DMC_host, host, DMF_host_capabilities, caps);
     else xv_free(caps);
-    if (!e) e = set(t, DMC_host, host, DMF_host_virtual_hardware_platform_versions, versions);
+    if (!e && aware) e = set(t, DMC_host, host, DMF_host_virtual_hardware_platform_versions, versions);
     else xv_free(versions);
     return e;
 }

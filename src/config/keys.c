@@ -43,6 +43,7 @@ const struct config_key config_keys[] = {
     {"sim-build-delay", "0", "simulator: seconds each domain build takes, as a real one does (for tests)"},
     /* the virtual hardware platform */
     {"virtual-hardware-platform-versions", "0,1", "platform versions this host offers"},
+    {"platform-version-aware", "true", "false: behave as software that predates the platform version (a member of a rolling upgrade): never write host.virtual_hardware_platform_versions, so the record keeps the [0] the master gave it"},
     {"platform-registry", "etc/platform.xml", "versions, their devices and features, and the version each feature requires"},
     /* the VM lifecycle */
     {"shutdown-ack-timeout", "30", "seconds a guest has to acknowledge a clean shutdown or reboot request"},

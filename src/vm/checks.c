@@ -55,99 +55,160 @@ xerr *vm_check_reboot(struct api *api, const char *vm, int64_t version)
     return e;
 }
 
-xerr *vm_check_host(struct api *api, const char *vm, const xv *rec, const char *host, int64_t version)
+xerr *vm_host_view_read(struct api *api, const char *host, struct vm_host_view *out)
 {
     struct db *db = api_db(api);
-    xv *h = NULL, *m = NULL;
-    xerr *e = db_read_record(db, DMC_host, host, &h);
+    memset(out, 0, sizeof(*out));
+    xerr *e = db_read_record(db, DMC_host, host, &out->host);
     if (e)
         return e;
-    bool local = strcmp(host, api_host_ref(api)) == 0;
-    const char *metrics = dm_get_str(h, DMF_host_metrics);
+    out->ref = xstrdup(host);
+    out->local = strcmp(host, api_host_ref(api)) == 0;
+    const char *metrics = dm_get_str(out->host, DMF_host_metrics);
     if (strcmp(metrics, REF_NULL) != 0) {
-        xerr *me = db_read_record(db, DMC_host_metrics, metrics, &m);
-        xerr_free(me);
+        xerr *me = db_read_record(db, DMC_host_metrics, metrics, &out->metrics);
+        xerr_free(me); /* no metrics: not live, no memory known */
     }
-    /* 1. live: this host is, by answering; others as their metrics say */
-    if (!local && !(m && dm_get_bool(m, DMF_host_metrics_live)))
-        e = err_host_not_live();
-    /* 2. enabled */
-    else if (!dm_get_bool(h, DMF_host_enabled))
-        e = err_host_disabled(host);
-    /* 3. the platform version: membership, not >= */
-    else if (!platform_host_offers(dm_get(h, DMF_host_virtual_hardware_platform_versions), version))
-        e = check_version(vm, h, host, version);
-    /* 4. HVM needs hardware support: Xen's capabilities, as hvm-3.0-x86_64 */
-    else if (vm_is_hvm(rec) && !has_capability(h, "hvm-"))
-        e = err_vm_hvm_required(vm);
-    /* 5. memory */
-    else {
-        uint64_t need = (uint64_t)dm_get_int(rec, DMF_VM_memory_static_max), avail = 0;
-        struct hv_host_info hi;
-        xerr *he = NULL;
-        if (local && api_hv(api) && (he = hv_host_info(api_hv(api), &hi)) == NULL)
-            avail = hi.free_memory_bytes;
-        else
-            avail = m ? (uint64_t)dm_get_int(m, DMF_host_metrics_memory_free) : 0;
-        xerr_free(he);
-        if (need > avail) {
-            char n[24], a[24];
-            snprintf(n, sizeof(n), "%" PRIu64, need);
-            snprintf(a, sizeof(a), "%" PRIu64, avail);
-            e = err_host_not_enough_free_memory(n, a);
-        }
+    /* this host is live by answering; others as their metrics say */
+    out->live = out->local || (out->metrics && dm_get_bool(out->metrics, DMF_host_metrics_live));
+    struct hv_host_info hi;
+    xerr *he = NULL;
+    if (out->local && api_hv(api) && (he = hv_host_info(api_hv(api), &hi)) == NULL)
+        out->free_memory = hi.free_memory_bytes;
+    else
+        out->free_memory = out->metrics ? (uint64_t)dm_get_int(out->metrics, DMF_host_metrics_memory_free) : 0;
+    xerr_free(he);
+    return NULL;
+}
+
+void vm_host_view_free(struct vm_host_view *v)
+{
+    free(v->ref);
+    xv_free(v->host);
+    xv_free(v->metrics);
+    memset(v, 0, sizeof(*v));
+}
+
+xerr *vm_check_on(const char *vm, const xv *rec, const struct vm_host_view *h, int64_t version)
+{
+    const char *host = h->ref;
+    bool control = dm_get_bool(rec, DMF_VM_is_control_domain);
+    const char *aff = dm_get_str(rec, DMF_VM_affinity);
+    /* a migration within this host keeps the memory it has */
+    bool in_place = dm_get_enum(rec, DMF_VM_power_state) == VM_POWER_STATE_RUNNING &&
+                    strcmp(dm_get_str(rec, DMF_VM_resident_on), host) == 0;
+    /* 1. live (xapi's HOST_NOT_LIVE has no parameter) */
+    if (!h->live)
+        return err_host_not_live();
+    /* 2. a control domain only where its affinity says */
+    if (control && strcmp(aff, REF_NULL) != 0 && strcmp(aff, host) != 0)
+        return err_operation_not_allowed("Cannot boot a control domain on a host different from its affinity");
+    /* 3. enabled, unless the VM already runs there */
+    if (!control && !in_place && !dm_get_bool(h->host, DMF_host_enabled))
+        return err_host_disabled(host);
+    /* 4. the platform version: membership, not >= */
+    xerr *e = check_version(vm, h->host, host, version);
+    if (e)
+        return e;
+    /* 5. HVM needs hardware support: Xen's capabilities, as hvm-3.0-x86_64 */
+    if (vm_is_hvm(rec) && !has_capability(h->host, "hvm-"))
+        return err_vm_hvm_required(vm);
+    /* 6. memory: the VM's static_max (the simulator and xc build at static_max) */
+    uint64_t need = (uint64_t)dm_get_int(rec, DMF_VM_memory_static_max);
+    if (!in_place && need > h->free_memory) {
+        char n[24], a[24];
+        snprintf(n, sizeof(n), "%" PRIu64, need);
+        snprintf(a, sizeof(a), "%" PRIu64, h->free_memory);
+        return err_host_not_enough_free_memory(n, a);
     }
-    xv_free(h);
-    xv_free(m);
+    return NULL;
+}
+
+xerr *vm_check_host(struct api *api, const char *vm, const xv *rec, const char *host, int64_t version)
+{
+    struct vm_host_view h;
+    xerr *e = vm_host_view_read(api, host, &h);
+    if (e)
+        return e;
+    e = vm_check_on(vm, rec, &h, version);
+    vm_host_view_free(&h);
     return e;
 }
 
-/* Hosts in the order a start tries them: affinity, this host, the others. */
-static xerr *candidates(struct api *api, const xv *rec, xv **out)
+xerr *vm_pick_host(const char *vm, const xv *rec, const struct vm_host_view *hosts, size_t n, int64_t version,
+                   size_t *chosen)
+{
+    const char *aff = dm_get_str(rec, DMF_VM_affinity);
+    bool found = false;
+    for (size_t i = 0; i < n; i++) {
+        xerr *e = vm_check_on(vm, rec, &hosts[i], version);
+        if (e) {
+            xerr_free(e);
+            continue;
+        }
+        /* the affinity host when it passes; else the most free memory, this host on a tie */
+        if (strcmp(hosts[i].ref, aff) == 0) {
+            *chosen = i;
+            return NULL;
+        }
+        const struct vm_host_view *best = found ? &hosts[*chosen] : NULL;
+        if (!best || hosts[i].free_memory > best->free_memory ||
+            (hosts[i].free_memory == best->free_memory && hosts[i].local)) {
+            *chosen = i;
+            found = true;
+        }
+    }
+    return found ? NULL : err_no_hosts_available();
+}
+
+/* Every host's view, in the store's order. */
+static xerr *read_views(struct api *api, struct vm_host_view **out, size_t *n)
 {
     xv *all = NULL;
     xerr *e = db_read_refs(api_db(api), DMC_host, &all);
     if (e)
         return e;
-    xv *order = xv_array();
-    const char *aff = dm_get_str(rec, DMF_VM_affinity);
-    const char *first[2] = {aff, api_host_ref(api)};
-    for (int k = 0; k < 2; k++)
-        for (size_t i = 0; i < all->u.arr.n; i++)
-            if (strcmp(xv_str(all->u.arr.v[i]), first[k]) == 0) {
-                bool dup = false;
-                for (size_t j = 0; j < order->u.arr.n; j++)
-                    dup |= strcmp(xv_str(order->u.arr.v[j]), first[k]) == 0;
-                if (!dup)
-                    xv_array_push(order, xv_string(first[k]));
-            }
+    struct vm_host_view *v = xcalloc(all->u.arr.n + 1, sizeof(*v));
+    size_t k = 0;
     for (size_t i = 0; i < all->u.arr.n; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < order->u.arr.n; j++)
-            dup |= xv_equal(order->u.arr.v[j], all->u.arr.v[i]);
-        if (!dup)
-            xv_array_push(order, xv_dup(all->u.arr.v[i]));
+        xerr *re = vm_host_view_read(api, xv_str(all->u.arr.v[i]), &v[k]);
+        if (re && xerr_is(re, XERR_HANDLE_INVALID)) {
+            xerr_free(re); /* removed since the listing (an eject) */
+            continue;
+        }
+        if (re) {
+            for (size_t j = 0; j < k; j++)
+                vm_host_view_free(&v[j]);
+            free(v);
+            xv_free(all);
+            return re;
+        }
+        k++;
     }
     xv_free(all);
-    *out = order;
+    *out = v;
+    *n = k;
     return NULL;
+}
+
+static void free_views(struct vm_host_view *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        vm_host_view_free(&v[i]);
+    free(v);
 }
 
 xerr *vm_choose_host(struct api *api, const char *vm, const xv *rec, int64_t version, char **host)
 {
-    xv *order = NULL;
-    xerr *e = candidates(api, rec, &order);
+    struct vm_host_view *v = NULL;
+    size_t n = 0, chosen = 0;
+    xerr *e = read_views(api, &v, &n);
     if (e)
         return e;
-    *host = NULL;
-    for (size_t i = 0; i < order->u.arr.n && !*host; i++) {
-        xerr *he = vm_check_host(api, vm, rec, xv_str(order->u.arr.v[i]), version);
-        if (!he)
-            *host = xstrdup(xv_str(order->u.arr.v[i]));
-        xerr_free(he);
-    }
-    xv_free(order);
-    return *host ? NULL : err_no_hosts_available();
+    e = vm_pick_host(vm, rec, v, n, version, &chosen);
+    *host = e ? NULL : xstrdup(v[chosen].ref);
+    free_views(v, n);
+    return e;
 }
 
 /* The version a start would need: the raise happens before the host check. */

@@ -47,6 +47,9 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
         return err_invalid_value(DMF_VM_PV_kernel->name, "a PV VM needs a kernel (PV_kernel) to boot");
     struct hv_domain_spec spec;
     spec_from_record(rec, &spec);
+    /* software that predates the platform version predates the vendor device too */
+    if (!config_get_bool(api_config(api), "platform-version-aware"))
+        spec.has_vendor_device = false;
     uint32_t domid = 0;
     xerr *e = hv_domain_create(api_hv(api), &spec, &domid);
     spec_free(&spec);

@@ -63,6 +63,29 @@ xerr *vm_register_records(struct api *api);
 
 /* ---- checks (checks.c) ---- */
 xerr *vm_check_vm(const char *vm, const xv *rec);
+/* What the checks know of one host: its records in the store, and whether it is
+ * live and its free memory (this host: live by answering, memory from the
+ * hypervisor; another: its host_metrics). */
+struct vm_host_view {
+    char *ref;
+    xv *host;                    /* the host record */
+    xv *metrics;                 /* its host_metrics record, NULL when it has none */
+    bool local;                  /* this host */
+    bool live;
+    uint64_t free_memory;
+};
+xerr *vm_host_view_read(struct api *api, const char *host, struct vm_host_view *out);
+void vm_host_view_free(struct vm_host_view *v);
+/* The checks of a start (or a migration) of the VM as rec has it, on h, in xapi's
+ * order: live (HOST_NOT_LIVE), a control domain's affinity, enabled (HOST_DISABLED,
+ * not for a VM already running there), the platform version (membership), HVM
+ * support, memory (static_max; not for a VM already running there).  Pure. */
+xerr *vm_check_on(const char *vm, const xv *rec, const struct vm_host_view *h, int64_t version);
+/* Placement among hosts[0..n): the affinity host if it passes every check, else
+ * the passing host with most free memory (this host on a tie, then the first);
+ * NO_HOSTS_AVAILABLE when none passes.  Pure. */
+xerr *vm_pick_host(const char *vm, const xv *rec, const struct vm_host_view *hosts, size_t n, int64_t version,
+                   size_t *chosen);
 xerr *vm_check_host(struct api *api, const char *vm, const xv *rec, const char *host, int64_t version);
 /* A reboot in place (the VM stays on this host, its memory already there): only the
  * platform version is checked; a disabled host still reboots the VMs it runs. */

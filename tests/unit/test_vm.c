@@ -3,7 +3,8 @@
  * (src/vm/vm_int.h) checked against xapi's allowed_power_states.  Covered: which
  * operation each power state allows, allowed_operations agreeing with the checks
  * the messages make, the order of those checks, the order of the host checks
- * (xapi's), placement, the raise of the platform version on feature use, and an
+ * (xapi's), placement over several host records, the raise of the platform
+ * version on feature use, a host unaware of the platform version, and an
  * operation whose end the store refuses to record. */
 #include <check.h>
 #include <stdarg.h>
@@ -554,33 +555,120 @@ static char *chosen(const char *vm)
     return e ? error_text(e) : h;
 }
 
-START_TEST(placement_tries_affinity_then_this_host_then_the_others)
+static void set_free_memory(const char *h, int64_t bytes)
 {
+    xv *rec = NULL;
+    ck_assert(db_read_record(db, DMC_host, h, &rec) == NULL);
+    store_set(DMC_host_metrics, dm_get_str(rec, DMF_host_metrics), "memory_free", xv_int(bytes));
+    xv_free(rec);
+}
+
+/* The reason VM.get_boot_check_results gives for host h, as "CODE p1 ..." ("" for none). */
+static char *reason_for(const xv *results, const char *h)
+{
+    const xv *why = xv_struct_get(results, h);
+    ck_assert_msg(why != NULL, "no result for host %s", h);
+    buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < why->u.arr.n; i++)
+        buf_printf(&b, "%s%s", i ? " " : "", xv_str(why->u.arr.v[i]));
+    return buf_steal(&b);
+}
+
+START_TEST(placement_prefers_affinity_then_most_free_memory)
+{
+    /* the simulator's host has 16 GiB; three more hosts as a pool's master has them */
     char *vm = new_vm("placed", NULL);
-    char *other = other_host(true, 64 * 1024 * MIB);
+    char *big = other_host(true, 64 * 1024 * MIB), *small = other_host(true, 1024 * MIB);
+    char *dead = other_host(false, 128 * 1024 * MIB);
     _cleanup_free_ char *first = chosen(vm);
-    ck_assert_str_eq(first, host);
-    store_set(DMC_VM, vm, "affinity", xv_string(other));
+    ck_assert_str_eq(first, big); /* most free memory among the live ones */
+    store_set(DMC_VM, vm, "affinity", xv_string(small));
     _cleanup_free_ char *affine = chosen(vm);
-    ck_assert_str_eq(affine, other);
+    ck_assert_str_eq(affine, small);
     /* an affinity host that cannot run it is passed over */
-    call_ok("host.disable", xv_string(other), NULL);
-    _cleanup_free_ char *back = chosen(vm);
-    ck_assert_str_eq(back, host);
-    call_ok("host.enable", xv_string(other), NULL);
-    store_set(DMC_VM, vm, "affinity", xv_string(REF_NULL));
-    call_ok("host.disable", xv_string(host), NULL);
-    _cleanup_free_ char *elsewhere = chosen(vm);
-    ck_assert_str_eq(elsewhere, other);
+    call_ok("host.disable", xv_string(small), NULL);
+    _cleanup_free_ char *passed = chosen(vm);
+    ck_assert_str_eq(passed, big);
+    set_free_memory(big, 128 * MIB); /* less than the VM's 256 MiB */
+    _cleanup_free_ char *local = chosen(vm);
+    ck_assert_str_eq(local, host);
+
+    /* every host's reason, in xapi's words */
+    xv *results = call("VM.get_boot_check_results", xv_string(vm), NULL);
+    ck_assert_uint_eq(results->u.st.n, 4);
+    _cleanup_free_ char *r_local = reason_for(results, host), *r_big = reason_for(results, big),
+                        *r_small = reason_for(results, small), *r_dead = reason_for(results, dead);
+    ck_assert_str_eq(r_local, "");
+    _cleanup_free_ char *want_big = xasprintf("HOST_NOT_ENOUGH_FREE_MEMORY %lld %lld", 256 * MIB, 128 * MIB);
+    ck_assert_str_eq(r_big, want_big);
+    _cleanup_free_ char *want_small = xasprintf("HOST_DISABLED %s", small);
+    ck_assert_str_eq(r_small, want_small);
+    ck_assert_str_eq(r_dead, "HOST_NOT_LIVE");
+    xv_free(results);
+
+    /* a [0] host is never chosen for a version-1 VM, however much memory it has */
+    set_free_memory(big, 64 * 1024 * MIB);
+    store_set(DMC_host, big, "virtual_hardware_platform_versions", int_set(1, 0));
+    store_set(DMC_VM, vm, "affinity", xv_string(big));
+    store_set(DMC_VM, vm, "has_vendor_device", xv_bool(true));
+    xv *rec = vm_record(vm);
+    char *h = NULL;
+    ck_assert(vm_choose_host(api, vm, rec, 1, &h) == NULL);
+    ck_assert_str_eq(h, host);
+    free(h);
+    xv_free(rec);
+    results = call("VM.get_boot_check_results", xv_string(vm), NULL);
+    _cleanup_free_ char *r_v1 = reason_for(results, big);
+    _cleanup_free_ char *want_v1 = xasprintf("VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION %s [0] %s 1", big, vm);
+    ck_assert_str_eq(r_v1, want_v1);
+    xv_free(results);
     xv *possible = call("VM.get_possible_hosts", xv_string(vm), NULL);
     ck_assert_uint_eq(possible->u.arr.n, 1);
-    ck_assert_str_eq(xv_str(possible->u.arr.v[0]), other);
+    ck_assert_str_eq(xv_str(possible->u.arr.v[0]), host);
     xv_free(possible);
-    call_ok("host.disable", xv_string(other), NULL);
-    _cleanup_free_ char *nowhere = chosen(vm);
+    /* the start raises the version, then places: this host, not the affinity */
+    call_ok("VM.start", xv_string(vm), xv_bool(false), xv_bool(false), NULL);
+    ck_assert_field(vm, "resident_on", host);
+    ck_assert_field(vm, "hardware_platform_version", "1");
+    call_ok("VM.hard_shutdown", xv_string(vm), NULL);
+    _cleanup_free_ char *refused = error_text(try_call("VM.start_on", xv_string(vm), xv_string(big), xv_bool(false),
+                                                       xv_bool(false), NULL));
+    ck_assert_str_eq(refused, want_v1);
+    ck_assert_field(vm, "power_state", "Halted");
+
+    call_ok("host.disable", xv_string(host), NULL);
+    _cleanup_free_ char *nowhere = error_text(try_call("VM.start", xv_string(vm), xv_bool(false), xv_bool(false), NULL));
     ck_assert_str_eq(nowhere, "NO_HOSTS_AVAILABLE");
-    free(other);
+    free(big);
+    free(small);
+    free(dead);
     free(vm);
+}
+END_TEST
+
+START_TEST(a_host_unaware_of_the_platform_version_never_writes_its_versions)
+{
+    xv *rec = NULL;
+    ck_assert(db_read_field(db, DMC_host, host, DMF_host_virtual_hardware_platform_versions, &rec) == NULL);
+    ck_assert_uint_eq(rec->u.arr.n, 2); /* [0; 1], written at start-up */
+    xv_free(rec);
+    /* the master created the record with [0]; the member starts as old software */
+    store_set(DMC_host, host, "virtual_hardware_platform_versions", int_set(1, 0));
+    config_set(cfg, "platform-version-aware", "false");
+    ck_assert(api_startup(api) == NULL);
+    ck_assert(db_read_field(db, DMC_host, host, DMF_host_virtual_hardware_platform_versions, &rec) == NULL);
+    ck_assert_uint_eq(rec->u.arr.n, 1);
+    ck_assert_int_eq(rec->u.arr.v[0]->u.i, 0);
+    xv_free(rec);
+    /* so a VM that needs version 1 does not start here; one of version 0 does */
+    char *v1 = new_vm("v1", "has_vendor_device", xv_bool(true), NULL), *v0 = new_vm("v0", NULL);
+    _cleanup_free_ char *refused = error_text(try_call("VM.start", xv_string(v1), xv_bool(false), xv_bool(false), NULL));
+    ck_assert_str_eq(refused, "NO_HOSTS_AVAILABLE");
+    call_ok("VM.start", xv_string(v0), xv_bool(false), xv_bool(false), NULL);
+    ck_assert_field(v0, "power_state", "Running");
+    free(v1);
+    free(v0);
 }
 END_TEST
 
@@ -875,7 +963,8 @@ static Suite *vm_suite(void)
     tcase_add_test(api_tc, blocked_destroy_and_clone_are_refused);
     tcase_add_test(api_tc, a_running_template_is_refused_what_it_does_not_list);
     tcase_add_test(api_tc, host_checks_come_in_xapis_order);
-    tcase_add_test(api_tc, placement_tries_affinity_then_this_host_then_the_others);
+    tcase_add_test(api_tc, placement_prefers_affinity_then_most_free_memory);
+    tcase_add_test(api_tc, a_host_unaware_of_the_platform_version_never_writes_its_versions);
     tcase_add_test(api_tc, a_start_raises_the_version_first);
     tcase_add_test(api_tc, a_refused_start_keeps_the_raised_version);
     tcase_add_test(api_tc, reboots_raise_the_version);
