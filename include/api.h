@@ -93,6 +93,9 @@ struct api_peer {
     bool local_root;             /* proved by the transport (SO_PEERCRED uid 0 on the
                                   * unix socket): root logs in without a password */
     struct api_wait *wait;       /* NULL: waits block the calling thread */
+    bool trusted;                /* the pool vouches for the call (a pool session checked
+                                  * by src/pool, or a call made inside the daemon): the
+                                  * session parameter is not checked */
 };
 
 /* The entry point.  params: an XV_ARRAY (owned by the caller).  On success returns
@@ -108,7 +111,34 @@ bool api_call_is_quick(struct api *api, const char *method);
 /* Every method name, for system.listMethods (XV_ARRAY). */
 xv *api_list_methods(struct api *api);
 
+/* ---- the pool (src/pool) ----
+ * A router sees every call api_call receives before anything else: on a pool member
+ * it forwards them to the master.  It answers API_ROUTE_DONE with *result or *err
+ * set, or lets the call run here (API_ROUTE_TRUSTED: without a session check). */
+enum api_route { API_ROUTE_LOCAL, API_ROUTE_TRUSTED, API_ROUTE_DONE };
+typedef enum api_route (*api_router)(void *ctx, const char *method, const xv *params,
+                                     const struct api_peer *peer, xv **result, xerr **err);
+/* A forwarder sees every hand-written message about to run here (also as a task),
+ * with its checked arguments (session removed): on the master it sends the VM
+ * operations of a VM on another host to that host.  True when it handled the call. */
+typedef bool (*api_forwarder)(void *ctx, struct api_ctx *call, const char *method, xv *const *args,
+                              size_t n, xv **result, xerr **err);
+/* Run method(args, session removed) on the given host: here when it is this host,
+ * else on that pool member (the master's way of having a member run a VM
+ * operation on its own hypervisor). */
+typedef xerr *(*api_host_caller)(void *ctx, const char *host, const char *method, const xv *args,
+                                 xv **result);
+void api_set_pool(struct api *api, api_router router, api_forwarder forwarder, api_host_caller caller,
+                  void *ctx);
+xerr *api_call_on_host(struct api *api, const char *host, const char *method, const xv *args, xv **result);
+/* Run a call here as the daemon itself (no session check): args without session. */
+xerr *api_call_trusted(struct api *api, const char *method, const xv *args, xv **result);
+/* The ctx given to api_set_pool (the pool module's own state), NULL without. */
+void *api_pool(struct api *api);
+
 /* ---- for implementations ---- */
+/* Open a session for user (pool: an intra-pool session, session.slave_login's). */
+xerr *api_session_open(struct api *api, const char *user, const char *originator, bool pool, char **ref);
 const struct config *api_config(struct api *api);
 struct hv *api_hv(struct api *api);
 struct platform *api_platform(struct api *api);

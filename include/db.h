@@ -99,6 +99,16 @@ int64_t db_first_event_id(struct db *db);   /* oldest kept; older tokens lost ev
 /* Block until an event newer than after exists or timeout seconds pass; holds no
  * database lock while waiting.  True if there is one. */
 bool db_wait_events(struct db *db, int64_t after, double timeout);
+/* ---- a pool member's store: the master's database (docs/pool.md) ----
+ * Every operation becomes fn(ctx, op, args, &result) with JSON-able values (src/pool
+ * sends it to the master as pool.db_call); the master runs it with db_serve_remote.
+ * A transaction's writes travel at commit, as one batch the master applies in one
+ * transaction; reads inside it see its own writes. */
+typedef xerr *(*db_remote_fn)(void *ctx, const char *op, const xv *args, xv **result);
+xerr *db_open_remote(db_remote_fn fn, void *ctx, struct db **out);
+bool db_is_remote(const struct db *db);
+xerr *db_serve_remote(struct db *db, const char *op, const xv *args, xv **result);
+
 /* Decode an event snapshot back into a typed record. */
 xerr *db_decode_snapshot(const struct dm_class *c, const char *json, xv **out);
 

@@ -51,6 +51,11 @@ struct api {
     struct sessions *sessions;
     struct events *events;
     struct tasks *tasks;
+    /* the pool's hooks (api_set_pool); NULL without */
+    api_router router;
+    api_forwarder forwarder;
+    api_host_caller host_caller;
+    void *pool_ctx;
 };
 
 extern const struct dm_type api_string_type;

@@ -240,6 +240,39 @@ xerr *api_startup(struct api *api)
     return host_startup(api);
 }
 
+void api_set_pool(struct api *api, api_router router, api_forwarder forwarder, api_host_caller caller,
+                  void *ctx)
+{
+    api->router = router;
+    api->forwarder = forwarder;
+    api->host_caller = caller;
+    api->pool_ctx = ctx;
+}
+
+void *api_pool(struct api *api)
+{
+    return api->pool_ctx;
+}
+
+xerr *api_call_trusted(struct api *api, const char *method, const xv *args, xv **result)
+{
+    xv *params = xv_array();
+    xv_array_push(params, xv_string(""));
+    for (size_t i = 0; args && i < args->u.arr.n; i++)
+        xv_array_push(params, xv_dup(args->u.arr.v[i]));
+    struct api_peer who = {.addr = "pool", .trusted = true};
+    xerr *e = api_call(api, method, params, &who, result);
+    xv_free(params);
+    return e;
+}
+
+xerr *api_call_on_host(struct api *api, const char *host, const char *method, const xv *args, xv **result)
+{
+    if (!api->host_caller || !host || (api->host_ref && strcmp(host, api->host_ref) == 0))
+        return api_call_trusted(api, method, args, result);
+    return api->host_caller(api->pool_ctx, host, method, args, result);
+}
+
 const struct config *api_config(struct api *api) { return api->cfg; }
 struct hv *api_hv(struct api *api) { return api->hv; }
 struct platform *api_platform(struct api *api) { return api->platform; }
@@ -307,6 +340,8 @@ static xerr *count_mismatch(const char *method, size_t expected, size_t received
 
 bool api_call_is_quick(struct api *api, const char *method)
 {
+    if (api->router)
+        return false; /* a pool member: most calls go to the master, over the network */
     if (str_startswith(method, "Async.") || strcmp(method, "system.listMethods") == 0)
         return true;
     const struct method *m = strmap_get(api->methods, method);
@@ -319,6 +354,14 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
 {
     const char *peer = who ? who->addr : NULL;
     *result = NULL;
+    bool trusted = who && who->trusted;
+    if (api->router && !trusted) {
+        xerr *re = NULL;
+        enum api_route r = api->router(api->pool_ctx, method, params, who, result, &re);
+        if (r == API_ROUTE_DONE)
+            return re;
+        trusted = r == API_ROUTE_TRUSTED;
+    }
     size_t given = params ? params->u.arr.n : 0;
     if (strcmp(method, "system.listMethods") == 0) {
         *result = api_list_methods(api);
@@ -366,7 +409,7 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
     }
     if (m->session) {
         const char *s = xv_str(params->u.arr.v[0]);
-        xerr *e = session_check(api, s ? s : "");
+        xerr *e = trusted ? NULL : session_check(api, s ? s : "");
         if (e)
             return e;
         ctx.session = s;
@@ -417,6 +460,10 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
 xerr *method_run(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result)
 {
     assert(n >= m->nrequired && n <= m->nparams);
+    xerr *fe = NULL;
+    if (m->thunk && ctx->api->forwarder &&
+        ctx->api->forwarder(ctx->api->pool_ctx, ctx, m->name, args, n, result, &fe))
+        return fe;
     if (m->thunk)
         return m->thunk(ctx, m->typed, args, n, result);
     return generic_call(ctx, m, args, n, result);

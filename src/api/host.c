@@ -239,8 +239,12 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     if (!e) e = set(t, DMC_host, host, DMF_host_hostname, xv_string(hostname));
     if (!e) e = set(t, DMC_host, host, DMF_host_address, xv_string(addr));
     if (!e) e = set(t, DMC_host, host, DMF_host_certificate_fingerprint, xv_string(api->certificate_fingerprint));
-    if (!e) e = set(t, DMC_host, host, DMF_host_API_version_major, xv_int(dm_api_version_major));
-    if (!e) e = set(t, DMC_host, host, DMF_host_API_version_minor, xv_int(dm_api_version_minor));
+    long long major = dm_api_version_major, minor = dm_api_version_minor;
+    const char *posing = config_get(cfg, "api-version");
+    if (!e && *posing && sscanf(posing, "%lld.%lld", &major, &minor) != 2)
+        e = err_invalid_value("api-version", posing);
+    if (!e) e = set(t, DMC_host, host, DMF_host_API_version_major, xv_int(major));
+    if (!e) e = set(t, DMC_host, host, DMF_host_API_version_minor, xv_int(minor));
     if (!e) e = set(t, DMC_host, host, DMF_host_API_version_vendor, xv_string(dm_api_version_vendor));
     if (!e)
         e = set(t, DMC_host, host, DMF_host_software_version,

@@ -204,14 +204,26 @@ static xerr *login_with_password(struct api_ctx *ctx, const struct session_login
             usleep((useconds_t)(delay * 1e6));
         return err_session_authentication_failed(user, "Authentication failure");
     }
+    char *ref = NULL;
+    xerr *e = api_session_open(api, user, originator, false, &ref);
+    if (e)
+        return e;
+    log_info("session %s opened for '%s' from %s", ref, user, ctx->peer ? ctx->peer : "?");
+    *result = xv_string_take(ref);
+    return NULL;
+}
+
+xerr *api_session_open(struct api *api, const char *user, const char *originator, bool pool, char **out)
+{
     xv *f = xv_struct();
     dm_set(f, DMF_session_this_host, xv_string(api->host_ref ? api->host_ref : REF_NULL));
     /* this_user is xapi's deprecated Ref _user, always NULL (xapi_session.ml) */
     dm_set(f, DMF_session_auth_user_name, xv_string(user));
     dm_set(f, DMF_session_last_active, xv_datetime(time(NULL)));
     dm_set(f, DMF_session_validation_time, xv_datetime(time(NULL)));
-    dm_set(f, DMF_session_is_local_superuser, xv_bool(strcmp(user, "root") == 0));
+    dm_set(f, DMF_session_is_local_superuser, xv_bool(pool || strcmp(user, "root") == 0));
     dm_set(f, DMF_session_originator, xv_string(originator));
+    dm_set(f, DMF_session_pool, xv_bool(pool));
     struct db_txn *t;
     char *ref = NULL;
     xerr *e = db_begin(api->db, &t);
@@ -227,8 +239,7 @@ static xerr *login_with_password(struct api_ctx *ctx, const struct session_login
     pthread_mutex_lock(&api->sessions->lock);
     strmap_put(api->sessions->map, ref, s);
     pthread_mutex_unlock(&api->sessions->lock);
-    log_info("session %s opened for '%s' from %s", ref, user, ctx->peer ? ctx->peer : "?");
-    *result = xv_string_take(ref);
+    *out = ref;
     return NULL;
 }
 

@@ -54,5 +54,10 @@ const struct config_key config_keys[] = {
     {"host-name-label", "", "name_label of this host's record ('' for the hostname)"},
     {"host-address", "", "the address clients and pool members reach this host at ('' to find it)"},
     {"inventory", "var/inventory", "this host's identity (its uuid), kept outside the database"},
+    /* the pool */
+    {"pool-file", "", "this host's pool membership: master address, pool secret, pinned certificates ('': pool.state beside db-path); kept outside the database, which a member does not own"},
+    {"api-version", "", "the API version this host reports as MAJOR.MINOR ('': its own); only for tests posing as another release"},
+    {"heartbeat-interval", "10", "members: seconds between two heartbeats to the master"},
+    {"host-dead-after", "30", "master: seconds without a heartbeat after which a member is not live"},
     {NULL, NULL, NULL},
 };

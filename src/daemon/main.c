@@ -8,6 +8,7 @@
 #include "log.h"
 #include "modules.h"
 #include "platform.h"
+#include "pool.h"
 #include "rpc.h"
 #include "tls.h"
 #include "util.h"
@@ -261,6 +262,7 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGUSR1); /* the pool: restart (after pool.join, pool.eject) */
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     xmlInitParser();
@@ -280,7 +282,10 @@ int main(int argc, char **argv)
     struct rpc_server *srv = NULL;
     struct modules *modules = NULL;
     struct tls_identity *tls = NULL;
+    struct pool *pool = NULL;
     if ((e = load_tls(cfg, &tls)) != NULL)
+        goto failed;
+    if ((e = pool_open(cfg, &pool)) != NULL)
         goto failed;
     if ((e = platform_load(config_get(cfg, "platform-registry"),
                            config_get(cfg, "virtual-hardware-platform-versions"), &platform)) != NULL)
@@ -292,7 +297,8 @@ int main(int argc, char **argv)
         .event_log_size = config_get_int(cfg, "event-log-size"),
         .read_connections = 8,
     };
-    if ((e = db_open(&dbo, &db)) != NULL)
+    /* a member's store is the master's database */
+    if ((e = pool_is_member(pool) ? pool_open_store(pool, &db) : db_open(&dbo, &db)) != NULL)
         goto failed;
     if ((e = hv_open(cfg, &hv)) != NULL)
         goto failed;
@@ -303,11 +309,28 @@ int main(int argc, char **argv)
                              .certificate_not_after = tls ? tls->not_after : 0};
     if ((e = api_create(&ao, &api)) != NULL)
         goto failed;
+    if ((e = pool_register(pool, api)) != NULL)
+        goto failed;
     if ((e = modules_register(api)) != NULL)
         goto failed;
-    if ((e = api_startup(api)) != NULL)
+    /* a member starts once its master answers (its records are there) */
+    while ((e = api_startup(api)) != NULL && pool_is_member(pool) && xerr_is(e, XERR_CANNOT_CONTACT_HOST)) {
+        _cleanup_free_ char *s = xerr_str(e);
+        log_warn("start-up: %s; trying again", s);
+        xerr_free(e);
+        double wait = config_get_double(cfg, "heartbeat-interval");
+        struct timespec ts = {(time_t)wait, (long)((wait - (double)(time_t)wait) * 1e9)};
+        int got = sigtimedwait(&sigs, NULL, &ts);
+        if (got == SIGTERM || got == SIGINT) {
+            e = xerr_internal("stopped before the master answered");
+            break;
+        }
+    }
+    if (e)
         goto failed;
     if ((e = modules_start(api, &modules)) != NULL)
+        goto failed;
+    if ((e = pool_start(pool)) != NULL)
         goto failed;
 
     struct rpc_options ro = {
@@ -334,27 +357,42 @@ int main(int argc, char **argv)
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
         log_info("SIGHUP: nothing to reload; restart to apply configuration changes");
-    log_info("signal %d: stopping", sig);
+    bool restart = sig == SIGUSR1;
+    log_info("signal %d: %s", sig, restart ? "restarting (pool membership changed)" : "stopping");
+    if (restart)
+        usleep(200000); /* the answer to the call that asked for it goes out first */
     if (!rpc_stop(srv, 3.0) || !api_stop(api, 3.0)) {
         /* calls still in flight use everything below: leave it to the exit */
         log_info("stopped with requests in flight");
+        if (restart)
+            execv("/proc/self/exe", argv);
         _exit(0);
     }
+    pool_stop(pool);
     modules_stop(modules);
     api_destroy(api);
     hv_close(hv);
     db_close(db);
     platform_free(platform);
     tls_identity_free(tls);
+    pool_free(pool);
+    if (restart) {
+        fflush(stdout);
+        execv("/proc/self/exe", argv);
+        log_error("cannot restart: %s", strerror(errno));
+        return 1;
+    }
     log_info("stopped");
     return 0;
 
 failed:
+    pool_stop(pool);
     modules_stop(modules);
     api_destroy(api);
     hv_close(hv);
     db_close(db);
     platform_free(platform);
     tls_identity_free(tls);
+    pool_free(pool);
     return fail(e);
 }

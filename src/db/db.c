@@ -335,6 +335,8 @@ void db_reader_put(struct db *db, struct conn *c)
 
 xerr *db_read_record(struct db *db, const struct dm_class *c, const char *ref, xv **out)
 {
+    if (db->remote)
+        return remote_read_record(db, c, ref, out);
     struct conn *r = db_reader_get(db);
     xerr *e = conn_read_record(r, c, ref, out);
     db_reader_put(db, r);
@@ -344,6 +346,8 @@ xerr *db_read_record(struct db *db, const struct dm_class *c, const char *ref, x
 xerr *db_read_field(struct db *db, const struct dm_class *c, const char *ref, const struct dm_field *f,
                     xv **out)
 {
+    if (db->remote)
+        return remote_read_field(db, c, ref, f, out);
     struct conn *r = db_reader_get(db);
     xerr *e = conn_read_field(r, c, ref, f, out);
     db_reader_put(db, r);
@@ -352,6 +356,8 @@ xerr *db_read_field(struct db *db, const struct dm_class *c, const char *ref, co
 
 xerr *db_read_refs(struct db *db, const struct dm_class *c, xv **out)
 {
+    if (db->remote)
+        return remote_read_refs(db, c, out);
     struct conn *r = db_reader_get(db);
     xerr *e = conn_read_refs(r, c, out);
     db_reader_put(db, r);
@@ -360,6 +366,8 @@ xerr *db_read_refs(struct db *db, const struct dm_class *c, xv **out)
 
 xerr *db_read_all_records(struct db *db, const struct dm_class *c, xv **out)
 {
+    if (db->remote)
+        return remote_read_all_records(db, c, out);
     struct conn *r = db_reader_get(db);
     /* one read transaction, so the records agree with each other */
     sql_exec(r->h, "BEGIN");
@@ -372,6 +380,8 @@ xerr *db_read_all_records(struct db *db, const struct dm_class *c, xv **out)
 xerr *db_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, char **ref)
 {
     *ref = NULL;
+    if (db->remote)
+        return remote_lookup_uuid(db, c, uuid, ref);
     struct conn *r = db_reader_get(db);
     sqlite3_stmt *st = conn_stmt(r, c, ST_BY_UUID, "SELECT _ref FROM \"%s\" WHERE uuid = ?1", c->name);
     xerr *e = NULL;
@@ -395,6 +405,8 @@ xerr *db_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, 
 xerr *db_lookup_field(struct db *db, const struct dm_class *c, const struct dm_field *f, const xv *value,
                       xv **refs)
 {
+    if (db->remote)
+        return remote_lookup_field(db, c, f, value, refs);
     struct conn *r = db_reader_get(db);
     xerr *e = conn_lookup_field(r, c, f, value, refs);
     db_reader_put(db, r);
@@ -403,6 +415,8 @@ xerr *db_lookup_field(struct db *db, const struct dm_class *c, const struct dm_f
 
 bool db_exists(struct db *db, const struct dm_class *c, const char *ref)
 {
+    if (db->remote)
+        return remote_exists(db, c, ref);
     struct conn *r = db_reader_get(db);
     bool found = conn_exists(r, c, ref);
     db_reader_put(db, r);
@@ -411,6 +425,8 @@ bool db_exists(struct db *db, const struct dm_class *c, const char *ref)
 
 int64_t db_count(struct db *db, const struct dm_class *c)
 {
+    if (db->remote)
+        return remote_count(db, c);
     struct conn *r = db_reader_get(db);
     sqlite3_stmt *st = conn_stmt(r, c, ST_COUNT, "SELECT count(*) FROM \"%s\"", c->name);
     int64_t n = 0;
@@ -497,6 +513,10 @@ void db_close(struct db *db)
 {
     if (!db)
         return;
+    if (db->remote) {
+        free(db);
+        return;
+    }
     for (struct conn *c = db->free_readers, *next; c; c = next) {
         next = c->next_free;
         conn_close(c);

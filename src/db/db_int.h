@@ -44,6 +44,9 @@ struct db {
     /* db_set_commit_hook (tests); under write_lock */
     db_commit_hook commit_hook;
     void *commit_hook_ctx;
+    /* a member's store (remote.c): every operation goes to the master */
+    db_remote_fn remote;
+    void *remote_ctx;
 };
 
 struct db_txn {
@@ -51,7 +54,40 @@ struct db_txn {
     struct touch *touches;
     size_t ntouches, cap;
     bool open;
+    xv *ops;                     /* remote: the writes, sent at commit */
 };
+
+/* remote.c */
+xerr *remote_read_record(struct db *db, const struct dm_class *c, const char *ref, xv **out);
+xerr *remote_read_field(struct db *db, const struct dm_class *c, const char *ref, const struct dm_field *f,
+                        xv **out);
+xerr *remote_read_refs(struct db *db, const struct dm_class *c, xv **out);
+xerr *remote_read_all_records(struct db *db, const struct dm_class *c, xv **out);
+xerr *remote_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, char **ref);
+xerr *remote_lookup_field(struct db *db, const struct dm_class *c, const struct dm_field *f, const xv *value,
+                          xv **refs);
+bool remote_exists(struct db *db, const struct dm_class *c, const char *ref);
+int64_t remote_count(struct db *db, const struct dm_class *c);
+xerr *remote_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref, const xv *record);
+xerr *remote_txn_set(struct db_txn *t, const struct dm_class *c, const char *ref, const struct dm_field *f,
+                     const xv *value);
+xerr *remote_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref);
+xerr *remote_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref);
+xerr *remote_txn_read_record(struct db_txn *t, const struct dm_class *c, const char *ref, xv **out);
+xerr *remote_txn_read_field(struct db_txn *t, const struct dm_class *c, const char *ref,
+                            const struct dm_field *f, xv **out);
+xerr *remote_txn_lookup_field(struct db_txn *t, const struct dm_class *c, const struct dm_field *f,
+                              const xv *value, xv **refs);
+xerr *remote_txn_read_refs(struct db_txn *t, const struct dm_class *c, xv **out);
+xerr *remote_commit(struct db_txn *t, int64_t *last_event);
+void remote_abort(struct db_txn *t);
+int64_t remote_event_id(struct db *db, const char *which);
+bool remote_wait_events(struct db *db, int64_t after, double timeout);
+xerr *remote_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, void *ctx,
+                          int64_t *last_visited);
+/* typing values that came through JSON, by their datamodel type (takes in) */
+xerr *db_remote_type_value(const struct dm_type *t, xv *in, xv **out);
+xerr *db_remote_type_record(const struct dm_class *c, xv *in, xv **out);
 
 struct conn *conn_open(struct db *db, const char *path, bool writer, xerr **err);
 void conn_close(struct conn *c);

@@ -66,6 +66,14 @@ static void touch_target(struct db_txn *t, const struct dm_class *target, const 
 
 xerr *db_begin(struct db *db, struct db_txn **out)
 {
+    if (db->remote) {
+        struct db_txn *t = xcalloc(1, sizeof(*t));
+        t->db = db;
+        t->open = true;
+        t->ops = xv_array();
+        *out = t;
+        return NULL;
+    }
     pthread_mutex_lock(&db->write_lock);
     xerr *e = sql_write_exec(db->writer->h, "BEGIN IMMEDIATE");
     if (e) {
@@ -105,6 +113,10 @@ void db_abort(struct db_txn *t)
 {
     if (!t)
         return;
+    if (t->db->remote) {
+        remote_abort(t);
+        return;
+    }
     rollback(t);
     pthread_mutex_unlock(&t->db->write_lock);
     txn_free(t);
@@ -132,6 +144,8 @@ static void overwrite_refused_commit(sqlite3 *h)
 
 xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref, const xv *record)
 {
+    if (t->db->remote)
+        return remote_txn_create(t, c, ref, record);
     struct conn *w = t->db->writer;
     buf cols, qs;
     buf_init(&cols);
@@ -200,6 +214,8 @@ static xerr *run_on_object(struct db_txn *t, const struct dm_class *c, const cha
 xerr *db_txn_set(struct db_txn *t, const struct dm_class *c, const char *ref, const struct dm_field *f,
                  const xv *value)
 {
+    if (t->db->remote)
+        return remote_txn_set(t, c, ref, f, value);
     struct conn *w = t->db->writer;
     if (!field_stored(f))
         return xerr_internal("%s.%s is computed and cannot be set", c->name, f->name);
@@ -224,6 +240,8 @@ xerr *db_txn_set(struct db_txn *t, const struct dm_class *c, const char *ref, co
 
 xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref)
 {
+    if (t->db->remote)
+        return remote_txn_destroy(t, c, ref);
     struct conn *w = t->db->writer;
     for (size_t i = 0; i < c->nfields; i++) {
         const struct dm_field *f = &c->fields[i];
@@ -247,6 +265,8 @@ xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref
 
 xerr *db_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref)
 {
+    if (t->db->remote)
+        return remote_txn_touch(t, c, ref);
     if (!conn_exists(t->db->writer, c, ref))
         return err_handle_invalid(c->name, ref);
     touch(t, c, ref, TOUCH_MOD);
@@ -255,23 +275,31 @@ xerr *db_txn_touch(struct db_txn *t, const struct dm_class *c, const char *ref)
 
 xerr *db_txn_read_record(struct db_txn *t, const struct dm_class *c, const char *ref, xv **out)
 {
+    if (t->db->remote)
+        return remote_txn_read_record(t, c, ref, out);
     return conn_read_record(t->db->writer, c, ref, out);
 }
 
 xerr *db_txn_read_field(struct db_txn *t, const struct dm_class *c, const char *ref,
                         const struct dm_field *f, xv **out)
 {
+    if (t->db->remote)
+        return remote_txn_read_field(t, c, ref, f, out);
     return conn_read_field(t->db->writer, c, ref, f, out);
 }
 
 xerr *db_txn_lookup_field(struct db_txn *t, const struct dm_class *c, const struct dm_field *f,
                           const xv *value, xv **refs)
 {
+    if (t->db->remote)
+        return remote_txn_lookup_field(t, c, f, value, refs);
     return conn_lookup_field(t->db->writer, c, f, value, refs);
 }
 
 xerr *db_txn_read_refs(struct db_txn *t, const struct dm_class *c, xv **out)
 {
+    if (t->db->remote)
+        return remote_txn_read_refs(t, c, out);
     return conn_read_refs(t->db->writer, c, out);
 }
 
@@ -328,6 +356,8 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
 
 void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx)
 {
+    if (db->remote)
+        return;
     pthread_mutex_lock(&db->write_lock);
     db->commit_hook = fn;
     db->commit_hook_ctx = ctx;
@@ -337,6 +367,8 @@ void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx)
 xerr *db_commit(struct db_txn *t, int64_t *last_event)
 {
     struct db *db = t->db;
+    if (db->remote)
+        return remote_commit(t, last_event);
     int64_t last = 0;
     xerr *e = db->commit_hook ? db->commit_hook(db->commit_hook_ctx, t) : NULL;
     if (!e)
@@ -379,6 +411,8 @@ xerr *db_commit(struct db_txn *t, int64_t *last_event)
 
 int64_t db_last_event_id(struct db *db)
 {
+    if (db->remote)
+        return remote_event_id(db, "last_event_id");
     pthread_mutex_lock(&db->ev_lock);
     int64_t v = db->last_event;
     pthread_mutex_unlock(&db->ev_lock);
@@ -387,6 +421,8 @@ int64_t db_last_event_id(struct db *db)
 
 int64_t db_first_event_id(struct db *db)
 {
+    if (db->remote)
+        return remote_event_id(db, "first_event_id");
     pthread_mutex_lock(&db->ev_lock);
     int64_t v = db->first_event;
     pthread_mutex_unlock(&db->ev_lock);
@@ -395,6 +431,8 @@ int64_t db_first_event_id(struct db *db)
 
 bool db_wait_events(struct db *db, int64_t after, double timeout)
 {
+    if (db->remote)
+        return remote_wait_events(db, after, timeout);
     struct timespec deadline;
     clock_gettime(CLOCK_REALTIME, &deadline);
     if (timeout < 0)
@@ -420,6 +458,8 @@ bool db_wait_events(struct db *db, int64_t after, double timeout)
 xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, void *ctx,
                       int64_t *last_visited)
 {
+    if (db->remote)
+        return remote_events_after(db, after, limit, cb, ctx, last_visited);
     struct conn *r = db_reader_get(db);
     sqlite3_stmt *st;
     xerr *e = NULL;

@@ -349,17 +349,58 @@ static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
     return NULL;
 }
 
+/* A JSON-RPC 2.0 answer: its result, or the XenAPI error it carries as
+ * {code, message: CODE, data: [params]}. */
+static xerr *json_unwrap(const char *text, size_t len, xv **result)
+{
+    xv *resp = NULL;
+    xerr *e = wire_json_parse(text, len, &resp);
+    if (e)
+        return e;
+    const xv *err = resp->type == XV_STRUCT ? xv_struct_get(resp, "error") : NULL;
+    const xv *res = resp->type == XV_STRUCT ? xv_struct_get(resp, "result") : NULL;
+    if (err && err->type == XV_STRUCT) {
+        const char *code = xv_struct_get_str(err, "message");
+        const xv *data = xv_struct_get(err, "data");
+        xv *list = xv_array();
+        xv_array_push(list, xv_string(code ? code : "INTERNAL_ERROR"));
+        for (size_t i = 0; data && data->type == XV_ARRAY && i < data->u.arr.n; i++)
+            if (xv_str(data->u.arr.v[i]))
+                xv_array_push(list, xv_dup(data->u.arr.v[i]));
+        e = wire_error_from_list(list);
+        xv_free(list);
+    } else if (res) {
+        *result = xv_dup(res);
+    } else {
+        e = err_jsonrpc_parse_error("the answer has neither result nor error");
+    }
+    xv_free(resp);
+    return e;
+}
+
 xerr *rpc_client_call(struct rpc_client *c, const char *method, const xv *params, xv **result)
 {
     *result = NULL;
     buf req, body;
     buf_init(&req);
     buf_init(&body);
-    wire_xmlrpc_write_call(&body, method, params);
+    /* a path of /jsonrpc speaks JSON-RPC 2.0 (as pool members do), anything else XML-RPC */
+    bool json = str_startswith(c->path, "/jsonrpc");
+    if (json) {
+        xv *call = xv_struct();
+        xv_struct_append(call, "jsonrpc", xv_string("2.0"));
+        xv_struct_append(call, "method", xv_string(method));
+        xv_struct_append(call, "params", params ? xv_dup(params) : xv_array());
+        xv_struct_append(call, "id", xv_int(1));
+        wire_json_write(&body, call);
+        xv_free(call);
+    } else {
+        wire_xmlrpc_write_call(&body, method, params);
+    }
     buf_printf(&req,
-               "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: xenapid\r\nContent-Type: text/xml\r\n"
+               "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: xenapid\r\nContent-Type: %s\r\n"
                "Content-Length: %zu\r\nConnection: keep-alive\r\n\r\n",
-               c->path, c->host ? c->host : "localhost", body.len);
+               c->path, c->host ? c->host : "localhost", json ? "application/json" : "text/xml", body.len);
     buf_add(&req, body.p, body.len);
     buf_reset(&body);
     xerr *e = NULL;
@@ -388,6 +429,11 @@ xerr *rpc_client_call(struct rpc_client *c, const char *method, const xv *params
         return e;
     }
     xv *env = NULL;
+    if (json) {
+        e = json_unwrap(body.p ? body.p : "", body.len, result);
+        buf_free(&body);
+        return e;
+    }
     e = wire_xmlrpc_parse_response(body.p ? body.p : "", body.len, &env);
     buf_free(&body);
     if (!e)

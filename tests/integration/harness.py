@@ -61,7 +61,7 @@ class Daemon:
     127.0.0.1.  session() talks HTTPS unless asked not to; proxy(), jsonrpc() and
     url (which existing tests build raw requests from) stay on plain HTTP."""
 
-    def __init__(self, workdir=None, **options):
+    def __init__(self, workdir=None, address="127.0.0.1", **options):
         self.own_dir = workdir is None
         # short paths: unix socket names are limited to 108 bytes
         self.dir = workdir or tempfile.mkdtemp(prefix="xa-", dir="/tmp")
@@ -72,9 +72,9 @@ class Daemon:
             "sim-state-dir": os.path.join(self.dir, "sim"),
             "device-model-dir": os.path.join(self.dir, "dm"),
             "inventory": os.path.join(self.dir, "inventory"),
-            "listen-address": "127.0.0.1",
+            "listen-address": address,
             "listen-port": "0",
-            "https-address": "127.0.0.1",
+            "https-address": address,
             "https-port": "0",
             "tls-certificate": os.path.join(self.dir, "xenapid-cert.pem"),
             "tls-key": os.path.join(self.dir, "xenapid-key.pem"),
@@ -84,6 +84,11 @@ class Daemon:
         }
         for k, v in options.items():
             self.options[k.replace("_", "-")] = str(v)
+        self.address = address
+        if address != "127.0.0.1":
+            # a pool member is reached at its own address (127.0.0.1 would be taken
+            # for every host of a test pool)
+            self.options.setdefault("host-address", address)
         self.proc = None
         self.port = None
         self.https_port = None
@@ -124,11 +129,11 @@ class Daemon:
     @property
     def url(self):
         """Plain HTTP, on loopback."""
-        return "http://127.0.0.1:%d/" % self.port
+        return "http://%s:%d/" % (self.address, self.port)
 
     @property
     def https_url(self):
-        return "https://127.0.0.1:%d/" % self.https_port
+        return "https://%s:%d/" % (self.address, self.https_port)
 
     # ---- the daemon's certificate ----
     @property
@@ -275,9 +280,9 @@ class Daemon:
         if https is None:
             https = self.https_port is not None
         if https:
-            conn = ["-s", "127.0.0.1", "-p", str(self.https_port), "--fingerprint", self.fingerprint()]
+            conn = ["-s", self.address, "-p", str(self.https_port), "--fingerprint", self.fingerprint()]
         else:
-            conn = ["--nossl", "-s", "127.0.0.1", "-p", str(self.port)]
+            conn = ["--nossl", "-s", self.address, "-p", str(self.port)]
         return [XE] + conn + ["-u", "root", "-pw", password] + list(args)
 
     def xe(self, *args, check=False, env=None, input=None, https=None):
