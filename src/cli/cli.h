@@ -234,6 +234,8 @@ xerr *cmd_vm_resume(struct cli *c);
 xerr *cmd_vm_migrate(struct cli *c);
 xerr *cmd_vm_boot_check(struct cli *c);
 xerr *cmd_host_enable(struct cli *c);
+xerr *cmd_pool_join(struct cli *c);
+xerr *cmd_pool_eject(struct cli *c);
 xerr *cmd_host_disable(struct cli *c);
 xerr *cmd_task_cancel(struct cli *c);
 xerr *cmd_event_wait(struct cli *c);

@@ -33,6 +33,26 @@ xerr *cmd_host_disable(struct cli *c)
     return each(c, "host", "disable", false);
 }
 
+xerr *cmd_pool_join(struct cli *c)
+{
+    struct cli_named a[] = {
+        {"master_address", xv_string(cli_arg(c, "master-address"))},
+        {"master_username", xv_string(cli_arg(c, "master-username"))},
+        {"master_password", xv_string(cli_arg(c, "master-password"))},
+    };
+    return cli_invoke(c, "pool", "join", a, 3);
+}
+
+xerr *cmd_pool_eject(struct cli *c)
+{
+    char *host = NULL;
+    xerr *e = cli_resolve(c, "host", "host-uuid", cli_arg(c, "host-uuid"), &host);
+    if (e)
+        return e;
+    struct cli_named a[] = {{"host", xv_string_take(host)}};
+    return cli_invoke(c, "pool", "eject", a, 1);
+}
+
 xerr *cmd_task_cancel(struct cli *c)
 {
     /* a task to cancel a task would be one too many */

@@ -68,6 +68,12 @@ const struct cli_cmd cli_commands[] = {
      "Stop VMs from starting on the selected hosts (running VMs stay)."},
 
     CLASS_COMMANDS("pool", CLI_POOL, NULL, "", "uuid", ",uuid"),
+    {"pool-join", cmd_pool_join, CLI_POOL, "master-address,master-username,master-password", NULL, 0,
+     "Make the host xe talks to a member of the pool whose master is master-address (the HTTPS port "
+     "is the host's own).  The host restarts as a member; its halted VMs move to the pool."},
+    {"pool-eject", cmd_pool_eject, CLI_POOL, "host-uuid", NULL, 0,
+     "Remove a member from the pool; it restarts as a standalone host with a new database.  "
+     "Refused while VMs run on it."},
 
     CLASS_COMMANDS("task", CLI_TASK, "uuid", "uuid,", NULL, ""),
     {"task-cancel", cmd_task_cancel, CLI_TASK, NULL, NULL, CMD_SELECT, "Ask the selected pending tasks to stop."},

@@ -10,7 +10,8 @@
 const struct cli_class cli_classes[] = {
     {"vm", "VM", "VM", "uuid,name-label,power-state", "is-a-template,is-a-snapshot",
      "is-a-template,is-a-snapshot,is-control-domain"},
-    {"host", "host", "host", "uuid,name-label,name-description", NULL, NULL},
+    {"host", "host", "host", "uuid,name-label,address,enabled,host-metrics-live,virtual-hardware-platform-versions",
+     NULL, NULL},
     {"pool", "pool", "pool", "uuid,name-label,name-description,master", NULL, NULL},
     {"task", "task", "task", "uuid,name-label,name-description,status,progress", NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL, NULL},

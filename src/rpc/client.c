@@ -363,7 +363,7 @@ static xerr *json_unwrap(const char *text, size_t len, xv **result)
         const char *code = xv_struct_get_str(err, "message");
         const xv *data = xv_struct_get(err, "data");
         xv *list = xv_array();
-        xv_array_push(list, xv_string(code ? code : "INTERNAL_ERROR"));
+        xv_array_push(list, xv_string(code ? code : XERR_INTERNAL_ERROR));
         for (size_t i = 0; data && data->type == XV_ARRAY && i < data->u.arr.n; i++)
             if (xv_str(data->u.arr.v[i]))
                 xv_array_push(list, xv_dup(data->u.arr.v[i]));

@@ -6,7 +6,8 @@
 #   tests/bench/run.sh               VM.get_record load (1, 8, 64 keep-alive clients, then
 #                                    1,000) on the bare servers and on xenapid, over plain
 #                                    HTTP and over HTTPS; then 10,000 VMs and
-#                                    VM.get_all_records
+#                                    VM.get_all_records; then a two-host pool: VM.get_record
+#                                    through a member against the master (ratio)
 #   tests/bench/run.sh --callgrind   instructions per VM.get_record call (valgrind), on
 #                                    each server, and where xenapid's go: repeatable
 #                                    where timings are not
@@ -404,5 +405,64 @@ have=$("$CLIENT" "$XPORT" call "$WORK/get_all.xml" | grep -o 'OpaqueRef:[0-9a-f-
         n, db, v["median_ms"], v["min_ms"], v["max_ms"], v["bytes"] / 1e6, 1000 * v["median_ms"] / n }'
 
 echo "xenapid peak RSS: $(awk '/^VmHWM/ { printf "%.0f MB", $2 / 1024 }' "/proc/$XPID/status")"
+
+# ---- a pool: VM.get_record through a member against the same call on the master ----
+# A second daemon on 127.0.0.2 (the master's HTTPS port: pool hosts share one) joins the
+# first; the master's session is used on both (the member forwards the call over the
+# intra-pool link, JSON-RPC over HTTPS, and relays the answer).
+echo
+M2=$WORK/member
+mkdir -p "$M2"
+CONF2=$WORK/member.conf
+sed -e "s|$WORK/|$M2/|g" -e "s|^listen-address *=.*|listen-address = 127.0.0.2|" \
+    -e "s|^https-address *=.*|https-address = 127.0.0.2|" -e "s|^https-port *=.*|https-port = $XSPORT|" \
+    -e "s|^host-address *=.*|host-address = 127.0.0.2|" "$CONF" >"$CONF2"
+printf '%s\n' "$PASSWORD" | "$XENAPID" --config "$CONF2" --set-password root >/dev/null
+"$XENAPID" --config "$CONF2" >"$M2/xenapid.out" 2>"$M2/xenapid.log" &
+MPID=$!
+PIDS="$PIDS $MPID"
+MPORT=$(wait_ready "$M2/xenapid.out" $MPID "the member" 120)
+sed -i "s|^listen-port *=.*|listen-port = $MPORT|" "$CONF2"   # kept across its restart as a member
+jcall() { # PORT ADDRESS METHOD PARAMS-JSON
+  curl -s --max-time 30 -d "{\"jsonrpc\":\"2.0\",\"method\":\"$3\",\"params\":$4,\"id\":1}" "http://$2:$1/jsonrpc"
+}
+MS=$(jcall "$MPORT" 127.0.0.2 session.login_with_password "[\"root\",\"$PASSWORD\"]" | sed -n 's/.*"result":"\([^"]*\)".*/\1/p')
+J=$(jcall "$MPORT" 127.0.0.2 pool.join "[\"$MS\",\"127.0.0.1\",\"root\",\"$PASSWORD\"]")
+case "$J" in *'"error"'*) echo "bench: pool.join failed: $J" >&2; exit 1 ;; esac
+n=0
+until jcall "$MPORT" 127.0.0.2 session.login_with_password '["root","x"]' 2>/dev/null | grep -q HOST_IS_SLAVE; do
+  n=$((n + 1))
+  [ $n -le 300 ] || { echo "bench: the member did not come back" >&2; exit 1; }
+  sleep 0.1
+done
+M_URL=http://127.0.0.2:$MPORT/
+: >"$RESULTS"
+for c in 1 8; do
+  warm_up "$X_URL" $c
+  warm_up "$M_URL" $c
+  round=0
+  while [ $round -lt "$ROUNDS" ]; do
+    run_wrk master "$XPID" "$X_URL" $c "$SECS"
+    run_wrk member "$MPID" "$M_URL" $c "$SECS"
+    round=$((round + 1))
+  done
+done
+awk '
+  { s = $1; c = $2; k = ++cnt[s, c]; for (i = 4; i < NF; i += 2) r[s, c, k, $i] = $(i + 1) }
+  function median(s, c, f,    n, i, j, a, t) {
+    n = cnt[s, c]; for (i = 1; i <= n; i++) a[i] = r[s, c, i, f]
+    for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+  END {
+    printf "%-7s %-34s %8s %9s %8s\n", "clients", "VM.get_record (http)", "calls/s", "median ms", "p99 ms"
+    split("1 8", cs, " ")
+    for (k = 1; k <= 2; k++) { c = cs[k]
+      printf "%-7s %-34s %8.0f %9.3f %8.2f\n", c, "on the master", median("master", c, "rps"), median("master", c, "p50_us") / 1000, median("master", c, "p99_us") / 1000
+      printf "%-7s %-34s %8.0f %9.3f %8.2f\n", c, "through a member (forwarded)", median("member", c, "rps"), median("member", c, "p50_us") / 1000, median("member", c, "p99_us") / 1000
+      m = median("master", c, "rps"); f = median("member", c, "rps")
+      printf "%-7s through a member: %.2fx the master'"'"'s calls/s, %.2fx its median latency\n", c, m ? f / m : 0,
+        median("master", c, "p50_us") ? median("member", c, "p50_us") / median("master", c, "p50_us") : 0 }
+  }' "$RESULTS"
+stop_pid "$MPID"
 stop_pid "$XPID"
 echo "done."

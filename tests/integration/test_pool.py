@@ -3,14 +3,19 @@ refusals, HOST_IS_SLAVE, members forwarding to the master, the master having
 members run their VMs' operations, reports from members' guests, liveness, eject."""
 
 import os
+import re
 import subprocess
 import threading
 import time
 import unittest
 
 from harness import PASSWORD
-from pool_fixture import PoolTest, free_port, join, wait_member
-from support import XenAPI, failure, pv_vm, wait_until
+from pool_fixture import PoolTest, join, wait_member
+from support import UnixTransport, XenAPI, as_guest, failure, pv_vm, wait_until, xs_exists, xs_read
+
+
+def event_from(x, classes, token, timeout):
+    return getattr(x.event, "from")(classes, token, timeout)
 
 
 class PoolJoin(PoolTest):
@@ -134,6 +139,260 @@ class PoolJoinRefusals(PoolTest):
         self.assertNotEqual(mv, "2.20")
         self.assertFailure(["POOL_JOINING_HOST_MUST_HAVE_SAME_API_VERSION", "2.20", mv],
                            self.joiner_call(a, m.address))
+
+
+class PoolOperations(PoolTest):
+    """One pool for the class would be faster, but each test here changes it."""
+
+    def setUp(self):
+        super().setUp()
+        self.m, self.a, self.b = self.make_pool(3)
+        self.x = self.login(self.m)
+        self.host = self.hosts_by_address(self.x)
+
+    def test_every_kind_of_call_through_a_member(self):
+        x, a = self.x, self.a
+        for via in (self.on_member_unix(a), self.on_member_https(a, self.m)):
+            # generic getters and setters, create, a hand-written message, Async and tasks
+            vm = pv_vm(via, "through")
+            self.assertEqual(x.VM.get_name_label(vm), "through")
+            via.VM.set_name_description(vm, "set via a member")
+            self.assertEqual(x.VM.get_name_description(vm), "set via a member")
+            via.VM.add_to_other_config(vm, "k", "v")
+            self.assertEqual(x.VM.get_other_config(vm), {"k": "v"})
+            self.assertIn(vm, via.VM.get_all_records_where('field "name_label" = "through"'))
+            self.assertEqual(via.VM.get_by_uuid(x.VM.get_uuid(vm)), vm)
+            task = via.Async.VM.clone(vm, "clone")
+            wait_until(lambda: via.task.get_status(task) != "pending", what="the clone task")
+            self.assertEqual(via.task.get_status(task), "success")
+            clone = re.sub(r"</?value>", "", via.task.get_result(task))
+            self.assertEqual(x.VM.get_name_label(clone), "clone")
+            # event.from through the member reads the master's events
+            token = event_from(via, ["vm"], "", 0.0)["token"]
+            x.VM.set_name_label(clone, "renamed")
+            r = event_from(via, ["vm"], token, 5.0)
+            self.assertIn(("mod", clone), [(e["operation"], e["ref"]) for e in r["events"]])
+            # errors come back exactly
+            with self.assertRaises(XenAPI.Failure) as cm:
+                via.VM.get_record("OpaqueRef:nonexistent")
+            self.assertEqual(failure(cm.exception), ["HANDLE_INVALID", "VM", "OpaqueRef:nonexistent"])
+
+    def test_start_on_a_member_runs_there(self):
+        x, a = self.x, self.a
+        ha = self.host["127.0.0.2"]
+        vm = pv_vm(x, "on-a")
+        x.VM.start_on(vm, ha, False, False)
+        rec = x.VM.get_record(vm)
+        self.assertEqual(rec["power_state"], "Running")
+        self.assertEqual(rec["resident_on"], ha)
+        domid = rec["domid"]
+        # the domain is on the member's simulator, not the master's
+        self.assertTrue(xs_exists(a, "/local/domain/%s" % domid))
+        self.assertEqual(xs_read(a, "/local/domain/%s/vm" % domid), "/vm/" + rec["uuid"])
+        self.assertFalse(xs_exists(self.m, "/local/domain/%s/vm" % domid))
+        self.assertIn(vm, x.host.get_resident_VMs(ha))
+        # the lifecycle runs on the resident host's hypervisor
+        x.VM.pause(vm)
+        self.assertEqual(x.VM.get_power_state(vm), "Paused")
+        x.VM.unpause(vm)
+        x.VM.hard_reboot(vm)
+        self.assertEqual(x.VM.get_power_state(vm), "Running")
+        self.assertEqual(x.VM.get_resident_on(vm), ha)
+        new_domid = x.VM.get_domid(vm)
+        self.assertNotEqual(new_domid, domid)
+        self.assertTrue(xs_exists(a, "/local/domain/%s" % new_domid))
+        x.VM.hard_shutdown(vm)
+        self.assertEqual(x.VM.get_power_state(vm), "Halted")
+        self.assertFalse(xs_exists(a, "/local/domain/%s" % new_domid))
+
+    def test_guest_changes_on_a_member_are_events_on_the_master(self):
+        x, a = self.x, self.a
+        hb = self.host["127.0.0.3"]
+        vm = pv_vm(x, "watched")
+        x.VM.start_on(vm, hb, False, False)
+        domid = x.VM.get_domid(vm)
+        token = event_from(x, ["vm", "vm_guest_metrics"], "", 0.0)["token"]
+        # the guest reports its tools, on the member's xenstore
+        for k, v in (("attr/PVAddons/MajorVersion", "1"), ("attr/PVAddons/MinorVersion", "0"),
+                     ("attr/PVAddons/MicroVersion", "0"), ("attr/PVAddons/BuildVersion", "0"),
+                     ("attr/PVAddons/Installed", "1")):
+            self.assertEqual(as_guest(self.b, domid, "write", k, v).returncode, 0)
+        self.assertEqual(as_guest(self.b, domid, "write", "data/updated", "1").returncode, 0)
+        gm = wait_until(lambda: x.VM.get_guest_metrics(vm) != "OpaqueRef:NULL" and x.VM.get_guest_metrics(vm),
+                        what="guest metrics from the member")
+        wait_until(lambda: x.VM_guest_metrics.get_PV_drivers_version(gm).get("major") == "1",
+                   what="the tools version")
+        # then it powers off by itself: the member's monitor halts the VM in the pool's records
+        self.b.xenstore("write", "/local/domain/%s/sim/shutdown" % domid, "poweroff")
+        wait_until(lambda: x.VM.get_power_state(vm) == "Halted", what="the VM halted by its guest")
+        classes = set()
+        deadline = time.time() + 5
+        while time.time() < deadline and not {"vm", "vm_guest_metrics"} <= classes:
+            r = event_from(x, ["vm", "vm_guest_metrics"], token, 1.0)
+            token = r["token"]
+            classes |= {e["class"] for e in r["events"]}
+        self.assertLessEqual({"vm", "vm_guest_metrics"}, classes)
+
+
+class PoolLiveness(PoolTest):
+    def test_kill9_of_a_member_and_its_return(self):
+        m, a = self.make_pool(2)
+        x = self.login(m)
+        ha = self.hosts_by_address(x)["127.0.0.2"]
+        metrics = x.host.get_metrics(ha)
+        vm = pv_vm(x, "survivor")
+        x.VM.start_on(vm, ha, False, False)
+        domid = x.VM.get_domid(vm)
+        self.assertTrue(x.host_metrics.get_live(metrics))
+        a.kill9()
+        killed = time.time()
+        # host-dead-after (2) + one heartbeat interval (0.5), with the master's own
+        # period (under a second) to notice
+        wait_until(lambda: not x.host_metrics.get_live(metrics), timeout=2 + 0.5 + 1.5,
+                   interval=0.1, what="the killed member to be not live")
+        self.assertGreaterEqual(time.time() - killed, 1.5)
+        # a hypervisor outlives its toolstack: the VM still runs there
+        self.assertEqual(x.VM.get_power_state(vm), "Running")
+        a.start()
+        wait_member(a)
+        wait_until(lambda: x.host_metrics.get_live(metrics), timeout=5, what="the member live again")
+        rec = x.VM.get_record(vm)
+        self.assertEqual((rec["power_state"], rec["resident_on"], rec["domid"]), ("Running", ha, domid))
+        # its domain went while it was away: when it is back, its monitor says so
+        x.VM.hard_shutdown(vm)
+        x.VM.start_on(vm, ha, False, False)
+        domid = x.VM.get_domid(vm)
+        a.kill9()
+        subprocess.run([a.args()[0]] + ["--%s=%s" % kv for kv in a.options.items()] +
+                       ["--sim-domain", domid, "--remove"], check=True, capture_output=True)
+        a.start()
+        wait_member(a)
+        wait_until(lambda: x.VM.get_power_state(vm) == "Halted", timeout=10,
+                   what="the VM whose domain went to be Halted")
+
+    def test_master_unreachable_members_keep_running(self):
+        m, a = self.make_pool(2)
+        x = self.login(m)
+        ha = self.hosts_by_address(x)["127.0.0.2"]
+        vm = pv_vm(x, "keeps-running")
+        x.VM.start_on(vm, ha, False, False)
+        domid = x.VM.get_domid(vm)
+        m.kill9()
+        # local tools on the member get a clear error
+        s = XenAPI.Session("http://localhost/", transport=UnixTransport(a.unix_socket))
+        with self.assertRaises(XenAPI.Failure) as cm:
+            s.login_with_password("root", "")
+        self.assertEqual(failure(cm.exception), ["CANNOT_CONTACT_HOST", "127.0.0.1"])
+        self.assertTrue(xs_exists(a, "/local/domain/%s" % domid))
+        m.start()
+        x = self.login(m)
+        wait_until(lambda: x.host_metrics.get_live(x.host.get_metrics(ha)), timeout=10, what="the member live")
+        self.assertEqual(x.VM.get_power_state(vm), "Running")
+        xa = self.on_member_unix(a)
+        self.assertEqual(xa.VM.get_domid(vm), domid)
+
+    def test_kill9_of_the_master_loses_no_acknowledged_write(self):
+        m, a, b = self.make_pool(3)
+        x = self.login(m)
+        vm = pv_vm(x, "counter")
+        acked = {}
+        errors = []
+        stop = threading.Event()
+
+        def writer(d, key):
+            via = None
+            for n in range(2000):
+                if stop.is_set():
+                    break
+                try:
+                    via = via or self.on_member_unix(d)
+                    via.VM.add_to_other_config(vm, "%s-%d" % (key, n), "x")
+                    acked.setdefault(key, []).append(n)
+                except Exception as e:  # the master is down: this write was not acknowledged
+                    errors.append(e)
+                    via = None
+                    time.sleep(0.05)
+        threads = [threading.Thread(target=writer, args=(d, d.address)) for d in (a, b)]
+        for t in threads:
+            t.start()
+        wait_until(lambda: sum(len(v) for v in acked.values()) > 20, timeout=20, what="writes under way")
+        m.kill9()
+        time.sleep(0.5)
+        m.start()
+        time.sleep(1.0)
+        stop.set()
+        for t in threads:
+            t.join(30)
+        x = self.login(m)
+        oc = x.VM.get_other_config(vm)
+        for key, ns in acked.items():
+            for n in ns:
+                self.assertIn("%s-%d" % (key, n), oc, "an acknowledged write was lost")
+        self.assertTrue(errors, "the writes did not see the master go")
+
+
+class PoolEject(PoolTest):
+    def test_eject(self):
+        m, a, b = self.make_pool(3)
+        x = self.login(m)
+        ha = self.hosts_by_address(x)["127.0.0.2"]
+        vm = pv_vm(x, "pinned")
+        x.VM.start_on(vm, ha, False, False)
+        self.assertFailure(["OPERATION_NOT_ALLOWED", "VM resident on host"], x.pool.eject, ha)
+        self.assertFailure(["OPERATION_NOT_ALLOWED", "Cannot eject the pool master"], x.pool.eject,
+                           x.pool.get_master(x.pool.get_all()[0]))
+        x.VM.hard_shutdown(vm)
+        uuid = x.host.get_uuid(ha)
+        x.pool.eject(ha)
+        self.assertEqual(sorted(self.hosts_by_address(x)), ["127.0.0.1", "127.0.0.3"])
+        self.assertFailure(["UUID_INVALID", "host", uuid], x.host.get_by_uuid, uuid)
+        # the VM is the pool's: it stays
+        self.assertEqual(x.VM.get_name_label(vm), "pinned")
+
+        # the ejected host comes back standalone, with a database of its own
+        def standalone():
+            try:
+                s = a.session()
+            except Exception:
+                return None
+            return s
+        s = wait_until(standalone, timeout=20, interval=0.2, what="the ejected host to be standalone")
+        self.sessions.append(s)
+        xa = s.xenapi
+        self.assertEqual(len(xa.host.get_all()), 1)
+        self.assertEqual([r["name_label"] for r in xa.VM.get_all_records().values()
+                          if not r["is_control_domain"]], [])
+        # and it can join again
+        self.close_sessions()
+        join(a, m)
+        x = self.login(m)
+        self.assertEqual(sorted(self.hosts_by_address(x)), ["127.0.0.1", "127.0.0.2", "127.0.0.3"])
+
+
+class PoolXe(PoolTest):
+    def test_pool_join_host_list_and_eject_with_xe(self):
+        m, a = self.make_pool(2, joined=False)
+        r = a.xe("pool-join", "master-address=127.0.0.1", "master-username=root", "master-password=" + PASSWORD)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        wait_member(a)
+        # xe pointed at the member follows HOST_IS_SLAVE to the master (same port)
+        r = a.xe("host-list", "params=address,enabled,host-metrics-live,virtual-hardware-platform-versions",
+                 "--minimal", https=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = a.xe("host-list", https=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        blocks = [b for b in r.stdout.strip().split("\n\n") if b.strip()]
+        self.assertEqual(len(blocks), 2)
+        for b in blocks:
+            self.assertRegex(b, r"enabled \( RO\): true")
+            self.assertRegex(b, r"host-metrics-live \( RO\): true")
+            self.assertRegex(b, r"virtual-hardware-platform-versions \(MRO\): 0; 1")
+        self.assertEqual(sorted(re.findall(r"address \( RO\): (\S+)", r.stdout)), ["127.0.0.1", "127.0.0.2"])
+        x = self.login(m)
+        ha = self.hosts_by_address(x)["127.0.0.2"]
+        r = m.xe("pool-eject", "host-uuid=" + x.host.get_uuid(ha))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(self.hosts_by_address(x)), ["127.0.0.1"])
 
 
 if __name__ == "__main__":
