@@ -10,6 +10,7 @@
 #include "log.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static xv *sv(const char *s) { return xv_string(s ? s : ""); }
 
@@ -386,6 +387,8 @@ bool remote_wait_events(struct db *db, int64_t after, double timeout)
     xv_array_push(a, xv_float(timeout > 60 ? 60 : timeout));
     xerr *e = call(db, "wait_events", a, &r);
     bool more = !e && r && r->type == XV_BOOL && r->u.b;
+    if (e && timeout > 0) /* the master is away: wait here, or a follower spins */
+        usleep((useconds_t)((timeout > 5 ? 5 : timeout) * 1e6));
     xerr_free(e);
     xv_free(r);
     return more;
