@@ -22,6 +22,8 @@ void platform_free(struct platform *p);
 
 /* The versions this host offers, as the set(int) host.virtual_hardware_platform_versions holds. */
 xv *platform_offered(const struct platform *p);
+/* True when the registry describes the version (a VM of it can be built). */
+bool platform_describes(const struct platform *p, int64_t version);
 /* The version a feature requires; -1 if the registry does not know it. */
 int64_t platform_feature_requires(const struct platform *p, const char *feature);
 

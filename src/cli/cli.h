@@ -240,5 +240,8 @@ xerr *cmd_host_disable(struct cli *c);
 xerr *cmd_task_cancel(struct cli *c);
 xerr *cmd_event_wait(struct cli *c);
 xerr *cmd_help(struct cli *c);
+xerr *cmd_vm_upgrade_schedule(struct cli *c);
+xerr *cmd_vm_upgrade_cancel(struct cli *c);
+xerr *cmd_pool_platform_versions(struct cli *c);
 
 #endif

@@ -62,6 +62,13 @@ const struct cli_cmd cli_commands[] = {
      "For every host, whether the selected VM can start there and, if not, the error a start there "
      "would raise.  --minimal prints the uuids of the hosts that can start it."},
 
+    {"vm-upgrade-schedule", cmd_vm_upgrade_schedule, CLI_VM, "version", NULL, CMD_SELECT,
+     "Raise the selected VMs' hardware-platform-version to version= at their next clean shutdown "
+     "(vm-shutdown, or the guest powering off; not --force, a crash or a reboot); until then "
+     "pending-hardware-platform-version shows it."},
+    {"vm-upgrade-cancel", cmd_vm_upgrade_cancel, CLI_VM, NULL, NULL, CMD_SELECT,
+     "Forget the selected VMs' pending platform upgrade."},
+
     CLASS_COMMANDS("host", CLI_HOST, "uuid", "uuid,", NULL, ""),
     {"host-enable", cmd_host_enable, CLI_HOST, NULL, NULL, CMD_SELECT, "Let VMs start on the selected hosts."},
     {"host-disable", cmd_host_disable, CLI_HOST, NULL, NULL, CMD_SELECT,
@@ -74,6 +81,9 @@ const struct cli_cmd cli_commands[] = {
     {"pool-eject", cmd_pool_eject, CLI_POOL, "host-uuid", NULL, 0,
      "Remove a member from the pool; it restarts as a standalone host with a new database.  "
      "Refused while VMs run on it."},
+    {"pool-platform-versions", cmd_pool_platform_versions, CLI_POOL, NULL, NULL, 0,
+     "Print the hardware platform versions every live, enabled host of the pool offers: the "
+     "versions a VM can have and run anywhere in the pool now."},
 
     CLASS_COMMANDS("task", CLI_TASK, "uuid", "uuid,", NULL, ""),
     {"task-cancel", cmd_task_cancel, CLI_TASK, NULL, NULL, CMD_SELECT, "Ask the selected pending tasks to stop."},

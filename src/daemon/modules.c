@@ -1,5 +1,6 @@
 #include "modules.h"
 #include "guest.h"
+#include "policy.h"
 #include "util.h"
 #include "vm.h"
 
@@ -13,7 +14,8 @@ struct modules {
 
 xerr *modules_register(struct api *api)
 {
-    return vm_register(api);
+    xerr *e = vm_register(api);
+    return e ? e : policy_register(api);
 }
 
 xerr *modules_start(struct api *api, struct modules **out)

@@ -227,6 +227,11 @@ void platform_free(struct platform *p)
     free(p);
 }
 
+bool platform_describes(const struct platform *p, int64_t version)
+{
+    return described(p, version);
+}
+
 xv *platform_offered(const struct platform *p)
 {
     xv *a = xv_array();

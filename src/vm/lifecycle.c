@@ -256,6 +256,8 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     api_task_progress(ctx, 0.2);
     if (!e && ask && domid > 0)
         e = wait_guest(ctx, vm, (uint32_t)domid, &reason);
+    /* the guest itself powered off: a clean shutdown, which applies a pending upgrade */
+    bool clean = !e && ask && domid > 0 && reason == HV_SHUTDOWN_POWEROFF;
     if (e && fallback && !xerr_is(e, XERR_TASK_CANCELLED)) {
         _cleanup_free_ char *why = xerr_str(e);
         log_info("VM %s: clean shutdown failed (%s): shutting it down hard", vm, why);
@@ -270,6 +272,8 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
             e = vm_reboot_in_place(api, vm, rec, &updates);
         } else {
             updates = updates_halted();
+            if (kind == CLEAN_SHUTDOWN && clean)
+                vm_apply_pending_upgrade(vm, rec, updates);
             if (kind == CLEAN_SUSPEND)
                 dm_set(updates, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_SUSPENDED)));
         }

@@ -160,6 +160,9 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
             }
         } else if (!e) {
             u = updates_halted();
+            /* the guest powered itself off: its next boot may get the new hardware */
+            if (!suspend && di->shutdown_reason == HV_SHUTDOWN_POWEROFF)
+                vm_apply_pending_upgrade(vm, rec, u);
             if (suspend)
                 dm_set(u, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_SUSPENDED)));
         }
@@ -312,5 +315,7 @@ xerr *vm_register(struct api *api)
         e = vm_register_checks(api);
     if (!e)
         e = vm_register_lifecycle(api);
+    if (!e)
+        e = vm_register_upgrade(api);
     return e;
 }

@@ -3,6 +3,7 @@
  * guard the platform version. */
 #include "vm_int.h"
 #include "log.h"
+#include "policy.h"
 
 #include <string.h>
 
@@ -238,11 +239,8 @@ static xerr *vm_create(struct api_ctx *ctx, const struct VM_create_args *a, xv *
     /* the raise sees the record as it will be */
     xv *full = with_defaults(fields);
     int64_t requested = dm_get_int(full, DMF_VM_hardware_platform_version);
-    if (requested >= 0)
-        dm_set(fields, DMF_VM_hardware_platform_version,
-                      xv_int(platform_raise(api_platform(ctx->api), full, requested)));
-    xv_free(full);
     if (requested < 0) {
+        xv_free(full);
         xv_free(fields);
         return err_invalid_value(DMF_VM_hardware_platform_version->name, "must not be negative");
     }
@@ -250,9 +248,19 @@ static xerr *vm_create(struct api_ctx *ctx, const struct VM_create_args *a, xv *
     char *ref = NULL;
     e = db_begin(ctx->db, &t);
     if (!e) {
-        e = make_vm(t, fields, &ref);
+        /* the pool's default, then the raise for the features; never above the
+         * maximum.  In the transaction, so that the policy cannot change meanwhile. */
+        int64_t dflt = 0, max = -1;
+        e = policy_read(ctx->api, t, &dflt, &max);
+        int64_t v = platform_raise(api_platform(ctx->api), full, requested > dflt ? requested : dflt);
+        if (!e)
+            e = policy_check_max(ctx->api, t, dm_get_str(full, DMF_VM_name_label), v);
+        dm_set(fields, DMF_VM_hardware_platform_version, xv_int(v));
+        if (!e)
+            e = make_vm(t, fields, &ref);
         e = db_end(t, e);
     }
+    xv_free(full);
     xv_free(fields);
     if (e) {
         free(ref);
@@ -348,7 +356,9 @@ static xerr *vm_set_has_vendor_device(struct api_ctx *ctx, const struct VM_set_h
         dm_set(rec, DMF_VM_has_vendor_device, xv_bool(a->value));
         int64_t cur = dm_get_int(rec, DMF_VM_hardware_platform_version);
         int64_t raised = platform_raise(api_platform(ctx->api), rec, cur);
-        e = set(t, DMC_VM, vm, DMF_VM_has_vendor_device, xv_bool(a->value));
+        e = raised != cur ? policy_check_max(ctx->api, t, vm, raised) : NULL;
+        if (!e)
+            e = set(t, DMC_VM, vm, DMF_VM_has_vendor_device, xv_bool(a->value));
         if (!e && raised != cur) {
             log_info("VM %s: platform version raised from %lld to %lld (vendor device)", vm, (long long)cur,
                      (long long)raised);
@@ -376,6 +386,8 @@ static xerr *vm_set_hardware_platform_version(struct api_ctx *ctx,
         snprintf(text, sizeof(text), "%lld", (long long)value);
         e = err_invalid_value(DMF_VM_hardware_platform_version->name, text);
     }
+    if (!e && value != cur->u.i)
+        e = policy_check_max(ctx->api, t, vm, value);
     if (!e && value != cur->u.i)
         e = set(t, DMC_VM, vm, DMF_VM_hardware_platform_version, xv_int(value));
     xv_free(cur);

@@ -111,4 +111,10 @@ bool vm_raise_version(struct api *api, const char *vm, xv *rec);
  * Used by clean_reboot, hard_reboot and the monitor's restart actions. */
 xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates);
 
+/* ---- the deferred platform upgrade (upgrade.c) ---- */
+xerr *vm_register_upgrade(struct api *api);
+/* At a clean shutdown: add to updates the pending upgrade of rec (the version, the
+ * pinned hardware cleared) and clear it; nothing when none is pending. */
+void vm_apply_pending_upgrade(const char *vm, const xv *rec, xv *updates);
+
 #endif
