@@ -145,6 +145,17 @@ struct platform *api_platform(struct api *api);
 struct db *api_db(struct api *api);
 const char *api_host_ref(struct api *api);   /* this host's record */
 const char *api_pool_ref(struct api *api);
+/* ---- for HTTP handlers beyond the RPC (export/import): the session and the task
+ * that tracks the transfer, as xapi's http handlers have them ---- */
+/* SESSION_INVALID [ref] unless ref is a live session. */
+xerr *api_session_check(struct api *api, const char *session);
+/* A pending task named label for the session; *ref gets it (caller frees). */
+xerr *api_task_new(struct api *api, const char *session, const char *label, char **ref);
+/* Finish a pending task: result (an XML-RPC value, may be NULL) on success, else the
+ * error's code and params in error_info. */
+xerr *api_task_finish(struct api *api, const char *task, const xv *result, const xerr *failed);
+xerr *api_task_set_progress(struct api *api, const char *task, double progress);
+
 /* Report progress (0..1) of the task the call runs under; no-op outside a task. */
 void api_task_progress(struct api_ctx *ctx, double progress);
 /* True once task.cancel asked the call's task to stop. */

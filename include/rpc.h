@@ -71,5 +71,13 @@ void rpc_client_set_cert_check(struct rpc_client *c, rpc_cert_check check, void 
  * Failures the server reports come back as their xerr; transport failures as
  * INTERNAL_ERROR naming the problem. */
 xerr *rpc_client_call(struct rpc_client *c, const char *method, const xv *params, xv **result);
+/* A plain HTTP request on the client's transport (xapi's export and import handlers):
+ * method "GET" or "PUT", target the path and query, body/len what a PUT sends.  The
+ * response's status, body and task-id header (caller frees; NULL when absent) come
+ * back whatever the status; progress (may be NULL) is told the bytes sent (a PUT)
+ * or received so far and the total.  An xerr only when the exchange itself failed. */
+typedef void (*rpc_progress_fn)(void *ctx, size_t done, size_t total);
+xerr *rpc_client_http(struct rpc_client *c, const char *method, const char *target, const char *body, size_t len,
+                      rpc_progress_fn progress, void *ctx, int *status, buf *out, char **task_id);
 
 #endif

@@ -20,6 +20,10 @@
 /* Register the VM messages (before api_startup). */
 xerr *vm_register(struct api *api);
 
+/* A new VM record from its fields (the rest from the defaults), with its metrics
+ * object and allowed_operations, in t; no check (the caller made them). */
+xerr *vm_create_record(struct db_txn *t, xv *fields, char **ref);
+
 /* The monitor: clears the operations a restart of the daemon interrupted, reconciles
  * the records with the running domains, then follows the domains (@releaseDomain,
  * and every 10 s) on a thread of its own until vm_monitor_stop, which frees it

@@ -19,6 +19,8 @@
 xerr *wire_xmlrpc_parse_call(const char *body, size_t len, char **method, xv **params);
 xerr *wire_xmlrpc_parse_response(const char *body, size_t len, xv **value);
 void wire_xmlrpc_write_value(buf *b, const xv *v);
+/* A document whose root is one XML-RPC <value> (xapi's ova.xml); no DTD accepted. */
+xerr *wire_xmlrpc_parse_value(const char *text, size_t len, xv **value);
 void wire_xmlrpc_write_call(buf *b, const char *method, const xv *params);
 void wire_xmlrpc_write_response(buf *b, const xv *value);
 

@@ -128,6 +128,42 @@ static xerr *create_task_record(struct api *api, const char *label, const char *
     return e;
 }
 
+xerr *api_session_check(struct api *api, const char *session)
+{
+    return session_check(api, session);
+}
+
+xerr *api_task_new(struct api *api, const char *session, const char *label, char **ref)
+{
+    return create_task_record(api, label, "", session, ref);
+}
+
+xerr *api_task_finish(struct api *api, const char *task, const xv *result, const xerr *failed)
+{
+    xv *f = xv_struct();
+    dm_set(f, DMF_task_finished, xv_datetime(time(NULL)));
+    dm_set(f, DMF_task_allowed_operations, xv_array());
+    if (failed) {
+        dm_set(f, DMF_task_error_info, wire_error_list(failed));
+        dm_set(f, DMF_task_status, status_value(TASK_STATUS_TYPE_FAILURE));
+    } else {
+        buf b;
+        buf_init(&b);
+        wire_xmlrpc_write_value(&b, result ? result : &(xv){.type = XV_NIL});
+        dm_set(f, DMF_task_result, xv_string_take(buf_steal(&b)));
+        dm_set(f, DMF_task_progress, xv_float(1.0));
+        dm_set(f, DMF_task_status, status_value(TASK_STATUS_TYPE_SUCCESS));
+    }
+    return set_fields(api, task, f);
+}
+
+xerr *api_task_set_progress(struct api *api, const char *task, double progress)
+{
+    xv *f = xv_struct();
+    dm_set(f, DMF_task_progress, xv_float(progress));
+    return set_fields(api, task, f);
+}
+
 xerr *task_start(struct api_ctx *ctx, const struct method *m, xv **args, size_t n, char **task_ref)
 {
     struct api *api = ctx->api;

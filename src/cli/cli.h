@@ -243,5 +243,7 @@ xerr *cmd_help(struct cli *c);
 xerr *cmd_vm_upgrade_schedule(struct cli *c);
 xerr *cmd_vm_upgrade_cancel(struct cli *c);
 xerr *cmd_pool_platform_versions(struct cli *c);
+xerr *cmd_vm_export(struct cli *c);
+xerr *cmd_vm_import(struct cli *c);
 
 #endif

@@ -62,6 +62,13 @@ const struct cli_cmd cli_commands[] = {
      "For every host, whether the selected VM can start there and, if not, the error a start there "
      "would raise.  --minimal prints the uuids of the hosts that can start it."},
 
+    {"vm-export", cmd_vm_export, CLI_VM, "filename", "metadata", CMD_SELECT,
+     "Write the selected VM's metadata to filename= (metadata=true: the only kind here), as xapi's "
+     "export_metadata writes it: a tar holding ova.xml.  A progress bar shows on a terminal."},
+    {"vm-import", cmd_vm_import, NULL, "filename", "metadata,dry-run,force,preserve", 0,
+     "Make the VMs of a metadata export (metadata=true; xapi's or this server's) and print their "
+     "uuids.  dry-run=true says what it would do and makes nothing; force=true imports a VM no "
+     "live host offers the platform version of (never one above the pool's maximum)."},
     {"vm-upgrade-schedule", cmd_vm_upgrade_schedule, CLI_VM, "version", NULL, CMD_SELECT,
      "Raise the selected VMs' hardware-platform-version to version= at their next clean shutdown "
      "(vm-shutdown, or the guest powering off; not --force, a crash or a reboot); until then "

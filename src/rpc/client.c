@@ -441,3 +441,78 @@ xerr *rpc_client_call(struct rpc_client *c, const char *method, const xv *params
     xv_free(env);
     return e;
 }
+
+/* Bytes in pieces, so that progress can be told. */
+#define PIECE (256u << 10)
+
+xerr *rpc_client_http(struct rpc_client *c, const char *method, const char *target, const char *body, size_t len,
+                      rpc_progress_fn progress, void *ctx, int *status, buf *out, char **task_id)
+{
+    *status = 0;
+    *task_id = NULL;
+    /* the server closes after a transfer, as xapi's handlers do: a connection of its own */
+    disconnect(c);
+    xerr *e = connect_to(c);
+    if (e)
+        return e;
+    buf req;
+    buf_init(&req);
+    buf_printf(&req, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: xenapid\r\nConnection: close\r\n", method, target,
+               c->host ? c->host : "localhost");
+    if (body)
+        buf_printf(&req, "Content-Type: application/octet-stream\r\nContent-Length: %zu\r\n", len);
+    buf_adds(&req, "\r\n");
+    bool sent = send_all(c, req.p, req.len);
+    buf_free(&req);
+    for (size_t done = 0; sent && body && done < len;) {
+        size_t n = len - done < PIECE ? len - done : PIECE;
+        sent = send_all(c, body + done, n);
+        done += n;
+        if (sent && progress)
+            progress(ctx, done, len);
+    }
+    if (!sent) {
+        disconnect(c);
+        return xerr_internal("cannot send the request: %s", c->session ? "TLS write failed" : strerror(errno));
+    }
+    buf_reset(&c->in);
+    char *end;
+    while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n")))
+        if (!fill(c)) {
+            disconnect(c);
+            return xerr_internal("the server closed the connection before answering");
+        }
+    size_t hlen = (size_t)(end - c->in.p) + 4;
+    sscanf(c->in.p, "HTTP/%*d.%*d %d", status);
+    long long clen = -1;
+    for (char *line = strstr(c->in.p, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
+        char *h = line + 2;
+        if (strncasecmp(h, "Content-Length:", 15) == 0) {
+            clen = atoll(h + 15);
+        } else if (strncasecmp(h, "task-id:", 8) == 0) {
+            const char *v = h + 8;
+            while (*v == ' ')
+                v++;
+            free(*task_id);
+            *task_id = xstrndup(v, strcspn(v, "\r\n"));
+        }
+    }
+    consume(&c->in, hlen);
+    /* without a length the body ends where the connection does */
+    for (;;) {
+        if (progress && clen > 0)
+            progress(ctx, c->in.len, (size_t)clen);
+        if (clen >= 0 && c->in.len >= (size_t)clen)
+            break;
+        if (!fill(c)) {
+            if (clen < 0)
+                break;
+            disconnect(c);
+            return xerr_internal("the server closed the connection mid-answer (%zu of %lld bytes)", c->in.len, clen);
+        }
+    }
+    buf_add(out, c->in.p ? c->in.p : "", clen >= 0 ? (size_t)clen : c->in.len);
+    buf_reset(&c->in);
+    disconnect(c);
+    return NULL;
+}

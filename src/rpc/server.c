@@ -7,6 +7,7 @@
 #include "rpc.h"
 #include "rpc_int.h"
 #include "log.h"
+#include "transfer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,6 +22,9 @@
 #include <unistd.h>
 
 #define BACKLOG 4096
+/* the query parameters of the export and import handlers (xapi's names) */
+static const char *const xfer_keys[] = {"session_id", "task_id", "uuid", "ref", "dry_run", "force"};
+#define XFER_NARGS (sizeof(xfer_keys) / sizeof(xfer_keys[0]))
 #define LOGIN_WORKERS 8          /* threads checking passwords (PAM may wait on a network) */
 
 struct listener {
@@ -66,6 +70,9 @@ struct req {
     buf body;
     struct rpc_call *call;
     struct api_wait wait;
+    enum { XFER_NONE, XFER_EXPORT, XFER_IMPORT } transfer; /* xapi's http handlers */
+    char *xargs[XFER_NARGS];     /* their query parameters, copied on the library's thread */
+    struct transfer_reply xreply;
 };
 
 /* ---- answers, with the status lines and headers of xapi's http_svr.ml ---- */
@@ -207,6 +214,47 @@ static enum MHD_Result go(struct req *r)
     return MHD_YES;
 }
 
+static const char *xfer_arg(void *ctx, const char *key)
+{
+    struct req *r = ctx;
+    for (size_t i = 0; i < XFER_NARGS; i++)
+        if (strcmp(xfer_keys[i], key) == 0)
+            return r->xargs[i];
+    return NULL;
+}
+
+/* On a worker: an export or an import, then the answer. */
+static void transfer_job(void *p)
+{
+    struct req *r = p;
+    struct transfer_query q = {xfer_arg, r};
+    if (r->transfer == XFER_EXPORT)
+        transfer_export_metadata(r->srv->api, &q, &r->xreply);
+    else
+        transfer_import_metadata(r->srv->api, &q, r->body.p, r->body.len, &r->xreply);
+    buf_free(&r->body);
+    r->ready = true;
+    MHD_resume_connection(r->mc);
+}
+
+/* As xapi's handlers answer: the connection closes after; task-id names the task. */
+static enum MHD_Result answer_transfer(struct req *r)
+{
+    struct transfer_reply *x = &r->xreply;
+    _cleanup_free_ char *disp = x->filename ? xasprintf("attachment; filename=\"%s\"", x->filename) : NULL;
+    const char *hdrs[5] = {NULL};
+    size_t n = 0;
+    if (x->task) {
+        hdrs[n++] = "task-id";
+        hdrs[n++] = x->task;
+    }
+    if (disp) {
+        hdrs[n++] = "content-disposition";
+        hdrs[n++] = disp;
+    }
+    return answer(r, x->status ? x->status : MHD_HTTP_INTERNAL_SERVER_ERROR, x->type, &x->body, false, true, hdrs);
+}
+
 static enum MHD_Result dispatch(struct req *r)
 {
     struct rpc_server *srv = r->srv;
@@ -220,6 +268,15 @@ static enum MHD_Result dispatch(struct req *r)
     if (refuse)
         return answer_text(r, MHD_HTTP_SERVICE_UNAVAILABLE, "The daemon is stopping\n");
     r->counted = true;
+    if (r->transfer) {
+        for (size_t i = 0; i < XFER_NARGS; i++) {
+            const char *v = MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, xfer_keys[i]);
+            r->xargs[i] = v ? xstrdup(v) : NULL;
+        }
+        MHD_suspend_connection(r->mc);
+        workers_submit(srv->workers, transfer_job, r);
+        return MHD_YES;
+    }
     r->call = rpc_call_parse(r->body.p ? r->body.p : "", r->body.len, r->json);
     buf_free(&r->body);
     const char *method = rpc_call_method(r->call);
@@ -276,6 +333,18 @@ static enum MHD_Result route(struct req *r, const char *url, const char *method)
         return refuse(r, MHD_HTTP_NOT_IMPLEMENTED, true, "text/html");
     }
     bool post = !strcmp(method, MHD_HTTP_METHOD_POST), get = !strcmp(method, MHD_HTTP_METHOD_GET);
+    bool put = !strcmp(method, MHD_HTTP_METHOD_PUT);
+    /* xapi.ml's handlers for VM metadata (export.ml, import.ml), on every transport */
+    if (get && strcmp(url, "/export_metadata") == 0) {
+        transfer_reply_init(&r->xreply);
+        r->transfer = XFER_EXPORT;
+        return MHD_YES;
+    }
+    if (put && strcmp(url, "/import_metadata") == 0) {
+        transfer_reply_init(&r->xreply);
+        r->transfer = XFER_IMPORT;
+        post = true; /* a body, bounded as a call's is */
+    }
     if (url[0] != '/' || !(post || get || !strcmp(method, MHD_HTTP_METHOD_OPTIONS))) {
         buf_adds(&r->out, forbidden); /* default_callback: response_forbidden without req */
         return refuse(r, MHD_HTTP_FORBIDDEN, false, "text/html");
@@ -295,7 +364,7 @@ static enum MHD_Result route(struct req *r, const char *url, const char *method)
         r->acrh = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Access-Control-Request-Headers");
         return refuse(r, MHD_HTTP_OK, true, NULL);
     }
-    r->json = str_startswith(url, "/jsonrpc");
+    r->json = !r->transfer && str_startswith(url, "/jsonrpc");
     const char *cl = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *te = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     int64_t len;
@@ -337,7 +406,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     if (!r)
         *con_cls = r = req_new(l, mc);
     if (r->ready)
-        return answer_call(r);
+        return r->transfer ? answer_transfer(r) : answer_call(r);
     if (r->call) /* resumed from parking */
         return go(r);
     if (!r->started)
@@ -379,6 +448,10 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
     if (r->conn)
         conns_set_state(l->srv->conns, r->conn, CONN_IDLE);
     rpc_call_free(r->call);
+    if (r->transfer)
+        transfer_reply_free(&r->xreply);
+    for (size_t i = 0; i < XFER_NARGS; i++)
+        free(r->xargs[i]);
     buf_free(&r->body);
     buf_free(&r->out);
     bool counted = r->counted;

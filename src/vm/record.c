@@ -230,6 +230,11 @@ static xerr *make_vm(struct db_txn *t, xv *fields, char **ref)
     return e;
 }
 
+xerr *vm_create_record(struct db_txn *t, xv *fields, char **ref)
+{
+    return make_vm(t, fields, ref);
+}
+
 static xerr *vm_create(struct api_ctx *ctx, const struct VM_create_args *a, xv **result)
 {
     xv *fields = NULL;

@@ -292,6 +292,22 @@ out:
     return e;
 }
 
+xerr *wire_xmlrpc_parse_value(const char *text, size_t len, xv **value)
+{
+    xmlDoc *doc;
+    *value = NULL;
+    xerr *e = read_doc(text, len, &doc);
+    if (e)
+        return e;
+    xmlNode *root = xmlDocGetRootElement(doc);
+    if (!is(root, "value"))
+        e = unmarshal_error("value", root ? (const char *)root->name : "nothing");
+    else
+        e = parse_value(root, 0, value);
+    xmlFreeDoc(doc);
+    return e;
+}
+
 xerr *wire_xmlrpc_parse_response(const char *body, size_t len, xv **value)
 {
     xmlDoc *doc;
