@@ -195,6 +195,46 @@ class Export(MetadataCase):
         self.assertIn(b"<name>name_label</name><value>curled</value>", ova)
 
 
+class Curl(MetadataCase):
+    """The import as a shell user does it: curl -T (a PUT) over HTTPS."""
+
+    def curl_put(self, path, query):
+        url = "%simport_metadata?session_id=%s%s" % (self.d.https_url, self.ref, query)
+        r = subprocess.run(["curl", "-s", "-S", "--cacert", self.d.certificate, "-T", path, "-w", "\n%{http_code}",
+                            url], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        body, _, code = r.stdout.rpartition("\n")
+        return int(code), body
+
+    def test_dry_run_refusal_and_import(self):
+        x = self.x
+        vm = hvm_vm(x, "by-curl", has_vendor_device=True)
+        uuid = x.VM.get_uuid(vm)
+        path = os.path.join(self.d.dir, "curl.xva")
+        with open(path, "wb") as f:
+            f.write(self.export(vm))
+        code, body = self.curl_put(path, "&dry_run=true")
+        self.assertEqual(code, 200)
+        self.assertIn("would import VM - (by-curl)", body)
+        x.pool.set_max_hardware_platform_version(x.pool.get_all()[0], "1")
+        code, body = self.curl_put(path, "&force=true")
+        self.assertEqual(code, 200)
+        self.assertEqual(len(x.VM.get_by_name_label("by-curl")), 2)
+        x.VM.destroy(vm)
+        for other in x.VM.get_by_name_label("by-curl"):
+            x.VM.destroy(other)
+        x.pool.set_max_hardware_platform_version(x.pool.get_all()[0], "0")
+        code, body = self.curl_put(path, "")
+        self.assertEqual((code, json.loads(body)),
+                         (409, ["VM_HARDWARE_PLATFORM_VERSION_ABOVE_POOL_MAXIMUM", uuid, "1", "0"]))
+        self.assertEqual(x.VM.get_by_name_label("by-curl"), [])
+        with open(path, "wb") as f:
+            f.write(b"garbage" * 100)
+        code, body = self.curl_put(path, "")
+        self.assertEqual(code, 400)
+        self.assertEqual(json.loads(body)[0], "IMPORT_ERROR")
+
+
 class RoundTrip(MetadataCase):
     FIELDS = dict(name_description="kept", VCPUs_max="2", VCPUs_at_startup="2", tags=["x", "y"],
                   other_config={"k": "v", "amp": "a&b<c>"}, platform={"viridian": "true", "vga": "std"},
