@@ -183,11 +183,10 @@ static bool master_forward(void *ctx, struct api_ctx *call, const char *method, 
     const char *target = NULL, *as = method;
     size_t skip = SIZE_MAX; /* the argument naming the host, left out when forwarded */
     _cleanup_free_ char *resident = NULL;
-    if ((strcmp(method, "VM.start_on") == 0 || strcmp(method, "VM.resume_on") == 0) && n >= 2) {
-        target = xv_str(args[1]);
-        as = strcmp(method, "VM.start_on") == 0 ? "VM.start" : "VM.resume";
-        skip = 1;
-    } else if (strcmp(method, "host.get_platform_capabilities") == 0 && n >= 1) {
+    /* VM.start_on / resume_on (and start / resume placed on another host) are the
+     * lifecycle's: it runs the checks here first, then sends VM.start (resume) to
+     * the host through api_call_on_host */
+    if (strcmp(method, "host.get_platform_capabilities") == 0 && n >= 1) {
         target = xv_str(args[0]);
     } else {
         for (const char *const *o = resident_ops; *o && !target; o++) {

@@ -118,8 +118,28 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     } else if (!e) {
         e = vm_choose_host(api, vm, rec, dm_get_int(rec, DMF_VM_hardware_platform_version), &host);
     }
-    if (!e && strcmp(host, api_host_ref(api)) != 0)
-        e = err_not_implemented("starting a VM on another pool member");
+    if (!e && strcmp(host, api_host_ref(api)) != 0) {
+        /* the chosen host builds the domain on its own hypervisor: as xapi, the
+         * master gives the VM back and sends that host VM.start (VM.resume), which
+         * it runs as a start there */
+        api_task_allow_cancel(ctx, false);
+        xv *u = xv_struct();
+        keep_raise(u, raised, rec);
+        e = vm_op_end(ctx, vm, opid, u, NULL);
+        if (!e) {
+            xv *args = xv_array(), *r = NULL;
+            xv_array_push(args, xv_string(vm));
+            xv_array_push(args, xv_bool(paused));
+            xv_array_push(args, xv_bool(false));
+            e = api_call_on_host(api, host, resume ? "VM.resume" : "VM.start", args, &r);
+            xv_free(args);
+            xv_free(r);
+        }
+        free(opid);
+        free(host);
+        xv_free(rec);
+        return e;
+    }
     if (!e)
         e = set_field(api, vm, DMF_VM_scheduled_to_be_resident_on, xv_string(host));
     api_task_allow_cancel(ctx, false);

@@ -205,6 +205,28 @@ class PoolOperations(PoolTest):
         self.assertEqual(x.VM.get_power_state(vm), "Halted")
         self.assertFalse(xs_exists(a, "/local/domain/%s" % new_domid))
 
+    def test_start_placed_on_a_member_runs_there(self):
+        x = self.x
+        ha = self.host["127.0.0.2"]
+        vm = pv_vm(x, "placed", affinity=ha)
+        x.VM.start(vm, False, False)
+        rec = x.VM.get_record(vm)
+        self.assertEqual((rec["power_state"], rec["resident_on"]), ("Running", ha))
+        self.assertTrue(xs_exists(self.a, "/local/domain/%s" % rec["domid"]))
+        self.assertEqual(rec["current_operations"], {})
+        x.VM.hard_shutdown(vm)
+
+    def test_start_on_a_dead_member_is_refused_by_the_master(self):
+        x = self.x
+        hb = self.host["127.0.0.3"]
+        self.b.kill9()
+        wait_until(lambda: not x.host_metrics.get_live(x.host.get_metrics(hb)), timeout=5,
+                   what="the killed member to be not live")
+        vm = pv_vm(x, "nowhere")
+        self.assertFailure(["HOST_NOT_LIVE"], x.VM.start_on, vm, hb, False, False)
+        self.assertEqual(x.VM.get_power_state(vm), "Halted")
+        self.assertEqual(x.VM.get_current_operations(vm), {})
+
     def test_guest_changes_on_a_member_are_events_on_the_master(self):
         x, a = self.x, self.a
         hb = self.host["127.0.0.3"]
