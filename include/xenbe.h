@@ -97,7 +97,7 @@ struct hv_domain_spec {
 xerr *hv_open(const struct config *cfg, struct hv **out);
 void hv_close(struct hv *hv);
 const char *hv_backend_name(const struct hv *hv);
-/* Whether VM.suspend can work: the backend can save a domain. */
+/* Whether VM.suspend can work: the backend can save a domain (hv_domain_save). */
 bool hv_can_suspend(const struct hv *hv);
 /* Path of the xenstore socket clients should use (XENSTORED_PATH), NULL for the
  * system default (a real dom0). */
@@ -132,6 +132,26 @@ bool hv_domain_info(struct hv *hv, uint32_t domid, struct hv_domain_info *out);
  * caller frees with hv_strv_free.  NULL if the domain has none (PV). */
 char **hv_domain_dm_argv(struct hv *hv, uint32_t domid);
 void hv_strv_free(char **v);
+
+/* Saving and restoring a domain, for suspend/resume and migration.  The stream is
+ * written and read in order, never seeked: fd may be a file, a pipe or a socket.
+ * Its format (docs/domain-stream.md): a header (magic, format version), the
+ * domain's identity (the VM's uuid, name, HVM or PV, the backend), the backend's
+ * sections (the simulator's guest state; xc's libxenguest stream), END; every
+ * section length-prefixed and checksummed.
+ * hv_domain_save: the domain has acknowledged "suspend" and is shut down with
+ * reason suspend; writes the stream and leaves the domain in place (the caller
+ * destroys it, or resumes it in place if the stream could not be kept).
+ * hv_domain_restore: builds a domain for spec that continues from the stream (not
+ * a cold boot), writes its xenstore tree and introduces it as hv_domain_create
+ * does, and leaves it paused; a stream that is truncated, damaged, of another
+ * version, another VM (uuid) or another backend is DOMAIN_STREAM_INVALID, and no
+ * domain is left behind.  The domid is new.
+ * hv_domain_resume_in_place: a domain shut down for suspend, not destroyed,
+ * continues (after a failed save or migration). */
+xerr *hv_domain_save(struct hv *hv, uint32_t domid, int fd);
+xerr *hv_domain_restore(struct hv *hv, const struct hv_domain_spec *spec, int fd, uint32_t *domid);
+xerr *hv_domain_resume_in_place(struct hv *hv, uint32_t domid);
 
 /* Domain state changes.  The callback runs on the backend's watch thread whenever a
  * domain may have changed state (xenstore's @releaseDomain, or the simulator's own

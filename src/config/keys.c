@@ -37,6 +37,7 @@ const struct config_key config_keys[] = {
     {"backend", "simulator", "hypervisor backend: simulator or xc (libxenctrl, in a Xen dom0)"},
     {"xenstore-path", "", "xenstore socket for the xc backend ('' for libxenstore's default)"},
     {"device-model-dir", "/run/xenapid/dm", "where each HVM domain's device model command line is kept (<domid>.argv, one argument a line) while the domain lives; xc: the device model is started from it, with its pid and log beside; simulator: only recorded"},
+    {"suspend-image-dir", "", "where Suspended VMs' saved domains are kept, <vm uuid>.image ('': suspend/ beside db-path)"},
     {"sim-state-dir", "var/sim", "simulator: where its xenstore socket and state live"},
     {"sim-memory-mib", "16384", "simulator: the host's memory"},
     {"sim-cpus", "8", "simulator: the host's CPUs"},

@@ -146,8 +146,10 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     if (!e && api_task_cancelling(ctx))
         e = err_task_cancelled(ctx->task);
     api_task_progress(ctx, 0.3);
+    /* resume: the domain continues from its suspend image, whatever the host offers now
+     * (its hardware is the one it was saved with) */
     if (!e)
-        e = vm_build_domain(api, vm, rec, paused, &updates);
+        e = resume ? vm_restore_image(api, vm, rec, paused, &updates) : vm_build_domain(api, vm, rec, paused, &updates);
     if (e) {
         updates = xv_struct();
         dm_set(updates, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
@@ -250,6 +252,28 @@ static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid
 
 enum clean_kind { CLEAN_SHUTDOWN, CLEAN_REBOOT, CLEAN_SUSPEND };
 
+/* The guest has answered "suspend": keep its domain as the suspend image.  If it
+ * stopped for another reason, nothing is saved and the monitor deals with the
+ * domain as with any guest that stopped; if the image cannot be written, the guest
+ * runs on where it was. */
+static xerr *save_suspended(struct api *api, const char *vm, const char *uuid, int64_t domid, int reason)
+{
+    if (domid <= 0 || reason < 0)
+        return xerr_internal("VM %s: its domain vanished while it suspended", vm);
+    if (reason != HV_SHUTDOWN_SUSPEND)
+        return xerr_internal("VM %s: the guest stopped (reason %d) instead of suspending", vm, reason);
+    xerr *e = vm_save_image(api, uuid, (uint32_t)domid);
+    if (!e)
+        return NULL;
+    xerr *re = hv_domain_resume_in_place(api_hv(api), (uint32_t)domid);
+    if (re) {
+        _cleanup_free_ char *why = xerr_str(re);
+        log_error("VM %s: its domain could be neither saved nor resumed: %s", vm, why);
+        xerr_free(re);
+    }
+    return e;
+}
+
 /* clean_shutdown, shutdown (fallback), clean_reboot, suspend */
 static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind, bool fallback)
 {
@@ -285,8 +309,12 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
         e = NULL;
     }
     api_task_progress(ctx, 0.7);
+    if (!e && kind == CLEAN_SUSPEND)
+        e = save_suspended(api, vm, dm_get_str(rec, DMF_VM_uuid), domid, reason);
     if (!e && ps != VM_POWER_STATE_SUSPENDED)
         e = destroy_domain(api, vm, domid);
+    if (!e && ps == VM_POWER_STATE_SUSPENDED)
+        vm_drop_image(api, dm_get_str(rec, DMF_VM_uuid));
     if (!e) {
         if (kind == CLEAN_REBOOT) {
             e = vm_reboot_in_place(api, vm, rec, &updates);
@@ -336,6 +364,8 @@ static xerr *vm_hard_shutdown(struct api_ctx *ctx, const struct VM_hard_shutdown
         return e;
     /* a Suspended VM has no domain: its saved state is simply dropped */
     e = destroy_domain(ctx->api, vm, dm_get_int(rec, DMF_VM_domid));
+    if (!e && dm_get_enum(rec, DMF_VM_power_state) == VM_POWER_STATE_SUSPENDED)
+        vm_drop_image(ctx->api, dm_get_str(rec, DMF_VM_uuid));
     e = vm_op_end(ctx, vm, opid, e ? NULL : updates_halted(), e);
     free(opid);
     xv_free(rec);

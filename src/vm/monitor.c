@@ -150,7 +150,20 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
     } else {
         log_info("VM %s: domain %u shut down by its guest (reason %d): %s", vm, di->domid, di->shutdown_reason,
                  action_names[action]);
-        e = hv_domain_destroy(api_hv(api), di->domid);
+        if (suspend) {
+            /* the guest suspended itself: keep its state, or let it run on */
+            e = vm_save_image(api, dm_get_str(rec, DMF_VM_uuid), di->domid);
+            if (e) {
+                xerr *re = hv_domain_resume_in_place(api_hv(api), di->domid);
+                if (re) {
+                    _cleanup_free_ char *why = xerr_str(re);
+                    log_error("VM %s: its domain could be neither saved nor resumed: %s", vm, why);
+                    xerr_free(re);
+                }
+            }
+        }
+        if (!e)
+            e = hv_domain_destroy(api_hv(api), di->domid);
         if (!e && restart) {
             xerr *be = vm_reboot_in_place(api, vm, rec, &u);
             if (be) {

@@ -309,8 +309,13 @@ static xerr *vm_destroy(struct api_ctx *ctx, const struct VM_destroy_args *a)
     if (!e) e = destroy_linked(t, DMC_VM_metrics, dm_get_str(rec, DMF_VM_metrics));
     if (!e) e = destroy_linked(t, DMC_VM_guest_metrics, dm_get_str(rec, DMF_VM_guest_metrics));
     if (!e) e = db_txn_destroy(t, DMC_VM, vm);
+    bool suspended = !e && dm_get_enum(rec, DMF_VM_power_state) == VM_POWER_STATE_SUSPENDED;
+    _cleanup_free_ char *uuid = suspended ? xstrdup(dm_get_str(rec, DMF_VM_uuid)) : NULL;
     xv_free(rec);
-    return db_end(t, e);
+    e = db_end(t, e);
+    if (!e && suspended)
+        vm_drop_image(ctx->api, uuid);  /* the record that named it is gone */
+    return e;
 }
 
 static xerr *vm_clone(struct api_ctx *ctx, const struct VM_clone_args *a, xv **result)

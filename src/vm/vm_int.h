@@ -117,4 +117,14 @@ xerr *vm_register_upgrade(struct api *api);
  * pinned hardware cleared) and clear it; nothing when none is pending. */
 void vm_apply_pending_upgrade(const char *vm, const xv *rec, xv *updates);
 
+/* ---- the suspend image (image.c) ---- */
+/* Save the domain (shut down for suspend) as the VM's suspend image. */
+xerr *vm_save_image(struct api *api, const char *uuid, uint32_t domid);
+/* Restore the VM's domain from its image (DOMAIN_STREAM_INVALID when there is none
+ * or it is damaged), unpause it unless paused, remove the image; *updates gets the
+ * new domain's fields. */
+xerr *vm_restore_image(struct api *api, const char *vm, const xv *rec, bool paused, xv **updates);
+/* The VM is no longer Suspended (shut down or destroyed): its image goes. */
+void vm_drop_image(struct api *api, const char *uuid);
+
 #endif

@@ -38,7 +38,41 @@ struct hv_backend_ops {
     /* Optional: a domain went without hv_domain_destroy (hv_domain_forget); drop
      * what the backend kept for it (the device model and its files). */
     void (*forget)(void *state, uint32_t domid);
+    /* Save and restore (all three, or none: can_suspend says which).
+     * save: the domain is shut down with reason suspend; write the backend's own
+     * sections of the stream (hv.c writes the header, the identity and END) and
+     * leave the domain as it is.
+     * restore: as build, but the domain continues from the sections save wrote
+     * (read from fd, in order); out gets the rings the restored guest uses.  On
+     * failure nothing is left behind.
+     * resume_in_place: a domain shut down for suspend runs on (it was not
+     * destroyed: a failed save or migration). */
+    xerr *(*save)(void *state, uint32_t domid, int fd);
+    xerr *(*restore)(void *state, const struct hv_domain_spec *spec, int fd, struct hv_build *out);
+    xerr *(*resume_in_place)(void *state, uint32_t domid);
 };
+
+/* The saved-domain stream (stream.c, format in docs/domain-stream.md).  A section
+ * is its tag (4 bytes), its length (8, big-endian), the payload and a checksum
+ * (4): hv_stream_put writes one whole; a long one can be written as it comes with
+ * put_begin, hv_stream_write and put_end over hv_stream_sum of the payload.
+ * Readers: hv_stream_next reads a section's head and refuses another tag or a
+ * length above max (DOMAIN_STREAM_INVALID), hv_stream_check_sum its checksum;
+ * hv_stream_get reads a whole one (NUL-terminated).  A stream that ends early is
+ * DOMAIN_STREAM_INVALID too. */
+#define HV_STREAM_VERSION 1
+#define HV_STREAM_SUM_INIT 2166136261u
+uint32_t hv_stream_sum(uint32_t sum, const void *data, size_t len);
+xerr *hv_stream_write(int fd, const void *data, size_t len);
+xerr *hv_stream_read(int fd, void *data, size_t len);
+xerr *hv_stream_put_header(int fd);
+xerr *hv_stream_check_header(int fd);
+xerr *hv_stream_put(int fd, const char *tag, const void *data, size_t len);
+xerr *hv_stream_put_begin(int fd, const char *tag, uint64_t len);
+xerr *hv_stream_put_end(int fd, uint32_t sum);
+xerr *hv_stream_next(int fd, const char *tag, uint64_t max, uint64_t *len);
+xerr *hv_stream_check_sum(int fd, const char *tag, uint32_t sum);
+xerr *hv_stream_get(int fd, const char *tag, uint64_t max, char **data, size_t *len);
 /* Domain state changes reach hv.c through xenstore's @releaseDomain watch in both
  * backends: the simulator fires it itself (xsd_domain_released), as xenstored does. */
 

@@ -344,6 +344,9 @@ void hv_strv_free(char **v)
     free(v);
 }
 
+static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, const struct hv_build *b,
+                           const char *how, uint32_t *domid);
+
 xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_t *domid)
 {
     /* a VM's uuid, made by the daemon (read-only to clients): /vm/<uuid> and the
@@ -354,7 +357,16 @@ xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_
     xerr *e = hv->ops->build(hv->state, spec, &b);
     if (e)
         return e;
-    e = write_domain_tree(hv, b.domid, spec, &b);
+    return finish_domain(hv, spec, &b, "built", domid);
+}
+
+/* A domain the backend built or restored: its xenstore tree, introduction and
+ * device model; on failure the domain is taken down whole. */
+static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, const struct hv_build *bp,
+                           const char *how, uint32_t *domid)
+{
+    struct hv_build b = *bp;
+    xerr *e = write_domain_tree(hv, b.domid, spec, &b);
     if (!e && !xs_introduce_domain(hv->xs, b.domid, b.store_mfn, b.store_evtchn))
         e = xerr_internal("xenstore refused to introduce domain %" PRIu32 ": %s", b.domid,
                           strerror(errno));
@@ -376,8 +388,114 @@ xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_
     if (hv->ops->built)
         hv->ops->built(hv->state, b.domid);
     *domid = b.domid;
-    log_info("built domain %" PRIu32 " for VM %s (%s)", b.domid, spec->uuid, spec->hvm ? "HVM" : "PV");
+    log_info("%s domain %" PRIu32 " for VM %s (%s)", how, b.domid, spec->uuid, spec->hvm ? "HVM" : "PV");
     return NULL;
+}
+
+/* ---- save and restore ---- */
+
+/* The identity section: who the stream is of, key=value lines. */
+static char *identity_text(const char *backend, const char *uuid, const char *name, bool hvm)
+{
+    return xasprintf("backend=%s\nuuid=%s\nhvm=%d\nname=%s\n", backend, uuid, hvm, name);
+}
+
+/* The value of key in identity text (a fresh string), NULL when absent. */
+static char *identity_get(const char *text, const char *key)
+{
+    size_t kl = strlen(key);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, key, kl) == 0 && p[kl] == '=')
+            return xstrndup(p + kl + 1, strcspn(p + kl + 1, "\n"));
+    }
+    return NULL;
+}
+
+xerr *hv_domain_save(struct hv *hv, uint32_t domid, int fd)
+{
+    if (!hv->ops->save)
+        return xerr_internal("the %s backend cannot save a domain", hv->ops->name);
+    struct hv_domain_info di;
+    if (!hv_domain_info(hv, domid, &di))
+        return xerr_internal("saving domain %" PRIu32 ": no such domain", domid);
+    if (di.state != HV_DOM_SHUTDOWN || di.shutdown_reason != HV_SHUTDOWN_SUSPEND)
+        return xerr_internal("saving domain %" PRIu32 ": it has not suspended (state %d, reason %d)", domid,
+                             (int)di.state, di.state == HV_DOM_SHUTDOWN ? di.shutdown_reason : -1);
+    char path[96];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/name", domid);
+    unsigned len = 0;
+    _cleanup_free_ char *name = xs_read(hv->xs, XBT_NULL, path, &len);
+    _cleanup_free_ char *id = identity_text(hv->ops->name, di.uuid, name ? name : "", di.hvm);
+    xerr *e = hv_stream_put_header(fd);
+    if (!e)
+        e = hv_stream_put(fd, "IDEN", id, strlen(id));
+    if (!e)
+        e = hv->ops->save(hv->state, domid, fd);
+    if (!e)
+        e = hv_stream_put(fd, "END ", "", 0);
+    if (!e)
+        log_info("saved domain %" PRIu32 " (VM %s)", domid, di.uuid);
+    return e;
+}
+
+/* The stream is this VM's and this backend's. */
+static xerr *check_identity(struct hv *hv, const struct hv_domain_spec *spec, int fd)
+{
+    xerr *e = hv_stream_check_header(fd);
+    _cleanup_free_ char *id = NULL;
+    if (!e)
+        e = hv_stream_get(fd, "IDEN", 65536, &id, NULL);
+    if (e)
+        return e;
+    _cleanup_free_ char *backend = identity_get(id, "backend");
+    _cleanup_free_ char *uuid = identity_get(id, "uuid");
+    _cleanup_free_ char *hvm = identity_get(id, "hvm");
+    _cleanup_free_ char *why = NULL;
+    if (!backend || !uuid || !hvm)
+        why = xstrdup("its identity section lacks the backend, uuid or hvm");
+    else if (strcmp(backend, hv->ops->name) != 0)
+        why = xasprintf("saved by the %s backend, restored on %s", backend, hv->ops->name);
+    else if (strcmp(uuid, spec->uuid) != 0)
+        why = xasprintf("it is of VM %s, not %s", uuid, spec->uuid);
+    else if ((strcmp(hvm, "1") == 0) != spec->hvm)
+        why = xasprintf("it is of a%s domain, the VM is %s", strcmp(hvm, "1") == 0 ? "n HVM" : " PV",
+                        spec->hvm ? "HVM" : "PV");
+    return why ? err_domain_stream_invalid(why) : NULL;
+}
+
+xerr *hv_domain_restore(struct hv *hv, const struct hv_domain_spec *spec, int fd, uint32_t *domid)
+{
+    assert(spec->uuid && strlen(spec->uuid) == 36);
+    assert(spec->name);
+    if (!hv->ops->restore)
+        return xerr_internal("the %s backend cannot restore a domain", hv->ops->name);
+    xerr *e = check_identity(hv, spec, fd);
+    if (e)
+        return e;
+    struct hv_build b = {0};
+    if ((e = hv->ops->restore(hv->state, spec, fd, &b)) != NULL)
+        return e;
+    uint64_t n = 0;
+    e = hv_stream_next(fd, "END ", 0, &n);
+    if (!e)
+        e = hv_stream_check_sum(fd, "END ", HV_STREAM_SUM_INIT);
+    if (e) {
+        xerr *de = hv->ops->destroy(hv->state, b.domid);
+        if (de) {
+            _cleanup_free_ char *why = xerr_str(de);
+            log_error("cleaning up domain %" PRIu32 " after a failed restore: %s", b.domid, why);
+            xerr_free(de);
+        }
+        return e;
+    }
+    return finish_domain(hv, spec, &b, "restored", domid);
+}
+
+xerr *hv_domain_resume_in_place(struct hv *hv, uint32_t domid)
+{
+    if (!hv->ops->resume_in_place)
+        return xerr_internal("the %s backend cannot resume a domain", hv->ops->name);
+    return hv->ops->resume_in_place(hv->state, domid);
 }
 
 xerr *hv_domain_pause(struct hv *hv, uint32_t domid)

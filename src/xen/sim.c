@@ -10,6 +10,12 @@
  * then never stops).  Tests drive guest-initiated events by writing, as dom0,
  * /local/domain/<domid>/sim/shutdown = poweroff | reboot | crash | suspend.
  *
+ * The simulated guest has a state that a save carries and a restore brings back:
+ * a boot id drawn at each cold boot, the time it has run, and a small memory image
+ * holding a counter.  Writing sim/query (as dom0) makes the guest bump its counter
+ * and report the lot in data/sim-state ("boot-id=<hex> counter=<n> run-ms=<n>"):
+ * after a resume the boot id is the same and the counter goes on.
+ *
  * An HVM domain's device model is only recorded: its command line is kept in
  * device-model-dir/<domid>.argv, the file the xc backend starts it from, and goes
  * with the domain.
@@ -37,6 +43,8 @@
 
 #define DOM0_MEMORY (1024ull << 20)
 #define SHUTDOWN_DELAY_US 100000 /* a guest takes a moment to shut down */
+#define SIM_MEM_BYTES 4096       /* the simulated guest's memory image */
+#define SIM_BOOT_ID_LEN 32
 
 struct simdom {
     uint32_t domid;
@@ -48,6 +56,12 @@ struct simdom {
     uint64_t memory, max_memory;
     unsigned vcpus;
     double started;
+    /* the guest's state (see the top): boot id, time run before running_since (the
+     * start of its current run, when RUNNING), memory with the counter at 0 */
+    char boot_id[SIM_BOOT_ID_LEN + 1];
+    uint64_t run_ns;
+    double running_since;
+    unsigned char mem[SIM_MEM_BYTES];
     struct simdom *next;
 };
 
@@ -72,6 +86,57 @@ struct sim {
     struct xs_handle *guest_xs;
     struct hv_watcher *guest_watch;
 };
+
+/* A cold boot: a new boot id and memory filled from it, the counter at 0. */
+static void guest_cold_boot(struct simdom *d)
+{
+    char u[37];
+    uuid_generate_str(u);
+    size_t n = 0;
+    for (const char *p = u; *p && n < SIM_BOOT_ID_LEN; p++)
+        if (*p != '-')
+            d->boot_id[n++] = *p;
+    d->boot_id[n] = 0;
+    uint64_t x = 88172645463325252ull;
+    for (const char *p = d->boot_id; *p; p++)
+        x = (x ^ (unsigned char)*p) * 1099511628211ull;
+    for (size_t i = 0; i < SIM_MEM_BYTES; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        d->mem[i] = (unsigned char)x;
+    }
+    memset(d->mem, 0, 8);
+    d->run_ns = 0;
+}
+
+static uint64_t guest_counter(const struct simdom *d)
+{
+    uint64_t c = 0;
+    for (int i = 0; i < 8; i++)
+        c = c << 8 | d->mem[i];
+    return c;
+}
+
+static void guest_set_counter(struct simdom *d, uint64_t c)
+{
+    for (int i = 7; i >= 0; i--, c >>= 8)
+        d->mem[i] = (unsigned char)c;
+}
+
+/* The domain's state changes to `to`: the guest's run time follows. */
+static void set_dom_state(struct simdom *d, enum hv_dom_state to)
+{
+    double now = now_monotonic();
+    if (d->state == HV_DOM_RUNNING && to != HV_DOM_RUNNING)
+        d->run_ns += (uint64_t)((now - d->running_since) * 1e9);
+    if (to == HV_DOM_RUNNING && d->state != HV_DOM_RUNNING)
+        d->running_since = now;
+    d->state = to;
+}
+
+static uint64_t guest_run_ns(const struct simdom *d)
+{
+    return d->run_ns + (d->state == HV_DOM_RUNNING ? (uint64_t)((now_monotonic() - d->running_since) * 1e9) : 0);
+}
 
 static struct simdom *find(struct sim *s, uint32_t domid)
 {
@@ -112,6 +177,12 @@ static char *snapshot(struct sim *s, uint64_t *gen)
     for (struct simdom *d = s->doms; d; d = d->next) {
         fprintf(f, "dom\t%" PRIu32 "\t%s\t%s\t%d\t%d\t%d\t%" PRIu64 "\t%" PRIu64 "\t%u\n", d->domid, d->uuid,
                 d->name, (int)d->state, d->reason, d->hvm, d->memory, d->max_memory, d->vcpus);
+        if (d->domid == 0)
+            continue;
+        fprintf(f, "guest\t%" PRIu32 "\t%s\t%" PRIu64 "\t", d->domid, d->boot_id, guest_run_ns(d));
+        for (size_t i = 0; i < SIM_MEM_BYTES; i++)
+            fprintf(f, "%02x", d->mem[i]);
+        fputc('\n', f);
     }
     fclose(f);
     return text;
@@ -187,8 +258,21 @@ static void load(struct sim *s)
             d->max_memory = strtoull(fields[8], NULL, 10);
             d->vcpus = (unsigned)atoi(fields[9]);
             d->started = now_monotonic();
+            d->running_since = d->started;
+            guest_cold_boot(d);  /* unless its guest line follows */
             d->next = s->doms;
             s->doms = d;
+        } else if (n == 5 && strcmp(fields[0], "guest") == 0 && strlen(fields[2]) == SIM_BOOT_ID_LEN &&
+                   strlen(fields[4]) == 2 * SIM_MEM_BYTES) {
+            struct simdom *d = find(s, (uint32_t)strtoul(fields[1], NULL, 10));
+            if (!d)
+                continue;
+            memcpy(d->boot_id, fields[2], SIM_BOOT_ID_LEN + 1);
+            d->run_ns = strtoull(fields[3], NULL, 10);
+            for (size_t i = 0; i < SIM_MEM_BYTES; i++) {
+                char hex[3] = {fields[4][2 * i], fields[4][2 * i + 1], 0};
+                d->mem[i] = (unsigned char)strtoul(hex, NULL, 16);
+            }
         }
     }
     free(line);
@@ -211,7 +295,7 @@ static void guest_shutdown(struct sim *s, uint32_t domid, int reason)
     char *snap = NULL;
     uint64_t gen = 0;
     if (changed) {
-        d->state = HV_DOM_SHUTDOWN;
+        set_dom_state(d, HV_DOM_SHUTDOWN);
         d->reason = reason;
         snap = snapshot(s, &gen);
     }
@@ -255,10 +339,38 @@ static char *xs_get(struct xs_handle *h, const char *fmt, uint32_t domid)
 }
 
 /* Look at a domain's control/shutdown and sim/shutdown and act as its guest would. */
+/* The guest answers sim/query: its counter goes up by one and it reports. */
+static void guest_query(struct sim *s, uint32_t domid)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/sim/query", domid);
+    xs_rm(s->guest_xs, XBT_NULL, path);
+    pthread_mutex_lock(&s->lock);
+    struct simdom *d = find(s, domid);
+    char *report = NULL, *snap = NULL;
+    uint64_t gen = 0;
+    if (d && d->state == HV_DOM_RUNNING) {
+        guest_set_counter(d, guest_counter(d) + 1);
+        report = xasprintf("boot-id=%s counter=%" PRIu64 " run-ms=%" PRIu64, d->boot_id, guest_counter(d),
+                           guest_run_ns(d) / 1000000);
+        snap = snapshot(s, &gen);
+    }
+    pthread_mutex_unlock(&s->lock);
+    persist(s, snap, gen);
+    if (report) {
+        snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/data/sim-state", domid);
+        xs_write(s->guest_xs, XBT_NULL, path, report, strlen(report));
+        free(report);
+    }
+}
+
 static void guest_poll(struct sim *s, uint32_t domid)
 {
     if (!guest_running(s, domid))
         return; /* a paused guest cannot react; it will on unpause */
+    _cleanup_free_ char *query = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/sim/query", domid);
+    if (query)
+        guest_query(s, domid);
     _cleanup_free_ char *forced = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/sim/shutdown", domid);
     if (forced && *forced) {
         int r = reason_of(forced);
@@ -296,18 +408,18 @@ static void guest_event(void *ctx, const char *path, const char *token)
 
 static void guest_watch(struct sim *s, uint32_t domid, bool on)
 {
-    char token[16], p1[96], p2[96];
+    char token[16], p[3][96];
     snprintf(token, sizeof(token), "%" PRIu32, domid);
-    snprintf(p1, sizeof(p1), "/local/domain/%" PRIu32 "/control/shutdown", domid);
-    snprintf(p2, sizeof(p2), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
+    snprintf(p[0], sizeof(p[0]), "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    snprintf(p[1], sizeof(p[1]), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
+    snprintf(p[2], sizeof(p[2]), "/local/domain/%" PRIu32 "/sim/query", domid);
     if (!s->guest_watch)
         return;
-    if (on) {
-        xerr_free(hv_watcher_add(s->guest_watch, p1, token));
-        xerr_free(hv_watcher_add(s->guest_watch, p2, token));
-    } else {
-        hv_watcher_remove(s->guest_watch, p1, token);
-        hv_watcher_remove(s->guest_watch, p2, token);
+    for (int i = 0; i < 3; i++) {
+        if (on)
+            xerr_free(hv_watcher_add(s->guest_watch, p[i], token));
+        else
+            hv_watcher_remove(s->guest_watch, p[i], token);
     }
 }
 
@@ -488,9 +600,11 @@ static xerr *sim_host_info(void *state, struct hv_host_info *out)
     return NULL;
 }
 
-static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv_build *out)
+/* A new domain for spec, paused; its guest boots cold, or continues from the state
+ * in guest (a restore). */
+static xerr *new_domain(struct sim *s, const struct hv_domain_spec *spec, const struct simdom *guest,
+                        struct hv_build *out)
 {
-    struct sim *s = state;
     if (!spec->hvm && (!spec->kernel || !*spec->kernel))
         return xerr_internal("a PV domain needs a kernel");
     pthread_mutex_lock(&s->lock);
@@ -517,6 +631,13 @@ static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv
     d->max_memory = spec->memory_static_max;
     d->vcpus = spec->vcpus;
     d->started = now_monotonic();
+    if (guest) {
+        memcpy(d->boot_id, guest->boot_id, sizeof(d->boot_id));
+        d->run_ns = guest->run_ns;
+        memcpy(d->mem, guest->mem, sizeof(d->mem));
+    } else {
+        guest_cold_boot(d);
+    }
     d->next = s->doms;
     s->doms = d;
     uint32_t domid = d->domid;
@@ -540,6 +661,81 @@ static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv
     return NULL;
 }
 
+static xerr *sim_build(void *state, const struct hv_domain_spec *spec, struct hv_build *out)
+{
+    return new_domain(state, spec, NULL, out);
+}
+
+/* The simulator's section of the stream: the guest's boot id, the nanoseconds it
+ * has run (big-endian) and its memory image. */
+#define SIMG_LEN (SIM_BOOT_ID_LEN + 8 + SIM_MEM_BYTES)
+
+static xerr *sim_save(void *state, uint32_t domid, int fd)
+{
+    struct sim *s = state;
+    unsigned char img[SIMG_LEN];
+    pthread_mutex_lock(&s->lock);
+    struct simdom *d = find(s, domid);
+    bool ok = d && d->domid != 0 && d->state == HV_DOM_SHUTDOWN && d->reason == HV_SHUTDOWN_SUSPEND;
+    if (ok) {
+        memcpy(img, d->boot_id, SIM_BOOT_ID_LEN);
+        uint64_t ns = d->run_ns;
+        for (int i = 7; i >= 0; i--, ns >>= 8)
+            img[SIM_BOOT_ID_LEN + i] = (unsigned char)ns;
+        memcpy(img + SIM_BOOT_ID_LEN + 8, d->mem, SIM_MEM_BYTES);
+    }
+    pthread_mutex_unlock(&s->lock);
+    if (!ok)
+        return xerr_internal("simulator: domain %" PRIu32 " is not suspended", domid);
+    return hv_stream_put(fd, "SIMG", img, sizeof(img));
+}
+
+static xerr *sim_restore(void *state, const struct hv_domain_spec *spec, int fd, struct hv_build *out)
+{
+    char *img = NULL;
+    size_t len = 0;
+    xerr *e = hv_stream_get(fd, "SIMG", SIMG_LEN, &img, &len);
+    if (e)
+        return e;
+    if (len != SIMG_LEN) {
+        free(img);
+        return err_domain_stream_invalid("the simulator's guest state has the wrong length");
+    }
+    struct simdom *g = xcalloc(1, sizeof(*g));
+    memcpy(g->boot_id, img, SIM_BOOT_ID_LEN);
+    g->boot_id[SIM_BOOT_ID_LEN] = 0;
+    for (int i = 0; i < 8; i++)
+        g->run_ns = g->run_ns << 8 | (unsigned char)img[SIM_BOOT_ID_LEN + i];
+    memcpy(g->mem, img + SIM_BOOT_ID_LEN + 8, SIM_MEM_BYTES);
+    free(img);
+    bool printable = strlen(g->boot_id) == SIM_BOOT_ID_LEN && strspn(g->boot_id, "0123456789abcdef") == SIM_BOOT_ID_LEN;
+    e = printable ? new_domain(state, spec, g, out)
+                  : err_domain_stream_invalid("the simulator's guest state has no valid boot id");
+    free(g);
+    return e;
+}
+
+static xerr *sim_resume_in_place(void *state, uint32_t domid)
+{
+    struct sim *s = state;
+    pthread_mutex_lock(&s->lock);
+    struct simdom *d = find(s, domid);
+    bool ok = d && d->domid != 0 && d->state == HV_DOM_SHUTDOWN && d->reason == HV_SHUTDOWN_SUSPEND;
+    char *snap = NULL;
+    uint64_t gen = 0;
+    if (ok) {
+        set_dom_state(d, HV_DOM_RUNNING);
+        d->reason = 0;
+        snap = snapshot(s, &gen);
+    }
+    pthread_mutex_unlock(&s->lock);
+    persist(s, snap, gen);
+    if (!ok)
+        return xerr_internal("simulator: domain %" PRIu32 " is not suspended: it cannot resume", domid);
+    guest_poll(s, domid);
+    return NULL;
+}
+
 static void sim_built(void *state, uint32_t domid)
 {
     guest_watch(state, domid, true);
@@ -555,7 +751,7 @@ static xerr *set_state(struct sim *s, uint32_t domid, enum hv_dom_state from, en
     if (!d || domid == 0)
         e = xerr_internal("simulator: no domain %" PRIu32, domid);
     else if (d->state == from || d->state == to) {
-        d->state = to;
+        set_dom_state(d, to);
         snap = snapshot(s, &gen);
     } else
         e = xerr_internal("simulator: domain %" PRIu32 " is not in the right state", domid);
@@ -673,6 +869,9 @@ const struct hv_backend_ops hv_simulator_ops = {
     .device_model = sim_device_model,
     .dm_argv = sim_dm_argv,
     .forget = sim_forget,
+    .save = sim_save,
+    .restore = sim_restore,
+    .resume_in_place = sim_resume_in_place,
 };
 
 /* ---- the simulator's control, with no daemon running ---- */
@@ -710,7 +909,7 @@ static xerr *control(const struct config *cfg, uint32_t domid, const char *shutd
     else if (shutdown_reason && d->state != HV_DOM_RUNNING && d->state != HV_DOM_PAUSED)
         e = xerr_internal("simulator: domain %" PRIu32 " is not running", domid);
     if (!e && shutdown_reason) {
-        d->state = HV_DOM_SHUTDOWN;
+        set_dom_state(d, HV_DOM_SHUTDOWN);
         d->reason = reason;
     } else if (!e) {
         /* as if destroyed behind the toolstack's back: what the toolstack kept for
