@@ -97,8 +97,10 @@ struct hv_domain_spec {
 xerr *hv_open(const struct config *cfg, struct hv **out);
 void hv_close(struct hv *hv);
 const char *hv_backend_name(const struct hv *hv);
-/* Whether VM.suspend can work: the backend can save a domain (hv_domain_save). */
-bool hv_can_suspend(const struct hv *hv);
+/* Whether VM.suspend can work: the backend can save a domain (hv_domain_save), an
+ * HVM one or a PV one.  (xc saves PV domains only: an HVM domain's device model
+ * state would have to be saved with it.) */
+bool hv_can_suspend(const struct hv *hv, bool hvm);
 /* Path of the xenstore socket clients should use (XENSTORED_PATH), NULL for the
  * system default (a real dom0). */
 const char *hv_xenstore_path(const struct hv *hv);

@@ -7,9 +7,10 @@ build="build-essential pkg-config libxmlrpc-core-c3-dev libmicrohttpd-dev libgnu
        libxen-dev libpam0g-dev libcrypt-dev check"
 # test: the stock clients and tools the integration suite talks to the daemon with
 test="python3 python3-os-xenapi xenstore-utils curl procps"
-# xen: the real hypervisor under QEMU (tests/xen); seabios: the BIOS hvmloader gets
+# xen: the real hypervisor under QEMU (tests/xen); seabios: the BIOS hvmloader gets;
+# qemu-system-xen: the HVM device model (/usr/libexec/xen-qemu-system-i386) put in dom0
 xen="xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils linux-image-amd64
-     qemu-system-x86 seabios busybox-static cpio bc"
+     qemu-system-x86 qemu-system-xen seabios busybox-static cpio bc"
 bench="wrk valgrind"
 # fuzz: libFuzzer with clang, and its sanitizer runtimes
 fuzz="clang libclang-rt-14-dev"

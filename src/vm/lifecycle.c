@@ -290,7 +290,7 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     int64_t domid = dm_get_int(rec, DMF_VM_domid);
     int ps = dm_get_enum(rec, DMF_VM_power_state);
     bool ask = true;
-    if (kind == CLEAN_SUSPEND && !hv_can_suspend(api_hv(api)))
+    if (kind == CLEAN_SUSPEND && !hv_can_suspend(api_hv(api), vm_is_hvm(rec)))
         e = err_vm_lacks_feature_suspend(vm);
     else if (fallback && ps != VM_POWER_STATE_RUNNING)
         ask = false; /* a paused or suspended guest cannot answer: straight to hard */

@@ -15,7 +15,8 @@ struct hv_build {
 
 struct hv_backend_ops {
     const char *name;
-    bool can_suspend;            /* can save a domain's memory image */
+    bool can_suspend;            /* can save a domain's memory image (PV) */
+    bool can_suspend_hvm;        /* and an HVM domain's */
     xerr *(*open)(const struct config *cfg, void **state);
     void (*close)(void *state);
     /* The xenstore socket path for libxenstore, NULL for the system default. */

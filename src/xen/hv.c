@@ -73,9 +73,9 @@ const char *hv_backend_name(const struct hv *hv)
     return hv->ops->name;
 }
 
-bool hv_can_suspend(const struct hv *hv)
+bool hv_can_suspend(const struct hv *hv, bool hvm)
 {
-    return hv->ops->can_suspend;
+    return hvm ? hv->ops->can_suspend_hvm : hv->ops->can_suspend;
 }
 
 const char *hv_xenstore_path(const struct hv *hv)
@@ -283,8 +283,8 @@ static void remove_domain_tree(struct hv *hv, uint32_t domid, const char *uuid)
     }
 }
 
-/* Slots of the device model's argv: more than the fixed list below uses (31 with
- * the vendor device), none of which comes from input. */
+/* Slots of the device model's argv: more than the fixed list below uses (37 with
+ * the vendor device and a kernel), none of which comes from input. */
 #define DM_ARGV_SLOTS 48
 
 /* The qemu command line for an HVM guest, as a toolstack builds it for Xen's
@@ -326,6 +326,18 @@ static char **dm_argv_for(uint32_t domid, const struct hv_domain_spec *spec)
     ARG("order=cd");
     ARG("-net");
     ARG("none");
+    if (spec->kernel && *spec->kernel) {
+        /* direct kernel boot (PV_kernel of an HVM VM): qemu loads it through its
+         * option ROM, as libxl's kernel= does for an HVM guest */
+        ARG("-kernel");
+        ARG("%s", spec->kernel);
+        if (spec->ramdisk && *spec->ramdisk) {
+            ARG("-initrd");
+            ARG("%s", spec->ramdisk);
+        }
+        ARG("-append");
+        ARG("%s", spec->cmdline ? spec->cmdline : "");
+    }
     if (spec->has_vendor_device) {
         ARG("-device");
         ARG("xen-pvdevice,device-id=0xc000");
@@ -495,7 +507,13 @@ xerr *hv_domain_resume_in_place(struct hv *hv, uint32_t domid)
 {
     if (!hv->ops->resume_in_place)
         return xerr_internal("the %s backend cannot resume a domain", hv->ops->name);
-    return hv->ops->resume_in_place(hv->state, domid);
+    xerr *e = hv->ops->resume_in_place(hv->state, domid);
+    /* xenstored takes the domain's connection as live again (libxl does the same) */
+    if (!e && !xs_resume_domain(hv->xs, domid))
+        e = xerr_internal("xenstore refused to resume domain %" PRIu32 ": %s", domid, strerror(errno));
+    if (!e)
+        log_info("domain %" PRIu32 " resumed in place", domid);
+    return e;
 }
 
 xerr *hv_domain_pause(struct hv *hv, uint32_t domid)

@@ -856,6 +856,7 @@ static void sim_forget(void *state, uint32_t domid)
 const struct hv_backend_ops hv_simulator_ops = {
     .name = "simulator",
     .can_suspend = true,
+    .can_suspend_hvm = true,
     .open = sim_open,
     .close = sim_close,
     .xenstore_path = sim_xenstore_path,

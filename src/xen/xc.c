@@ -56,6 +56,7 @@
 /* Xen's tsc_mode "default" (asm/time.h, not in the public headers): native TSC
  * unless the domain migrates to a host of another frequency. */
 #define TSC_MODE_DEFAULT 0
+#define TSC_MODE_NATIVE 2   /* always the host's TSC, never emulated */
 
 /* HVM.  Video RAM the device model adds to the guest (hv.c gives the emulated VGA
  * 8 MiB and writes memory/videoram = 8192): Xen must let the domain grow by it. */
@@ -115,6 +116,12 @@ struct xc_state {
     bool hap;                    /* hardware-assisted paging for HVM guests */
     bool shadow;                 /* shadow paging, the fallback without HAP */
     char *dm_dir;                /* device-model-dir */
+    double dm_timeout;           /* device-model-timeout */
+    /* Workarounds for Xen nested in an emulator (tests/xen), both host settings:
+     * HVM guests on the host's TSC (hvm-tsc-mode = native) and without XSAVE in
+     * their CPUID (hvm-hide-xsave). */
+    bool hvm_tsc_native;
+    bool hvm_hide_xsave;
 };
 
 /* ---- libxenctrl's messages into our log ---- */
@@ -301,6 +308,14 @@ static void dm_remove(const struct xc_state *st, uint32_t domid)
 {
     dm_stop(st, domid);
     hv_dm_files_remove(st->dm_dir, domid);
+    /* what the device model wrote of itself (state, ...) goes with it */
+    struct xs_handle *xs = xs_open(0);
+    if (xs) {
+        char path[96];
+        snprintf(path, sizeof(path), "/local/domain/0/device-model/%" PRIu32, domid);
+        xs_rm(xs, XBT_NULL, path);
+        xs_close(xs);
+    }
 }
 
 static bool domain_exists(xc_interface *xch, uint32_t domid)
@@ -373,6 +388,12 @@ static xerr *dm_spawn(const struct xc_state *st, uint32_t domid, char *const *ar
 
 static xerr *xc_open(const struct config *cfg, void **state)
 {
+    const char *tsc = config_get(cfg, "hvm-tsc-mode");
+    bool tsc_native = strcmp(tsc, "native") == 0, hide_xsave = false;
+    if (!tsc_native && strcmp(tsc, "default") != 0)
+        return err_invalid_value("hvm-tsc-mode", tsc);
+    if (!parse_bool(config_get(cfg, "hvm-hide-xsave"), &hide_xsave))
+        return err_invalid_value("hvm-hide-xsave", config_get(cfg, "hvm-hide-xsave"));
     struct xc_state *st = xcalloc(1, sizeof(*st));
     st->logger.vtable.vmessage = xcl_vmessage;
     st->logger.vtable.progress = xcl_progress;
@@ -399,6 +420,9 @@ static xerr *xc_open(const struct config *cfg, void **state)
         st->grant_version = 1;
     }
     st->dm_dir = xstrdup(config_get(cfg, "device-model-dir"));
+    st->dm_timeout = config_get_double(cfg, "device-model-timeout");
+    st->hvm_tsc_native = tsc_native;
+    st->hvm_hide_xsave = hide_xsave;
     dm_sweep(st, xch);
     st->idle[st->nidle++] = xch;  /* the first handle of the pool */
     *state = st;
@@ -649,6 +673,31 @@ static struct mem_plan plan_memory(const struct hv_domain_spec *spec)
     return m;
 }
 
+/* The CPUID policy a new domain gets (restore: the stream's, where it has none):
+ * libxl's default, less XSAVE for HVM guests where the host says so (leaf 1,
+ * ECX bit 26; the policy strings list bits from 31 down, 'x' keeping the default). */
+static xerr *apply_cpuid(struct xc_state *st, xc_interface *xch, uint32_t domid, const struct hv_domain_spec *spec,
+                         bool restore)
+{
+    struct xc_xend_cpuid hide[2];
+    memset(hide, 0, sizeof(hide));
+    bool masked = spec->hvm && st->hvm_hide_xsave;
+    if (masked) {
+        hide[0].leaf = 1;
+        hide[0].subleaf = XEN_CPUID_INPUT_UNUSED;
+        for (int r = 0; r < 4; r++) {
+            memset(hide[0].policy[r], 'x', 32);
+            hide[0].policy[r][32] = '\0';
+        }
+        hide[0].policy[2][31 - 26] = '0';  /* ecx: XSAVE */
+        hide[1].leaf = XEN_CPUID_INPUT_UNUSED;
+    }
+    if (xc_cpuid_apply_policy(xch, domid, restore, NULL, 0, platform_bool(spec, "pae", true), false, false,
+                              masked ? hide : NULL, NULL) != 0)
+        return xc_fail(xch, "xc_cpuid_apply_policy", domid);
+    return NULL;
+}
+
 #define STEP(call, what)                                                                        \
     do {                                                                                        \
         if ((call) != 0) {                                                                      \
@@ -829,8 +878,8 @@ out:
 
 /* What libxl's hvm_set_conf_params and hvm_set_viridian_features set for a new
  * HVM guest, with xapi's platform keys where they have a say. */
-static xerr *set_hvm_params(xc_interface *xch, uint32_t domid, const struct hv_domain_spec *spec,
-                            const struct mem_plan *m)
+static xerr *set_hvm_params(struct xc_state *st, xc_interface *xch, uint32_t domid,
+                            const struct hv_domain_spec *spec, const struct mem_plan *m)
 {
     xerr *e = NULL;
     STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_HPET_ENABLED, platform_bool(spec, "hpet", true)),
@@ -845,18 +894,23 @@ static xerr *set_hvm_params(xc_interface *xch, uint32_t domid, const struct hv_d
                         HVMPV_no_vp_limit | HVMPV_cpu_hotplug;
         STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_VIRIDIAN, mask), "setting HVM_PARAM_VIRIDIAN");
     }
-    STEP(xc_domain_set_tsc_info(xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
+    STEP(xc_domain_set_tsc_info(xch, domid, st->hvm_tsc_native ? TSC_MODE_NATIVE : TSC_MODE_DEFAULT, 0, 0, 0),
+         "xc_domain_set_tsc_info");
     /* the page-table pool HAP (or shadow) paging draws from */
     STEP(xc_set_paging_mempool_size(xch, domid, m->paging << 10), "xc_set_paging_mempool_size");
 out:
     return e;
 }
 
-static xerr *build_domain(struct xc_state *st, xc_interface *xch, const struct hv_domain_spec *spec,
-                          const struct mem_plan *m, struct mem_claim *claim, struct hv_build *out)
+/* The domain created, sized, with its event channels and arch settings, before
+ * anything is loaded into it; a restore then applies the CPUID policy and TSC
+ * settings the stream carries instead of new ones.  On failure the domain is
+ * destroyed. */
+static xerr *create_domain(struct xc_state *st, xc_interface *xch, const struct hv_domain_spec *spec,
+                           const struct mem_plan *m, bool restore, struct hv_build *out,
+                           uint32_t *store_domid, uint32_t *console_domid)
 {
     xerr *e = NULL;
-    double t0 = now_monotonic();
     struct xen_domctl_createdomain cfg = {
         .ssidref = 0,
         .flags = 0,  /* PV */
@@ -888,15 +942,14 @@ static xerr *build_domain(struct xc_state *st, xc_interface *xch, const struct h
     STEP(xc_domain_max_vcpus(xch, domid, spec->vcpus_max), "xc_domain_max_vcpus");
     STEP(xc_domain_setmaxmem(xch, domid, m->maxmem), "xc_domain_setmaxmem");
 
-    uint32_t store_domid, console_domid;
-    service_domids(&store_domid, &console_domid);
-    int port = xc_evtchn_alloc_unbound(xch, domid, store_domid);
+    service_domids(store_domid, console_domid);
+    int port = xc_evtchn_alloc_unbound(xch, domid, *store_domid);
     if (port < 0) {
         e = xc_fail(xch, "allocating the xenstore event channel", domid);
         goto out;
     }
     out->store_evtchn = (uint32_t)port;
-    port = xc_evtchn_alloc_unbound(xch, domid, console_domid);
+    port = xc_evtchn_alloc_unbound(xch, domid, *console_domid);
     if (port < 0) {
         e = xc_fail(xch, "allocating the console event channel", domid);
         goto out;
@@ -904,19 +957,36 @@ static xerr *build_domain(struct xc_state *st, xc_interface *xch, const struct h
     out->console_evtchn = (uint32_t)port;
 
     if (spec->hvm) {
-        if ((e = set_hvm_params(xch, domid, spec, m)) != NULL)
+        if ((e = set_hvm_params(st, xch, domid, spec, m)) != NULL)
             goto out;
     } else {
         /* The guest's e820 covers static-max so a balloon driver can grow into it. */
         STEP(xc_domain_set_memmap_limit(xch, domid, m->ram), "xc_domain_set_memmap_limit");
-        STEP(xc_domain_set_tsc_info(xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
+        if (!restore)
+            STEP(xc_domain_set_tsc_info(xch, domid, TSC_MODE_DEFAULT, 0, 0, 0), "xc_domain_set_tsc_info");
     }
     /* The default CPUID policy for a new guest (PAE on, no invariant TSC, no
      * nested virtualisation), what libxl applies when the VM asks for nothing
-     * special. */
-    STEP(xc_cpuid_apply_policy(xch, domid, false, NULL, 0, platform_bool(spec, "pae", true), false, false,
-                               NULL, NULL),
-         "xc_cpuid_apply_policy");
+     * special; a restored guest gets the one it was saved with, from its stream. */
+    if (!restore && (e = apply_cpuid(st, xch, domid, spec, false)) != NULL)
+        goto out;
+    return NULL;
+
+out:
+    if (destroy_domain(xch, domid) != 0)
+        log_error("domain %" PRIu32 " is left behind after a failed build: %s", domid, strerror(errno));
+    return e;
+}
+
+static xerr *build_domain(struct xc_state *st, xc_interface *xch, const struct hv_domain_spec *spec,
+                          const struct mem_plan *m, struct mem_claim *claim, struct hv_build *out)
+{
+    double t0 = now_monotonic();
+    uint32_t store_domid, console_domid;
+    xerr *e = create_domain(st, xch, spec, m, false, out, &store_domid, &console_domid);
+    if (e)
+        return e;
+    uint32_t domid = out->domid;
     double t1 = now_monotonic();
 
     if (spec->hvm)
@@ -942,7 +1012,6 @@ out:
         log_error("domain %" PRIu32 " is left behind after a failed build: %s", domid, strerror(errno));
     return e;
 }
-#undef STEP
 
 /* The build runs on a handle of its own, taking no lock: queries, and other builds,
  * go on beside it. */
@@ -1017,6 +1086,67 @@ static xerr *xc_destroy(void *state, uint32_t domid)
 
 /* ---- the device model ---- */
 
+/* The last line of the device model's log, for an error message. */
+static char *dm_log_tail(const struct xc_state *st, uint32_t domid)
+{
+    _cleanup_free_ char *path = dm_path(st, domid, "log");
+    _cleanup_free_ char *text = read_file(path, NULL);
+    if (!text || !*text)
+        return xasprintf("nothing in %s", path);
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = 0;
+    const char *last = strrchr(text, '\n');
+    return xasprintf("%s (%s)", last ? last + 1 : text, path);
+}
+
+/* qemu built for Xen says it is ready by writing "running" to
+ * /local/domain/0/device-model/<domid>/state, as libxl waits for.  Until then
+ * the domain must not be reported running: a device model that exits, or that
+ * does not get there within device-model-timeout, fails the start
+ * (DEVICE_MODEL_FAILED; it is killed, and hv.c takes the domain down). */
+static xerr *dm_wait_ready(struct xc_state *st, uint32_t domid, pid_t pid)
+{
+    char id[16], path[96];
+    snprintf(id, sizeof(id), "%" PRIu32, domid);
+    snprintf(path, sizeof(path), "/local/domain/0/device-model/%" PRIu32 "/state", domid);
+    struct xs_handle *xs = xs_open(0);
+    if (!xs)
+        return err_device_model_failed(id, "cannot connect to xenstore to wait for it");
+    double t0 = now_monotonic(), deadline = t0 + st->dm_timeout;
+    xerr *e = NULL;
+    for (;;) {
+        unsigned len = 0;
+        char *v = xs_read(xs, XBT_NULL, path, &len);
+        bool ready = v && strcmp(v, "running") == 0;
+        free(v);
+        if (ready)
+            break;
+        int status = 0;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid || (r < 0 && errno == ECHILD)) {
+            _cleanup_free_ char *tail = dm_log_tail(st, domid);
+            _cleanup_free_ char *why =
+                r == pid && WIFEXITED(status)     ? xasprintf("it exited with status %d: %s", WEXITSTATUS(status), tail)
+                : r == pid && WIFSIGNALED(status) ? xasprintf("it was killed by signal %d: %s", WTERMSIG(status), tail)
+                                                  : xasprintf("it is gone: %s", tail);
+            e = err_device_model_failed(id, why);
+            break;
+        }
+        if (now_monotonic() > deadline) {
+            _cleanup_free_ char *tail = dm_log_tail(st, domid);
+            _cleanup_free_ char *why = xasprintf("not ready (%s) after %g s: %s", path, st->dm_timeout, tail);
+            e = err_device_model_failed(id, why);
+            break;
+        }
+        usleep(50000);
+    }
+    xs_close(xs);
+    if (!e)
+        log_info("the device model of domain %" PRIu32 " is ready (%.2f s)", domid, now_monotonic() - t0);
+    return e;
+}
+
 static xerr *xc_device_model(void *state, uint32_t domid, char *const *argv)
 {
     struct xc_state *st = state;
@@ -1025,20 +1155,23 @@ static xerr *xc_device_model(void *state, uint32_t domid, char *const *argv)
     xerr *e = hv_dm_write_argv(st->dm_dir, domid, argv);
     if (e)
         return e;
+    char id[16];
+    snprintf(id, sizeof(id), "%" PRIu32, domid);
     if (access(argv[0], X_OK) != 0) {
-        /* Building is the toolstack's part and it is done; running the guest needs
-         * qemu built for Xen (Debian: qemu-system-xen), which this host lacks. */
-        log_warn("HVM domain %" PRIu32 " is built but has no device model: %s: %s; its command line is "
-                 "in %s/%" PRIu32 ".argv, and the domain cannot run until one is installed",
-                 domid, argv[0], strerror(errno), st->dm_dir, domid);
-        return NULL;
+        /* an HVM guest cannot run without one: the start fails (hv.c takes the domain
+         * down), rather than a VM reported Running that never can */
+        _cleanup_free_ char *why = xasprintf("%s: %s (Debian: install qemu-system-xen)", argv[0], strerror(errno));
+        return err_device_model_failed(id, why);
     }
     pid_t pid = 0;
     e = dm_spawn(st, domid, argv, &pid);
-    if (e)
-        return e;
+    if (e) {
+        _cleanup_free_ char *why = xerr_str(e);
+        xerr_free(e);
+        return err_device_model_failed(id, why);
+    }
     log_info("started the device model of domain %" PRIu32 ": %s, pid %ld", domid, argv[0], (long)pid);
-    return NULL;
+    return dm_wait_ready(st, domid, pid);
 }
 
 static char **xc_dm_argv(void *state, uint32_t domid)
@@ -1119,8 +1252,209 @@ static xerr *xc_list(void *state, struct hv_domain_info **out, size_t *n)
     return e;
 }
 
+/* ---- save and restore (PV) ----
+ * The XCSR section of the stream (docs/domain-stream.md) is libxenguest's own
+ * stream.  Its length comes first in ours, so the save goes to memory (a memfd)
+ * before it is sent; the restore reads the section into memory before libxenguest
+ * reads it, so that a stream cut short or damaged is refused before a domain is
+ * made.  HVM domains are not saved: their device model's state would have to go
+ * with them (qemu's xen-save-devices-state), which this backend does not do yet. */
+
+struct save_ctx {
+    xc_interface *xch;
+    uint32_t domid;
+};
+
+/* libxenguest asks for the guest to be suspended: hv_domain_save's caller has done
+ * that already (control/shutdown, acknowledged, shut down for suspend). */
+static int save_suspend(void *data)
+{
+    struct save_ctx *c = data;
+    xc_domaininfo_t info;
+    if (xc_domain_getinfolist(c->xch, c->domid, 1, &info) != 1 || info.domain != c->domid)
+        return 0;
+    unsigned reason = (info.flags >> XEN_DOMINF_shutdownshift) & XEN_DOMINF_shutdownmask;
+    return (info.flags & XEN_DOMINF_shutdown) && reason == SHUTDOWN_suspend ? 1 : 0;
+}
+
+/* Copies len bytes from `from` to `to`, the sum of them in *sum. */
+static xerr *copy_fd(int from, int to, uint64_t len, uint32_t *sum)
+{
+    enum { CHUNK = 1 << 16 };
+    char *b = xmalloc(CHUNK);
+    xerr *e = NULL;
+    while (len > 0 && !e) {
+        size_t n = len < CHUNK ? (size_t)len : CHUNK;
+        e = hv_stream_read(from, b, n);
+        if (!e) {
+            *sum = hv_stream_sum(*sum, b, n);
+            e = hv_stream_write(to, b, n);
+        }
+        len -= n;
+    }
+    free(b);
+    return e;
+}
+
+static xerr *xc_save(void *state, uint32_t domid, int fd)
+{
+    struct xc_state *st = state;
+    xerr *e = NULL;
+    xc_interface *xch = xch_get(st, &e);
+    if (!xch)
+        return e;
+    int mfd = -1;
+    xc_domaininfo_t info;
+    if (xc_domain_getinfolist(xch, domid, 1, &info) != 1 || info.domain != domid) {
+        e = xerr_internal("saving domain %" PRIu32 ": no such domain", domid);
+        goto out;
+    }
+    if (info.flags & XEN_DOMINF_hvm_guest) {
+        e = xerr_internal("saving domain %" PRIu32 ": the xc backend does not save HVM domains", domid);
+        goto out;
+    }
+    if ((mfd = memfd_create("xenapid-save", MFD_CLOEXEC)) < 0) {
+        e = xerr_internal("saving domain %" PRIu32 ": memfd_create: %s", domid, strerror(errno));
+        goto out;
+    }
+    struct save_ctx ctx = {.xch = xch, .domid = domid};
+    struct save_callbacks cb = {.suspend = save_suspend, .data = &ctx};
+    double t0 = now_monotonic();
+    xc_clear_last_error(xch);
+    if (xc_domain_save(xch, mfd, domid, 0, &cb, XC_STREAM_PLAIN, -1) != 0) {
+        e = xc_fail(xch, "xc_domain_save", domid);
+        goto out;
+    }
+    off_t len = lseek(mfd, 0, SEEK_END);
+    if (len < 0 || lseek(mfd, 0, SEEK_SET) != 0) {
+        e = xerr_internal("saving domain %" PRIu32 ": %s", domid, strerror(errno));
+        goto out;
+    }
+    log_info("domain %" PRIu32 ": libxenguest saved %lld bytes in %.2f s", domid, (long long)len,
+             now_monotonic() - t0);
+    uint32_t sum = HV_STREAM_SUM_INIT;
+    e = hv_stream_put_begin(fd, "XCSR", (uint64_t)len);
+    if (!e)
+        e = copy_fd(mfd, fd, (uint64_t)len, &sum);
+    if (!e)
+        e = hv_stream_put_end(fd, sum);
+out:
+    if (mfd >= 0)
+        close(mfd);
+    xch_put(st, xch);
+    return e;
+}
+
+/* The stream says which static data it lacked (an older one): the CPUID policy a
+ * new domain gets then, as libxl does. */
+struct restore_ctx {
+    struct xc_state *st;
+    xc_interface *xch;
+    uint32_t domid;
+    const struct hv_domain_spec *spec;
+};
+
+static int restore_static_data_done(unsigned missing, void *data)
+{
+    struct restore_ctx *c = data;
+    if (!(missing & XGR_SDD_MISSING_CPUID))
+        return 0;
+    xerr *e = apply_cpuid(c->st, c->xch, c->domid, c->spec, true);
+    if (!e)
+        return 0;
+    _cleanup_free_ char *why = xerr_str(e);
+    log_error("restoring domain %" PRIu32 ": %s", c->domid, why);
+    xerr_free(e);
+    return -1;
+}
+
+static void restore_results(xen_pfn_t store_gfn, xen_pfn_t console_gfn, void *data)
+{
+    (void)store_gfn, (void)console_gfn, (void)data;  /* xc_domain_restore returns them too */
+}
+
+static xerr *xc_restore(void *state, const struct hv_domain_spec *spec, int fd, struct hv_build *out)
+{
+    struct xc_state *st = state;
+    if (spec->hvm)
+        return xerr_internal("VM %s: the xc backend does not restore HVM domains", spec->uuid);
+    /* the stream holds the guest's memory: at most its static max, and the page
+     * tables and records around it */
+    uint64_t max = spec->memory_static_max + spec->memory_static_max / 4 + (64ull << 20);
+    uint64_t len = 0;
+    xerr *e = hv_stream_next(fd, "XCSR", max, &len);
+    if (e)
+        return e;
+    int mfd = memfd_create("xenapid-restore", MFD_CLOEXEC);
+    if (mfd < 0)
+        return xerr_internal("restoring VM %s: memfd_create: %s", spec->uuid, strerror(errno));
+    uint32_t sum = HV_STREAM_SUM_INIT;
+    e = copy_fd(fd, mfd, len, &sum);
+    if (!e)
+        e = hv_stream_check_sum(fd, "XCSR", sum);
+    if (!e && lseek(mfd, 0, SEEK_SET) != 0)
+        e = xerr_internal("restoring VM %s: %s", spec->uuid, strerror(errno));
+    if (e) {
+        close(mfd);
+        return e;
+    }
+    xc_interface *xch = xch_get(st, &e);
+    if (!xch) {
+        close(mfd);
+        return e;
+    }
+    struct mem_plan m = plan_memory(spec);
+    struct mem_claim claim;
+    uint32_t store_domid = 0, console_domid = 0;
+    e = mem_claim(st, xch, m.maxmem + m.paging, &claim);
+    if (!e)
+        e = create_domain(st, xch, spec, &m, true, out, &store_domid, &console_domid);
+    if (!e) {
+        struct restore_ctx ctx = {.st = st, .xch = xch, .domid = out->domid, .spec = spec};
+        struct restore_callbacks cb = {.static_data_done = restore_static_data_done,
+                                       .restore_results = restore_results, .data = &ctx};
+        unsigned long store_mfn = 0, console_mfn = 0;
+        double t0 = now_monotonic();
+        xc_clear_last_error(xch);
+        if (xc_domain_restore(xch, mfd, out->domid, out->store_evtchn, &store_mfn, store_domid, out->console_evtchn,
+                              &console_mfn, console_domid, XC_STREAM_PLAIN, &cb, -1) != 0) {
+            e = xc_fail(xch, "xc_domain_restore", out->domid);
+            if (destroy_domain(xch, out->domid) != 0)
+                log_error("domain %" PRIu32 " is left behind after a failed restore: %s", out->domid,
+                          strerror(errno));
+        } else {
+            out->store_mfn = store_mfn;
+            out->console_mfn = console_mfn;
+            log_info("domain %" PRIu32 ": libxenguest restored %" PRIu64 " bytes in %.2f s", out->domid, len,
+                     now_monotonic() - t0);
+        }
+    }
+    mem_release(&claim);
+    xch_put(st, xch);
+    close(mfd);
+    return e;
+}
+
+/* A domain shut down for suspend runs on: the guest sees its suspend cancelled
+ * (Linux supports that: the "fast" resume libxl uses). */
+static xerr *xc_resume_in_place(void *state, uint32_t domid)
+{
+    struct xc_state *st = state;
+    xerr *e = NULL;
+    xc_interface *xch = xch_get(st, &e);
+    if (!xch)
+        return e;
+    xc_clear_last_error(xch);
+    if (xc_domain_resume(xch, domid, 1) != 0)
+        e = xc_fail(xch, "xc_domain_resume", domid);
+    xch_put(st, xch);
+    return e;
+}
+
 const struct hv_backend_ops hv_xc_ops = {
     .name = "xc",
+    .can_suspend = true,
+    .can_suspend_hvm = false,
     .open = xc_open,
     .close = xc_close,
     .xenstore_path = xc_xenstore_path,
@@ -1133,4 +1467,7 @@ const struct hv_backend_ops hv_xc_ops = {
     .device_model = xc_device_model,
     .dm_argv = xc_dm_argv,
     .forget = xc_forget,
+    .save = xc_save,
+    .restore = xc_restore,
+    .resume_in_place = xc_resume_in_place,
 };

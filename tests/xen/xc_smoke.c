@@ -6,11 +6,17 @@
  *
  * The PV guest is make-guest.sh's, with the xenstore clients and guest-xs-probe.sh
  * (run.sh's defaults).  The HVM domains get hvmloader and SeaBIOS (run.sh puts
- * them in dom0) and no device model: none is installed, and a stand-in script
- * takes its place for the test that it is started and stopped.  Prints "ok - ..."
+ * them in dom0).  Their device model is a stand-in script here (the real one,
+ * Debian's qemu-system-xen, is set aside while this runs and put back at the end;
+ * the daemon's test boots real HVM guests with it): one that says it is ready
+ * and emulates nothing, so that the build and the firmware can be checked alone;
+ * and, for the "no fake Running" checks, none at all and one that dies at once,
+ * both of which must fail the build with DEVICE_MODEL_FAILED and leave nothing
+ * behind.  Prints "ok - ..."
  * or "SMOKE-FAIL: ..." per check, "TIMING <step> <s>" per step, and SMOKE-PASS at
  * the end; exits 0 iff every check passed. */
 #include "config.h"
+#include "dm_gen.h"
 #include "log.h"
 #include "util.h"
 #include "xenbe.h"
@@ -40,8 +46,10 @@ static struct xs_handle *xs;
 static xc_interface *xch;
 /* the backend's default device-model-dir */
 static const char *dm_dir = "/run/xenapid/dm";
-/* hv.c's device model binary: absent here (no qemu-system-xen) */
+/* hv.c's device model binary: a stand-in while this runs (see the top) */
 static const char *dm_binary = "/usr/libexec/xen-qemu-system-i386";
+static const char *dm_real = "/usr/libexec/xen-qemu-system-i386.real";
+static const char *dm_args_out = "/tmp/fake-dm.args";
 
 static bool check(bool ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static bool check(bool ok, const char *fmt, ...)
@@ -535,6 +543,86 @@ static void test_hard_destroy(struct hv *hv)
 
 /* ---- HVM ---- */
 
+/* The device model binary as a test wants it: "none", a stand-in that "dies" at
+ * once, or one that is "ready" (records its argv, says running in xenstore as qemu
+ * does, then idles). */
+static void set_device_model(const char *mode)
+{
+    static bool moved;
+    if (!moved && access(dm_binary, F_OK) == 0) {
+        moved = check(rename(dm_binary, dm_real) == 0, "the real device model set aside (%s)", dm_real);
+    }
+    unlink(dm_binary);
+    if (strcmp(mode, "none") == 0)
+        return;
+    mkdir("/usr/libexec", 0755);
+    FILE *f = fopen(dm_binary, "w");
+    if (!check(f != NULL, "writing the stand-in %s (%s)", dm_binary, mode))
+        return;
+    if (strcmp(mode, "dies") == 0)
+        fputs("#!/bin/sh\necho 'stand-in device model: cannot initialise' >&2\nexit 3\n", f);
+    else
+        fprintf(f,
+                "#!/bin/sh\n# stand-in device model (xc_smoke)\nfor a in \"$@\"; do echo \"$a\"; done > %s\n"
+                "while [ $# -gt 0 ]; do [ \"$1\" = -xen-domid ] && d=$2; shift; done\n"
+                "xenstore-write /local/domain/0/device-model/$d/state running\n"
+                "while :; do sleep 1; done\n",
+                dm_args_out);
+    fclose(f);
+    chmod(dm_binary, 0755);
+}
+
+static void restore_device_model(void)
+{
+    unlink(dm_binary);
+    if (access(dm_real, F_OK) == 0)
+        check(rename(dm_real, dm_binary) == 0, "the real device model put back (%s)", dm_binary);
+}
+
+/* No fake Running: an HVM build whose device model is missing, or dies before it
+ * is ready, fails with DEVICE_MODEL_FAILED and leaves no domain, xenstore tree or
+ * device model file behind. */
+static void test_dm_failures(struct hv *hv)
+{
+    static const char *const modes[] = {"none", "dies"};
+    for (size_t i = 0; i < 2; i++) {
+        set_device_model(modes[i]);
+        struct hv_domain_info *before = NULL, *after = NULL;
+        size_t nb = 0, na = 0;
+        check_ok(hv_domain_list(hv, &before, &nb), "hv_domain_list");
+        char uuid[37];
+        uuid_generate_str(uuid);
+        struct hv_domain_spec s = make_spec(uuid, "smoke-hvm-nodm", base_cmdline, false);
+        s.hvm = true;
+        s.kernel = s.ramdisk = s.cmdline = NULL;
+        uint32_t domid = 0;
+        double t = now_monotonic();
+        xerr *e = hv_domain_create(hv, &s, &domid);
+        char label[96];
+        snprintf(label, sizeof(label), "failed create (HVM, device model %s)", modes[i]);
+        timing(label, t);
+        _cleanup_free_ char *str = e ? xerr_str(e) : NULL;
+        if (check(e != NULL, "an HVM start with %s device model fails",
+                  i == 0 ? "no" : "a dying")) {
+            printf("  error: %s\n", str);
+            check(xerr_is(e, XERR_DEVICE_MODEL_FAILED), "with DEVICE_MODEL_FAILED");
+            check(strstr(str, i == 0 ? "qemu-system-xen" : "cannot initialise") != NULL,
+                  "saying why (%s)", i == 0 ? "the package to install" : "the device model's last words");
+        } else {
+            check_ok(hv_domain_destroy(hv, domid), "hv_domain_destroy (the domain that should not be)");
+        }
+        xerr_free(e);
+        check_ok(hv_domain_list(hv, &after, &na), "hv_domain_list");
+        check(na == nb, "no domain left behind (%zu before, %zu after)", nb, na);
+        char path[64];
+        snprintf(path, sizeof(path), "/vm/%s", uuid);
+        check(xs_gone(path), "no %s left behind", path);
+        free(before);
+        free(after);
+    }
+    set_device_model("ready");
+}
+
 
 static uint64_t xs_u64(uint32_t domid, const char *rel)
 {
@@ -589,7 +677,7 @@ static void run_firmware(struct hv *hv, uint32_t domid)
     snprintf(want[5], sizeof(want[5]), "(d%" PRIu32 ") No bootable device", domid);
     bool seen[NALL] = {false};
     double t = now_monotonic();
-    if (!check_ok(hv_domain_unpause(hv, domid), "hv_domain_unpause (HVM, no device model)"))
+    if (!check_ok(hv_domain_unpause(hv, domid), "hv_domain_unpause (HVM, a device model emulating nothing)"))
         return;
     struct hv_domain_info di = {0};
     /* Xen's console ring is small and busy: read it over and over, keep what was
@@ -731,7 +819,7 @@ static void test_hvm(struct hv *hv, bool vendor)
     expect_access(domid, "hvmloader/bios", false);
     expect_access(domid, "data", true);
 
-    /* the device model: its command line kept, none started (no binary here) */
+    /* the device model: its command line kept, the stand-in started with it */
     char path[256];
     snprintf(path, sizeof(path), "%s/%" PRIu32 ".argv", dm_dir, domid);
     char **argv = hv_domain_dm_argv(hv, domid);
@@ -765,7 +853,7 @@ static void test_hvm(struct hv *hv, bool vendor)
     }
     hv_strv_free(argv);
     snprintf(path, sizeof(path), "%s/%" PRIu32 ".pid", dm_dir, domid);
-    check(access(path, F_OK) != 0, "no device model was started (no %s)", path);
+    check(access(path, F_OK) == 0, "the (stand-in) device model was started (%s)", path);
     snprintf(k, sizeof(k), "xenstore-ls -p /local/domain/%" PRIu32 " | head -60", domid);
     run(k);
 
@@ -790,22 +878,8 @@ static void test_hvm(struct hv *hv, bool vendor)
  * domain. */
 static void test_hvm_dm_started(struct hv *hv)
 {
-    if (access(dm_binary, F_OK) == 0) {
-        check(true, "# skip: %s exists, not replacing it with a stand-in", dm_binary);
-        return;
-    }
-    const char *out = "/tmp/fake-dm.args";
-    char script[512];
-    snprintf(script, sizeof(script),
-             "#!/bin/sh\n# stand-in device model (xc_smoke)\nfor a in \"$@\"; do echo \"$a\"; done > %s\n"
-             "while :; do sleep 1; done\n", out);
-    mkdir("/usr/libexec", 0755);
-    FILE *f = fopen(dm_binary, "w");
-    if (!check(f != NULL, "writing the stand-in %s", dm_binary))
-        return;
-    fputs(script, f);
-    fclose(f);
-    chmod(dm_binary, 0755);
+    const char *out = dm_args_out;
+    set_device_model("ready");
     unlink(out);
 
     char uuid[37];
@@ -844,7 +918,6 @@ static void test_hvm_dm_started(struct hv *hv)
         check(access(path, F_OK) != 0, "%s is removed", path);
         expect_cleaned(hv, domid, uuid, "smoke-hvm-dm");
     }
-    unlink(dm_binary);
     unlink(out);
 }
 
@@ -1195,11 +1268,13 @@ int main(int argc, char **argv)
     test_failed_builds(hv);
     test_lifecycle(hv);
     test_hard_destroy(hv);
+    test_dm_failures(hv);  /* leaves the "ready" stand-in in place */
     test_hvm(hv, true);
     test_hvm(hv, false);
     test_hvm_dm_started(hv);
     test_queries_during_builds(hv);
     test_query_beside_held_build(hv);
+    restore_device_model();
 
     close_backend(hv);
     xc_interface_close(xch);
