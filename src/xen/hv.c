@@ -379,7 +379,8 @@ static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, con
 {
     struct hv_build b = *bp;
     xerr *e = write_domain_tree(hv, b.domid, spec, &b);
-    if (!e && !xs_introduce_domain(hv->xs, b.domid, b.store_mfn, b.store_evtchn))
+    bool introduced = false;
+    if (!e && !(introduced = xs_introduce_domain(hv->xs, b.domid, b.store_mfn, b.store_evtchn)))
         e = xerr_internal("xenstore refused to introduce domain %" PRIu32 ": %s", b.domid,
                           strerror(errno));
     if (!e && spec->hvm && hv->ops->device_model) {
@@ -395,6 +396,9 @@ static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, con
             xerr_free(e2);
         }
         remove_domain_tree(hv, b.domid, spec->uuid);
+        /* xenstored lets go of the store ring, so that Xen can finish the domain */
+        if (introduced)
+            xs_release_domain(hv->xs, b.domid);
         return e;
     }
     if (hv->ops->built)

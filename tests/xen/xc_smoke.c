@@ -483,7 +483,11 @@ static void test_lifecycle(struct hv *hv)
         check(di.shutdown_reason == HV_SHUTDOWN_POWEROFF, "shutdown reason is poweroff (%d)",
               di.shutdown_reason);
     }
-    check(console_has(name, "GUEST-MARKER", 5), "the guest's console (xenconsoled log) has its marker");
+    if (!check(console_has(name, "GUEST-MARKER", 5), "the guest's console (xenconsoled log) has its marker")) {
+        char tail_cmd[160];
+        snprintf(tail_cmd, sizeof(tail_cmd), "tail -c 3000 /var/log/xen/console/guest-%s.log; xl dmesg | tail -20", name);
+        run(tail_cmd);
+    }
     /* the guest's own view of its permissions (tests/xen/guest-xs-probe.sh) */
     check(console_has(name, "GUEST-XS: data write ok", 1), "the guest could write its data/");
     check(console_has(name, "GUEST-XS: name write refused", 1), "the guest could not write its name");
@@ -612,7 +616,15 @@ static void test_dm_failures(struct hv *hv)
             check_ok(hv_domain_destroy(hv, domid), "hv_domain_destroy (the domain that should not be)");
         }
         xerr_free(e);
-        check_ok(hv_domain_list(hv, &after, &na), "hv_domain_list");
+        /* a dying domain may linger a moment while Xen frees it */
+        for (int k = 0; k < 100; k++) {
+            free(after);
+            after = NULL;
+            check_ok(hv_domain_list(hv, &after, &na), "hv_domain_list");
+            if (na == nb)
+                break;
+            usleep(100000);
+        }
         check(na == nb, "no domain left behind (%zu before, %zu after)", nb, na);
         char path[64];
         snprintf(path, sizeof(path), "/vm/%s", uuid);
