@@ -680,17 +680,18 @@ static xerr *apply_cpuid(struct xc_state *st, xc_interface *xch, uint32_t domid,
                          bool restore)
 {
     struct xc_xend_cpuid hide[2];
-    memset(hide, 0, sizeof(hide));
+    memset(hide, 0, sizeof(hide));  /* a register without a policy string keeps the default */
+    char ecx[33];
+    memset(ecx, 'x', 32);
+    ecx[32] = '\0';
+    ecx[31 - 26] = '0';  /* XSAVE */
     bool masked = spec->hvm && st->hvm_hide_xsave;
     if (masked) {
         hide[0].leaf = 1;
         hide[0].subleaf = XEN_CPUID_INPUT_UNUSED;
-        for (int r = 0; r < 4; r++) {
-            memset(hide[0].policy[r], 'x', 32);
-            hide[0].policy[r][32] = '\0';
-        }
-        hide[0].policy[2][31 - 26] = '0';  /* ecx: XSAVE */
+        hide[0].policy[2] = ecx;
         hide[1].leaf = XEN_CPUID_INPUT_UNUSED;
+        hide[1].subleaf = XEN_CPUID_INPUT_UNUSED;
     }
     if (xc_cpuid_apply_policy(xch, domid, restore, NULL, 0, platform_bool(spec, "pae", true), false, false,
                               masked ? hide : NULL, NULL) != 0)

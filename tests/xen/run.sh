@@ -29,7 +29,7 @@
 #   TIMEOUT=240           seconds for the whole QEMU run
 #   WORK=dir              work dir (default ${TMPDIR:-/tmp}/xenapid-xen-test): rootfs,
 #                         initramfs, console.log (absolute times), console.rel.log
-#   DOM0_MEM=512M MEM=2G SMP=2   memory of dom0, of the emulated machine, its CPUs
+#   DOM0_MEM=1024M MEM=3G SMP=2  memory of dom0, of the emulated machine, its CPUs
 #   KVER=...              kernel version for dom0 and the guest (default: newest installed)
 #
 # Host packages: scripts/deps.sh xen.  Markers in the console log: XEN-HARNESS (this
@@ -40,7 +40,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
 
 WORK=${WORK:-${TMPDIR:-/tmp}/xenapid-xen-test}
-TIMEOUT=${TIMEOUT:-240}; DOM0_MEM=${DOM0_MEM:-768M}; MEM=${MEM:-2560M}; SMP=${SMP:-2}
+TIMEOUT=${TIMEOUT:-240}; DOM0_MEM=${DOM0_MEM:-1024M}; MEM=${MEM:-3G}; SMP=${SMP:-2}
 GUEST=${GUEST:-1}; HVM=${HVM:-1}
 DM=/usr/libexec/xen-qemu-system-i386
 KVER=${KVER:-$(ls /lib/modules | sort -V | tail -1)}
