@@ -512,9 +512,6 @@ xerr *hv_domain_resume_in_place(struct hv *hv, uint32_t domid)
     if (!hv->ops->resume_in_place)
         return xerr_internal("the %s backend cannot resume a domain", hv->ops->name);
     xerr *e = hv->ops->resume_in_place(hv->state, domid);
-    /* xenstored takes the domain's connection as live again (libxl does the same) */
-    if (!e && !xs_resume_domain(hv->xs, domid))
-        e = xerr_internal("xenstore refused to resume domain %" PRIu32 ": %s", domid, strerror(errno));
     if (!e)
         log_info("domain %" PRIu32 " resumed in place", domid);
     return e;

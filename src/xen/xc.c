@@ -1449,6 +1449,12 @@ static xerr *xc_resume_in_place(void *state, uint32_t domid)
     if (xc_domain_resume(xch, domid, 1) != 0)
         e = xc_fail(xch, "xc_domain_resume", domid);
     xch_put(st, xch);
+    /* xenstored takes the domain's connection as live again, as libxl has it do */
+    struct xs_handle *xs = e ? NULL : xs_open(0);
+    if (!e && (!xs || !xs_resume_domain(xs, domid)))
+        e = xerr_internal("xenstore refused to resume domain %" PRIu32 ": %s", domid, strerror(errno));
+    if (xs)
+        xs_close(xs);
     return e;
 }
 
