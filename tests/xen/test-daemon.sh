@@ -48,6 +48,10 @@ step() { STEP_NAME=$1; STEP_T0=$(up); echo "STEP $STEP_NAME"; }
 step_done() {
   if [ -n "${DAEMON_PID:-}" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
     fail "the daemon is still running at the end of $STEP_NAME (it died: see its log below)"
+    wait "$DAEMON_PID"; echo "the daemon's exit status: $?"
+    dmesg | tail -5 | sed 's/^/  dmesg | /'
+    tail -15 $D/daemon.log | sed 's/^/  daemon | /'
+    DAEMON_PID=
   fi
   echo "TIMING $STEP_NAME: $(awk -v a="$STEP_T0" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')s"
 }
