@@ -180,7 +180,7 @@ test-xen:
 	@scripts/deps.sh xen
 	@$(MAKE) --no-print-directory $(PROGRAMS) $(XEN_TEST_BINS)
 	TEST_SCRIPT="tests/xen/test-smoke.sh tests/xen/test-daemon.sh" \
-	  BINS="$(PROGRAMS) $(XEN_TEST_BINS)" FILES="etc/platform.xml:/etc/xenapid/platform.xml" TIMEOUT=1500 \
+	  BINS="$(PROGRAMS) $(XEN_TEST_BINS)" FILES="etc/platform.xml:/etc/xenapid/platform.xml" TIMEOUT=480 \
 	  tests/xen/run.sh
 
 bench:

@@ -16,19 +16,9 @@
 #      two VMs started at once (paused) both get their domains, and the host answers queries meanwhile
 #   5. the daemon restarted on a host offering only version 0 refuses to start the VM
 #      with the exact error, and no domain is created
-#   6. a PV guest suspended (VM.suspend) and resumed (VM.resume) through the API goes
-#      on where it was: the counter it keeps in xenstore continues, its boot id is
-#      the same, its console shows one boot; the suspend image was on local disk
-#   7. no fake Running: an HVM start without the device model fails with
-#      DEVICE_MODEL_FAILED and leaves no domain
-#   8. HVM guests booted by the device model (direct kernel boot) list their PCI bus:
-#      5853:c000 with has_vendor_device, not without; 5853:0001 in both
-#   9. with a registry that gains version 2, after a restart, the version-1 VM sees
-#      the same PCI devices
 #
 # Needs in dom0 (run.sh puts them there): xenapid, xe and xapi on PATH, the platform
-# registry at /etc/xenapid/platform.xml, the test guest at /guest/{vmlinuz,initrd.gz},
-# the HVM test guest at /guest-hvm/{vmlinuz,initrd.gz}, the device model.
+# registry at /etc/xenapid/platform.xml, the test guest at /guest/{vmlinuz,initrd.gz}.
 # Prints "CHECK PASS|FAIL: ..." per check and "TIMING step N ...: S s" per step; exits
 # non-zero when any check failed.
 set -u
@@ -48,10 +38,6 @@ step() { STEP_NAME=$1; STEP_T0=$(up); echo "STEP $STEP_NAME"; }
 step_done() {
   if [ -n "${DAEMON_PID:-}" ] && ! kill -0 "$DAEMON_PID" 2>/dev/null; then
     fail "the daemon is still running at the end of $STEP_NAME (it died: see its log below)"
-    wait "$DAEMON_PID"; echo "the daemon's exit status: $?"
-    dmesg | tail -5 | sed 's/^/  dmesg | /'
-    tail -15 $D/daemon.log | sed 's/^/  daemon | /'
-    DAEMON_PID=
   fi
   echo "TIMING $STEP_NAME: $(awk -v a="$STEP_T0" -v b="$(up)" 'BEGIN { printf "%.2f", b - a }')s"
 }
@@ -112,10 +98,7 @@ finish() {
 
 # ---------------------------------------------------------------- the daemon
 step "step 0: set the password, start the daemon (backend xc)"
-mkdir -p $D $D/suspend
-# the suspend images (a guest's memory each) on a file system of their own: dom0's
-# root is the initramfs, in its memory, and mostly full
-mount -t tmpfs -o size=320m tmpfs $D/suspend
+mkdir -p $D
 cat > $D/xenapid.conf <<EOF
 backend = xc
 listen-address =
@@ -131,10 +114,6 @@ virtual-hardware-platform-versions = 0,1
 guest-tools-version = $TOOLS_VERSION
 shutdown-ack-timeout = 30
 clean-shutdown-timeout = 60
-# Xen runs nested in QEMU's emulator here: HVM guests hang without these
-hvm-tsc-mode = native
-hvm-hide-xsave = true
-device-model-timeout = 120
 EOF
 echo $PASSWORD | xenapid --config $D/xenapid.conf --set-password root >/dev/null
 if ! start_daemon; then fail "the daemon starts with backend xc and takes a login"; finish; fi
@@ -224,9 +203,8 @@ expect "xenstore /vm/$UUID/uuid" "$(xenstore-read /vm/$UUID/uuid 2>&1)" "$UUID"
 expect "xenstore $xs/memory/target (KiB)" "$(xenstore-read $xs/memory/target 2>&1)" 131072
 ok "xenstore $xs/store/ring-ref and console/ring-ref are set" \
   sh -c "[ -n \"\$(xenstore-read $xs/store/ring-ref)\" ] && [ -n \"\$(xenstore-read $xs/console/ring-ref)\" ]"
-# (xenstore-ls -p pads each line to 80 columns, the permissions last)
 expect "the guest may not write control/has-vendor-device (its permissions)" \
-  "$(xenstore-ls -p $xs/control 2>/dev/null | sed -n 's/^has-vendor-device = .*(\(n[0-9]*,[^()]*\))[ .]*$/\1/p')" "n0,r$DOMID"
+  "$(xenstore-ls -p $xs/control 2>/dev/null | sed -n 's/^has-vendor-device = "1".*(\([^()]*\))$/\1/p')" "n0,r$DOMID"
 step_done
 
 # ---------------------------------------------------------------- 3. guest agent
@@ -236,8 +214,7 @@ while :; do
   GM=$(x VM.get_guest_metrics "$S" "$VM")
   if [ "$GM" != OpaqueRef:NULL ] && x VM_guest_metrics.get_record "$S" "$GM" > $D/gm.rec &&
      [ -n "$(field PV_drivers_version < $D/gm.rec)" ]; then break; fi
-  # a bound, not a speed goal: 10 s on an idle machine, minutes on a loaded one
-  [ "$(elapsed "$t" | cut -d. -f1)" -lt 300 ] || break
+  [ "$(elapsed "$t" | cut -d. -f1)" -lt 90 ] || break
   sleep 1  # dom0 and the guest share the emulated CPUs: do not poll hard
 done
 grep -a 'GUEST-' $CONSOLE_LOG 2>/dev/null | tr -d '\r' | sed "s/^/console $VM_NAME: /"
@@ -246,7 +223,7 @@ if [ "$GM" != OpaqueRef:NULL ] && [ -n "$(field PV_drivers_version < $D/gm.rec)"
   sed 's/^/  VM_guest_metrics | /' $D/gm.rec
   grep -i 'guest\|metrics' $D/daemon.log | tail -3 | sed 's/^/  daemon | /' 
 else
-  fail "no guest metrics with a version 300 s after the start"
+  fail "no guest metrics with a version 90 s after the start"
   echo "guest console:"; tail -20 $CONSOLE_LOG 2>/dev/null | sed 's/^/  | /'
 fi
 expect "the guest itself wrote attr/PVAddons/NotUpgradable (xenstore, owner)" \
@@ -399,145 +376,6 @@ else
   fail "xe vm-start (rc $rc) does not name the reason"
 fi
 expect "no domain was created by xe either" "$(domids)" "$before"
-step_done
-
-# ---------------------------------------------------------------- 6. suspend / resume
-step "step 6: a PV guest suspended and resumed through the API goes on where it was"
-stop_daemon
-if ! start_daemon; then fail "the daemon restarts with versions 0,1"; finish; fi
-SU=$(xe vm-create name-label=xenapid-suspend PV-kernel=$KERNEL PV-ramdisk=$RAMDISK \
-     "PV-args=console=hvc0 rdinit=/init quiet guest.hold" \
-     memory-static-max=100663296 memory-dynamic-max=100663296 \
-     memory-dynamic-min=100663296 memory-static-min=67108864 VCPUs-max=1 VCPUs-at-startup=1 2>&1)
-SVM=$(x VM.get_by_uuid "$S" "$SU")
-r=$(xe vm-start uuid="$SU" 2>&1) || fail "xe vm-start xenapid-suspend: $r"
-SD=$(x VM.get_domid "$S" "$SVM")
-counter() { xenstore-read /local/domain/$1/data/counter 2>/dev/null; }
-t=$(up)
-until [ "$(counter $SD)" -ge 3 ] 2>/dev/null; do
-  [ "$(elapsed "$t" | cut -d. -f1)" -lt 120 ] || break; sleep 1
-done
-N=$(counter $SD); BOOT=$(xenstore-read /local/domain/$SD/data/boot-id 2>/dev/null)
-ok "the guest keeps a counter in xenstore ($N after $(elapsed "$t")s, boot id $BOOT)" [ "${N:-0}" -ge 3 ]
-before_susp=$(domids)
-t=$(up)
-r=$(x VM.suspend "$S" "$SVM") && pass "VM.suspend ($(elapsed "$t")s)" || fail "VM.suspend: $r"
-echo "TIMING suspend: $(elapsed "$t")s"
-N1=$(awk -v n="$N" 'BEGIN { print n }')
-expect "power_state after suspend" "$(x VM.get_power_state "$S" "$SVM")" Suspended
-if has_domain "$SD"; then fail "domain $SD is still in xl list after the suspend"; else pass "domain $SD is gone (xl list)"; fi
-IMG=$D/suspend/$SU.image
-ok "the suspend image is kept on local disk ($IMG, $(wc -c < $IMG 2>/dev/null) bytes)" [ -s "$IMG" ]
-expect "it starts with the stream's magic" "$(head -c 14 $IMG 2>/dev/null)" "XENAPID-DOMAIN"
-grep -a "saved\|libxenguest" $D/daemon.log | tail -3 | sed 's/^/  daemon | /'
-sleep 3  # a guest that went on running would count on meanwhile; a saved one cannot
-t=$(up)
-r=$(x VM.resume "$S" "$SVM" b:false b:false) && pass "VM.resume ($(elapsed "$t")s)" || fail "VM.resume: $r"
-echo "TIMING resume: $(elapsed "$t")s"
-SD2=$(x VM.get_domid "$S" "$SVM")
-expect "power_state after resume" "$(x VM.get_power_state "$S" "$SVM")" Running
-ok "the resumed VM has a domain in xl list ($SD2)" has_domain "$SD2"
-t=$(up)
-until [ -n "$(counter $SD2)" ]; do [ "$(elapsed "$t" | cut -d. -f1)" -lt 60 ] || break; sleep 1; done
-sleep 2
-N2=$(counter $SD2); BOOT2=$(xenstore-read /local/domain/$SD2/data/boot-id 2>/dev/null)
-echo "counter before the suspend: $N, after the resume: $N2 ($(elapsed "$t")s after it); boot id $BOOT2"
-ok "the counter went on from where it was ($N -> $N2), not from 1" \
-  awk -v a="$N" -v b="$N2" 'BEGIN { exit !(b ~ /^[0-9]+$/ && b > a && b <= a + 30) }'
-expect "the guest kernel's boot id is the same: it was not rebooted" "$BOOT2" "$BOOT"
-expect "the guest booted once (one GUEST-MARKER on its console)" \
-  "$(grep -ac 'GUEST-MARKER' /var/log/xen/console/guest-xenapid-suspend.log 2>/dev/null)" 1
-ok "the image is gone once resumed" [ ! -e "$IMG" ]
-r=$(x VM.hard_shutdown "$S" "$SVM" 2>&1) || fail "VM.hard_shutdown xenapid-suspend: $r"
-x VM.destroy "$S" "$SVM" > /dev/null 2>&1
-expect "the domains left are the ones before" "$(domids)" "$before_susp"
-step_done
-
-# ---------------------------------------------------------------- 7-9. HVM guests
-# Booted by the device model (Debian's qemu-system-xen) through the daemon's own
-# build; the guest lists its PCI bus into xenstore (data/pci, hvm-guest-init.sh).
-HK=/guest-hvm/vmlinuz HR=/guest-hvm/initrd.gz
-DMBIN=/usr/libexec/xen-qemu-system-i386
-hvm_create() {  # NAME VENDOR(true|false)
-  xe vm-create name-label=$1 HVM-boot-policy="BIOS order" PV-kernel=$HK PV-ramdisk=$HR \
-    "PV-args=rdinit=/init quiet pci=noearly console=ttyS0 console=hvc0" \
-    memory-static-max=268435456 memory-dynamic-max=268435456 \
-    memory-dynamic-min=268435456 memory-static-min=134217728 VCPUs-max=1 VCPUs-at-startup=1 \
-    has-vendor-device=$2 2>&1
-}
-# start the VM (uuid $1), wait for its guest's PCI list; prints the list
-hvm_inventory() {
-  hvm=$(x VM.get_by_uuid "$S" "$1")
-  t=$(up)
-  r=$(xe vm-start uuid="$1" 2>&1) || { fail "xe vm-start $1: $r"; return 1; }
-  hd=$(x VM.get_domid "$S" "$hvm")
-  echo "TIMING HVM start ($1, domain $hd): $(elapsed "$t")s" >&2
-  until [ "$(xenstore-read /local/domain/$hd/data/pci-done 2>/dev/null)" = 1 ]; do
-    [ "$(elapsed "$t" | cut -d. -f1)" -lt 240 ] || break
-    has_domain "$hd" || break
-    sleep 2
-  done
-  echo "TIMING HVM start to PCI list ($1): $(elapsed "$t")s" >&2
-  xenstore-read /local/domain/$hd/data/pci 2>/dev/null
-}
-
-step "step 7: no fake Running: an HVM start without its device model fails"
-HV1=$(hvm_create xenapid-hvm-vendor true)
-HVM1=$(x VM.get_by_uuid "$S" "$HV1")
-before_hvm=$(domids)
-mv $DMBIN $DMBIN.aside
-r=$(x VM.start "$S" "$HVM1" b:false b:false)
-mv $DMBIN.aside $DMBIN
-case "$r" in "FAILURE DEVICE_MODEL_FAILED "*) pass "VM.start fails: $r" ;; *) fail "VM.start without a device model: $r" ;; esac
-expect "power_state" "$(x VM.get_power_state "$S" "$HVM1")" Halted
-expect "no domain was left (xl list)" "$(domids)" "$before_hvm"
-step_done
-
-step "step 8: HVM guests see their platform version's PCI devices"
-INV1=$(hvm_inventory "$HV1")
-echo "PCI inventory with the vendor device: $INV1"
-grep -a 'GUEST-' /var/log/xen/console/guest-xenapid-hvm-vendor.log 2>/dev/null | tr -d '\r' | sed 's/^/  console | /' | tail -12
-case " $INV1 " in *" 5853:c000 "*) pass "with has_vendor_device the guest sees 5853:c000" ;;
-  *) fail "with has_vendor_device the guest does not see 5853:c000: '$INV1'" ;; esac
-case " $INV1 " in *" 5853:0001 "*) pass "it sees the Xen platform device 5853:0001" ;;
-  *) fail "no Xen platform device 5853:0001: '$INV1'" ;; esac
-r=$(x VM.hard_shutdown "$S" "$HVM1" 2>&1) || fail "VM.hard_shutdown: $r"
-HV0=$(hvm_create xenapid-hvm-plain false)
-HVM0=$(x VM.get_by_uuid "$S" "$HV0")
-INV0=$(hvm_inventory "$HV0")
-echo "PCI inventory without the vendor device: $INV0"
-case " $INV0 " in *" 5853:c000 "*) fail "without has_vendor_device the guest sees 5853:c000: '$INV0'" ;;
-  *" 5853:0001 "*) pass "without has_vendor_device the guest sees no 5853:c000, and 5853:0001" ;;
-  *) fail "without has_vendor_device: no platform device either: '$INV0'" ;; esac
-expect "the two differ by the vendor device alone" "$(echo " $INV1 " | sed 's/ 5853:c000 / /; s/^ //; s/ $//')" "$INV0"
-expect "hardware_platform_version of the VM with the vendor device" "$(x VM.get_hardware_platform_version "$S" "$HVM1")" 1
-r=$(x VM.hard_shutdown "$S" "$HVM0" 2>&1) || fail "VM.hard_shutdown: $r"
-step_done
-
-step "step 9: the registry gains version 2, the daemon restarts: the same VM sees the same devices"
-stop_daemon
-# version 2: version 1's hardware and another NIC model (a new VM would get it)
-sed 's|^</platform-registry>|  <version number="2" doc="the test'"'"'s: version 1 and an e1000 NIC">\
-    <device name="piix3-ide" doc="IDE controller"/>\
-    <device name="e1000" doc="emulated network card"/>\
-    <device name="vga" doc="standard VGA"/>\
-    <device name="xen-platform" doc="the Xen platform PCI device"/>\
-    <device name="xen-pvdevice" id="0xc000" doc="the vendor device"/>\
-    <feature name="pv-drivers" supported="yes" doc="paravirtual drivers"/>\
-    <feature name="vendor-device" supported="yes" doc="VM.has_vendor_device"/>\
-  </version>\
-</platform-registry>|' /etc/xenapid/platform.xml > $D/platform-v2.xml
-if ! start_daemon --platform-registry=$D/platform-v2.xml --virtual-hardware-platform-versions=0,1,2; then
-  fail "the daemon restarts with a registry offering version 2"; finish
-fi
-H=$(x host.get_all "$S")
-expect "host.virtual_hardware_platform_versions" "$(x host.get_virtual_hardware_platform_versions "$S" "$H")" "0; 1; 2"
-INV1B=$(hvm_inventory "$HV1")
-echo "PCI inventory after the upgrade: $INV1B"
-expect "the VM of version 1 sees the same PCI devices as before the upgrade" "$INV1B" "$INV1"
-expect "and keeps version 1" "$(x VM.get_hardware_platform_version "$S" "$HVM1")" 1
-r=$(x VM.hard_shutdown "$S" "$HVM1" 2>&1) || fail "VM.hard_shutdown: $r"
-expect "the domains left are the ones before the HVM guests" "$(domids)" "$before_hvm"
 step_done
 
 finish
