@@ -264,12 +264,13 @@ distclean: clean
 # --- fuzzing (tests/fuzz, issue 15) ---
 # libFuzzer harnesses built with clang against the library compiled again with clang
 # under ASan+UBSan in build/fuzz.  `make fuzz FUZZ_SECONDS=N` runs each harness for N
-# seconds on a copy of its corpus (build/fuzz/run/<name>) and prints execs, coverage and
+# seconds (FUZZ_RUNS=R: or R executions, whichever first) on a copy of its corpus (build/fuzz/run/<name>) and prints execs, coverage and
 # crashes; `make test-fuzz` runs each for a few seconds on the checked-in corpus and fails
 # on any crash.  FUZZ=name1,name2 picks harnesses.
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build/fuzz
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS    ?= -1
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 # clang warns of a deliberate non-short-circuit | (store.c), gcc does not.
 FUZZ_COMPILE  = $(FUZZ_CC) $(XCPPFLAGS) $(CPPFLAGS) $(filter-out $(SANFLAGS),$(XCFLAGS)) \
@@ -305,7 +306,7 @@ $(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/obj/te
 fuzz-build: $(FUZZ_BINS)
 
 fuzz: $(FUZZ_BINS)
-	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) $(if $(FUZZ),--only $(FUZZ)) $(FUZZ_NAMES)
+	@tests/fuzz/run.sh --seconds $(FUZZ_SECONDS) --runs $(FUZZ_RUNS) $(if $(FUZZ),--only $(FUZZ)) $(FUZZ_NAMES)
 
 test-fuzz: $(FUZZ_BINS)
 	@tests/fuzz/run.sh --ci --seconds 5 $(if $(FUZZ),--only $(FUZZ)) $(FUZZ_NAMES)

@@ -5,17 +5,20 @@
 #   run.sh --seconds N [--only a,b] name...   each harness N seconds on its working corpus,
 #       build/fuzz/run/<name>/corpus (the checked-in corpus copied in; what the fuzzer
 #       finds is kept there between runs), crashes in build/fuzz/run/<name>/artifacts
+#   run.sh --runs R ...                      also stop each after R executions (whichever
+#       of N seconds and R executions comes first)
 #   run.sh --ci --seconds N name...           each N seconds on the checked-in corpus
 #       (read only: new inputs go to a temporary directory)
 # Exit status 1 if any harness crashed.  Reproduce a crash: build/fuzz/fuzz_<name> <file>.
 set -u
 cd "$(dirname "$0")/../.."
-ci=0 seconds=60 only=
+ci=0 seconds=60 only= runs=-1
 while [ $# -gt 0 ]; do
     case "$1" in
     --ci) ci=1 ;;
     --seconds) seconds=$2; shift ;;
     --only) only=$2; shift ;;
+    --runs) runs=$2; shift ;;
     *) break ;;
     esac
     shift
@@ -51,7 +54,7 @@ for name in "$@"; do
     log=$work/log
     start=$(date +%s)
     # shellcheck disable=SC2086  # dirs is a list of paths without blanks
-    "$bin" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
+    "$bin" -max_total_time="$seconds" -runs="$runs" -timeout=10 -print_final_stats=1 \
         -artifact_prefix="$work/artifacts/" "$@" $dirs >"$log" 2>&1
     rc=$?
     took=$(( $(date +%s) - start ))
