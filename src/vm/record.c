@@ -179,22 +179,25 @@ void spec_from_record(const xv *rec, struct hv_domain_spec *spec)
     spec->ramdisk = dm_get_str(rec, DMF_VM_PV_ramdisk);
     spec->cmdline = dm_get_str(rec, DMF_VM_PV_args);
     spec->has_vendor_device = dm_get_bool(rec, DMF_VM_has_vendor_device);
-    const xv *pl = dm_get(rec, DMF_VM_platform);
-    size_t n = pl && pl->type == XV_STRUCT ? pl->u.st.n : 0;
-    const char **k = xcalloc(n + 1, sizeof(char *)), **v = xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        k[i] = pl->u.st.m[i].key;
-        v[i] = xv_str(pl->u.st.m[i].val) ? xv_str(pl->u.st.m[i].val) : "";
-    }
-    spec->nplatform = n;
-    spec->platform_keys = k;
-    spec->platform_values = v;
+}
+
+xerr *vm_domain_spec(const struct platform *p, const xv *rec, struct hv_domain_spec *spec, struct vhw **hw)
+{
+    spec_from_record(rec, spec);
+    xerr *e = platform_hardware(p, rec, spec->hvm, hw);
+    if (e)
+        return e;
+    spec->machine = vhw_machine(*hw);
+    spec->dm_devices = (const char *const *)vhw_dm_args(*hw);
+    spec->videoram_mib = (unsigned)vhw_videoram_mib(*hw);
+    spec->nplatform = vhw_platform(*hw, &spec->platform_keys, &spec->platform_values);
+    return NULL;
 }
 
 void spec_free(struct hv_domain_spec *spec)
 {
-    free((void *)spec->platform_keys);
-    free((void *)spec->platform_values);
+    hv_strv_free((char **)spec->dm_devices);
+    spec->dm_devices = NULL;
 }
 
 /* ---- VM.create, destroy, clone ---- */
