@@ -336,7 +336,9 @@ static xerr *vm_clone(struct api_ctx *ctx, const struct VM_clone_args *a, xv **r
         xv *f = xv_struct();
         for (size_t i = 0; i < DMC_VM->nfields; i++) {
             const struct dm_field *fd = &DMC_VM->fields[i];
-            if (fd->qual != DM_DYNAMIC_RO && fd != DMF_VM_uuid)
+            /* ... and the hardware pinned at its first start: the copy's disks hold a
+             * guest that saw it */
+            if ((fd->qual != DM_DYNAMIC_RO && fd != DMF_VM_uuid) || fd == DMF_VM_virtual_hardware)
                 xv_struct_append(f, fd->name, xv_dup(xv_struct_get(rec, fd->name)));
         }
         dm_set(f, DMF_VM_name_label, xv_string(a->new_name));

@@ -110,6 +110,10 @@ class Pinning(VirtualHardwareTest):
         # a reboot keeps the pin
         x.VM.hard_reboot(vm)
         self.assertEqual(x.VM.get_record(vm)["virtual_hardware"], pin)
+        # a copy has the same hardware: its disks hold a guest that saw it
+        x.VM.hard_shutdown(vm)
+        copy = x.VM.clone(vm, "win-copy")
+        self.assertEqual(x.VM.get_record(copy)["virtual_hardware"], pin)
 
     def test_a_registry_edit_changes_only_vms_that_never_started(self):
         d = self.start_daemon()
