@@ -165,7 +165,8 @@ xv *updates_halted(void)
     return u;
 }
 
-void spec_from_record(const xv *rec, struct hv_domain_spec *spec)
+/* The fields of the spec that come from the record alone. */
+static void spec_from_record(const xv *rec, struct hv_domain_spec *spec)
 {
     memset(spec, 0, sizeof(*spec));
     spec->uuid = dm_get_str(rec, DMF_VM_uuid);

@@ -210,6 +210,8 @@ xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_
      * domain handle are sized for it */
     assert(spec->uuid && strlen(spec->uuid) == 36);
     assert(spec->name);
+    if (spec->hvm && (!spec->machine || !*spec->machine))
+        return xerr_internal("VM %s: an HVM domain needs its hardware's machine type", spec->uuid);
     struct hv_build b = {0};
     xerr *e = hv->ops->build(hv->state, spec, &b);
     if (e)
