@@ -70,9 +70,15 @@ static xerr *parse_pin(const char *xml, struct version *v)
                                 XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc)
         return xerr_internal("the VM's pinned virtual hardware is not XML");
-    xmlNode *root = xmlDocGetRootElement(doc);
-    xerr *e = root && px_is(root, "version") ? platform_parse_version("virtual_hardware", root, v)
-                                             : xerr_internal("the VM's pinned virtual hardware is not a <version>");
+    xmlNode *root = xmlDocGetRootElement(doc), *vn = NULL;
+    /* the entry: the registry's form, or inside a pinned <virtualHardware> document */
+    if (root && px_is(root, "version"))
+        vn = root;
+    for (xmlNode *c = root && px_is(root, "virtualHardware") ? root->children : NULL; c && !vn; c = c->next)
+        if (px_is(c, "version"))
+            vn = c;
+    xerr *e = vn ? platform_parse_version("virtual_hardware", vn, v)
+                 : xerr_internal("the VM's pinned virtual hardware holds no <version> entry");
     xmlFreeDoc(doc);
     if (e)
         platform_version_clear(v);
@@ -227,13 +233,11 @@ bool vhw_pinned(const struct vhw *h)
     return h->pinned;
 }
 
+static char *hw_doc(const struct vhw *h, bool pinned);
+
 char *vhw_pin_xml(const struct vhw *h)
 {
-    xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
-    xmlDocSetRootElement(doc, platform_version_node(&h->v));
-    char *s = px_dump(doc);
-    xmlFreeDoc(doc);
-    return s;
+    return hw_doc(h, true);
 }
 
 const char *vhw_machine(const struct vhw *h)
@@ -302,6 +306,13 @@ char **vhw_dm_args(const struct vhw *h)
 
 char *vhw_xml(const struct vhw *h)
 {
+    return hw_doc(h, h->pinned);
+}
+
+/* The resolved hardware, then the entry it was resolved from: what a later start
+ * resolves again (with the VM's platform keys of then). */
+static char *hw_doc(const struct vhw *h, bool pinned)
+{
     xmlDoc *doc = xmlNewDoc((const xmlChar *)"1.0");
     xmlNode *root = xmlNewNode(NULL, (const xmlChar *)"virtualHardware");
     xmlDocSetRootElement(doc, root);
@@ -309,7 +320,7 @@ char *vhw_xml(const struct vhw *h)
     snprintf(num, sizeof(num), "%lld", (long long)h->v.number);
     px_set(root, "version", num);
     px_set(root, "type", h->hvm ? "hvm" : "pv");
-    px_set(root, "pinned", h->pinned ? "yes" : "no");
+    px_set(root, "pinned", pinned ? "yes" : "no");
     if (h->hvm) {
         px_set(xmlNewChild(root, NULL, (const xmlChar *)"machine", NULL), "type", h->v.machine);
         xmlNode *devs = xmlNewChild(root, NULL, (const xmlChar *)"devices", NULL);
@@ -343,6 +354,7 @@ char *vhw_xml(const struct vhw *h)
         if (h->from_vm[i])
             px_set(c, "from", "vm");
     }
+    xmlAddChild(root, platform_version_node(&h->v));
     char *s = px_dump(doc);
     xmlFreeDoc(doc);
     return s;

@@ -90,9 +90,13 @@ class Pinning(VirtualHardwareTest):
         x.VM.start(vm, False, False)
         pin = x.VM.get_record(vm)["virtual_hardware"]
         root = ET.fromstring(pin.encode())
-        self.assertEqual((root.tag, root.get("number")), ("version", "1"))
+        self.assertEqual((root.tag, root.get("version"), root.get("pinned")), ("virtualHardware", "1", "yes"))
         self.assertEqual(root.find("machine").get("type"), "xenfv-3.1")
+        # the entry it was given, kept whole for the next starts
+        self.assertEqual(root.find("version").get("number"), "1")
+        self.assertEqual(root.find("version/machine").get("type"), "xenfv-3.1")
         after = x.VM.get_virtual_hardware(vm)
+        self.assertEqual(after, pin)
         self.assertEqual(after, before.replace('pinned="no"', 'pinned="yes"'))
         hw = ET.fromstring(after.encode())
         devs = {e.get("name"): e for e in hw.findall("devices/device")}
