@@ -54,11 +54,11 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
     if (as_built)
         dm_set(as_built, DMF_VM_has_vendor_device, xv_bool(false));
     xerr *e = vm_domain_spec(api_platform(api), as_built ? as_built : rec, &spec, &hw);
-    xv_free(as_built);
     uint32_t domid = 0;
     if (!e)
         e = hv_domain_create(api_hv(api), &spec, &domid);
     spec_free(&spec);
+    xv_free(as_built); /* the spec's strings were its */
     /* what the VM got at its first start (or at the first after its version was
      * raised) is what it gets from now on */
     char *pin = !e && aware && !vhw_pinned(hw) ? vhw_pin_xml(hw) : NULL;
