@@ -30,6 +30,9 @@ def xapi_registry():
             "</platform-registry>\n")
 
 
+XAPI_REGISTRY = xapi_registry()
+
+
 def write_registry(text):
     fd, path = tempfile.mkstemp(prefix="xa-reg-", suffix=".xml", dir="/tmp")
     with os.fdopen(fd, "w") as f:
