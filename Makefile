@@ -79,7 +79,7 @@ XEN_TEST_BINS := $(patsubst tests/xen/%.c,$(BUILD)/tests/xen/%,$(wildcard tests/
 LIB := $(BUILD)/libxenapid.a
 DATAMODEL := $(wildcard datamodel/*.xml)
 
-.PHONY: all deps run test test-unit test-integration test-xen test-docs bench clean distclean \
+.PHONY: all deps run test test-unit test-integration test-xen test-docs bench clean distclean golden \
         install uninstall
 PROGRAMS := $(BIN)/xenapid $(if $(wildcard src/cli/*.c),$(BIN)/xe)
 all: $(PROGRAMS) docs/api.md
@@ -163,6 +163,14 @@ test:
 
 test-unit: $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
+
+# Rewrite the golden files of the virtual hardware (tests/golden/platform/, see its
+# README) from what the daemon makes now: the upgrade registry from etc/platform.xml,
+# then every argv, xenstore tree, hardware document, PCI list and capabilities file.
+golden: $(BUILD)/tests/test_hardware
+	scripts/make-upgrade-registry.py
+	XENAPID_GOLDEN=update $(BUILD)/tests/test_hardware
+	@git status --short tests/golden
 
 # XENAPID_SAN: tests that run make themselves (test_install) build what is under test.
 test-integration: $(PROGRAMS)

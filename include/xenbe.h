@@ -87,7 +87,13 @@ struct hv_domain_spec {
     const char *ramdisk;         /* PV: may be NULL or "" */
     const char *cmdline;         /* PV */
     bool has_vendor_device;      /* the emulated PCI vendor device (platform version 1) */
-    /* platform map of the VM, as key/value pairs written to .../platform/ */
+    /* HVM: the VM's virtual hardware (platform_hardware): the device model's machine
+     * type, its arguments for the devices (NULL-terminated, each at its fixed slot)
+     * and the VGA memory */
+    const char *machine;
+    const char *const *dm_devices;
+    unsigned videoram_mib;
+    /* the platform keys of the VM's hardware, as key/value pairs written to .../platform/ */
     size_t nplatform;
     const char *const *platform_keys;
     const char *const *platform_values;
@@ -154,6 +160,25 @@ void hv_strv_free(char **v);
 xerr *hv_domain_save(struct hv *hv, uint32_t domid, int fd);
 xerr *hv_domain_restore(struct hv *hv, const struct hv_domain_spec *spec, int fd, uint32_t *domid);
 xerr *hv_domain_resume_in_place(struct hv *hv, uint32_t domid);
+
+/* The domain's layout (src/xen/layout.c), pure functions of the spec for the golden
+ * tests: what hv_domain_create writes and starts. */
+struct hv_rings {
+    uint32_t store_port;
+    uint64_t store_ref;
+    uint32_t console_port;
+    uint64_t console_ref;
+};
+struct hv_xs_node {
+    char *path, *value;
+    bool guest_owned;            /* the guest may write it; else dom0's, guest-readable */
+};
+/* The xenstore tree, in the order written. */
+struct hv_xs_node *hv_domain_tree(uint32_t domid, const struct hv_domain_spec *spec, const struct hv_rings *r,
+                                  size_t *n);
+void hv_xs_nodes_free(struct hv_xs_node *v, size_t n);
+/* The device model's argv (HVM); free with hv_strv_free. */
+char **hv_dm_argv(uint32_t domid, const struct hv_domain_spec *spec);
 
 /* Domain state changes.  The callback runs on the backend's watch thread whenever a
  * domain may have changed state (xenstore's @releaseDomain, or the simulator's own

@@ -233,6 +233,7 @@ xerr *cmd_vm_suspend(struct cli *c);
 xerr *cmd_vm_resume(struct cli *c);
 xerr *cmd_vm_migrate(struct cli *c);
 xerr *cmd_vm_boot_check(struct cli *c);
+xerr *cmd_vm_virtual_hardware(struct cli *c);
 xerr *cmd_host_enable(struct cli *c);
 xerr *cmd_pool_join(struct cli *c);
 xerr *cmd_pool_eject(struct cli *c);

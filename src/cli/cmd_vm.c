@@ -239,6 +239,24 @@ xerr *cmd_vm_boot_check(struct cli *c)
     return each_vm(c, boot_check_one, NULL);
 }
 
+/* ---- vm-virtual-hardware: the XML of the hardware the VM gets ---- */
+
+static xerr *virtual_hardware_one(struct cli *c, const char *vm, void *unused)
+{
+    (void)unused;
+    xv *doc = NULL;
+    xerr *e = cli_call(c, &doc, "VM.get_virtual_hardware", xv_string(vm), NULL);
+    if (!e)
+        fputs(xv_str(doc) ? xv_str(doc) : "", stdout);
+    xv_free(doc);
+    return e;
+}
+
+xerr *cmd_vm_virtual_hardware(struct cli *c)
+{
+    return each_vm(c, virtual_hardware_one, NULL);
+}
+
 /* ---- vm-install / vm-create ---- */
 
 struct field_setting {

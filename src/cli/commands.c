@@ -61,6 +61,10 @@ const struct cli_cmd cli_commands[] = {
     {"vm-boot-check", cmd_vm_boot_check, CLI_VM, NULL, NULL, CMD_SELECT,
      "For every host, whether the selected VM can start there and, if not, the error a start there "
      "would raise.  --minimal prints the uuids of the hosts that can start it."},
+    {"vm-virtual-hardware", cmd_vm_virtual_hardware, CLI_VM, NULL, NULL, CMD_SELECT,
+     "Print the XML document of the virtual hardware the selected VM gets (VM.get_virtual_hardware): its "
+     "machine type, devices with their PCI slots and ids, platform keys; pinned at its first start "
+     "(param virtual-hardware)."},
 
     {"vm-export", cmd_vm_export, CLI_VM, "filename", "metadata", CMD_SELECT,
      "Write the selected VM's metadata to filename= (metadata=true: the only kind here), as xapi's "

@@ -320,8 +320,59 @@ static xerr *host_get_platform_capabilities(struct api_ctx *ctx, const struct ho
     return NULL;
 }
 
+/* ---- VM.get_virtual_hardware, VM.get_platform_capabilities ---- */
+
+/* The hardware a VM would get at a start now: after the raise a start makes, from
+ * its pin or the registry's entry for its version. */
+static xerr *hardware_now(struct api *api, xv *rec, struct vhw **hw)
+{
+    dm_set(rec, DMF_VM_hardware_platform_version, xv_int(version_for_start(api, rec)));
+    return platform_hardware(api_platform(api), rec, vm_is_hvm(rec), hw);
+}
+
+static xerr *vm_get_virtual_hardware(struct api_ctx *ctx, const struct VM_get_virtual_hardware_args *a, xv **result)
+{
+    xv *rec = NULL;
+    xerr *e = db_read_record(ctx->db, DMC_VM, a->vm, &rec);
+    struct vhw *hw = NULL;
+    if (!e)
+        e = hardware_now(ctx->api, rec, &hw);
+    if (!e)
+        *result = xv_string_take(vhw_xml(hw));
+    vhw_free(hw);
+    xv_free(rec);
+    return e;
+}
+
+static xerr *vm_get_platform_capabilities(struct api_ctx *ctx, const struct VM_get_platform_capabilities_args *a,
+                                          xv **result)
+{
+    xv *rec = NULL, *huuid = NULL;
+    xerr *e = db_read_record(ctx->db, DMC_VM, a->vm, &rec);
+    if (!e)
+        e = db_read_field(ctx->db, DMC_host, a->host, DMF_host_uuid, &huuid);
+    if (!e && strcmp(a->host, api_host_ref(ctx->api)) != 0)
+        e = err_not_implemented("VM.get_platform_capabilities on another host");
+    struct vhw *hw = NULL;
+    if (!e)
+        e = hardware_now(ctx->api, rec, &hw);
+    if (!e) {
+        xerr *refusal = vm_check_host(ctx->api, a->vm, rec, a->host, dm_get_int(rec, DMF_VM_hardware_platform_version));
+        _cleanup_free_ char *why = refusal ? xerr_str(refusal) : NULL;
+        xerr_free(refusal);
+        *result = xv_string_take(vhw_vm_capabilities_xml(api_platform(ctx->api), hw, dm_get_str(rec, DMF_VM_uuid),
+                                                         xv_str(huuid), why));
+    }
+    vhw_free(hw);
+    xv_free(huuid);
+    xv_free(rec);
+    return e;
+}
+
 xerr *vm_register_checks(struct api *api)
 {
+    api_register_VM_get_virtual_hardware(api, vm_get_virtual_hardware);
+    api_register_VM_get_platform_capabilities(api, vm_get_platform_capabilities);
     api_register_VM_assert_can_boot_here(api, assert_can_boot_here);
     api_register_VM_get_possible_hosts(api, get_possible_hosts);
     api_register_VM_get_boot_check_results(api, get_boot_check_results);

@@ -67,12 +67,16 @@ xerr *vm_restore_image(struct api *api, const char *vm, const xv *rec, bool paus
         _cleanup_free_ char *why = xasprintf("no suspend image at %s: %s", path, strerror(errno));
         return err_domain_stream_invalid(why);
     }
+    /* the same hardware it was suspended with: its pin */
     struct hv_domain_spec spec;
-    spec_from_record(rec, &spec);
+    struct vhw *hw = NULL;
     uint32_t domid = 0;
     double t0 = now_monotonic();
-    xerr *e = hv_domain_restore(api_hv(api), &spec, fd, &domid);
+    xerr *e = vm_domain_spec(api_platform(api), rec, &spec, &hw);
+    if (!e)
+        e = hv_domain_restore(api_hv(api), &spec, fd, &domid);
     spec_free(&spec);
+    vhw_free(hw);
     close(fd);
     if (e)
         return e;

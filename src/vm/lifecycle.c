@@ -46,21 +46,37 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
     if (!hvm && !*dm_get_str(rec, DMF_VM_PV_kernel))
         return err_invalid_value(DMF_VM_PV_kernel->name, "a PV VM needs a kernel (PV_kernel) to boot");
     struct hv_domain_spec spec;
-    spec_from_record(rec, &spec);
-    /* software that predates the platform version predates the vendor device too */
-    if (!config_get_bool(api_config(api), "platform-version-aware"))
-        spec.has_vendor_device = false;
+    struct vhw *hw = NULL;
+    /* software that predates the platform version predates the vendor device, and
+     * pinning, too */
+    bool aware = config_get_bool(api_config(api), "platform-version-aware");
+    xv *as_built = aware ? NULL : xv_dup(rec);
+    if (as_built)
+        dm_set(as_built, DMF_VM_has_vendor_device, xv_bool(false));
+    xerr *e = vm_domain_spec(api_platform(api), as_built ? as_built : rec, &spec, &hw);
     uint32_t domid = 0;
-    xerr *e = hv_domain_create(api_hv(api), &spec, &domid);
+    if (!e)
+        e = hv_domain_create(api_hv(api), &spec, &domid);
     spec_free(&spec);
+    xv_free(as_built); /* the spec's strings were its */
+    /* what the VM got at its first start (or at the first after its version was
+     * raised) is what it gets from now on */
+    char *pin = !e && aware && !vhw_pinned(hw) ? vhw_pin_xml(hw) : NULL;
+    vhw_free(hw);
     if (e)
         return e;
     if (!paused && (e = hv_domain_unpause(api_hv(api), domid)) != NULL) {
         xerr *de = hv_domain_destroy(api_hv(api), domid);
         xerr_free(de);
+        free(pin);
         return e;
     }
     *updates = updates_running(api_host_ref(api), domid, paused, hvm);
+    if (pin) {
+        log_info("VM %s: virtual hardware of platform version %" PRId64 " pinned", vm,
+                 dm_get_int(rec, DMF_VM_hardware_platform_version));
+        dm_set(*updates, DMF_VM_virtual_hardware, xv_string_take(pin));
+    }
     if (dm_get_enum(rec, DMF_VM_domain_type) == DOMAIN_TYPE_UNSPECIFIED)
         dm_set(*updates, DMF_VM_domain_type, xv_string(domain_type_name(hvm ? DOMAIN_TYPE_HVM : DOMAIN_TYPE_PV)));
     log_info("VM %s is %s as domain %" PRIu32, vm, paused ? "paused" : "running", domid);

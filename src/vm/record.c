@@ -165,7 +165,8 @@ xv *updates_halted(void)
     return u;
 }
 
-void spec_from_record(const xv *rec, struct hv_domain_spec *spec)
+/* The fields of the spec that come from the record alone. */
+static void spec_from_record(const xv *rec, struct hv_domain_spec *spec)
 {
     memset(spec, 0, sizeof(*spec));
     spec->uuid = dm_get_str(rec, DMF_VM_uuid);
@@ -179,22 +180,25 @@ void spec_from_record(const xv *rec, struct hv_domain_spec *spec)
     spec->ramdisk = dm_get_str(rec, DMF_VM_PV_ramdisk);
     spec->cmdline = dm_get_str(rec, DMF_VM_PV_args);
     spec->has_vendor_device = dm_get_bool(rec, DMF_VM_has_vendor_device);
-    const xv *pl = dm_get(rec, DMF_VM_platform);
-    size_t n = pl && pl->type == XV_STRUCT ? pl->u.st.n : 0;
-    const char **k = xcalloc(n + 1, sizeof(char *)), **v = xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        k[i] = pl->u.st.m[i].key;
-        v[i] = xv_str(pl->u.st.m[i].val) ? xv_str(pl->u.st.m[i].val) : "";
-    }
-    spec->nplatform = n;
-    spec->platform_keys = k;
-    spec->platform_values = v;
+}
+
+xerr *vm_domain_spec(const struct platform *p, const xv *rec, struct hv_domain_spec *spec, struct vhw **hw)
+{
+    spec_from_record(rec, spec);
+    xerr *e = platform_hardware(p, rec, spec->hvm, hw);
+    if (e)
+        return e;
+    spec->machine = vhw_machine(*hw);
+    spec->dm_devices = (const char *const *)vhw_dm_args(*hw);
+    spec->videoram_mib = (unsigned)vhw_videoram_mib(*hw);
+    spec->nplatform = vhw_platform(*hw, &spec->platform_keys, &spec->platform_values);
+    return NULL;
 }
 
 void spec_free(struct hv_domain_spec *spec)
 {
-    free((void *)spec->platform_keys);
-    free((void *)spec->platform_values);
+    hv_strv_free((char **)spec->dm_devices);
+    spec->dm_devices = NULL;
 }
 
 /* ---- VM.create, destroy, clone ---- */
@@ -333,7 +337,9 @@ static xerr *vm_clone(struct api_ctx *ctx, const struct VM_clone_args *a, xv **r
         xv *f = xv_struct();
         for (size_t i = 0; i < DMC_VM->nfields; i++) {
             const struct dm_field *fd = &DMC_VM->fields[i];
-            if (fd->qual != DM_DYNAMIC_RO && fd != DMF_VM_uuid)
+            /* ... and the hardware pinned at its first start: the copy's disks hold a
+             * guest that saw it */
+            if ((fd->qual != DM_DYNAMIC_RO && fd != DMF_VM_uuid) || fd == DMF_VM_virtual_hardware)
                 xv_struct_append(f, fd->name, xv_dup(xv_struct_get(rec, fd->name)));
         }
         dm_set(f, DMF_VM_name_label, xv_string(a->new_name));

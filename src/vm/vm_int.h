@@ -56,8 +56,12 @@ xerr *vm_clear_stale_operations(struct api *api);
 xerr *vm_apply(struct db_txn *t, const char *vm, const xv *before, const xv *updates);
 xv *updates_running(const char *host, int64_t domid, bool paused, bool hvm);
 xv *updates_halted(void);
-/* The domain build description of a VM record; free with spec_free. */
-void spec_from_record(const xv *rec, struct hv_domain_spec *spec);
+/* The domain build description of a VM record with the hardware it gets
+ * (platform_hardware: its pin, else its version's entry), for every build: start,
+ * reboot, resume, restore, migration.  *hw must outlive the spec; free with
+ * spec_free, then vhw_free.  The caller pins vhw_pin_xml(*hw) in VM.virtual_hardware
+ * when !vhw_pinned(*hw) and the build succeeded (vm_build_domain does). */
+xerr *vm_domain_spec(const struct platform *p, const xv *rec, struct hv_domain_spec *spec, struct vhw **hw);
 void spec_free(struct hv_domain_spec *spec);
 xerr *vm_register_records(struct api *api);
 

@@ -117,109 +117,18 @@ static void put(struct tree *tr, const char *rel, const char *value, const struc
         tr->failed = xasprintf("%s: %s", path, strerror(errno));
 }
 
-static void put_ro(struct tree *tr, const char *rel, const char *value)
-{
-    put(tr, rel, value, tr->ro, 2);
-}
-
-static void put_rw(struct tree *tr, const char *rel, const char *value)
-{
-    put(tr, rel, value, tr->rw, 1);
-}
-
-/* The layout a toolstack writes for a new domain.  The guest may read its whole
- * tree but write only where its drivers and agents report to us: control/shutdown
- * (to acknowledge), control/feature-*, data, attr, drivers, feature, error. */
+/* The tree from layout.c, written with its owners: the guest owns the nodes its
+ * drivers and agents report through; dom0 owns the rest, which the guest may read. */
 static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_spec *spec,
                        const struct hv_build *b)
 {
-    /* k holds the fixed keys below ("cpu/<n>/availability", "/vm/<uuid>/image/..."),
-     * v a number: none can be cut */
-    char v[64], k[160], vmpath[64];
-    snprintf(vmpath, sizeof(vmpath), "/vm/%s", spec->uuid);
-
-    put_ro(tr, "", "");
-    put_ro(tr, "name", spec->name);
-    snprintf(v, sizeof(v), "%" PRIu32, domid);
-    put_ro(tr, "domid", v);
-    put_ro(tr, "vm", vmpath);
-    for (unsigned i = 0; i < spec->vcpus_max; i++) {
-        snprintf(k, sizeof(k), "cpu/%u/availability", i);
-        put_ro(tr, k, i < spec->vcpus ? "online" : "offline");
-    }
-    snprintf(v, sizeof(v), "%" PRIu64, spec->memory_static_max / 1024);
-    put_ro(tr, "memory/static-max", v);
-    snprintf(v, sizeof(v), "%" PRIu64, spec->memory_target / 1024);
-    put_ro(tr, "memory/target", v);
-    if (spec->hvm)
-        put_ro(tr, "memory/videoram", "8192");
-
-    put_ro(tr, "control", "");
-    put_rw(tr, "control/shutdown", "");
-    put_rw(tr, "control/feature-poweroff", "");
-    put_rw(tr, "control/feature-reboot", "");
-    put_rw(tr, "control/feature-suspend", "");
-    put_rw(tr, "control/sysrq", "");
-    put_ro(tr, "control/platform-feature-multiprocessor-suspend", "1");
-    put_ro(tr, "control/platform-feature-xs_reset_watches", "1");
-    /* The flag the guest's drivers read to know the vendor device is there; it is
-     * written on every build so that it always says what this domain was given. */
-    put_ro(tr, "control/has-vendor-device", spec->has_vendor_device ? "1" : "0");
-
-    put_rw(tr, "data", "");
-    put_rw(tr, "attr", "");
-    put_rw(tr, "drivers", "");
-    put_rw(tr, "feature", "");
-    put_rw(tr, "error", "");
-    put_ro(tr, "device", "");
-    put_rw(tr, "device/suspend/event-channel", "");
-
-    snprintf(v, sizeof(v), "%" PRIu32, b->store_evtchn);
-    put_ro(tr, "store/port", v);
-    snprintf(v, sizeof(v), "%" PRIu64, b->store_mfn);
-    put_ro(tr, "store/ring-ref", v);
-    snprintf(v, sizeof(v), "%" PRIu32, b->console_evtchn);
-    put_ro(tr, "console/port", v);
-    snprintf(v, sizeof(v), "%" PRIu64, b->console_mfn);
-    put_ro(tr, "console/ring-ref", v);
-    put_ro(tr, "console/limit", "1048576");
-    put_ro(tr, "console/type", "xenconsoled");
-    put_ro(tr, "console/output", "pty");
-    put_rw(tr, "console/tty", "");
-
-    if (spec->hvm) {
-        /* What hvmloader reads before it hands over to the BIOS: which BIOS the
-         * toolstack loaded (SeaBIOS, for qemu-xen), and that it may not move RAM
-         * from under the MMIO hole (qemu-xen cannot follow; libxl writes 0). */
-        put_ro(tr, "hvmloader", "");
-        put_ro(tr, "hvmloader/bios", "seabios");
-        put_ro(tr, "hvmloader/allow-memory-relocate", "0");
-    }
-
-    put_ro(tr, "platform", "");
-    for (size_t i = 0; i < spec->nplatform; i++) {
-        /* keys come from the VM record: keep them to one path component */
-        if (!spec->platform_keys[i][0] || strpbrk(spec->platform_keys[i], "/@"))
-            continue;
-        _cleanup_free_ char *pk = xasprintf("platform/%s", spec->platform_keys[i]);
-        put_ro(tr, pk, spec->platform_values[i]);
-    }
-
-    put_ro(tr, vmpath, "");
-    snprintf(k, sizeof(k), "%s/uuid", vmpath);
-    put_ro(tr, k, spec->uuid);
-    snprintf(k, sizeof(k), "%s/name", vmpath);
-    put_ro(tr, k, spec->name);
-    snprintf(k, sizeof(k), "%s/image/ostype", vmpath);
-    put_ro(tr, k, spec->hvm ? "hvm" : "linux");  /* Xen's words (libxl's), not domain_type's */
-    if (!spec->hvm) {
-        snprintf(k, sizeof(k), "%s/image/kernel", vmpath);
-        put_ro(tr, k, spec->kernel ? spec->kernel : "");
-        snprintf(k, sizeof(k), "%s/image/ramdisk", vmpath);
-        put_ro(tr, k, spec->ramdisk ? spec->ramdisk : "");
-        snprintf(k, sizeof(k), "%s/image/cmdline", vmpath);
-        put_ro(tr, k, spec->cmdline ? spec->cmdline : "");
-    }
+    struct hv_rings r = {b->store_evtchn, b->store_mfn, b->console_evtchn, b->console_mfn};
+    size_t n = 0;
+    struct hv_xs_node *nodes = hv_domain_tree(domid, spec, &r, &n);
+    for (size_t i = 0; i < n; i++)
+        put(tr, nodes[i].path, nodes[i].value, nodes[i].guest_owned ? tr->rw : tr->ro,
+            nodes[i].guest_owned ? 1 : 2);
+    hv_xs_nodes_free(nodes, n);
 }
 
 static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_domain_spec *spec,
@@ -239,8 +148,8 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     char vmpath[64];
     snprintf(vmpath, sizeof(vmpath), "/vm/%s", spec->uuid);
     tr.t = XBT_NULL;
-    put_ro(&tr, "", "");
-    put_ro(&tr, vmpath, "");
+    put(&tr, "", "", tr.ro, 2);
+    put(&tr, vmpath, "", tr.ro, 2);
     if (tr.failed)
         e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid, tr.failed);
     for (int attempt = 0; attempt < 10 && !e && !committed; attempt++) {
@@ -283,70 +192,6 @@ static void remove_domain_tree(struct hv *hv, uint32_t domid, const char *uuid)
     }
 }
 
-/* Slots of the device model's argv: more than the fixed list below uses (37 with
- * the vendor device and a kernel), none of which comes from input. */
-#define DM_ARGV_SLOTS 48
-
-/* The qemu command line for an HVM guest, as a toolstack builds it for Xen's
- * device model.  The vendor device goes last, after the emulated devices that
- * take fixed slots, so that it lands on the first free PCI slot. */
-static char **dm_argv_for(uint32_t domid, const struct hv_domain_spec *spec)
-{
-    char **argv = xcalloc(DM_ARGV_SLOTS, sizeof(char *));
-    size_t n = 0;
-    /* the last slot stays NULL */
-#define ARG(...) (assert(n < DM_ARGV_SLOTS - 1), argv[n++] = xasprintf(__VA_ARGS__))
-    /* where Debian's qemu-system-xen installs the device model libxl starts */
-    ARG("/usr/libexec/xen-qemu-system-i386");
-    ARG("-xen-domid");
-    ARG("%" PRIu32, domid);
-    ARG("-chardev");
-    ARG("socket,id=qmp,path=/run/xen/qmp-xenapid-%" PRIu32 ",server=on,wait=off", domid);
-    ARG("-mon");
-    ARG("chardev=qmp,mode=control");
-    ARG("-nodefaults");
-    ARG("-no-user-config");
-    ARG("-name");
-    ARG("%s", spec->name);
-    ARG("-machine");
-    ARG("xenfv");
-    ARG("-m");
-    ARG("%" PRIu64, spec->memory_static_max / (1024 * 1024));
-    ARG("-smp");
-    ARG("%u,maxcpus=%u", spec->vcpus, spec->vcpus_max);
-    ARG("-display");
-    ARG("none");
-    ARG("-vnc");
-    ARG("127.0.0.1:%" PRIu32 ",to=99", domid);
-    ARG("-serial");
-    ARG("pty");
-    ARG("-device");
-    ARG("VGA,vgamem_mb=8");
-    ARG("-boot");
-    ARG("order=cd");
-    ARG("-net");
-    ARG("none");
-    if (spec->kernel && *spec->kernel) {
-        /* direct kernel boot (PV_kernel of an HVM VM): qemu loads it through its
-         * option ROM, as libxl's kernel= does for an HVM guest */
-        ARG("-kernel");
-        ARG("%s", spec->kernel);
-        if (spec->ramdisk && *spec->ramdisk) {
-            ARG("-initrd");
-            ARG("%s", spec->ramdisk);
-        }
-        ARG("-append");
-        ARG("%s", spec->cmdline ? spec->cmdline : "");
-    }
-    if (spec->has_vendor_device) {
-        ARG("-device");
-        ARG("xen-pvdevice,device-id=0xc000");
-    }
-#undef ARG
-    argv[n] = NULL;
-    return argv;
-}
-
 void hv_strv_free(char **v)
 {
     if (!v)
@@ -365,6 +210,8 @@ xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_
      * domain handle are sized for it */
     assert(spec->uuid && strlen(spec->uuid) == 36);
     assert(spec->name);
+    if (spec->hvm && (!spec->machine || !*spec->machine))
+        return xerr_internal("VM %s: an HVM domain needs its hardware's machine type", spec->uuid);
     struct hv_build b = {0};
     xerr *e = hv->ops->build(hv->state, spec, &b);
     if (e)
@@ -384,7 +231,7 @@ static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, con
         e = xerr_internal("xenstore refused to introduce domain %" PRIu32 ": %s", b.domid,
                           strerror(errno));
     if (!e && spec->hvm && hv->ops->device_model) {
-        char **argv = dm_argv_for(b.domid, spec);
+        char **argv = hv_dm_argv(b.domid, spec);
         e = hv->ops->device_model(hv->state, b.domid, argv);
         hv_strv_free(argv);
     }

@@ -889,10 +889,15 @@ static xerr *set_hvm_params(struct xc_state *st, xc_interface *xch, uint32_t dom
     STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_TIMER_MODE, HVMPTM_no_delay_for_missed_ticks),
          "setting HVM_PARAM_TIMER_MODE");
     if (platform_bool(spec, "viridian", false)) {
-        /* libxl's default enlightenment groups: base, freq, time_ref_count,
-         * apic_assist, crash_ctl, no_vp_limit, cpu_hotplug */
-        uint64_t mask = HVMPV_base_freq | HVMPV_time_ref_count | HVMPV_apic_assist | HVMPV_crash_ctl |
-                        HVMPV_no_vp_limit | HVMPV_cpu_hotplug;
+        /* libxl's default enlightenment groups (base, freq, time_ref_count,
+         * apic_assist, crash_ctl, no_vp_limit, cpu_hotplug); the groups xapi names
+         * with platform keys follow the VM's hardware (its version's settings) */
+        uint64_t mask = HVMPV_base_freq | HVMPV_no_vp_limit | HVMPV_cpu_hotplug;
+        mask |= platform_bool(spec, "viridian_time_ref_count", true) ? HVMPV_time_ref_count : 0;
+        mask |= platform_bool(spec, "viridian_apic_assist", true) ? HVMPV_apic_assist : 0;
+        mask |= platform_bool(spec, "viridian_crash_ctl", true) ? HVMPV_crash_ctl : 0;
+        mask |= platform_bool(spec, "viridian_reference_tsc", false) ? HVMPV_reference_tsc : 0;
+        mask |= platform_bool(spec, "viridian_stimer", false) ? HVMPV_stimer | HVMPV_synic : 0;
         STEP(xc_hvm_param_set(xch, domid, HVM_PARAM_VIRIDIAN, mask), "setting HVM_PARAM_VIRIDIAN");
     }
     STEP(xc_domain_set_tsc_info(xch, domid, st->hvm_tsc_native ? TSC_MODE_NATIVE : TSC_MODE_DEFAULT, 0, 0, 0),

@@ -207,6 +207,8 @@ class Generic(DaemonCase):
                 self.assertEqual(list(rec), [f.name for f in k.fields])
                 for f in k.fields:
                     self.check_type(f.type, rec[f.name], "%s.%s" % (name, f.name))
+                    if "get_" + f.name in k.messages:
+                        continue  # a getter the datamodel declares (VM.get_virtual_hardware): its own tests
                     got = plain(getattr(self.api(name), "get_" + f.name)(ref))
                     if got != plain(rec[f.name]):  # a field the daemon itself updates: read again
                         rec = self.api(name).get_record(ref)

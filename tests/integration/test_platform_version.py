@@ -15,16 +15,22 @@ from support import ROOT, DaemonTest, MIB, guest_domids, hvm_vm, list_methods, p
 
 VENDOR_ARG = "xen-pvdevice,device-id=0xc000"
 
-# The registry as shipped xapi numbers the vendor device: version 2, hosts 0,1,2.
-XAPI_REGISTRY = """<?xml version="1.0"?>
-<platform-registry>
-  <version number="0"><device name="vga"/><feature name="vendor-device" supported="no"/></version>
-  <version number="1"><device name="vga"/><feature name="vendor-device" supported="no"/></version>
-  <version number="2"><device name="vga"/><device name="xen-pvdevice" id="0xc000"/>
-    <feature name="vendor-device" supported="yes"/></version>
-  <feature name="vendor-device" requires="2"/>
-</platform-registry>
-"""
+
+
+def xapi_registry():
+    """The registry as shipped xapi numbers the vendor device: version 2, hosts 0,1,2.
+    Made from the shipped one: versions 0 and 1 are its version 0, version 2 its
+    version 1."""
+    with open(os.path.join(ROOT, "etc", "platform.xml")) as f:
+        s = f.read()
+    v0 = s[s.index('  <version number="0"'):s.index('  <version number="1"')]
+    v1 = s[s.index('  <version number="1"'):s.index("  </version>", s.index('  <version number="1"')) + 13]
+    return ('<?xml version="1.0"?>\n<platform-registry>\n' + v0 + v0.replace('number="0"', 'number="1"', 1) +
+            v1.replace('number="1"', 'number="2"', 1) + '\n  <feature name="vendor-device" requires="2"/>\n'
+            "</platform-registry>\n")
+
+
+XAPI_REGISTRY = xapi_registry()
 
 
 def write_registry(text):
@@ -35,13 +41,14 @@ def write_registry(text):
 
 
 def has_vendor_arg(argv):
-    return any(a == VENDOR_ARG and argv[i - 1] == "-device" for i, a in enumerate(argv) if i > 0)
+    """-device xen-pvdevice,device-id=0xc000 at its fixed slot (addr=...)"""
+    return any(a.startswith(VENDOR_ARG + ",addr=") and argv[i - 1] == "-device" for i, a in enumerate(argv) if i > 0)
 
 
 class PlatformTest(DaemonTest):
     def setUp(self):
         super().setUp()
-        self.xapi_registry = write_registry(XAPI_REGISTRY)
+        self.xapi_registry = write_registry(xapi_registry())
         self.addCleanup(os.unlink, self.xapi_registry)
 
     def restart(self, d, **options):

@@ -36,7 +36,10 @@ class Layout(SharedDaemonTest):
             "cpu/0/availability": "online",
             "cpu/1/availability": "offline",
             "platform/acpi": "1",
-            "platform/viridian": "true",
+            # a key the VM's version declares is written normalised, as hvmloader reads it
+            "platform/viridian": "1",
+            "platform/videoram": "8",
+            "memory/videoram": str(8 * 1024),
             "data": "",
             "attr": "",
         }

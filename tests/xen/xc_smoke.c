@@ -742,6 +742,14 @@ static struct hv_domain_spec make_hvm_spec(const char *uuid, const char *name, b
     s.nplatform = sizeof(pk) / sizeof(pk[0]);
     s.platform_keys = pk;
     s.platform_values = pv;
+    /* the hardware of the shipped registry's version 1 (tests/golden/platform/), as
+     * the VM module gives it to the backend */
+    static const char *const dev_vendor[] = {"-device", "VGA,vgamem_mb=8,addr=0x3", "-device",
+                                             "xen-pvdevice,device-id=0xc000,addr=0x4", NULL};
+    static const char *const dev_plain[] = {"-device", "VGA,vgamem_mb=8,addr=0x3", NULL};
+    s.machine = "xenfv-3.1";
+    s.dm_devices = vendor ? dev_vendor : dev_plain;
+    s.videoram_mib = 8;
     return s;
 }
 
@@ -841,14 +849,15 @@ static void test_hvm(struct hv *hv, bool vendor)
         char want[16];
         snprintf(want, sizeof(want), "%" PRIu32, domid);
         for (; argv[n]; n++) {
-            if (strcmp(argv[n], "xen-pvdevice,device-id=0xc000") == 0 && n > 0 && strcmp(argv[n - 1], "-device") == 0)
+            if (strcmp(argv[n], "xen-pvdevice,device-id=0xc000,addr=0x4") == 0 && n > 0 &&
+                strcmp(argv[n - 1], "-device") == 0)
                 pvdevice = true;
             if (strcmp(argv[n], "-xen-domid") == 0 && argv[n + 1] && strcmp(argv[n + 1], want) == 0)
                 domid_ok = true;
         }
         check(strcmp(argv[0], dm_binary) == 0, "argv[0] is %s", argv[0]);
         check(domid_ok, "argv has -xen-domid %" PRIu32, domid);
-        check(pvdevice == vendor, "argv %s -device xen-pvdevice,device-id=0xc000",
+        check(pvdevice == vendor, "argv %s -device xen-pvdevice,device-id=0xc000,addr=0x4",
               vendor ? "has" : "does not have");
         /* the file an operator reads: one argument a line, the same list */
         _cleanup_free_ char *text = read_file(path, NULL);
@@ -909,13 +918,13 @@ static void test_hvm_dm_started(struct hv *hv)
         _cleanup_free_ char *args = NULL;
         for (int i = 0; i < 50 && !args; i++) {
             args = read_file(out, NULL);
-            if (!args || !strstr(args, "0xc000\n")) {
+            if (!args || !strstr(args, "0xc000,addr=0x4\n")) {
                 free(args);
                 args = NULL;
                 usleep(100000);
             }
         }
-        check(args && strstr(args, "-xen-domid\n") && strstr(args, "xen-pvdevice,device-id=0xc000\n"),
+        check(args && strstr(args, "-xen-domid\n") && strstr(args, "xen-pvdevice,device-id=0xc000,addr=0x4\n"),
               "it was given the argv (-xen-domid ..., xen-pvdevice)");
         t = now_monotonic();
         check_ok(hv_domain_destroy(hv, domid), "hv_domain_destroy (HVM with device model)");
