@@ -98,6 +98,11 @@ xerr *vm_register_checks(struct api *api);
 bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *out);
 
 /* ---- lifecycle (lifecycle.c) ---- */
+/* Wait for the guest to acknowledge the control/shutdown request made, then for the
+ * domain to stop; *reason gets Xen's shutdown reason (-1: the domain vanished).
+ * Cancellable (task.cancel); times out per shutdown-ack-timeout and
+ * clean-shutdown-timeout. */
+xerr *vm_wait_guest(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason);
 xerr *vm_register_lifecycle(struct api *api);
 /* Build and start the VM's domain on this host; used by start, reboot and the
  * monitor's restart actions.  Returns the updates to record. */
@@ -126,5 +131,8 @@ xerr *vm_save_image(struct api *api, const char *uuid, uint32_t domid);
 xerr *vm_restore_image(struct api *api, const char *vm, const xv *rec, bool paused, xv **updates);
 /* The VM is no longer Suspended (shut down or destroyed): its image goes. */
 void vm_drop_image(struct api *api, const char *uuid);
+
+/* ---- migration (migrate.c) ---- */
+xerr *vm_register_migrate(struct api *api);
 
 #endif
