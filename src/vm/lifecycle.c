@@ -91,6 +91,21 @@ xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates)
     return e;
 }
 
+xerr *vm_run_on(struct api *api, const char *host, const char *method, const char *vm, bool paused)
+{
+    if (!api_pool(api))
+        return err_host_offline(host); /* no pool link: no way to reach it */
+    xv *args = xv_array(), *r = NULL;
+    xv_array_push(args, xv_string(vm));
+    xv_array_push(args, xv_bool(paused));
+    xv_array_push(args, xv_bool(false));
+    log_info("VM %s: %s on host %s", vm, method, host);
+    xerr *e = api_call_on_host(api, host, method, args, &r);
+    xv_free(args);
+    xv_free(r);
+    return e;
+}
+
 /* ---- start, start_on, resume, resume_on ---- */
 
 static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wanted, bool paused, bool resume)

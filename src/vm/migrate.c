@@ -222,7 +222,8 @@ static xerr *pin(void *ctx, const char *host, const char *port, const char *fing
 }
 
 /* The connection to the destination's stream handler. */
-static xerr *connect_dest(struct api_ctx *ctx, const char *dest, const char *uuid, struct rpc_client **out)
+static xerr *connect_dest(struct api_ctx *ctx, const char *dest, const char *uuid, const char *session,
+                          struct rpc_client **out)
 {
     xv *h = NULL;
     xerr *e = db_read_record(ctx->db, DMC_host, dest, &h);
@@ -237,7 +238,7 @@ static xerr *connect_dest(struct api_ctx *ctx, const char *dest, const char *uui
     if ((e = rpc_client_open(url, &c)) != NULL)
         return e;
     rpc_client_set_cert_check(c, pin, fp);
-    _cleanup_free_ char *path = xasprintf(STREAM_PREFIX "%s?session_id=%s", uuid, ctx->session ? ctx->session : "");
+    _cleanup_free_ char *path = xasprintf(STREAM_PREFIX "%s?session_id=%s", uuid, session);
     e = rpc_client_upgrade(c, path, STREAM_TIMEOUT);
     rpc_client_set_cert_check(c, NULL, NULL); /* fp goes out of scope */
     if (e) {
@@ -312,6 +313,16 @@ static xerr *expect(struct rpc_client *c, const char *want, uint32_t *domid)
     return e;
 }
 
+static void drop_session(struct api *api, char *ref)
+{
+    struct db_txn *t;
+    xerr *e = db_begin(api_db(api), &t);
+    if (!e)
+        e = db_end(t, db_txn_destroy(t, DMC_session, ref));
+    xerr_free(e); /* else the idle sweep ends it */
+    free(ref);
+}
+
 /* Move the VM's running domain to dest; *updates gets what to record. */
 static xerr *migrate_out(struct api_ctx *ctx, const char *vm, const xv *rec, const char *dest, xv **updates)
 {
@@ -319,8 +330,14 @@ static xerr *migrate_out(struct api_ctx *ctx, const char *vm, const xv *rec, con
     const char *uuid = dm_get_str(rec, DMF_VM_uuid);
     uint32_t domid = (uint32_t)dm_get_int(rec, DMF_VM_domid), newid = 0;
     struct rpc_client *c = NULL;
+    /* the stream is authenticated by a session of the pool: the caller's, or, for a
+     * call the master handed over (no session here), one of the pool's own */
+    char *own = NULL;
+    bool theirs = ctx->session && *ctx->session;
+    xerr *e = theirs ? NULL : api_session_open(api, "root", "migration", true, &own);
     /* reach the destination before the domain is touched */
-    xerr *e = connect_dest(ctx, dest, uuid, &c);
+    if (!e)
+        e = connect_dest(ctx, dest, uuid, theirs ? ctx->session : own, &c);
     api_task_progress(ctx, 0.1);
     bool suspended = false;
     if (!e)
@@ -341,6 +358,8 @@ static xerr *migrate_out(struct api_ctx *ctx, const char *vm, const xv *rec, con
     if (!e)
         e = expect(c, "OK", &newid);
     rpc_client_close(c);
+    if (own)
+        drop_session(api, own);
     if (e) {
         /* the VM stays where it was, as it was */
         if (suspended) {
@@ -381,6 +400,19 @@ static xerr *check_dest(struct api *api, const char *vm, const xv *rec, const ch
     return vm_check_host(api, vm, rec, host, dm_get_int(rec, DMF_VM_hardware_platform_version));
 }
 
+static xerr *source_live(struct api *api, const char *source)
+{
+    if (!api_pool(api))
+        return err_host_offline(source);
+    struct vm_host_view h;
+    xerr *e = vm_host_view_read(api, source, &h);
+    if (e)
+        return e;
+    bool live = h.live;
+    vm_host_view_free(&h);
+    return live ? NULL : err_host_offline(source);
+}
+
 static xerr *set_scheduled(struct api_ctx *ctx, const char *vm, const char *host)
 {
     struct db_txn *t;
@@ -405,13 +437,13 @@ static xerr *vm_pool_migrate(struct api_ctx *ctx, const struct VM_pool_migrate_a
         return e;
     if ((e = vm_op_begin(ctx, vm, VM_OPERATIONS_POOL_MIGRATE, VM_BY_CLIENT, NULL, NULL, &opid, &rec)) != NULL)
         return e;
-    const char *source = dm_get_str(rec, DMF_VM_resident_on);
+    _cleanup_free_ char *source = xstrdup(dm_get_str(rec, DMF_VM_resident_on));
     e = check_dest(ctx->api, vm, rec, host);
+    bool elsewhere = !e && strcmp(host, source) != 0 && strcmp(source, api_host_ref(ctx->api)) != 0;
     if (!e && strcmp(host, source) == 0)
         ; /* already there: nothing moves */
-    else if (!e && strcmp(source, api_host_ref(ctx->api)) != 0)
-        /* the host the VM runs on moves it: the pool's link hands the call over */
-        e = err_not_implemented("VM.pool_migrate of a VM running on another pool member");
+    else if (elsewhere)
+        e = source_live(ctx->api, source); /* xapi's check_live of the resident host */
     else if (!e && (e = set_scheduled(ctx, vm, host)) == NULL) {
         e = migrate_out(ctx, vm, rec, host, &updates);
         if (e) {
@@ -422,6 +454,17 @@ static xerr *vm_pool_migrate(struct api_ctx *ctx, const struct VM_pool_migrate_a
     e = vm_op_end(ctx, vm, opid, updates, e);
     free(opid);
     xv_free(rec);
+    if (!e && elsewhere) {
+        /* the host the VM runs on moves it (the checks passed here first) */
+        xv *args = xv_array(), *r = NULL;
+        xv_array_push(args, xv_string(vm));
+        xv_array_push(args, xv_string(host));
+        xv_array_push(args, xv_dup(a->options));
+        log_info("VM %s: VM.pool_migrate on host %s, where it runs", vm, source);
+        e = api_call_on_host(ctx->api, source, "VM.pool_migrate", args, &r);
+        xv_free(args);
+        xv_free(r);
+    }
     return e;
 }
 

@@ -98,6 +98,10 @@ xerr *vm_register_checks(struct api *api);
 bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *out);
 
 /* ---- lifecycle (lifecycle.c) ---- */
+/* Have another pool member run method(vm, paused, force=false) on its hypervisor
+ * (VM.start, VM.resume: it starts or resumes the VM there); HOST_OFFLINE [host]
+ * without a pool. */
+xerr *vm_run_on(struct api *api, const char *host, const char *method, const char *vm, bool paused);
 /* Wait for the guest to acknowledge the control/shutdown request made, then for the
  * domain to stop; *reason gets Xen's shutdown reason (-1: the domain vanished).
  * Cancellable (task.cancel); times out per shutdown-ack-timeout and
