@@ -235,6 +235,22 @@ class Migration(PoolTest):
         x.VM.pool_migrate(vm, by["127.0.0.1"], {})
         self.assertEqual(x.VM.get_resident_on(vm), by["127.0.0.1"])
 
+    def test_a_dead_source_is_host_offline(self):
+        x, by = self.x, self.by
+        vm = pv_vm(x, "orphan")
+        x.VM.start_on(vm, by["127.0.0.2"], False, False)
+        self.hosts[1].kill9()
+        wait_until(lambda: not x.host_metrics.get_live(x.host.get_metrics(by["127.0.0.2"])), timeout=10,
+                   what="the killed member to be not live")
+        # the destination's checks come first (xapi: reserve_memory_for_vm, then
+        # check_live of the host the VM runs on)
+        x.host.disable(by["127.0.0.1"])
+        self.assertFailure(["HOST_DISABLED", by["127.0.0.1"]], x.VM.pool_migrate, vm, by["127.0.0.1"], {})
+        x.host.enable(by["127.0.0.1"])
+        self.assertFailure(["HOST_OFFLINE", by["127.0.0.2"]], x.VM.pool_migrate, vm, by["127.0.0.1"], {})
+        self.assertEqual(x.VM.get_resident_on(vm), by["127.0.0.2"])
+        self.assertEqual(x.VM.get_current_operations(vm), {})
+
     def test_xe_starts_on_migrates_and_checks_every_host(self):
         x, m = self.x, self.hosts[0]
         vm = pv_vm(x, "by-xe")
