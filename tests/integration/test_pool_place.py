@@ -8,14 +8,37 @@ version-0 VM goes there); VM.pool_migrate there and back with the record, the gu
 own state and its metrics kept; a migration whose destination is killed midway leaves
 the VM running on the source; xe vm-start on=, vm-migrate host=, vm-boot-check."""
 
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 import time
 import unittest
 
+from harness import ROOT
 from pool_fixture import PoolTest
 from support import pv_vm, wait_until, xs_read
 
 MIB = 1 << 20
+
+
+AGENT = os.path.join(ROOT, "scripts", "xenapid-guest-agent")
+
+
+def report_tools(d, x, vm, tmp):
+    """Run the guest agent once as the guest of the VM's domain on d: its tools
+    versions, OS and addresses reach VM_guest_metrics."""
+    domid = x.VM.get_domid(vm)
+    etc = tempfile.mkdtemp(dir=tmp)
+    with open(os.path.join(etc, "os-release"), "w") as f:
+        f.write('PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\nID=debian\nVERSION_ID="12.5"\n')
+    env = dict(os.environ, XENSTORED_PATH=os.path.join(d.options["sim-state-dir"], "domain", str(domid)),
+               XENAPID_AGENT_ETC=etc, XENAPID_AGENT_STATE=tempfile.mkdtemp(dir=tmp),
+               XENAPID_AGENT_UNAME="6.1.0-18-test-amd64")
+    env.pop("XENAPID_AGENT_VERSION", None)
+    r = subprocess.run([AGENT], env=env, capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
 
 
 def guest_state(d, x, vm):
@@ -168,9 +191,15 @@ class Migration(PoolTest):
         m, a = self.hosts[0], self.hosts[1]
         vm = pv_vm(x, "traveller", other_config={"keep": "me"})
         x.VM.start_on(vm, by["127.0.0.1"], False, False)
+        tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, tmp, True)
+        report_tools(m, x, vm, tmp)
+        wait_until(lambda: x.VM.get_guest_metrics(vm) != "OpaqueRef:NULL" and
+                   x.VM_guest_metrics.get_PV_drivers_detected(x.VM.get_guest_metrics(vm)), timeout=10,
+                   what="the guest's report")
         before = x.VM.get_record(vm)
-        gm = x.VM_guest_metrics.get_record(before["guest_metrics"]) if before["guest_metrics"] != "OpaqueRef:NULL" \
-            else None
+        gm = x.VM_guest_metrics.get_record(before["guest_metrics"])
+        self.assertEqual(gm["os_version"].get("distro"), "debian")
         boot, counter = guest_state(m, x, vm)
         token = getattr(x.event, "from")(["VM"], "", 0.0)["token"]
 
@@ -184,8 +213,9 @@ class Migration(PoolTest):
         for k in ("uuid", "name_label", "other_config", "memory_static_max", "hardware_platform_version",
                   "guest_metrics", "metrics", "VCPUs_max", "platform"):
             self.assertEqual(after[k], before[k], k)
-        if gm is not None:
-            self.assertEqual(x.VM_guest_metrics.get_record(after["guest_metrics"]), gm)
+        # what the guest's tools reported stays: the guest did not reboot or reinstall
+        time.sleep(1)
+        self.assertEqual(x.VM_guest_metrics.get_record(after["guest_metrics"]), gm)
         # the same guest, going on, on the member; gone from the master
         boot2, counter2 = guest_state(a, x, vm)
         self.assertEqual(boot2, boot)
@@ -206,6 +236,7 @@ class Migration(PoolTest):
         self.assertGreater(counter3, counter2)
         for k in ("uuid", "name_label", "other_config", "guest_metrics", "metrics"):
             self.assertEqual(back[k], before[k], k)
+        self.assertEqual(x.VM_guest_metrics.get_record(back["guest_metrics"]), gm)
 
     def test_a_destination_killed_midway_leaves_the_vm_on_the_source(self):
         x, by = self.x, self.by

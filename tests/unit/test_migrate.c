@@ -274,11 +274,30 @@ START_TEST(a_vm_migrates_there_and_back_with_its_record_and_guest)
 {
     char *vm = running_vm(false);
     ck_resident(vm, &A);
+    /* what the guest's tools reported, as the guest watch records it */
+    {
+        struct db_txn *t;
+        ck_assert(db_begin(db, &t) == NULL);
+        xv *f = xv_struct();
+        xv_struct_append(f, "live", xv_bool(true));
+        char *ref = NULL;
+        ck_assert(api_create_object(t, DMC_VM_guest_metrics, f, &ref) == NULL);
+        xv *v = xv_string(ref);
+        ck_assert(db_txn_set(t, DMC_VM, vm, DMF_VM_guest_metrics, v) == NULL);
+        ck_assert(db_commit(t, NULL) == NULL);
+        xv_free(v);
+        xv_free(f);
+        free(ref);
+    }
     xv *before = vm_record(vm);
     struct guest g0 = guest_state(&A, vm);
     /* guest metrics as the guest's tools reported them */
     const char *gm = dm_get_str(before, DMF_VM_guest_metrics);
     int64_t old_domid = dm_get_int(before, DMF_VM_domid);
+    xv *mrec = NULL;
+    ck_assert(db_read_record(db, DMC_VM_metrics, dm_get_str(before, DMF_VM_metrics), &mrec) == NULL);
+    xv *start_time = xv_dup(dm_get(mrec, DMF_VM_metrics_start_time));
+    xv_free(mrec);
 
     ck_ok(try_on(&A, "VM.assert_can_migrate", xv_string(vm), ({
                      xv *d = xv_struct();
@@ -310,6 +329,23 @@ START_TEST(a_vm_migrates_there_and_back_with_its_record_and_guest)
     ck_assert_str_eq(g2.boot, g0.boot);
     ck_assert_int_gt(g2.counter, g1.counter);
     ck_assert_int_ne(domain_on(&A, vm), old_domid); /* a new domain each time */
+    /* not a reboot: what the guest reported and when it started stay */
+    xv *back = vm_record(vm);
+    ck_assert_str_eq(dm_get_str(back, DMF_VM_guest_metrics), gm);
+    xv *gmrec = NULL;
+    ck_assert_msg(db_read_record(db, DMC_VM_guest_metrics, gm, &gmrec) == NULL, "the guest metrics were dropped");
+    ck_assert(dm_get_bool(gmrec, DMF_VM_guest_metrics_live));
+    xv_free(gmrec);
+    ck_assert(xv_equal(dm_get(back, DMF_VM_metrics), dm_get(before, DMF_VM_metrics)));
+    xv *m0 = NULL, *m1 = NULL;
+    ck_assert(db_read_record(db, DMC_VM_metrics, dm_get_str(before, DMF_VM_metrics), &m1) == NULL);
+    ck_assert(m1 != NULL);
+    m0 = xv_dup(dm_get(m1, DMF_VM_metrics_start_time));
+    ck_assert(xv_equal(m0, start_time));
+    xv_free(m0);
+    xv_free(m1);
+    xv_free(back);
+    xv_free(start_time);
     xv_free(before);
     free(vm);
 }
