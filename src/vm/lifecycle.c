@@ -130,6 +130,13 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     if (!e && wanted) {
         e = vm_check_host(api, vm, rec, wanted, dm_get_int(rec, DMF_VM_hardware_platform_version));
         host = e ? NULL : xstrdup(wanted);
+    } else if (!e && resume) {
+        /* the suspend image is on the disk of the host that suspended the VM, not
+         * shared storage: a resume without a host stays here (resume_on elsewhere) */
+        xerr *he = vm_check_host(api, vm, rec, api_host_ref(api), dm_get_int(rec, DMF_VM_hardware_platform_version));
+        e = he ? err_no_hosts_available() : NULL;
+        xerr_free(he);
+        host = e ? NULL : xstrdup(api_host_ref(api));
     } else if (!e) {
         e = vm_choose_host(api, vm, rec, dm_get_int(rec, DMF_VM_hardware_platform_version), &host);
     }
