@@ -22,6 +22,7 @@
 #include "vm_int.h"
 #include "log.h"
 #include "rpc.h"
+#include "wire.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -73,17 +74,17 @@ static bool write_error(int fd, const xerr *e)
     return ok;
 }
 
+/* The destination's error, relayed as it came (as any peer's, through src/wire). */
 static xerr *parse_error(const char *line)
 {
     _cleanup_free_ char *copy = xstrdup(line + 6);
-    const char *parts[16];
-    size_t n = 0;
+    xv *list = xv_array();
     char *save = NULL;
-    for (char *tok = strtok_r(copy, "\t", &save); tok && n < 16; tok = strtok_r(NULL, "\t", &save))
-        parts[n++] = tok;
-    if (n == 0)
-        return xerr_internal("the destination failed without saying why");
-    return xerr_from_wire(parts[0], n - 1, parts + 1);
+    for (char *tok = strtok_r(copy, "\t", &save); tok && list->u.arr.n < 16; tok = strtok_r(NULL, "\t", &save))
+        xv_array_push(list, xv_string(tok));
+    xerr *e = list->u.arr.n ? wire_error_from_list(list) : xerr_internal("the destination failed without saying why");
+    xv_free(list);
+    return e;
 }
 
 /* ---- the destination ---- */
