@@ -136,6 +136,17 @@ xerr *api_call_trusted(struct api *api, const char *method, const xv *args, xv *
 /* The ctx given to api_set_pool (the pool module's own state), NULL without. */
 void *api_pool(struct api *api);
 
+/* ---- byte streams (a migration's memory image) ----
+ * A handler of an HTTP connection upgraded to a raw byte stream (POST with
+ * "Connection: Upgrade" to a path under its prefix, over HTTPS): path as the request
+ * had it, session the request's session_id argument (unchecked: the handler checks
+ * it), fd a blocking stream both ways that the handler only reads and writes (the
+ * server closes it after).  Runs on a thread of its own and may take long. */
+typedef void (*api_stream_handler)(struct api *api, const char *path, const char *session, int fd);
+void api_register_stream(struct api *api, const char *prefix, api_stream_handler fn);
+/* The handler whose prefix starts path, or NULL. */
+api_stream_handler api_stream_lookup(struct api *api, const char *path);
+
 /* ---- for implementations ---- */
 /* Open a session for user (pool: an intra-pool session, session.slave_login's). */
 xerr *api_session_open(struct api *api, const char *user, const char *originator, bool pool, char **ref);

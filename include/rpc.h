@@ -80,4 +80,14 @@ typedef void (*rpc_progress_fn)(void *ctx, size_t done, size_t total);
 xerr *rpc_client_http(struct rpc_client *c, const char *method, const char *target, const char *body, size_t len,
                       rpc_progress_fn progress, void *ctx, int *status, buf *out, char **task_id);
 
+/* A byte stream to the server (an https:// client): POST path (with its query) asking
+ * for "Connection: Upgrade"; after the server's 101 the connection carries whatever
+ * the two sides write.  The client's connection is the stream's until
+ * rpc_client_close.  A read waits at most timeout seconds (0: no limit); a peer
+ * that goes away is an INTERNAL_ERROR saying so. */
+xerr *rpc_client_upgrade(struct rpc_client *c, const char *path, double timeout);
+xerr *rpc_client_send(struct rpc_client *c, const void *p, size_t n);
+/* One line the server wrote (without its newline; caller frees). */
+xerr *rpc_client_read_line(struct rpc_client *c, char **line);
+
 #endif

@@ -11,7 +11,7 @@ test="python3 python3-os-xenapi xenstore-utils curl procps"
 # qemu-system-xen: the HVM device model (/usr/libexec/xen-qemu-system-i386) put in dom0
 xen="xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils linux-image-amd64
      qemu-system-x86 qemu-system-xen seabios busybox-static cpio bc"
-bench="wrk valgrind"
+bench="wrk valgrind python3 python3-os-xenapi"
 # fuzz: libFuzzer with clang, and its sanitizer runtimes
 fuzz="clang libclang-rt-14-dev"
 

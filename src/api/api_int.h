@@ -56,6 +56,8 @@ struct api {
     api_forwarder forwarder;
     api_host_caller host_caller;
     void *pool_ctx;
+    const char *stream_prefix;           /* api_register_stream: one handler so far */
+    api_stream_handler stream_handler;
 };
 
 extern const struct dm_type api_string_type;

@@ -338,6 +338,18 @@ static xerr *count_mismatch(const char *method, size_t expected, size_t received
     return err_message_parameter_count_mismatch(method, e, r);
 }
 
+void api_register_stream(struct api *api, const char *prefix, api_stream_handler fn)
+{
+    assert(!api->stream_handler); /* one so far: a table when a second comes */
+    api->stream_prefix = prefix;
+    api->stream_handler = fn;
+}
+
+api_stream_handler api_stream_lookup(struct api *api, const char *path)
+{
+    return api->stream_handler && str_startswith(path, api->stream_prefix) ? api->stream_handler : NULL;
+}
+
 bool api_call_is_quick(struct api *api, const char *method)
 {
     if (api->router)

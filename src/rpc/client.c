@@ -442,6 +442,71 @@ xerr *rpc_client_call(struct rpc_client *c, const char *method, const xv *params
     return e;
 }
 
+/* ---- byte streams ---- */
+
+xerr *rpc_client_upgrade(struct rpc_client *c, const char *path, double timeout)
+{
+    if (!c->tls)
+        return err_invalid_value("url", "a byte stream needs https://");
+    disconnect(c);
+    xerr *e = connect_to(c);
+    if (e)
+        return e;
+    /* a read that waits longer fails (GNUTLS_E_TIMEDOUT is fatal, so fill stops) */
+    if (timeout > 0)
+        gnutls_record_set_timeout(c->session, (unsigned)(timeout * 1000));
+    buf req;
+    buf_init(&req);
+    buf_printf(&req,
+               "POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: xenapid\r\nConnection: Upgrade\r\n"
+               "Upgrade: xenapid-stream\r\nContent-Length: 0\r\n\r\n",
+               path, c->host);
+    bool sent = send_all(c, req.p, req.len);
+    buf_free(&req);
+    if (!sent) {
+        disconnect(c);
+        return xerr_internal("cannot send the request to %s port %s", c->host, c->port);
+    }
+    buf_reset(&c->in);
+    char *end;
+    while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n")))
+        if (!fill(c)) {
+            disconnect(c);
+            return xerr_internal("%s port %s closed the connection before answering", c->host, c->port);
+        }
+    int status = 0;
+    sscanf(c->in.p, "HTTP/%*d.%*d %d", &status);
+    if (status != 101) {
+        xerr *se = xerr_internal("%s port %s refused the stream: HTTP status %d", c->host, c->port, status);
+        disconnect(c);
+        return se;
+    }
+    consume(&c->in, (size_t)(end - c->in.p) + 4);
+    return NULL;
+}
+
+xerr *rpc_client_send(struct rpc_client *c, const void *p, size_t n)
+{
+    if (c->fd < 0 || !send_all(c, p, n))
+        return xerr_internal("the stream to %s port %s broke: %s", c->host, c->port,
+                             c->session ? "TLS write failed" : strerror(errno));
+    return NULL;
+}
+
+xerr *rpc_client_read_line(struct rpc_client *c, char **line)
+{
+    char *nl;
+    while (!c->in.p || !(nl = memchr(c->in.p, '\n', c->in.len))) {
+        if (c->in.len > 4096)
+            return xerr_internal("%s port %s sent a line too long", c->host, c->port);
+        if (c->fd < 0 || !fill(c))
+            return xerr_internal("the stream from %s port %s ended", c->host, c->port);
+    }
+    *line = xstrndup(c->in.p, (size_t)(nl - c->in.p));
+    consume(&c->in, (size_t)(nl - c->in.p) + 1);
+    return NULL;
+}
+
 /* Bytes in pieces, so that progress can be told. */
 #define PIECE (256u << 10)
 

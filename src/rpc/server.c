@@ -11,6 +11,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
@@ -44,6 +45,7 @@ struct rpc_server {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int in_flight;               /* requests between their whole arrival and their answer */
+    int streams;                 /* upgraded connections whose handler still runs */
     bool stopping;               /* late requests get 503 and never reach the API */
     size_t max_request;
     char *unix_path;
@@ -73,7 +75,32 @@ struct req {
     enum { XFER_NONE, XFER_EXPORT, XFER_IMPORT } transfer; /* xapi's http handlers */
     char *xargs[XFER_NARGS];     /* their query parameters, copied on the library's thread */
     struct transfer_reply xreply;
+    struct upgrade *upgrade;     /* a byte stream asked for (api_register_stream) */
 };
+
+/* An upgraded connection: shared by its request (until on_completed) and the
+ * thread running its handler, hence the count of references. */
+struct upgrade {
+    struct rpc_server *srv;
+    api_stream_handler fn;
+    char *path, *session;
+    int fd;
+    struct MHD_UpgradeResponseHandle *urh;
+    int refs;                    /* under srv->lock */
+};
+
+static void upgrade_unref(struct upgrade *u)
+{
+    struct rpc_server *srv = u->srv;
+    pthread_mutex_lock(&srv->lock);
+    bool last = --u->refs == 0;
+    pthread_mutex_unlock(&srv->lock);
+    if (!last)
+        return;
+    free(u->path);
+    free(u->session);
+    free(u);
+}
 
 /* ---- answers, with the status lines and headers of xapi's http_svr.ml ---- */
 
@@ -287,6 +314,86 @@ static enum MHD_Result dispatch(struct req *r)
     return go(r);
 }
 
+/* ---- upgraded connections ---- */
+
+static void *stream_thread(void *p)
+{
+    struct upgrade *u = p;
+    struct rpc_server *srv = u->srv;
+    int fl = fcntl(u->fd, F_GETFL);
+    if (fl >= 0)
+        fcntl(u->fd, F_SETFL, fl & ~O_NONBLOCK); /* the handler reads and writes blocking */
+    u->fn(srv->api, u->path, u->session, u->fd);
+    MHD_upgrade_action(u->urh, MHD_UPGRADE_ACTION_CLOSE);
+    pthread_mutex_lock(&srv->lock);
+    if (--srv->streams == 0)
+        pthread_cond_broadcast(&srv->idle);
+    pthread_mutex_unlock(&srv->lock);
+    upgrade_unref(u);
+    return NULL;
+}
+
+static void on_upgraded(void *cls, struct MHD_Connection *mc, void *con_cls, const char *extra_in,
+                        size_t extra_in_size, MHD_socket sock, struct MHD_UpgradeResponseHandle *urh)
+{
+    (void)mc;
+    (void)con_cls;
+    (void)extra_in;
+    struct upgrade *u = cls;
+    struct rpc_server *srv = u->srv;
+    /* the client waits for the 101 before it sends a byte: anything earlier is no
+     * client of ours */
+    if (extra_in_size) {
+        log_warn("stream %s: bytes before the upgrade: closed", u->path);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        upgrade_unref(u);
+        return;
+    }
+    u->fd = sock;
+    u->urh = urh;
+    pthread_mutex_lock(&srv->lock);
+    srv->streams++;
+    pthread_mutex_unlock(&srv->lock);
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, stream_thread, u) != 0) {
+        log_error("stream %s: no thread for it: closed", u->path);
+        MHD_upgrade_action(urh, MHD_UPGRADE_ACTION_CLOSE);
+        pthread_mutex_lock(&srv->lock);
+        if (--srv->streams == 0)
+            pthread_cond_broadcast(&srv->idle);
+        pthread_mutex_unlock(&srv->lock);
+        upgrade_unref(u);
+    }
+    pthread_attr_destroy(&attr);
+}
+
+/* 101 Switching Protocols; the handler's thread takes the connection over. */
+static enum MHD_Result answer_upgrade(struct req *r)
+{
+    struct upgrade *u = r->upgrade;
+    pthread_mutex_lock(&r->srv->lock);
+    bool refuse_it = r->srv->stopping;
+    if (!refuse_it)
+        u->refs++; /* the upgrade handler's */
+    pthread_mutex_unlock(&r->srv->lock);
+    if (refuse_it)
+        return answer_text(r, MHD_HTTP_SERVICE_UNAVAILABLE, "The daemon is stopping\n");
+    struct MHD_Response *resp = MHD_create_response_for_upgrade(on_upgraded, u);
+    if (!resp) {
+        upgrade_unref(u);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_UPGRADE, "xenapid-stream");
+    enum MHD_Result rc = MHD_queue_response(r->mc, MHD_HTTP_SWITCHING_PROTOCOLS, resp);
+    MHD_destroy_response(resp);
+    if (rc != MHD_YES)
+        upgrade_unref(u);
+    return rc;
+}
+
 /* ---- the library's callbacks ---- */
 
 static void add_html_escaped(buf *b, const char *s)
@@ -364,6 +471,25 @@ static enum MHD_Result route(struct req *r, const char *url, const char *method)
         r->acrh = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, "Access-Control-Request-Headers");
         return refuse(r, MHD_HTTP_OK, true, NULL);
     }
+    const char *conn_hdr = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
+    api_stream_handler fn = api_stream_lookup(r->srv->api, url);
+    if (fn && conn_hdr && strcasestr(conn_hdr, "upgrade")) {
+        /* a byte stream between pool members: over TLS only */
+        if (!r->l->tls) {
+            buf_adds(&r->out, forbidden);
+            return refuse(r, MHD_HTTP_FORBIDDEN, false, "text/html");
+        }
+        const char *session = MHD_lookup_connection_value(r->mc, MHD_GET_ARGUMENT_KIND, "session_id");
+        struct upgrade *u = xcalloc(1, sizeof(*u));
+        u->srv = r->srv;
+        u->fn = fn;
+        u->path = xstrdup(url);
+        u->session = xstrdup(session ? session : "");
+        u->fd = -1;
+        u->refs = 1;
+        r->upgrade = u;
+        return MHD_YES;
+    }
     r->json = !r->transfer && str_startswith(url, "/jsonrpc");
     const char *cl = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     const char *te = MHD_lookup_connection_value(r->mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
@@ -421,6 +547,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mc, const ch
     }
     if (r->status)
         return answer_early(r);
+    if (r->upgrade)
+        return answer_upgrade(r);
     return dispatch(r);
 }
 
@@ -454,6 +582,8 @@ static void on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
         free(r->xargs[i]);
     buf_free(&r->body);
     buf_free(&r->out);
+    if (r->upgrade)
+        upgrade_unref(r->upgrade);
     bool counted = r->counted;
     free(r);
     if (counted) {
@@ -530,7 +660,7 @@ static xerr *serve(struct rpc_server *srv, struct listener *l, int fd, const str
     unsigned threads = opt->io_threads > 0 ? (unsigned)opt->io_threads : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
     if (threads < 1 || l->is_unix)
         threads = 1; /* local tools: one thread is plenty */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG | MHD_ALLOW_UPGRADE;
     /* no Date header, as xapi sends none */
     flags |= MHD_USE_SUPPRESS_DATE_NO_CLOCK;
     if (tls)
@@ -677,9 +807,9 @@ bool rpc_stop(struct rpc_server *s, double grace)
     clock_gettime(CLOCK_REALTIME, &until);
     until.tv_sec += (time_t)grace;
     pthread_mutex_lock(&s->lock);
-    while (s->in_flight > 0 && pthread_cond_timedwait(&s->idle, &s->lock, &until) == 0)
+    while ((s->in_flight > 0 || s->streams > 0) && pthread_cond_timedwait(&s->idle, &s->lock, &until) == 0)
         ;
-    int left = s->in_flight;
+    int left = s->in_flight + s->streams;
     pthread_mutex_unlock(&s->lock);
     if (left) {
         log_warn("%d requests still running at stop", left);

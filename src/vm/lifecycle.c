@@ -107,6 +107,21 @@ xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates)
     return e;
 }
 
+xerr *vm_run_on(struct api *api, const char *host, const char *method, const char *vm, bool paused)
+{
+    if (!api_pool(api))
+        return err_host_offline(host); /* no pool link: no way to reach it */
+    xv *args = xv_array(), *r = NULL;
+    xv_array_push(args, xv_string(vm));
+    xv_array_push(args, xv_bool(paused));
+    xv_array_push(args, xv_bool(false));
+    log_info("VM %s: %s on host %s", vm, method, host);
+    xerr *e = api_call_on_host(api, host, method, args, &r);
+    xv_free(args);
+    xv_free(r);
+    return e;
+}
+
 /* ---- start, start_on, resume, resume_on ---- */
 
 static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wanted, bool paused, bool resume)
@@ -131,6 +146,13 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
     if (!e && wanted) {
         e = vm_check_host(api, vm, rec, wanted, dm_get_int(rec, DMF_VM_hardware_platform_version));
         host = e ? NULL : xstrdup(wanted);
+    } else if (!e && resume) {
+        /* the suspend image is on the disk of the host that suspended the VM, not
+         * shared storage: a resume without a host stays here (resume_on elsewhere) */
+        xerr *he = vm_check_host(api, vm, rec, api_host_ref(api), dm_get_int(rec, DMF_VM_hardware_platform_version));
+        e = he ? err_no_hosts_available() : NULL;
+        xerr_free(he);
+        host = e ? NULL : xstrdup(api_host_ref(api));
     } else if (!e) {
         e = vm_choose_host(api, vm, rec, dm_get_int(rec, DMF_VM_hardware_platform_version), &host);
     }
@@ -215,7 +237,7 @@ static void pause_for(double seconds)
  * cancelled (task.cancel): the VM then stays as it is, as after a timeout. */
 static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason);
 
-static xerr *wait_guest(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason)
+xerr *vm_wait_guest(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason)
 {
     api_task_allow_cancel(ctx, true);
     xerr *e = wait_guest_loop(ctx, vm, domid, reason);
@@ -315,7 +337,7 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     int reason = -1;
     api_task_progress(ctx, 0.2);
     if (!e && ask && domid > 0)
-        e = wait_guest(ctx, vm, (uint32_t)domid, &reason);
+        e = vm_wait_guest(ctx, vm, (uint32_t)domid, &reason);
     /* the guest itself powered off: a clean shutdown, which applies a pending upgrade */
     bool clean = !e && ask && domid > 0 && reason == HV_SHUTDOWN_POWEROFF;
     if (e && fallback && !xerr_is(e, XERR_TASK_CANCELLED)) {
@@ -446,28 +468,6 @@ static xerr *vm_unpause(struct api_ctx *ctx, const struct VM_unpause_args *a)
     return pause_op(ctx, a->vm, false);
 }
 
-static xerr *vm_pool_migrate(struct api_ctx *ctx, const struct VM_pool_migrate_args *a)
-{
-    const char *vm = a->vm, *host = a->host;
-    char *opid = NULL;
-    xv *rec = NULL;
-    xerr *e = vm_op_begin(ctx, vm, VM_OPERATIONS_POOL_MIGRATE, VM_BY_CLIENT, NULL, NULL, &opid, &rec);
-    if (e)
-        return e;
-    /* the destination must offer the VM's version, like any host it would start on */
-    e = vm_check_host(ctx->api, vm, rec, host, dm_get_int(rec, DMF_VM_hardware_platform_version));
-    if (e && strcmp(host, dm_get_str(rec, DMF_VM_resident_on)) == 0 && xerr_is(e, XERR_HOST_NOT_ENOUGH_FREE_MEMORY)) {
-        xerr_free(e); /* it already holds its memory there */
-        e = NULL;
-    }
-    if (!e && strcmp(host, dm_get_str(rec, DMF_VM_resident_on)) != 0)
-        e = err_not_implemented("VM.pool_migrate to another pool member");
-    e = vm_op_end(ctx, vm, opid, NULL, e);
-    free(opid);
-    xv_free(rec);
-    return e;
-}
-
 static xerr *vm_power_state_reset(struct api_ctx *ctx, const struct VM_power_state_reset_args *a)
 {
     const char *vm = a->vm;
@@ -509,7 +509,6 @@ xerr *vm_register_lifecycle(struct api *api)
     api_register_VM_hard_reboot(api, vm_hard_reboot);
     api_register_VM_pause(api, vm_pause);
     api_register_VM_unpause(api, vm_unpause);
-    api_register_VM_pool_migrate(api, vm_pool_migrate);
     api_register_VM_power_state_reset(api, vm_power_state_reset);
     return NULL;
 }

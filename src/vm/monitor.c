@@ -330,5 +330,7 @@ xerr *vm_register(struct api *api)
         e = vm_register_lifecycle(api);
     if (!e)
         e = vm_register_upgrade(api);
+    if (!e)
+        e = vm_register_migrate(api);
     return e;
 }

@@ -93,8 +93,11 @@ xerr *vm_apply(struct db_txn *t, const char *vm, const xv *before, const xv *upd
         xv_struct_set(after, k, xv_dup(updates->u.st.m[i].val));
     }
     int was = dm_get_enum(before, DMF_VM_power_state), now = dm_get_enum(after, DMF_VM_power_state);
-    /* a new domain while staying up is a reboot: for the metrics, a start */
-    bool restarted = live_state(was) && live_state(now) && dm_get_int(before, DMF_VM_domid) != dm_get_int(after, DMF_VM_domid);
+    /* a new domain while staying up is a reboot: for the metrics, a start; unless
+     * it is on another host (a migration: the same guest goes on there) */
+    bool moved = strcmp(dm_get_str(before, DMF_VM_resident_on), dm_get_str(after, DMF_VM_resident_on)) != 0;
+    bool restarted = live_state(was) && live_state(now) && !moved &&
+                     dm_get_int(before, DMF_VM_domid) != dm_get_int(after, DMF_VM_domid);
     if (!e && (was != now || restarted) && !dm_get_bool(after, DMF_VM_is_control_domain)) {
         _cleanup_free_ char *metrics = NULL;
         e = ensure_metrics(t, vm, after, &metrics);

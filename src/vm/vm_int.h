@@ -102,6 +102,15 @@ xerr *vm_register_checks(struct api *api);
 bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *out);
 
 /* ---- lifecycle (lifecycle.c) ---- */
+/* Have another pool member run method(vm, paused, force=false) on its hypervisor
+ * (VM.start, VM.resume: it starts or resumes the VM there); HOST_OFFLINE [host]
+ * without a pool. */
+xerr *vm_run_on(struct api *api, const char *host, const char *method, const char *vm, bool paused);
+/* Wait for the guest to acknowledge the control/shutdown request made, then for the
+ * domain to stop; *reason gets Xen's shutdown reason (-1: the domain vanished).
+ * Cancellable (task.cancel); times out per shutdown-ack-timeout and
+ * clean-shutdown-timeout. */
+xerr *vm_wait_guest(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason);
 xerr *vm_register_lifecycle(struct api *api);
 /* Build and start the VM's domain on this host; used by start, reboot and the
  * monitor's restart actions.  Returns the updates to record. */
@@ -130,5 +139,8 @@ xerr *vm_save_image(struct api *api, const char *uuid, uint32_t domid);
 xerr *vm_restore_image(struct api *api, const char *vm, const xv *rec, bool paused, xv **updates);
 /* The VM is no longer Suspended (shut down or destroyed): its image goes. */
 void vm_drop_image(struct api *api, const char *uuid);
+
+/* ---- migration (migrate.c) ---- */
+xerr *vm_register_migrate(struct api *api);
 
 #endif

@@ -7,7 +7,10 @@
 #                                    1,000) on the bare servers and on xenapid, over plain
 #                                    HTTP and over HTTPS; then 10,000 VMs and
 #                                    VM.get_all_records; then a two-host pool: VM.get_record
-#                                    through a member against the master (ratio)
+#                                    through a member against the master (ratio); then a
+#                                    VM.pool_migrate between two pool members on
+#                                    127.0.0.1-2, against a suspend+resume and a
+#                                    start+shutdown
 #   tests/bench/run.sh --callgrind   instructions per VM.get_record call (valgrind), on
 #                                    each server, and where xenapid's go: repeatable
 #                                    where timings are not
@@ -15,7 +18,8 @@
 # Knobs (environment): BENCH_SECONDS (per load run, default 2), BENCH_ROUNDS (3),
 # BENCH_WARMUP (1), BENCH_MANY (the big client count, 1000), BENCH_MANY_SECONDS (10),
 # BENCH_VMS (VMs in the DB for get_all_records, 10000), BENCH_FILL_CLIENTS (8),
-# BENCH_CALLS (calls counted under callgrind, 300), XENAPID_BIN (bin/xenapid).
+# BENCH_CALLS (calls counted under callgrind, 300), BENCH_MIGRATIONS (round trips, 20),
+# XENAPID_BIN (bin/xenapid).
 #
 # The daemon is the release build with etc/xenapid.conf as it ships (db-sync = full
 # included); only paths and ports are changed, to a temporary directory and free ports on
@@ -465,4 +469,8 @@ awk '
   }' "$RESULTS"
 stop_pid "$MPID"
 stop_pid "$XPID"
+
+# ---- a pool of two: VM.pool_migrate on the simulator (tests/bench/pool_migrate.py) ----
+echo
+XENAPID_BIN=$XENAPID /usr/bin/python3 "$BENCH/pool_migrate.py"
 echo "done."
