@@ -265,6 +265,47 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     return e;
 }
 
+/* dom0's text console, as xapi's create_misc.ml makes it (at
+ * https://ADDRESS/console?ref=REF); xapi's second one, rfb, is vncterm's, which this
+ * host does not run.  Made again when the address moved. */
+static xerr *dom0_console(struct db_txn *t, const char *dom0, const char *addr)
+{
+    xv *key = xv_string(dom0), *refs = NULL;
+    xerr *e = db_txn_lookup_field(t, DMC_console, DMF_console_VM, key, &refs);
+    xv_free(key);
+    if (e)
+        return e;
+    bool have = false;
+    for (size_t i = 0; !e && i < refs->u.arr.n; i++) {
+        const char *ref = xv_str(refs->u.arr.v[i]);
+        _cleanup_free_ char *want = xasprintf("https://%s/console?ref=%s", addr, ref);
+        xv *rec = NULL;
+        if ((e = db_txn_read_record(t, DMC_console, ref, &rec)) != NULL)
+            break;
+        bool same = !have && dm_get_enum(rec, DMF_console_protocol) == CONSOLE_PROTOCOL_VT100 &&
+                    strcmp(dm_get_str(rec, DMF_console_location), want) == 0;
+        xv_free(rec);
+        if (same)
+            have = true;
+        else
+            e = db_txn_destroy(t, DMC_console, ref);
+    }
+    xv_free(refs);
+    if (e || have)
+        return e;
+    xv *f = xv_struct();
+    dm_set(f, DMF_console_VM, xv_string(dom0));
+    dm_set(f, DMF_console_protocol, xv_string(console_protocol_name(CONSOLE_PROTOCOL_VT100)));
+    char *ref = NULL;
+    e = api_create_object(t, DMC_console, f, &ref);
+    xv_free(f);
+    if (!e)
+        e = set(t, DMC_console, ref, DMF_console_location,
+                xv_string_take(xasprintf("https://%s/console?ref=%s", addr, ref)));
+    free(ref);
+    return e;
+}
+
 static xerr *ensure_records(struct api *api, struct db_txn *t, const char *host_uuid,
                             const struct hv_host_info *hi)
 {
@@ -331,6 +372,10 @@ static xerr *ensure_records(struct api *api, struct db_txn *t, const char *host_
     if (!e) e = set(t, DMC_VM, dom0, DMF_VM_domid, xv_int(0));
     if (!e) e = set(t, DMC_VM, dom0, DMF_VM_resident_on, xv_string(host));
     if (!e) e = set(t, DMC_VM, dom0, DMF_VM_domain_type, xv_string(domain_type_name(DOMAIN_TYPE_PV)));
+    if (!e) {
+        _cleanup_free_ char *addr = host_address(api->cfg);
+        e = dom0_console(t, dom0, addr);
+    }
     return e;
 }
 

@@ -195,6 +195,20 @@ class RecordShapes(DaemonCase):
             self.assertEqual(x.console.get_all_records_where('field "VM" = "%s"' % vm), {})
             x.VM.destroy(vm)
 
+    def test_dom0_has_its_text_console(self):
+        # create_misc.ml: dom0's consoles at https://ADDRESS/console?ref=REF (its rfb one
+        # is vncterm's, which this host does not run)
+        x = self.x
+        host = x.host.get_all()[0]
+        dom0 = x.host.get_control_domain(host)
+        consoles = x.VM.get_consoles(dom0)
+        self.assertEqual(len(consoles), 1)
+        rec = x.console.get_record(consoles[0])
+        self.assertEqual((rec["protocol"], rec["location"], rec["VM"]),
+                         ("vt100", "https://%s/console?ref=%s" % (x.host.get_address(host), consoles[0]), dom0))
+        self.d.restart(listen_port=self.d.port)
+        self.assertEqual(x.VM.get_consoles(dom0), consoles)
+
     def test_the_host_certificate(self):
         # datamodel_certificate.ml: this host's HTTPS certificate as a Certificate of
         # type host, its fingerprints as colon-separated hex
