@@ -158,12 +158,19 @@ static void receive(struct api *api, const char *path, const char *session, int 
     if (!e)
         e = incoming_vm(api, uuid, &vm, &rec);
     if (!e) {
+        /* the hardware it runs with on the source: its pin (software predating the
+         * platform version builds no vendor device) */
         struct hv_domain_spec spec;
-        spec_from_record(rec, &spec);
-        if (!config_get_bool(api_config(api), "platform-version-aware"))
-            spec.has_vendor_device = false;
-        e = hv_domain_restore(api_hv(api), &spec, fd, &domid);
+        struct vhw *hw = NULL;
+        xv *as_built = config_get_bool(api_config(api), "platform-version-aware") ? NULL : xv_dup(rec);
+        if (as_built)
+            dm_set(as_built, DMF_VM_has_vendor_device, xv_bool(false));
+        e = vm_domain_spec(api_platform(api), as_built ? as_built : rec, &spec, &hw);
+        if (!e)
+            e = hv_domain_restore(api_hv(api), &spec, fd, &domid);
         spec_free(&spec);
+        xv_free(as_built);
+        vhw_free(hw);
         built = !e;
     }
     char line[64];
