@@ -260,6 +260,9 @@ static bool console_has(const char *name, const char *marker, double secs)
     return false;
 }
 
+/* an HVM spec with version 1's hardware (every HVM build needs its machine type) */
+static struct hv_domain_spec make_hvm_spec(const char *uuid, const char *name, bool vendor);
+
 static struct hv_domain_spec make_spec(const char *uuid, const char *name, const char *cmdline,
                                        bool vendor)
 {
@@ -360,8 +363,7 @@ static void test_failed_builds(struct hv *hv)
     check_ok(config_set(cfg2, "device-model-dir", "/proc/version/dm"), "config device-model-dir=/proc/version/dm");
     if (check_ok(hv_open(cfg2, &hv2), "hv_open (unusable device-model-dir)")) {
         uuid_generate_str(uuid);
-        s = make_spec(uuid, "smoke-hvm-bad", base_cmdline, true);
-        s.hvm = true;
+        s = make_hvm_spec(uuid, "smoke-hvm-bad", true);
         t = now_monotonic();
         e = hv_domain_create(hv2, &s, &domid);
         timing("failed create (HVM, no dm dir)", t);
@@ -596,9 +598,7 @@ static void test_dm_failures(struct hv *hv)
         check_ok(hv_domain_list(hv, &before, &nb), "hv_domain_list");
         char uuid[37];
         uuid_generate_str(uuid);
-        struct hv_domain_spec s = make_spec(uuid, "smoke-hvm-nodm", base_cmdline, false);
-        s.hvm = true;
-        s.kernel = s.ramdisk = s.cmdline = NULL;
+        struct hv_domain_spec s = make_hvm_spec(uuid, "smoke-hvm-nodm", false);
         uint32_t domid = 0;
         double t = now_monotonic();
         xerr *e = hv_domain_create(hv, &s, &domid);
