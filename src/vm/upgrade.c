@@ -67,9 +67,7 @@ void vm_apply_pending_upgrade(const char *vm, const xv *rec, xv *updates)
         dm_set(updates, DMF_VM_hardware_platform_version, xv_int(pending));
         /* the hardware pinned at first boot belongs to the old version: the next
          * start pins what the new one gives (the field is the stable ABI's) */
-        const struct dm_field *pinned = dm_field_find(DMC_VM, "virtual_hardware");
-        if (pinned)
-            xv_struct_set(updates, pinned->name, xv_string(""));
+        dm_set(updates, DMF_VM_virtual_hardware, xv_string(""));
         log_info("VM %s: shut down cleanly: platform version raised from %" PRId64 " to %" PRId64
                  " as scheduled", vm, cur, pending);
     }
