@@ -51,28 +51,47 @@ static xerr *known(struct api *api, const struct dm_field *f, int64_t v, bool no
     return err_invalid_value(f->name, text);
 }
 
-static xerr *set_default(struct api_ctx *ctx, const struct pool_set_default_hardware_platform_version_args *a)
+/* What both settings do first: the value must be one the registry knows, the pool the
+ * only one; the transaction is left open with the current settings read in it. */
+static xerr *setting_begin(struct api_ctx *ctx, const char *self, const struct dm_field *f, int64_t value,
+                           bool none_allowed, struct db_txn **t, int64_t *dflt, int64_t *max)
 {
-    xerr *e = known(ctx->api, DMF_pool_default_hardware_platform_version, a->value, false);
+    xerr *e = known(ctx->api, f, value, none_allowed);
+    if (e || (e = db_begin(ctx->db, t)) != NULL)
+        return e;
+    e = policy_read(ctx->api, *t, dflt, max);
+    if (!e && strcmp(self, api_pool_ref(ctx->api)) != 0)
+        e = err_handle_invalid(DMC_pool->name, self);
     if (e)
-        return e;
-    struct db_txn *t;
-    if ((e = db_begin(ctx->db, &t)) != NULL)
-        return e;
-    int64_t dflt, max;
-    e = policy_read(ctx->api, t, &dflt, &max);
-    if (!e && strcmp(a->self, api_pool_ref(ctx->api)) != 0)
-        e = err_handle_invalid(DMC_pool->name, a->self);
-    if (!e && max >= 0 && a->value > max) {
-        _cleanup_free_ char *d = num(a->value), *m = num(max);
-        e = err_pool_default_hardware_platform_version_above_maximum(d, m);
-    }
-    if (!e && a->value != dflt) {
-        xv *v = xv_int(a->value);
-        e = db_txn_set(t, DMC_pool, a->self, DMF_pool_default_hardware_platform_version, v);
+        return db_end(*t, e);
+    return NULL;
+}
+
+/* ... and last: the field written when it changes, the transaction ended either way. */
+static xerr *setting_end(struct db_txn *t, xerr *e, const char *self, const struct dm_field *f,
+                         int64_t value, int64_t old)
+{
+    if (!e && value != old) {
+        xv *v = xv_int(value);
+        e = db_txn_set(t, DMC_pool, self, f, v);
         xv_free(v);
     }
     return db_end(t, e);
+}
+
+static xerr *set_default(struct api_ctx *ctx, const struct pool_set_default_hardware_platform_version_args *a)
+{
+    const struct dm_field *f = DMF_pool_default_hardware_platform_version;
+    struct db_txn *t;
+    int64_t dflt, max;
+    xerr *e = setting_begin(ctx, a->self, f, a->value, false, &t, &dflt, &max);
+    if (e)
+        return e;
+    if (max >= 0 && a->value > max) {
+        _cleanup_free_ char *d = num(a->value), *m = num(max);
+        e = err_pool_default_hardware_platform_version_above_maximum(d, m);
+    }
+    return setting_end(t, e, a->self, f, a->value, dflt);
 }
 
 /* The first VM whose version or pending upgrade is above max, as the error naming it. */
@@ -101,29 +120,20 @@ static xerr *vm_above(struct db_txn *t, int64_t max)
 
 static xerr *set_max(struct api_ctx *ctx, const struct pool_set_max_hardware_platform_version_args *a)
 {
-    xerr *e = known(ctx->api, DMF_pool_max_hardware_platform_version, a->value, true);
+    const struct dm_field *f = DMF_pool_max_hardware_platform_version;
+    struct db_txn *t;
+    int64_t dflt, max;
+    xerr *e = setting_begin(ctx, a->self, f, a->value, true, &t, &dflt, &max);
     if (e)
         return e;
-    struct db_txn *t;
-    if ((e = db_begin(ctx->db, &t)) != NULL)
-        return e;
-    int64_t dflt, max;
-    e = policy_read(ctx->api, t, &dflt, &max);
-    if (!e && strcmp(a->self, api_pool_ref(ctx->api)) != 0)
-        e = err_handle_invalid(DMC_pool->name, a->self);
     /* in the transaction that sets it: no VM can be raised past it meanwhile */
-    if (!e && a->value >= 0)
+    if (a->value >= 0)
         e = vm_above(t, a->value);
     if (!e && a->value >= 0 && dflt > a->value) {
         _cleanup_free_ char *d = num(dflt), *m = num(a->value);
         e = err_pool_default_hardware_platform_version_above_maximum(d, m);
     }
-    if (!e && a->value != max) {
-        xv *v = xv_int(a->value);
-        e = db_txn_set(t, DMC_pool, a->self, DMF_pool_max_hardware_platform_version, v);
-        xv_free(v);
-    }
-    return db_end(t, e);
+    return setting_end(t, e, a->self, f, a->value, max);
 }
 
 xerr *policy_live_hosts(struct api *api, struct db_txn *t, bool enabled_only, xv **hosts)
