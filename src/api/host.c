@@ -165,29 +165,51 @@ static xerr *sync_cpus(struct db_txn *t, const char *host, const struct hv_host_
 /* This host's HTTPS certificate as a Certificate record of type host (xapi keeps
  * one per host, datamodel_certificate.ml); none without HTTPS.  A changed
  * certificate replaces the record. */
-static xerr *sync_certificate(struct api *api, struct db_txn *t, const char *host)
+/* Of the records of class c whose field `link` names owner, the first the judge calls a
+ * match is kept (*have), the other matches and those it calls ours are destroyed, the
+ * rest left alone: host records made again when what they describe changed. */
+enum owned { OWNED_MATCH, OWNED_STALE, OWNED_FOREIGN };
+static xerr *prune_owned(struct db_txn *t, const struct dm_class *c, const struct dm_field *link, const char *owner,
+                         enum owned (*judge)(const xv *rec, const char *ref, const void *arg), const void *arg,
+                         bool *have)
 {
-    xv *key = xv_string(host), *refs = NULL;
-    xerr *e = db_txn_lookup_field(t, DMC_Certificate, DMF_Certificate_host, key, &refs);
+    xv *key = xv_string(owner), *refs = NULL;
+    xerr *e = db_txn_lookup_field(t, c, link, key, &refs);
     xv_free(key);
-    if (e)
-        return e;
-    bool have = false;
-    const char *want = api->certificate_fingerprint;
+    *have = false;
     for (size_t i = 0; !e && i < refs->u.arr.n; i++) {
         const char *ref = xv_str(refs->u.arr.v[i]);
         xv *rec = NULL;
-        if ((e = db_txn_read_record(t, DMC_Certificate, ref, &rec)) != NULL)
+        if ((e = db_txn_read_record(t, c, ref, &rec)) != NULL)
             break;
-        bool mine = dm_get_enum(rec, DMF_Certificate_type) == CERTIFICATE_TYPE_HOST;
-        bool same = *want && !have && strcmp(dm_get_str(rec, DMF_Certificate_fingerprint_sha256), want) == 0;
+        enum owned o = judge(rec, ref, arg);
         xv_free(rec);
-        if (same)
-            have = true;
-        else if (mine)
-            e = db_txn_destroy(t, DMC_Certificate, ref);
+        if (o == OWNED_MATCH && !*have)
+            *have = true;
+        else if (o != OWNED_FOREIGN)
+            e = db_txn_destroy(t, c, ref);
     }
     xv_free(refs);
+    return e;
+}
+
+static enum owned judge_certificate(const xv *rec, const char *ref, const void *want)
+{
+    (void)ref;
+    if (dm_get_enum(rec, DMF_Certificate_type) != CERTIFICATE_TYPE_HOST)
+        return OWNED_FOREIGN;
+    const char *w = want;
+    return *w && strcmp(dm_get_str(rec, DMF_Certificate_fingerprint_sha256), w) == 0 ? OWNED_MATCH : OWNED_STALE;
+}
+
+/* This host's HTTPS certificate as a Certificate record of type host (xapi keeps
+ * one per host, datamodel_certificate.ml); none without HTTPS.  A changed
+ * certificate replaces the record. */
+static xerr *sync_certificate(struct api *api, struct db_txn *t, const char *host)
+{
+    const char *want = api->certificate_fingerprint;
+    bool have;
+    xerr *e = prune_owned(t, DMC_Certificate, DMF_Certificate_host, host, judge_certificate, want, &have);
     if (e || have || !*want)
         return e;
     xv *f = xv_struct();
@@ -265,32 +287,22 @@ static xerr *refresh(struct api *api, struct db_txn *t, const char *host, const 
     return e;
 }
 
+static enum owned judge_console(const xv *rec, const char *ref, const void *addr)
+{
+    _cleanup_free_ char *want = xasprintf("https://%s/console?ref=%s", (const char *)addr, ref);
+    return dm_get_enum(rec, DMF_console_protocol) == CONSOLE_PROTOCOL_VT100 &&
+                   strcmp(dm_get_str(rec, DMF_console_location), want) == 0
+               ? OWNED_MATCH
+               : OWNED_STALE;
+}
+
 /* dom0's text console, as xapi's create_misc.ml makes it (at
  * https://ADDRESS/console?ref=REF); xapi's second one, rfb, is vncterm's, which this
  * host does not run.  Made again when the address moved. */
 static xerr *dom0_console(struct db_txn *t, const char *dom0, const char *addr)
 {
-    xv *key = xv_string(dom0), *refs = NULL;
-    xerr *e = db_txn_lookup_field(t, DMC_console, DMF_console_VM, key, &refs);
-    xv_free(key);
-    if (e)
-        return e;
-    bool have = false;
-    for (size_t i = 0; !e && i < refs->u.arr.n; i++) {
-        const char *ref = xv_str(refs->u.arr.v[i]);
-        _cleanup_free_ char *want = xasprintf("https://%s/console?ref=%s", addr, ref);
-        xv *rec = NULL;
-        if ((e = db_txn_read_record(t, DMC_console, ref, &rec)) != NULL)
-            break;
-        bool same = !have && dm_get_enum(rec, DMF_console_protocol) == CONSOLE_PROTOCOL_VT100 &&
-                    strcmp(dm_get_str(rec, DMF_console_location), want) == 0;
-        xv_free(rec);
-        if (same)
-            have = true;
-        else
-            e = db_txn_destroy(t, DMC_console, ref);
-    }
-    xv_free(refs);
+    bool have;
+    xerr *e = prune_owned(t, DMC_console, DMF_console_VM, dom0, judge_console, addr, &have);
     if (e || have)
         return e;
     xv *f = xv_struct();
