@@ -15,6 +15,10 @@
 #                                    each server, and where xenapid's go: repeatable
 #                                    where timings are not
 #
+# The last block, "verdicts", has one line per issue-14 target: what was measured, the
+# figure, the target, met or not met; and the load average at the start and at the end.
+# A section adds its lines with `verdict` (defined below, with its arguments).
+#
 # Knobs (environment): BENCH_SECONDS (per load run, default 2), BENCH_ROUNDS (3),
 # BENCH_WARMUP (1), BENCH_MANY (the big client count, 1000), BENCH_MANY_SECONDS (10),
 # BENCH_VMS (VMs in the DB for get_all_records, 10000), BENCH_FILL_CLIENTS (8),
@@ -104,7 +108,51 @@ stop_pid() { # PID: SIGTERM, SIGKILL if still there after 15 s; reaped
   PIDS=$(echo "$PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
 }
 
+# ---- the verdicts: one line per issue-14 target, printed together at the end ----
+# verdict NAME MEASURED OP TARGET [UNIT]
+#   NAME      what was measured ("VM.get_record http, 8 clients / bare Abyss")
+#   MEASURED  the figure (a number), or "-" when the run did not measure it
+#   OP        ">=", ">", "<=", "<" or "=="; "-" for a figure reported beside a target,
+#             with none of its own (TARGET then "-" too)
+#   TARGET    the number MEASURED is held to
+#   UNIT      appended to both numbers ("x", " ms", ...; none by default)
+# It only records the line; summary prints them all after the last section, with the
+# load average at the start and at the end.  Every section of run.sh calls it for its
+# targets; nothing is asserted (the exit status does not depend on a verdict).
+VERDICTS=$WORK/verdicts
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+: >"$VERDICTS"
+verdict() {
+  v_unit=${5:-}
+  if [ "$2" = - ]; then
+    v_got="-" v_res="not measured"
+  elif [ "$3" = - ]; then
+    v_got="$2$v_unit" v_res="reported"
+  else
+    v_got="$2$v_unit"
+    v_res=$(awk -v m="$2" -v op="$3" -v t="$4" 'BEGIN {
+      ok = op == ">=" ? m + 0 >= t + 0 : op == ">" ? m + 0 > t + 0 : op == "<=" ? m + 0 <= t + 0 :
+           op == "<" ? m + 0 < t + 0 : op == "==" ? m + 0 == t + 0 : -1
+      print ok < 0 ? "bad operator " op : ok ? "met" : "not met" }')
+  fi
+  if [ "$3" = - ]; then v_want="-"; else v_want="$3 $4$v_unit"; fi
+  printf '%s\t%s\t%s\t%s\n' "$1" "$v_got" "$v_want" "$v_res" >>"$VERDICTS"
+}
+SUMMARY_DONE=""
+summary() { # [note]: the verdict lines and the load averages, once
+  [ -z "$SUMMARY_DONE" ] || return 0
+  SUMMARY_DONE=1
+  [ -s "$VERDICTS" ] || return 0
+  echo
+  echo "== verdicts (issue 14 targets)${1:+ $1}"
+  echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
+  awk -F '\t' '{ printf "%-62s %12s %12s  %s\n", $1, $2, $3, $4 }
+    BEGIN { printf "%-62s %12s %12s  %s\n", "target", "measured", "target", "verdict" }' "$VERDICTS"
+}
+
 cleanup() {
+  rc=$?
+  [ $rc -eq 0 ] || summary "(the run stopped early, exit status $rc: only what it measured)"
   for p in $PIDS; do
     stop_pid "$p"
   done
@@ -349,7 +397,8 @@ stop_pid "$MHD_PID"
 stop_pid "$MHDS_PID"
 
 echo
-awk -v tck="$TCK" -v many="$MANY" '
+FIGS=$WORK/figures
+awk -v tck="$TCK" -v many="$MANY" -v figs="$FIGS" '
   function median(s, c, k,    n, i, j, a, t) {
     n = cnt[s, c]
     for (i = 1; i <= n; i++) a[i] = r[s, c, i, k]
@@ -368,6 +417,7 @@ awk -v tck="$TCK" -v many="$MANY" '
       v[s, c, "errors"] = tot[s, c, "errors"]
       v[s, c, "bytes_per_resp"] = r[s, c, 1, "bytes_per_resp"]
       v[s, c, "rps"] = median(s, c, "rps"); v[s, c, "p50_us"] = median(s, c, "p50_us"); v[s, c, "p99_us"] = median(s, c, "p99_us")
+      printf "%s %s rps %.1f p99_ms %.2f errors %d\n", s, c, v[s, c, "rps"], v[s, c, "p99_us"] / 1000, v[s, c, "errors"] >figs
     }
     name["abyss"] = "bare Abyss (http)"; name["registry"] = "xmlrpc-c registry (http)"
     name["mhd"] = "bare MHD (http)"; name["xenapid"] = "xenapid (http)"
@@ -391,7 +441,23 @@ awk -v tck="$TCK" -v many="$MANY" '
   }' "$RESULTS"
 echo "(cpu us: the server's CPU time per call, usr us its user-space part; resp B: HTTP bytes per"
 echo " response, headers included; errs: wrk's connect, read, write, timeout (10 s) and non-2xx errors."
-echo " Targets (issue 10): xenapid calls/s >= 2x bare Abyss and >= 0.5x bare MHD)"
+echo " Targets (issue 14): xenapid calls/s >= 2x bare Abyss and >= 0.5x bare MHD; $MANY clients p99 < 50 ms, 0 errors)"
+fig() { # SERVER CLIENTS KEY: a figure of the table above, "-" when it has none
+  awk -v s="$1" -v c="$2" -v k="$3" '$1 == s && $2 == c { for (i = 3; i < NF; i += 2) if ($i == k) v = $(i + 1) }
+    END { print (v == "" ? "-" : v) }' "$FIGS"
+}
+ratio() { # A B: A/B to 2 places, "-" when either is missing
+  awk -v a="$1" -v b="$2" 'BEGIN { print (a == "-" || b == "-" || b + 0 == 0) ? "-" : sprintf("%.2f", a / b) }'
+}
+for c in 8 64; do
+  verdict "VM.get_record http, $c clients: xenapid / bare Abyss" "$(ratio "$(fig xenapid $c rps)" "$(fig abyss $c rps)")" ">=" 2 x
+  verdict "VM.get_record http, $c clients: xenapid / bare MHD" "$(ratio "$(fig xenapid $c rps)" "$(fig mhd $c rps)")" ">=" 0.5 x
+  verdict "VM.get_record https, $c clients: xenapid / bare MHD (https)" "$(ratio "$(fig xenapid_tls $c rps)" "$(fig mhd_tls $c rps)")" - -  x
+done
+verdict "VM.get_record http, $MANY clients: xenapid p99" "$(fig xenapid "$MANY" p99_ms)" "<" 50 " ms"
+verdict "VM.get_record http, $MANY clients: xenapid errors" "$(fig xenapid "$MANY" errors)" "==" 0
+verdict "VM.get_record https, $MANY clients: xenapid p99 (handshakes incl.)" "$(fig xenapid_tls "$MANY" p99_ms)" - - " ms"
+verdict "VM.get_record https, $MANY clients: xenapid errors" "$(fig xenapid_tls "$MANY" errors)" - -
 
 # ---- 10,000 VMs, and VM.get_all_records ----
 echo
@@ -451,7 +517,7 @@ for c in 1 8; do
     round=$((round + 1))
   done
 done
-awk '
+awk -v figs="$FIGS" '
   { s = $1; c = $2; k = ++cnt[s, c]; for (i = 4; i < NF; i += 2) r[s, c, k, $i] = $(i + 1) }
   function median(s, c, f,    n, i, j, a, t) {
     n = cnt[s, c]; for (i = 1; i <= n; i++) a[i] = r[s, c, i, f]
@@ -465,12 +531,19 @@ awk '
       printf "%-7s %-34s %8.0f %9.3f %8.2f\n", c, "through a member (forwarded)", median("member", c, "rps"), median("member", c, "p50_us") / 1000, median("member", c, "p99_us") / 1000
       m = median("master", c, "rps"); f = median("member", c, "rps")
       printf "%-7s through a member: %.2fx the master'"'"'s calls/s, %.2fx its median latency\n", c, m ? f / m : 0,
-        median("master", c, "p50_us") ? median("member", c, "p50_us") / median("master", c, "p50_us") : 0 }
+        median("master", c, "p50_us") ? median("member", c, "p50_us") / median("master", c, "p50_us") : 0
+      for (j = 1; j <= 2; j++) { s = j == 1 ? "master" : "member"
+        printf "pool_%s %s rps %.1f p50_ms %.3f\n", s, c, median(s, c, "rps"), median(s, c, "p50_us") / 1000 >>figs } }
   }' "$RESULTS"
+verdict "VM.get_record through a member, 1 client: median latency / master's" \
+  "$(ratio "$(fig pool_member 1 p50_ms)" "$(fig pool_master 1 p50_ms)")" "<=" 1.5 x
+verdict "VM.get_record through a member, 8 clients: median latency / master's" \
+  "$(ratio "$(fig pool_member 8 p50_ms)" "$(fig pool_master 8 p50_ms)")" - - x
 stop_pid "$MPID"
 stop_pid "$XPID"
 
 # ---- a pool of two: VM.pool_migrate on the simulator (tests/bench/pool_migrate.py) ----
 echo
 XENAPID_BIN=$XENAPID /usr/bin/python3 "$BENCH/pool_migrate.py"
+summary
 echo "done."
