@@ -29,6 +29,10 @@
 
 struct api;
 
+/* The wire an answer goes out on, when the caller says: a record read for it may
+ * come back as that wire's bytes (XV_RAW_*, from the store's cache of them). */
+enum api_wire { API_WIRE_NONE, API_WIRE_XMLRPC, API_WIRE_JSON };
+
 /* One call in progress. */
 struct api_ctx {
     struct api *api;
@@ -39,6 +43,7 @@ struct api_ctx {
     const char *peer;            /* client address, for logs */
     bool local_root;             /* the transport proved the caller is root on this host */
     struct api_wait *wait;       /* NULL: a call that waits blocks its thread */
+    enum api_wire wire;          /* API_WIRE_NONE but for a call answered at once */
 };
 
 struct platform;
@@ -96,6 +101,7 @@ struct api_peer {
     bool trusted;                /* the pool vouches for the call (a pool session checked
                                   * by src/pool, or a call made inside the daemon): the
                                   * session parameter is not checked */
+    enum api_wire wire;          /* the answer's wire, if the result may be its bytes */
 };
 
 /* The entry point.  params: an XV_ARRAY (owned by the caller).  On success returns

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "dm.h"
+#include "util.h"
 #include "xerr.h"
 #include "xv.h"
 
@@ -30,6 +31,7 @@ struct db_options {
     const char *sync;            /* "full" or "normal" */
     int64_t event_log_size;      /* events kept */
     int read_connections;        /* size of the reader pool */
+    size_t record_cache_size;    /* bytes of serialised records kept (0: none) */
 };
 
 xerr *db_open(const struct db_options *opt, struct db **out);
@@ -49,6 +51,24 @@ xerr *db_lookup_field(struct db *db, const struct dm_class *c, const struct dm_f
                       const xv *value, xv **refs);
 bool db_exists(struct db *db, const struct dm_class *c, const char *ref);
 int64_t db_count(struct db *db, const struct dm_class *c);
+
+/* ---- serialised records, cached ----
+ * The bytes fn makes of an object's record (its wire form; slot, < DB_BYTES_SLOTS,
+ * tells one form from another), appended to out.  They are kept per object and slot,
+ * within record_cache_size bytes (least recently used go first), and dropped by
+ * every commit that touches the object (every object it raises an event on: inverse
+ * fields included) before that commit returns; bytes made from a read that a commit
+ * overtook are not kept.  So out always holds the bytes of the last committed record.
+ * fn may change the record (it is freed after).  A member's store keeps none. */
+#define DB_BYTES_SLOTS 2
+typedef void (*db_bytes_fn)(void *ctx, const struct dm_class *c, xv *record, buf *out);
+xerr *db_read_record_bytes(struct db *db, const struct dm_class *c, const char *ref, int slot, db_bytes_fn fn,
+                           void *ctx, buf *out);
+struct db_cache_stats {
+    uint64_t hits, misses;       /* db_read_record_bytes served from it, or not */
+    size_t entries, bytes;       /* held now */
+};
+void db_record_cache_stats(struct db *db, struct db_cache_stats *out);
 
 /* ---- writes ---- */
 xerr *db_begin(struct db *db, struct db_txn **out);

@@ -19,6 +19,11 @@ typedef enum {
     XV_DATETIME,  /* u.str holds the XenAPI form 20250319T04:16:24Z */
     XV_ARRAY,
     XV_STRUCT,
+    /* A value already written by one wire's writer (u.str: its bytes), which copies
+     * them as they are; made only for a caller that named its wire (api_peer.wire),
+     * never stored, never given to the other writer. */
+    XV_RAW_XMLRPC,
+    XV_RAW_JSON,
 } xv_type;
 
 typedef struct xv xv;
@@ -63,6 +68,7 @@ xv *xv_bool(bool b);
 xv *xv_float(double f);
 xv *xv_datetime(time_t t);
 xv *xv_datetime_str(const char *s);       /* already in XenAPI form */
+xv *xv_raw_take(xv_type t, char *s, size_t len); /* t: an XV_RAW_ type; takes s */
 xv *xv_array(void);
 xv *xv_struct(void);
 

@@ -414,7 +414,8 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
         nargs = m->nparams;
 
     struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer,
-                          .local_root = who && who->local_root, .wait = who ? who->wait : NULL};
+                          .local_root = who && who->local_root, .wait = who ? who->wait : NULL,
+                          .wire = who && !async ? who->wire : API_WIRE_NONE};
     if (ctx.wait) {
         ctx.wait->parked = false;
         ctx.wait->answer_at = 0;

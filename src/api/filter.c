@@ -299,6 +299,8 @@ static void db_text(buf *b, const xv *v, bool nested)
         buf_addc(b, ')');
         break;
     case XV_NIL:
+    case XV_RAW_XMLRPC: /* never in a record read from the store */
+    case XV_RAW_JSON:
         break;
     }
 }

@@ -186,6 +186,31 @@ static xerr *generic_create(struct api_ctx *ctx, const struct dm_class *c, const
     return e;
 }
 
+/* A record in its wire form, as get_record answers it (db_read_record_bytes). */
+static void write_record(void *ctx, const struct dm_class *c, xv *rec, buf *out)
+{
+    api_strip_internal(c, rec);
+    if (*(const enum api_wire *)ctx == API_WIRE_JSON)
+        wire_json_write(out, rec);
+    else
+        wire_xmlrpc_write_value(out, rec);
+}
+
+static xerr *record_bytes(struct db *db, const struct dm_class *c, const char *ref, enum api_wire wire,
+                          xv **result)
+{
+    buf b;
+    buf_init(&b);
+    xerr *e = db_read_record_bytes(db, c, ref, wire == API_WIRE_JSON ? 1 : 0, write_record, &wire, &b);
+    if (e) {
+        buf_free(&b);
+        return e;
+    }
+    size_t len = b.len;
+    *result = xv_raw_take(wire == API_WIRE_JSON ? XV_RAW_JSON : XV_RAW_XMLRPC, buf_steal(&b), len);
+    return NULL;
+}
+
 xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result)
 {
     (void)n;
@@ -210,6 +235,8 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
     case GEN_REMOVE:
         return update_collection(ctx, m, args);
     case GEN_GET_RECORD: {
+        if (ctx->wire != API_WIRE_NONE)
+            return record_bytes(db, c, xv_str(args[0]), ctx->wire, result);
         xerr *e = db_read_record(db, c, xv_str(args[0]), result);
         if (!e)
             api_strip_internal(c, *result);

@@ -122,6 +122,9 @@ static void fmt_plain(buf *b, const xv *v, bool minimal)
             fmt_plain(b, v->u.st.m[i].val, minimal);
         }
         break;
+    case XV_RAW_XMLRPC:
+    case XV_RAW_JSON: /* a server's own: never read from the wire */
+        break;
     }
 }
 

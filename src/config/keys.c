@@ -24,6 +24,7 @@ const struct config_key config_keys[] = {
     {"db-path", "var/xenapid.db", "SQLite database file"},
     {"db-sync", "full", "SQLite synchronous mode: full (survives power loss) or normal (survives a crash of the daemon)"},
     {"event-log-size", "100000", "events kept for event.from/event.next; older tokens get EVENTS_LOST"},
+    {"record-cache-size", "8388608", "bytes of serialised records kept for VM.get_record and the other get_record calls, each dropped by any write to its record (0: none)"},
     {"event-from-batching", "0", "seconds event.from waits after a first event for more to answer with (xapi waits 0.05; 0: answer at once)"},
     /* sessions and authentication */
     {"auth", "file", "how passwords are checked: file (auth-file, salted crypt(3) hashes) or pam (service xenapid)"},

@@ -291,11 +291,13 @@ int main(int argc, char **argv)
                            config_get(cfg, "virtual-hardware-platform-versions"), &platform)) != NULL)
         goto failed;
 
+    int64_t record_cache = config_get_int(cfg, "record-cache-size");
     struct db_options dbo = {
         .path = config_get(cfg, "db-path"),
         .sync = config_get(cfg, "db-sync"),
         .event_log_size = config_get_int(cfg, "event-log-size"),
         .read_connections = 8,
+        .record_cache_size = record_cache > 0 ? (size_t)record_cache : 0,
     };
     /* a member's store is the master's database */
     if ((e = pool_is_member(pool) ? pool_open_store(pool, &db) : db_open(&dbo, &db)) != NULL)

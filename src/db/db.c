@@ -492,6 +492,7 @@ xerr *db_open(const struct db_options *opt, struct db **out)
         e = schema_apply(db, db->writer->h);
     if (!e)
         e = load_event_bounds(db);
+    db->recache = recache_new(opt->record_cache_size);
     int n = opt->read_connections > 0 ? opt->read_connections : 8;
     for (int i = 0; !e && i < n; i++) {
         struct conn *c = conn_open(db, opt->path, false, &e);
@@ -522,6 +523,7 @@ void db_close(struct db *db)
         conn_close(c);
     }
     conn_close(db->writer);
+    recache_free(db->recache);
     pthread_mutex_destroy(&db->write_lock);
     pthread_mutex_destroy(&db->pool_lock);
     pthread_cond_destroy(&db->pool_cond);

@@ -44,6 +44,8 @@ struct db {
     /* db_set_commit_hook (tests); under write_lock */
     db_commit_hook commit_hook;
     void *commit_hook_ctx;
+    /* serialised records (recache.c); NULL when it keeps none */
+    struct recache *recache;
     /* a member's store (remote.c): every operation goes to the master */
     db_remote_fn remote;
     void *remote_ctx;
@@ -56,6 +58,13 @@ struct db_txn {
     bool open;
     xv *ops;                     /* remote: the writes, sent at commit */
 };
+
+/* recache.c: the cache behind db_read_record_bytes */
+struct recache;
+struct recache *recache_new(size_t limit); /* NULL for limit 0 */
+void recache_free(struct recache *rc);
+/* A commit t made is in the database: its objects' bytes go (rc may be NULL). */
+void recache_committed(struct recache *rc, const struct db_txn *t);
 
 /* remote.c */
 xerr *remote_read_record(struct db *db, const struct dm_class *c, const char *ref, xv **out);

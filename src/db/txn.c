@@ -393,6 +393,8 @@ xerr *db_commit(struct db_txn *t, int64_t *last_event)
         txn_free(t);
         return e;
     }
+    /* before anyone hears of the commit: no read after it may find the old bytes */
+    recache_committed(db->recache, t);
     if (last) {
         pthread_mutex_lock(&db->ev_lock);
         db->last_event = last;

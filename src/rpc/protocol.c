@@ -123,7 +123,9 @@ bool rpc_call_run(struct api *api, struct rpc_call *c, const struct api_peer *pe
         return true;
     }
     xv *result = NULL;
-    xerr *e = api_call(api, c->method, c->params, peer, &result);
+    struct api_peer who = *peer;
+    who.wire = c->json ? API_WIRE_JSON : API_WIRE_XMLRPC; /* the answer is written below */
+    xerr *e = api_call(api, c->method, c->params, &who, &result);
     if (!e && !result)
         return false; /* parked */
     if (!c->json) {

@@ -41,6 +41,14 @@ xv *xv_string_take(char *s)
     return v;
 }
 
+xv *xv_raw_take(xv_type t, char *s, size_t len)
+{
+    xv *v = xv_new(t);
+    v->u.str.s = s;
+    v->u.str.len = len;
+    return v;
+}
+
 xv *xv_int(int64_t i)
 {
     xv *v = xv_new(XV_INT);
@@ -172,6 +180,13 @@ xv *xv_dup(const xv *v)
     case XV_INT: return v->i4 ? xv_i4((int32_t)v->u.i) : xv_int(v->u.i);
     case XV_BOOL: return xv_bool(v->u.b);
     case XV_FLOAT: return xv_float(v->u.f);
+    case XV_RAW_XMLRPC:
+    case XV_RAW_JSON: {
+        char *s = xmalloc(v->u.str.len + 1);
+        memcpy(s, v->u.str.s, v->u.str.len);
+        s[v->u.str.len] = 0;
+        return xv_raw_take(v->type, s, v->u.str.len);
+    }
     case XV_ARRAY: {
         xv *a = xv_array();
         for (size_t i = 0; i < v->u.arr.n; i++)
@@ -195,6 +210,8 @@ void xv_free(xv *v)
     switch (v->type) {
     case XV_STRING:
     case XV_DATETIME:
+    case XV_RAW_XMLRPC:
+    case XV_RAW_JSON:
         if (!v->inline_str)
             free(v->u.str.s);
         break;
@@ -227,6 +244,8 @@ bool xv_equal(const xv *a, const xv *b)
     case XV_NIL: return true;
     case XV_STRING:
     case XV_DATETIME:
+    case XV_RAW_XMLRPC:
+    case XV_RAW_JSON:
         return a->u.str.len == b->u.str.len && memcmp(a->u.str.s, b->u.str.s, a->u.str.len) == 0;
     case XV_INT: return a->u.i == b->u.i;
     case XV_BOOL: return a->u.b == b->u.b;
@@ -252,6 +271,6 @@ bool xv_equal(const xv *a, const xv *b)
 const char *xv_type_name(xv_type t)
 {
     static const char *const names[] = {"nil", "string", "int", "bool", "float",
-                                        "datetime", "array", "struct"};
-    return t <= XV_STRUCT ? names[t] : "?";
+                                        "datetime", "array", "struct", "XML-RPC bytes", "JSON bytes"};
+    return t <= XV_RAW_JSON ? names[t] : "?";
 }

@@ -3,6 +3,7 @@
 #include "wire.h"
 #include "dm_gen.h"
 
+#include <assert.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <math.h>
@@ -414,6 +415,13 @@ void wire_xmlrpc_write_value(buf *b, const xv *v)
             buf_addlit(b, "</member>");
         }
         buf_addlit(b, "</struct></value>");
+        break;
+    case XV_RAW_XMLRPC:
+        buf_add(b, v->u.str.s, v->u.str.len);
+        break;
+    case XV_RAW_JSON: /* never made for this wire (api_peer.wire) */
+        assert(!"JSON bytes given to the XML-RPC writer");
+        buf_addlit(b, "<value/>");
         break;
     }
 }
