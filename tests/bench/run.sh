@@ -130,10 +130,10 @@ verdict() {
     v_got="$2$v_unit" v_res="reported"
   else
     v_got="$2$v_unit"
-    v_res=$(awk -v m="$2" -v op="$3" -v t="$4" 'BEGIN {
-      ok = op == ">=" ? m + 0 >= t + 0 : op == ">" ? m + 0 > t + 0 : op == "<=" ? m + 0 <= t + 0 :
-           op == "<" ? m + 0 < t + 0 : op == "==" ? m + 0 == t + 0 : -1
-      print ok < 0 ? "bad operator " op : ok ? "met" : "not met" }')
+    v_res=$(awk -v m="$2" -v op="$3" -v t="$4" 'BEGIN { m += 0; t += 0; ok = -1
+      if (op == ">=") ok = m >= t; else if (op == ">") ok = m > t; else if (op == "<=") ok = m <= t
+      else if (op == "<") ok = m < t; else if (op == "==") ok = m == t
+      if (ok < 0) print "bad operator " op; else if (ok) print "met"; else print "not met" }')
   fi
   if [ "$3" = - ]; then v_want="-"; else v_want="$3 $4$v_unit"; fi
   printf '%s\t%s\t%s\t%s\n' "$1" "$v_got" "$v_want" "$v_res" >>"$VERDICTS"
