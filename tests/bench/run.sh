@@ -146,8 +146,8 @@ summary() { # [note]: the verdict lines and the load averages, once
   echo
   echo "== verdicts (issue 14 targets)${1:+ $1}"
   echo "load average at start $LOAD_START, at end $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
-  awk -F '\t' '{ printf "%-62s %12s %12s  %s\n", $1, $2, $3, $4 }
-    BEGIN { printf "%-62s %12s %12s  %s\n", "target", "measured", "target", "verdict" }' "$VERDICTS"
+  awk -F '\t' '{ printf "%-68s %10s %10s  %s\n", $1, $2, $3, $4 }
+    BEGIN { printf "%-68s %10s %10s  %s\n", "target", "measured", "target", "verdict" }' "$VERDICTS"
 }
 
 cleanup() {
@@ -535,9 +535,9 @@ awk -v figs="$FIGS" '
       for (j = 1; j <= 2; j++) { s = j == 1 ? "master" : "member"
         printf "pool_%s %s rps %.1f p50_ms %.3f\n", s, c, median(s, c, "rps"), median(s, c, "p50_us") / 1000 >>figs } }
   }' "$RESULTS"
-verdict "VM.get_record through a member, 1 client: median latency / master's" \
+verdict "VM.get_record via a member, 1 client: median latency / master's" \
   "$(ratio "$(fig pool_member 1 p50_ms)" "$(fig pool_master 1 p50_ms)")" "<=" 1.5 x
-verdict "VM.get_record through a member, 8 clients: median latency / master's" \
+verdict "VM.get_record via a member, 8 clients: median latency / master's" \
   "$(ratio "$(fig pool_member 8 p50_ms)" "$(fig pool_master 8 p50_ms)")" - - x
 stop_pid "$MPID"
 stop_pid "$XPID"
