@@ -137,9 +137,62 @@ xerr *vm_op_end(struct api_ctx *ctx, const char *vm, const char *opid, xv *updat
     return first;
 }
 
+static bool builds_domain(const char *op)
+{
+    static const enum vm_operations builders[] = {VM_OPERATIONS_START, VM_OPERATIONS_START_ON,
+                                                  VM_OPERATIONS_RESUME, VM_OPERATIONS_RESUME_ON,
+                                                  VM_OPERATIONS_CLEAN_REBOOT, VM_OPERATIONS_HARD_REBOOT};
+    for (size_t i = 0; i < sizeof(builders) / sizeof(builders[0]); i++)
+        if (strcmp(op, vm_operations_name(builders[i])) == 0)
+            return true;
+    return false;
+}
+
+/* A start (resume, reboot) cut short by the daemon's death leaves the domain it was
+ * building paused, perhaps half-built (no xenstore tree, not introduced): never
+ * acknowledged, it is undone, and the VM stays what its record said before (the kill
+ * -9 soak found such VMs recorded Paused).  One the start had unpaused runs: the
+ * monitor records it Running.  Done before the operation is cleared from the record,
+ * so that a death meanwhile leaves it to the next start. */
+static void undo_interrupted_builds(struct api *api)
+{
+    xv *refs = NULL;
+    xerr *e = db_read_refs(api_db(api), DMC_VM, &refs);
+    for (size_t i = 0; !e && i < refs->u.arr.n; i++) {
+        const char *vm = xv_str(refs->u.arr.v[i]);
+        xv *rec = NULL;
+        if ((e = db_read_record(api_db(api), DMC_VM, vm, &rec)) != NULL)
+            break;
+        const xv *cur = dm_get(rec, DMF_VM_current_operations);
+        const char *uuid = dm_get_str(rec, DMF_VM_uuid);
+        struct hv_domain_info di;
+        if (cur && cur->u.st.n > 0 && builds_domain(xv_str(cur->u.st.m[0].val)) &&
+            vm_find_domain(api, uuid, &di) && di.state == HV_DOM_PAUSED) {
+            log_warn("VM %s: its %s was cut short with domain %u paused: destroying that domain", vm,
+                     xv_str(cur->u.st.m[0].val), di.domid);
+            xerr *de = hv_domain_destroy(api_hv(api), di.domid);
+            if (de) {
+                _cleanup_free_ char *why = xerr_str(de);
+                log_error("VM %s: cannot destroy the domain of its interrupted start: %s", vm, why);
+                xerr_free(de);
+            } else {
+                hv_domain_forget(api_hv(api), di.domid, uuid); /* a tree written without its vm key */
+            }
+        }
+        xv_free(rec);
+    }
+    if (e) {
+        _cleanup_free_ char *why = xerr_str(e);
+        log_error("looking for starts cut short: %s", why);
+        xerr_free(e);
+    }
+    xv_free(refs);
+}
+
 /* Operations recorded in the database when the daemon starts died with it. */
 xerr *vm_clear_stale_operations(struct api *api)
 {
+    undo_interrupted_builds(api);
     struct db_txn *t;
     xerr *e = db_begin(api_db(api), &t);
     if (e)
