@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "config.h"
 #include "xerr.h"
@@ -124,6 +125,9 @@ xerr *hv_domain_unpause(struct hv *hv, uint32_t domid);
 /* Ask the guest, through control/shutdown ("poweroff", "reboot", "suspend", "halt").
  * Returns at once; the guest acknowledges by removing the key. */
 xerr *hv_domain_request_shutdown(struct hv *hv, uint32_t domid, const char *reason);
+/* Take back a request the guest has not acknowledged (it is written back empty, as
+ * the guest's acknowledgement would), so that it does not act on it later. */
+void hv_domain_cancel_shutdown(struct hv *hv, uint32_t domid);
 /* Whether the guest has acknowledged (removed) the control/shutdown request. */
 bool hv_domain_shutdown_acked(struct hv *hv, uint32_t domid);
 /* Force the domain down without the guest (hard shutdown), destroy it and remove its
@@ -211,5 +215,13 @@ xerr *hv_xs_read_many(struct hv *hv, const char *const *paths, size_t n, char **
  * left for the toolstack to clean up, as after a real hypervisor's destroy. */
 xerr *hv_sim_shutdown(const struct config *cfg, uint32_t domid, const char *reason);
 xerr *hv_sim_remove(const struct config *cfg, uint32_t domid);
+/* The simulator's fault injection (`xenapid --sim-fault`, src/xen/simfault.c): spec
+ * "STEP[:COUNT]" makes the next COUNT (default 1; 0 disarms) passes through that step
+ * of a build, pause, shutdown or suspend fail, "none" disarms every step.  Works
+ * while a daemon runs: it reads sim-state-dir/fault at each step. */
+xerr *hv_sim_fault(const struct config *cfg, const char *spec);
+/* `xenapid --sim-list`: one line per saved domain, "DOMID<TAB>UUID<TAB>STATE<TAB>REASON"
+ * (state running, paused, shutdown or dying), as `xl list`; works beside a daemon. */
+xerr *hv_sim_list(const struct config *cfg, FILE *out);
 
 #endif

@@ -35,12 +35,20 @@ static void usage(FILE *out)
             "       xenapid [--config FILE] --set-password USER   (password read from standard input)\n"
             "       xenapid [--config FILE] --sim-domain DOMID --set-state shutdown --reason poweroff|reboot|crash\n"
             "       xenapid [--config FILE] --sim-domain DOMID --remove\n"
+            "       xenapid [--config FILE] --sim-fault STEP[:COUNT] | none\n"
+            "       xenapid [--config FILE] --sim-list\n"
             "       xenapid --help | --version\n\n"
             "The XenAPI toolstack daemon: serves XML-RPC at / and /RPC2 and JSON-RPC at /jsonrpc.\n\n"
             "--sim-domain changes a domain of the simulator (sim-state-dir) while no daemon runs,\n"
             "as a hypervisor changes under a toolstack that is down: the guest shut down with the\n"
             "reason given, or the domain gone.  The next daemon to start finds it so.  It is\n"
             "refused while a daemon has that simulator open.\n\n"
+            "--sim-fault makes the simulator fail the next COUNT (default 1) passes through a step\n"
+            "(build, xenstore-tree, introduce, device-model, unpause, pause, request-shutdown,\n"
+            "request-suspend, destroy) as a failing hypervisor would; none disarms them all.  It\n"
+            "works while a daemon runs (for tests of what a failed step leaves behind).\n"
+            "--sim-list prints the simulator's domains, one a line: domid, uuid, state, shutdown\n"
+            "reason (as xl list would on a real host; also while a daemon runs).\n\n"
             "Every configuration key can be given in the file (key = value) or as --key=value,\n"
             "which wins.  Keys:\n\n");
     config_print_help(out);
@@ -183,12 +191,27 @@ static int sim_control(const struct config *cfg, const char *domain, const char 
     return 0;
 }
 
+/* --sim-fault: arm (or disarm) a failure of the simulator at a step. */
+static int sim_fault(const struct config *cfg, const char *spec)
+{
+    if (strcmp(config_get(cfg, "backend"), "simulator") != 0) {
+        fprintf(stderr, "xenapid: --sim-fault arms the simulator's faults: backend is %s\n",
+                config_get(cfg, "backend"));
+        return 2;
+    }
+    xerr *e = hv_sim_fault(cfg, spec);
+    if (e)
+        return fail(e);
+    printf("simulator: fault %s\n", strcmp(spec, "none") == 0 ? "none armed" : spec);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     __attribute__((cleanup(config_freep))) struct config *cfg = config_new();
     const char *config_path = NULL, *set_password = NULL;
-    const char *sim_domain = NULL, *sim_state = NULL, *sim_reason = NULL;
-    bool sim_remove = false;
+    const char *sim_domain = NULL, *sim_state = NULL, *sim_reason = NULL, *sim_fault_spec = NULL;
+    bool sim_remove = false, sim_list = false;
     xerr *e = NULL;
 
     /* the file first, so that --key=value wins whatever the order */
@@ -219,6 +242,10 @@ int main(int argc, char **argv)
             sim_state = argv[++i];
         } else if (strcmp(a, "--reason") == 0 && i + 1 < argc) {
             sim_reason = argv[++i];
+        } else if (strcmp(a, "--sim-fault") == 0 && i + 1 < argc) {
+            sim_fault_spec = argv[++i];
+        } else if (strcmp(a, "--sim-list") == 0) {
+            sim_list = true;
         } else if (strcmp(a, "--remove") == 0) {
             sim_remove = true;
         } else if (str_startswith(a, "--") && strchr(a, '=')) {
@@ -240,6 +267,16 @@ int main(int argc, char **argv)
     if ((e = check_config(cfg)) != NULL)
         return fail(e);
 
+    if (sim_fault_spec)
+        return sim_fault(cfg, sim_fault_spec);
+    if (sim_list) {
+        if (strcmp(config_get(cfg, "backend"), "simulator") != 0) {
+            fprintf(stderr, "xenapid: --sim-list lists the simulator's domains: backend is %s\n",
+                    config_get(cfg, "backend"));
+            return 2;
+        }
+        return (e = hv_sim_list(cfg, stdout)) != NULL ? fail(e) : 0;
+    }
     if (sim_domain || sim_state || sim_reason || sim_remove)
         return sim_control(cfg, sim_domain, sim_state, sim_reason, sim_remove);
 

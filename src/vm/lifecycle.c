@@ -20,6 +20,28 @@ static xerr *set_field(struct api *api, const char *vm, const struct dm_field *f
     return e;
 }
 
+/* The hypervisor's own failure (src/xen's INTERNAL_ERROR) reaches the client as the
+ * declared HYPERVISOR_OPERATION_FAILED naming the step; a declared error
+ * (HOST_NOT_ENOUGH_FREE_MEMORY, ...) passes as it is. */
+static xerr *hv_failed(const char *vm, const char *step, xerr *e)
+{
+    if (!e || !xerr_is(e, XERR_INTERNAL_ERROR))
+        return e;
+    xerr *d = err_hypervisor_operation_failed(vm, step, e->nparams ? e->params[0] : "");
+    xerr_free(e);
+    return d;
+}
+
+/* An operation the hypervisor failed may have left its domain otherwise than the
+ * record says (the guest stopped it, the destroy then failed): record the truth now
+ * rather than at the monitor's next look. */
+static xerr *failed_end(struct api *api, const char *vm, xerr *e)
+{
+    if (xerr_is(e, XERR_HYPERVISOR_OPERATION_FAILED))
+        vm_reconcile_one(api, vm);
+    return e;
+}
+
 bool vm_raise_version(struct api *api, const char *vm, xv *rec)
 {
     int64_t cur = dm_get_int(rec, DMF_VM_hardware_platform_version);
@@ -56,7 +78,7 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
     xerr *e = vm_domain_spec(api_platform(api), as_built ? as_built : rec, &spec, &hw);
     uint32_t domid = 0;
     if (!e)
-        e = hv_domain_create(api_hv(api), &spec, &domid);
+        e = hv_failed(vm, "domain build", hv_domain_create(api_hv(api), &spec, &domid));
     spec_free(&spec);
     xv_free(as_built); /* the spec's strings were its */
     /* what the VM got at its first start (or at the first after its version was
@@ -65,9 +87,13 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
     vhw_free(hw);
     if (e)
         return e;
-    if (!paused && (e = hv_domain_unpause(api_hv(api), domid)) != NULL) {
+    if (!paused && (e = hv_failed(vm, "domain unpause", hv_domain_unpause(api_hv(api), domid))) != NULL) {
         xerr *de = hv_domain_destroy(api_hv(api), domid);
-        xerr_free(de);
+        if (de) {
+            _cleanup_free_ char *why = xerr_str(de);
+            log_error("VM %s: destroying domain %" PRIu32 " after its failed unpause: %s", vm, domid, why);
+            xerr_free(de);
+        }
         free(pin);
         return e;
     }
@@ -90,8 +116,7 @@ static xerr *destroy_domain(struct api *api, const char *vm, int64_t domid)
     struct hv_domain_info di;
     if (!hv_domain_info(api_hv(api), (uint32_t)domid, &di))
         return NULL; /* already gone */
-    (void)vm;
-    return hv_domain_destroy(api_hv(api), (uint32_t)domid);
+    return hv_failed(vm, "domain destroy", hv_domain_destroy(api_hv(api), (uint32_t)domid));
 }
 
 xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates)
@@ -193,7 +218,7 @@ static xerr *start_common(struct api_ctx *ctx, const char *vm, const char *wante
         dm_set(updates, DMF_VM_scheduled_to_be_resident_on, xv_string(REF_NULL));
     }
     keep_raise(updates, raised, rec);
-    e = vm_op_end(ctx, vm, opid, updates, e);
+    e = failed_end(api, vm, vm_op_end(ctx, vm, opid, updates, e));
     free(opid);
     free(host);
     xv_free(rec);
@@ -333,11 +358,17 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     else if (fallback && ps != VM_POWER_STATE_RUNNING)
         ask = false; /* a paused or suspended guest cannot answer: straight to hard */
     else if (domid > 0)
-        e = hv_domain_request_shutdown(api_hv(api), (uint32_t)domid, requests[kind]);
+        e = hv_failed(vm, kind == CLEAN_SUSPEND ? "suspend request" : "shutdown request",
+                      hv_domain_request_shutdown(api_hv(api), (uint32_t)domid, requests[kind]));
     int reason = -1;
     api_task_progress(ctx, 0.2);
-    if (!e && ask && domid > 0)
+    if (!e && ask && domid > 0) {
         e = vm_wait_guest(ctx, vm, (uint32_t)domid, &reason);
+        /* a request the guest never took must not stay for it to act on later (after
+         * an unpause, say): the VM stays as it is, as the error says */
+        if (e && (xerr_is(e, XERR_VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT) || xerr_is(e, XERR_TASK_CANCELLED)))
+            hv_domain_cancel_shutdown(api_hv(api), (uint32_t)domid);
+    }
     /* the guest itself powered off: a clean shutdown, which applies a pending upgrade */
     bool clean = !e && ask && domid > 0 && reason == HV_SHUTDOWN_POWEROFF;
     if (e && fallback && !xerr_is(e, XERR_TASK_CANCELLED)) {
@@ -364,7 +395,7 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
                 dm_set(updates, DMF_VM_power_state, xv_string(vm_power_state_name(VM_POWER_STATE_SUSPENDED)));
         }
     }
-    e = vm_op_end(ctx, vm, opid, updates, e);
+    e = failed_end(api, vm, vm_op_end(ctx, vm, opid, updates, e));
     free(opid);
     xv_free(rec);
     return e;
@@ -404,7 +435,7 @@ static xerr *vm_hard_shutdown(struct api_ctx *ctx, const struct VM_hard_shutdown
     e = destroy_domain(ctx->api, vm, dm_get_int(rec, DMF_VM_domid));
     if (!e && dm_get_enum(rec, DMF_VM_power_state) == VM_POWER_STATE_SUSPENDED)
         vm_drop_image(ctx->api, dm_get_str(rec, DMF_VM_uuid));
-    e = vm_op_end(ctx, vm, opid, e ? NULL : updates_halted(), e);
+    e = failed_end(ctx->api, vm, vm_op_end(ctx, vm, opid, e ? NULL : updates_halted(), e));
     free(opid);
     xv_free(rec);
     return e;
@@ -421,7 +452,7 @@ static xerr *vm_hard_reboot(struct api_ctx *ctx, const struct VM_hard_reboot_arg
     e = destroy_domain(ctx->api, vm, dm_get_int(rec, DMF_VM_domid));
     if (!e)
         e = vm_reboot_in_place(ctx->api, vm, rec, &updates);
-    e = vm_op_end(ctx, vm, opid, updates, e);
+    e = failed_end(ctx->api, vm, vm_op_end(ctx, vm, opid, updates, e));
     free(opid);
     xv_free(rec);
     return e;
@@ -446,13 +477,14 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
          * the domain is no longer running (found by the kill -9 soak) */
         e = bad_power_state(vm, VM_POWER_STATE_RUNNING, VM_POWER_STATE_HALTED);
     else
-        e = pause ? hv_domain_pause(api_hv(ctx->api), domid) : hv_domain_unpause(api_hv(ctx->api), domid);
+        e = pause ? hv_failed(vm, "domain pause", hv_domain_pause(api_hv(ctx->api), domid))
+                  : hv_failed(vm, "domain unpause", hv_domain_unpause(api_hv(ctx->api), domid));
     if (!e) {
         updates = xv_struct();
         dm_set(updates, DMF_VM_power_state,
                xv_string(vm_power_state_name(pause ? VM_POWER_STATE_PAUSED : VM_POWER_STATE_RUNNING)));
     }
-    e = vm_op_end(ctx, vm, opid, updates, e);
+    e = failed_end(ctx->api, vm, vm_op_end(ctx, vm, opid, updates, e));
     free(opid);
     xv_free(rec);
     return e;

@@ -189,7 +189,7 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
 /* The record is read before the domains are listed: whatever an operation does after
  * that read changes the record (domid, power_state, current_operations), which
  * record() and guest_stopped() check before they act. */
-static void reconcile_vm(struct api *api, const char *vm)
+void vm_reconcile_one(struct api *api, const char *vm)
 {
     xv *rec = NULL;
     xerr *e = db_read_record(api_db(api), DMC_VM, vm, &rec);
@@ -246,7 +246,7 @@ void vm_reconcile(struct api *api)
     xv *vms = NULL;
     xerr *e = db_read_refs(api_db(api), DMC_VM, &vms);
     for (size_t i = 0; !e && i < vms->u.arr.n; i++)
-        reconcile_vm(api, xv_str(vms->u.arr.v[i]));
+        vm_reconcile_one(api, xv_str(vms->u.arr.v[i]));
     if (e) {
         _cleanup_free_ char *s = xerr_str(e);
         log_error("reconciling with the hypervisor: %s", s);

@@ -100,6 +100,9 @@ xerr *vm_register_checks(struct api *api);
 /* ---- the monitor (monitor.c) ---- */
 /* The domain of a VM (by uuid) on this host, if any. */
 bool vm_find_domain(struct api *api, const char *uuid, struct hv_domain_info *out);
+/* Compare one VM with its domain and record the truth, as the monitor does (an
+ * operation that failed half-way calls it: what it left is recorded at once). */
+void vm_reconcile_one(struct api *api, const char *vm);
 
 /* ---- lifecycle (lifecycle.c) ---- */
 /* Have another pool member run method(vm, paused, force=false) on its hypervisor

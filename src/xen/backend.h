@@ -51,6 +51,9 @@ struct hv_backend_ops {
     xerr *(*save)(void *state, uint32_t domid, int fd);
     xerr *(*restore)(void *state, const struct hv_domain_spec *spec, int fd, struct hv_build *out);
     xerr *(*resume_in_place)(void *state, uint32_t domid);
+    /* Optional (the simulator's fault injection, simfault.c): NULL, or the failure to
+     * report at the named step hv.c is about to take. */
+    xerr *(*fault)(void *state, const char *step);
 };
 
 /* The saved-domain stream (stream.c, format in docs/domain-stream.md).  A section

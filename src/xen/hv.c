@@ -91,6 +91,13 @@ xerr *hv_host_info(struct hv *hv, struct hv_host_info *out)
     return hv->ops->host_info(hv->state, out);
 }
 
+/* The failure the backend injects at a step (the simulator's fault injection,
+ * simfault.c, which lists the steps), if any. */
+static xerr *fault(struct hv *hv, const char *step)
+{
+    return hv->ops->fault ? hv->ops->fault(hv->state, step) : NULL;
+}
+
 /* ---- the domain's xenstore tree ---- */
 
 struct tree {
@@ -152,6 +159,8 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     put(&tr, vmpath, "", tr.ro, 2);
     if (tr.failed)
         e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid, tr.failed);
+    if (!e)
+        e = fault(hv, "xenstore-tree");
     for (int attempt = 0; attempt < 10 && !e && !committed; attempt++) {
         free(tr.failed);
         tr.failed = NULL;
@@ -213,7 +222,9 @@ xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_
     if (spec->hvm && (!spec->machine || !*spec->machine))
         return xerr_internal("VM %s: an HVM domain needs its hardware's machine type", spec->uuid);
     struct hv_build b = {0};
-    xerr *e = hv->ops->build(hv->state, spec, &b);
+    xerr *e = fault(hv, "build");
+    if (!e)
+        e = hv->ops->build(hv->state, spec, &b);
     if (e)
         return e;
     return finish_domain(hv, spec, &b, "built", domid);
@@ -227,10 +238,12 @@ static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, con
     struct hv_build b = *bp;
     xerr *e = write_domain_tree(hv, b.domid, spec, &b);
     bool introduced = false;
+    if (!e)
+        e = fault(hv, "introduce");
     if (!e && !(introduced = xs_introduce_domain(hv->xs, b.domid, b.store_mfn, b.store_evtchn)))
         e = xerr_internal("xenstore refused to introduce domain %" PRIu32 ": %s", b.domid,
                           strerror(errno));
-    if (!e && spec->hvm && hv->ops->device_model) {
+    if (!e && spec->hvm && hv->ops->device_model && !(e = fault(hv, "device-model"))) {
         char **argv = hv_dm_argv(b.domid, spec);
         e = hv->ops->device_model(hv->state, b.domid, argv);
         hv_strv_free(argv);
@@ -366,21 +379,52 @@ xerr *hv_domain_resume_in_place(struct hv *hv, uint32_t domid)
 
 xerr *hv_domain_pause(struct hv *hv, uint32_t domid)
 {
-    return hv->ops->pause(hv->state, domid);
+    xerr *e = fault(hv, "pause");
+    return e ? e : hv->ops->pause(hv->state, domid);
 }
 
 xerr *hv_domain_unpause(struct hv *hv, uint32_t domid)
 {
-    return hv->ops->unpause(hv->state, domid);
+    xerr *e = fault(hv, "unpause");
+    return e ? e : hv->ops->unpause(hv->state, domid);
 }
 
 xerr *hv_domain_request_shutdown(struct hv *hv, uint32_t domid, const char *reason)
 {
     char path[96];
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    xerr *e = fault(hv, strcmp(reason, "suspend") == 0 ? "request-suspend" : "request-shutdown");
+    if (e)
+        return e;
     if (!xs_write(hv->xs, XBT_NULL, path, reason, strlen(reason)))
         return xerr_internal("writing %s: %s", path, strerror(errno));
     return NULL;
+}
+
+void hv_domain_cancel_shutdown(struct hv *hv, uint32_t domid)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    /* only where the node is (in one transaction): a domain that went meanwhile gets
+     * no new tree */
+    for (int attempt = 0; attempt < 5; attempt++) {
+        xs_transaction_t t = xs_transaction_start(hv->xs);
+        if (t == XBT_NULL)
+            break;
+        unsigned len = 0;
+        char *v = xs_read(hv->xs, t, path, &len);
+        bool ok = !v || len == 0 || xs_write(hv->xs, t, path, "", 0);
+        free(v);
+        if (!ok) {
+            xs_transaction_end(hv->xs, t, true);
+            break;
+        }
+        if (xs_transaction_end(hv->xs, t, false))
+            return;
+        if (errno != EAGAIN)
+            break;
+    }
+    log_warn("domain %" PRIu32 ": cannot take back its shutdown request: %s", domid, strerror(errno));
 }
 
 bool hv_domain_shutdown_acked(struct hv *hv, uint32_t domid)
@@ -402,7 +446,9 @@ xerr *hv_domain_destroy(struct hv *hv, uint32_t domid)
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/vm", domid);
     char *vm = xs_read(hv->xs, XBT_NULL, path, &len);
     const char *uuid = vm && str_startswith(vm, "/vm/") ? vm + 4 : NULL;
-    xerr *e = hv->ops->destroy(hv->state, domid);
+    xerr *e = fault(hv, "destroy");
+    if (!e)
+        e = hv->ops->destroy(hv->state, domid);
     if (!e) {
         remove_domain_tree(hv, domid, uuid);
         xs_release_domain(hv->xs, domid);

@@ -24,6 +24,7 @@
  * daemon that opened it, or by hv_sim_shutdown and hv_sim_remove, which change the
  * domains as the hypervisor would behind a toolstack that is not running. */
 #include "backend.h"
+#include "simfault.h"
 #include "dm_gen.h"
 #include "log.h"
 #include "util.h"
@@ -85,6 +86,7 @@ struct sim {
     /* the simulated guests' side of xenstore */
     struct xs_handle *guest_xs;
     struct hv_watcher *guest_watch;
+    struct simfault *faults;     /* sim-state-dir/fault */
 };
 
 /* A cold boot: a new boot id and memory filled from it, the counter at 0. */
@@ -434,6 +436,7 @@ static void sim_free(struct sim *s)
     }
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->save_lock);
+    simfault_close(s->faults);
     free(s->dir);
     free(s->state_file);
     free(s->xs_socket);
@@ -480,6 +483,7 @@ static xerr *sim_load(const struct config *cfg, struct sim **out)
     s->state_file = xasprintf("%s/domains", s->dir);
     s->xs_socket = xasprintf("%s/xenstored.sock", s->dir);
     s->dm_dir = xstrdup(config_get(cfg, "device-model-dir"));
+    s->faults = simfault_open(s->dir);
     s->total_memory = (uint64_t)config_get_int(cfg, "sim-memory-mib") << 20;
     s->cpus = (unsigned)config_get_int(cfg, "sim-cpus");
     s->build_delay = config_get_double(cfg, "sim-build-delay");
@@ -853,6 +857,11 @@ static void sim_forget(void *state, uint32_t domid)
     hv_dm_files_remove(((struct sim *)state)->dm_dir, domid);
 }
 
+static xerr *sim_fault(void *state, const char *step)
+{
+    return simfault_check(((struct sim *)state)->faults, step);
+}
+
 const struct hv_backend_ops hv_simulator_ops = {
     .name = "simulator",
     .can_suspend = true,
@@ -873,6 +882,7 @@ const struct hv_backend_ops hv_simulator_ops = {
     .save = sim_save,
     .restore = sim_restore,
     .resume_in_place = sim_resume_in_place,
+    .fault = sim_fault,
 };
 
 /* ---- the simulator's control, with no daemon running ---- */
@@ -935,4 +945,26 @@ xerr *hv_sim_shutdown(const struct config *cfg, uint32_t domid, const char *reas
 xerr *hv_sim_remove(const struct config *cfg, uint32_t domid)
 {
     return control(cfg, domid, NULL);
+}
+
+/* `xenapid --sim-list`: the domains as the simulator last saved them (it saves every
+ * change before the call making it returns), as `xl list` shows a host's; read
+ * without the lock, so that it works beside a running daemon. */
+xerr *hv_sim_list(const struct config *cfg, FILE *out)
+{
+    static const char *const states[] = {"running", "paused", "shutdown", "dying"};
+    struct sim *s = xcalloc(1, sizeof(*s));
+    s->lock_fd = -1;
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->save_lock, NULL);
+    s->dir = xstrdup(config_get(cfg, "sim-state-dir"));
+    s->state_file = xasprintf("%s/domains", s->dir);
+    load(s);
+    for (struct simdom *d = s->doms; d; d = d->next) {
+        unsigned st = (unsigned)d->state;
+        fprintf(out, "%" PRIu32 "\t%s\t%s\t%d\n", d->domid, d->uuid,
+                st < sizeof(states) / sizeof(states[0]) ? states[st] : "?", d->reason);
+    }
+    sim_free(s);
+    return NULL;
 }

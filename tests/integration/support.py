@@ -298,6 +298,26 @@ def remove_sim_domain(d, domid):
     _sim_control_ok(d, domid, "--remove")
 
 
+def sim_list(d):
+    """The simulated host's domains but dom0, as `xenapid --sim-list` prints them (as
+    `xl list` on a real host): domid -> (uuid, state), state running, paused, shutdown
+    or dying.  Works beside the running daemon."""
+    r = subprocess.run(d.args() + ["--sim-list"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, "xenapid --sim-list: %s" % r.stderr
+    out = {}
+    for line in r.stdout.splitlines():
+        domid, uuid, state, _ = line.split("\t")
+        if domid != "0":
+            out[int(domid)] = (uuid, state)
+    return out
+
+
+def sim_fault(d, spec):
+    """xenapid --sim-fault SPEC: the simulator fails the next passes through a step."""
+    r = subprocess.run(d.args() + ["--sim-fault", spec], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, "xenapid --sim-fault %s: %s" % (spec, r.stderr)
+
+
 def set_sim_domain_shutdown(d, domid, reason):
     """The (stopped) simulator's domain shuts down: reason poweroff, reboot or crash."""
     _sim_control_ok(d, domid, "--set-state", "shutdown", "--reason", reason)
