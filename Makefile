@@ -340,11 +340,12 @@ test-soak: $(PROGRAMS)
 # --- the load soak (tests/soak/load.py): LOAD_CLIENTS clients (64) x LOAD_CALLS mixed
 # calls (10,000) over HTTP and HTTPS against one daemon: no error but declared ones,
 # every acknowledged write there at the end, RSS and threads flat after warm-up.
+# LOAD_SECONDS=N stops it cleanly after N seconds (the figures then say how far it got).
 # test-soak-load is the short version (64 x 20 calls, RSS and threads printed only).
 LOAD_CLIENTS ?= 64
 LOAD_CALLS ?= 10000
 soak-load: $(PROGRAMS)
-	XENAPID_BIN=$(abspath $(BIN)/xenapid) LOAD_CLIENTS=$(LOAD_CLIENTS) LOAD_CALLS=$(LOAD_CALLS) \
+	XENAPID_BIN=$(abspath $(BIN)/xenapid) LOAD_CLIENTS=$(LOAD_CLIENTS) LOAD_CALLS=$(LOAD_CALLS) $(if $(LOAD_SECONDS),LOAD_SECONDS=$(LOAD_SECONDS)) \
 	  /usr/bin/python3 tests/soak/load.py
 
 test-soak-load: $(PROGRAMS)

@@ -71,7 +71,29 @@ static bool write_all(int fd, const char *p, size_t len)
     return true;
 }
 
-bool persist_save(struct xsd *x)
+static void sync_dir(const char *path)
+{
+    char *dir = xstrdup(path);
+    int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    free(dir);
+}
+
+void persist_sync(struct xsd *x)
+{
+    int fd = open(x->state_path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        fsync(fd);
+        close(fd);
+    }
+    sync_dir(x->state_path);
+    x->unsynced = false;
+}
+
+bool persist_save(struct xsd *x, bool durable)
 {
     buf b;
     buf_init(&b);
@@ -91,23 +113,19 @@ bool persist_save(struct xsd *x)
     }
     buf_addc(&b, 'E');
 
-    /* Write aside, make it durable, then switch: a crash leaves the old or the new. */
+    /* Write aside (durable: make it so), then switch: a crash leaves the old or the new. */
     char *tmp = xasprintf("%s.tmp", x->state_path);
     bool ok = false;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd >= 0) {
-        ok = write_all(fd, b.p, b.len) && fsync(fd) == 0;
+        ok = write_all(fd, b.p, b.len) && (!durable || fsync(fd) == 0);
         ok = close(fd) == 0 && ok;
         ok = ok && rename(tmp, x->state_path) == 0;
     }
     if (ok) {
-        char *dir = xstrdup(x->state_path);
-        int dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-        free(dir);
+        if (durable)
+            sync_dir(x->state_path);
+        x->unsynced = !durable;
         x->st.dirty = false;
     } else {
         log_error("xenstored: cannot save %s: %s", x->state_path, strerror(errno));

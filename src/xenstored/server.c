@@ -15,7 +15,10 @@
 
 #include "log.h"
 
-#define SAVE_INTERVAL 0.1   /* seconds before a save that failed is tried again */
+/* Seconds between a save and the fsync that makes it durable against the host's crash
+ * (against the process's, the rename is enough), and before a failed save is tried
+ * again. */
+#define SAVE_INTERVAL 0.1
 
 xerr *sock_listen(const char *path, int *fd_out)
 {
@@ -73,17 +76,19 @@ static bool take_wakeups(struct xsd *x)
     return stop;
 }
 
+/* Before a reply: on disk for the next process, not yet fsynced (maybe_save does it):
+ * an fsync per request turn made the one xenstored thread, and every build behind
+ * it, wait ~15 ms a write. */
 void save_now(struct xsd *x)
 {
     if (!x->state_path || !x->st.dirty)
         return;
-    if (persist_save(x))
-        x->last_save = now_monotonic();
+    persist_save(x, false);
 }
 
 static int save_timeout(struct xsd *x)
 {
-    if (!x->state_path || !x->st.dirty)
+    if (!x->state_path || !(x->st.dirty || x->unsynced))
         return -1;
     double wait = x->last_save + SAVE_INTERVAL - now_monotonic();
     return wait <= 0 ? 0 : (int)(wait * 1000) + 1;
@@ -91,12 +96,15 @@ static int save_timeout(struct xsd *x)
 
 static void maybe_save(struct xsd *x)
 {
-    if (!x->state_path || !x->st.dirty)
+    if (!x->state_path || !(x->st.dirty || x->unsynced))
         return;
     double now = now_monotonic();
     if (now - x->last_save < SAVE_INTERVAL)
         return;
-    persist_save(x);   /* on failure it stays dirty and is retried next interval */
+    if (x->st.dirty)
+        persist_save(x, true);   /* on failure it stays dirty and is retried next interval */
+    else
+        persist_sync(x);
     x->last_save = now;
 }
 
@@ -280,7 +288,7 @@ void xsd_stop(struct xsd *x)
         conn_kill(x, c);
     conn_sweep(x);
     if (x->state_path)
-        persist_save(x);
+        persist_save(x, true);
     teardown(x);
 }
 

@@ -186,6 +186,7 @@ struct xsd {
     struct conn *conns;
     struct dom *doms;
     double last_save;
+    bool unsynced;               /* saved, not yet fsynced (persist_save(x, false)) */
 };
 
 /* A request being served. */
@@ -274,7 +275,12 @@ xerr *sock_listen(const char *path, int *fd_out);
 
 /* persist.c */
 xerr *persist_load(struct xsd *x);
-bool persist_save(struct xsd *x);
+/* Writes the state aside and renames it into place: enough against the death of the
+ * process (the page cache keeps it); durable also fsyncs the file and its directory,
+ * against the host's. */
+bool persist_save(struct xsd *x, bool durable);
+/* The last save made durable (fsync of the file and its directory). */
+void persist_sync(struct xsd *x);
 /* Save at once (domain introductions and releases), not at the next interval. */
 void save_now(struct xsd *x);
 

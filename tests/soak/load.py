@@ -9,7 +9,7 @@ HTTPS, as XenAPI.py clients do.  Each call is drawn from a mix:
 - lifecycle: start, clean_shutdown, hard_shutdown, pause, unpause, clean_reboot,
   suspend/resume of the client's own VMs, some through Async.VM.* and its task
   (polled, then destroyed);
-- events: event.from on the VM class with the client's own token;
+- events: event.from on the client's own VMs (VM/<ref>) with its own token;
 - bad input: a bogus reference, an unknown method, a wrong parameter count, a
   lifecycle call in the wrong power state, malformed XML-RPC and JSON-RPC bodies
   (XMLRPC_UNMARSHAL_FAILURE; JSON-RPC 2.0's parse error -32700).
@@ -29,7 +29,10 @@ It asserts, and prints:
   worker threads being started; the figures are printed either way.
 
 Clients run as threads in LOAD_PROCS processes (default 8), so that Python's own
-overhead does not hide the daemon's.  Environment also: XENAPID_BIN, LOAD_SEED.
+overhead does not hide the daemon's.  LOAD_SECONDS, if set, is a time budget: the
+clients stop there (each after its call in flight), the checks run on what was done,
+and the figures say how many calls that was.  Environment also: XENAPID_BIN,
+LOAD_SEED, LOAD_TIMEOUT (a failure: default 7200 s).
 Loopback only; every call is bounded in time."""
 
 import json
@@ -90,6 +93,7 @@ class Client:
                        "bad input": 0}
         self.token = ""
         self.n = 0
+        self.latency = {}    # kind of call -> [count, seconds]
 
     def session(self):
         if self.https:
@@ -106,7 +110,7 @@ class Client:
         else:
             self.errors.append(None)
 
-    def run(self, progress):
+    def run(self, progress, stop):
         try:
             self.s = self.session()
         except Exception as e:  # noqa: BLE001  (any failure to log in is an error)
@@ -114,7 +118,11 @@ class Client:
             return self
         self.x = self.s.xenapi
         for _ in range(self.calls):
+            if stop.is_set():
+                break
             self.counts["calls"] += 1
+            t = time.time()
+            self.kind = "?"
             try:
                 self.one()
             except XenAPI.Failure as e:
@@ -129,6 +137,10 @@ class Client:
                     self.x = self.s.xenapi
                 except Exception:  # noqa: BLE001
                     return self
+            finally:
+                lat = self.latency.setdefault(self.kind, [0, 0.0])
+                lat[0] += 1
+                lat[1] += time.time() - t
             progress()
         self.check_final()
         try:
@@ -156,6 +168,7 @@ class Client:
 
     def read(self):
         self.counts["reads"] += 1
+        self.kind = "read"
         vm = self.mine()
         k = self.rng.randrange(6)
         if vm and k == 0:
@@ -175,6 +188,7 @@ class Client:
 
     def write(self):
         self.counts["writes"] += 1
+        self.kind = "write"
         vm = self.mine()
         self.n += 1
         k = self.rng.randrange(10)
@@ -212,6 +226,7 @@ class Client:
         state = self.vms[vm]["state"]
         ops = [op for op, (whence, _) in TRANSITIONS.items() if state in whence]
         op = self.rng.choice(ops)
+        self.kind = op
         args = (False, False) if op in ("start", "resume") else ()
         if self.rng.random() < 0.3:
             self.counts["async"] += 1
@@ -233,11 +248,17 @@ class Client:
 
     def events(self):
         self.counts["events"] += 1
-        r = getattr(self.x.event, "from")(["VM"], self.token, 0.05)
+        self.kind = "event.from"
+        # the client's own VMs (VM/<ref>), as a client following what it manages; the
+        # whole class from 64 busy writers would make this Python client, not the
+        # daemon, the bottleneck
+        classes = ["VM/" + vm for vm in sorted(self.vms)] or ["host"]
+        r = getattr(self.x.event, "from")(classes, self.token, 0.05)
         self.token = r["token"]
 
     def bad_input(self):
         self.counts["bad input"] += 1
+        self.kind = "bad input"
         k = self.rng.randrange(6)
         vm = self.mine()
         if k == 0:
@@ -304,7 +325,7 @@ class Client:
                     self.error("%s: destroyed, then %s" % (vm, e.details))
 
 
-def worker(clients, calls, url, https_url, cafile, seed, declared, done, out):
+def worker(clients, calls, url, https_url, cafile, seed, declared, done, stop, out):
     """One process: its clients as threads; results to out (a queue)."""
     lock = threading.Lock()
 
@@ -316,12 +337,12 @@ def worker(clients, calls, url, https_url, cafile, seed, declared, done, out):
                     done.value += 50
     progress.n = 0
     cs = [Client(i, calls, url, https_url, cafile, seed * 1000 + i, declared) for i in clients]
-    threads = [threading.Thread(target=c.run, args=(progress,), daemon=True) for c in cs]
+    threads = [threading.Thread(target=c.run, args=(progress, stop), daemon=True) for c in cs]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    out.put([(c.idx, c.counts, c.failures, c.errors, len(c.vms)) for c in cs])
+    out.put([(c.idx, c.counts, c.failures, c.errors, c.latency) for c in cs])
 
 
 def sample(pid):
@@ -353,10 +374,13 @@ def main():
         d.start()
         pid = d.proc.pid
         done = multiprocessing.Value("l", 0)
+        stop = multiprocessing.Event()
         out = multiprocessing.Queue()
+        budget = float(os.environ["LOAD_SECONDS"]) if os.environ.get("LOAD_SECONDS") else None
+        stopped = False
         procs = [multiprocessing.Process(target=worker, args=(list(range(p, nclients, nprocs)), calls, d.url,
                                                                   d.https_url, d.certificate, seed, declared,
-                                                                  done, out))
+                                                                  done, stop, out))
                  for p in range(nprocs)]
         for p in procs:
             p.start()
@@ -379,6 +403,10 @@ def main():
                 last_print = time.time()
                 print("%.0fs: %d of %d calls, RSS %.1f MiB, %d threads" % (time.time() - t0, done.value, total,
                                                                         rss / MIB, threads), flush=True)
+            if budget is not None and not stopped and time.time() - t0 > budget:
+                print("time budget (LOAD_SECONDS=%g) reached: the clients stop" % budget, flush=True)
+                stop.set()
+                stopped = True
             if time.time() > deadline:
                 print("LOAD_TIMEOUT passed with %d of %d calls done" % (done.value, total), flush=True)
                 ok = False
@@ -388,17 +416,22 @@ def main():
             if p.is_alive():
                 p.kill()
         took = time.time() - t0
-        counts, failures, errors = {}, {}, []
+        counts, failures, errors, latency = {}, {}, [], {}
         for batch in results:
-            for _, c, f, errs, _ in batch:
+            for _, c, f, errs, lat in batch:
+                for k, (n, secs) in lat.items():
+                    acc = latency.setdefault(k, [0, 0.0])
+                    acc[0] += n
+                    acc[1] += secs
                 for k, v in c.items():
                     counts[k] = counts.get(k, 0) + v
                 for k, v in f.items():
                     failures[k] = failures.get(k, 0) + v
                 errors += errs
         # flat after warm-up
-        warm = [s for s in samples if s[0] < warmup * total] or samples[:1]
-        after = [s for s in samples if s[0] >= warmup * total] or samples[-1:]
+        made = counts.get("calls", 0)
+        warm = [s for s in samples if s[0] < warmup * made] or samples[:1]
+        after = [s for s in samples if s[0] >= warmup * made] or samples[-1:]
         rss0 = warm[-1][1]
         thr0 = max(s[2] for s in warm)
         rss_max = max(s[1] for s in after)
@@ -408,6 +441,8 @@ def main():
               (seed, nclients, calls, nclients // 2, took, counts.get("calls", 0) / max(took, 1e-9)))
         print("calls: %s" % ", ".join("%s %d" % kv for kv in counts.items()))
         print("declared failures of ordinary calls by code: %s" % (failures or "none"))
+        print("mean latency (ms) by call: %s" % ", ".join(
+            "%s %.0f (%d)" % (k, 1000 * secs / n, n) for k, (n, secs) in sorted(latency.items()) if n))
         print("RSS: %.1f MiB at start, %.1f MiB after warm-up, %.1f MiB highest after, %.1f MiB at the end" %
               (samples[0][1] / MIB, rss0 / MIB, rss_max / MIB, rss_end / MIB))
         print("threads: %d at start, %d highest in warm-up, %d highest after, %d at the end" %
@@ -418,8 +453,10 @@ def main():
             print("  " + e)
         if errors:
             ok = False
-        if counts.get("calls", 0) != total:
-            print("only %d of %d calls were made" % (counts.get("calls", 0), total))
+        if stopped:
+            print("PARTIAL: %d of %d calls made in the time budget" % (made, total))
+        elif made != total:
+            print("only %d of %d calls were made" % (made, total))
             ok = False
         if not judge_flat:
             print("(RSS and threads not judged: a short run, LOAD_FLAT=1 to judge them)")
