@@ -168,20 +168,26 @@ static void *run(void *arg)
                     conn_read(x, c);
             }
         }
-        bool served = false;
+        bool served = false, dom0_changed = false;
         for (struct conn *c = x->conns; c; c = c->next) {
             if (conn_ready(c)) {
+                uint64_t gen = x->st.gen;
+                bool dirty = x->st.dirty;
                 conn_serve_one(x, c);
                 served = true;
+                dom0_changed |= !c->dom && (x->st.gen != gen || (!dirty && x->st.dirty));
             }
         }
-        /* Durable before acknowledged: what this turn's requests changed is saved
-         * before their replies (and the watch events they fired) leave, so that a
-         * client told "done" never finds it undone after a crash (the kill -9 soak
-         * lost shutdown requests and their acknowledgements in the 0.1 s a save used
-         * to wait).  One save covers every request of the turn. */
-        if (served) {
+        /* Saved before acknowledged, for dom0 (the toolstack): what this turn's
+         * requests changed is on disk before their replies (and the watch events they
+         * fired) leave, so that a toolstack told "done" never finds it undone after the
+         * daemon's death (the kill -9 soak lost shutdown requests written in the 0.1 s
+         * a save used to wait).  One save covers every request of the turn.  A guest's
+         * writes wait for the interval save: a guest flooding its keys must not make
+         * every turn a save of the whole tree. */
+        if (dom0_changed)
             save_now(x);
+        if (served) {
             for (struct conn *c = x->conns; c; c = c->next)
                 conn_flush(x, c);
         }
