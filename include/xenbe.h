@@ -164,6 +164,11 @@ void hv_strv_free(char **v);
 xerr *hv_domain_save(struct hv *hv, uint32_t domid, int fd);
 xerr *hv_domain_restore(struct hv *hv, const struct hv_domain_spec *spec, int fd, uint32_t *domid);
 xerr *hv_domain_resume_in_place(struct hv *hv, uint32_t domid);
+/* The failure the backend injects at a named step (the simulator's fault injection,
+ * src/xen/simfault.c, which lists the steps), or NULL: hv.c asks at each step of a
+ * build, pause, shutdown, save and restore; the migration (src/vm/migrate.c) at its
+ * sending and receiving steps. */
+xerr *hv_fault(struct hv *hv, const char *step);
 
 /* The domain's layout (src/xen/layout.c), pure functions of the spec for the golden
  * tests: what hv_domain_create writes and starts. */
@@ -217,7 +222,7 @@ xerr *hv_sim_shutdown(const struct config *cfg, uint32_t domid, const char *reas
 xerr *hv_sim_remove(const struct config *cfg, uint32_t domid);
 /* The simulator's fault injection (`xenapid --sim-fault`, src/xen/simfault.c): spec
  * "STEP[:COUNT]" makes the next COUNT (default 1; 0 disarms) passes through that step
- * of a build, pause, shutdown or suspend fail, "none" disarms every step.  Works
+ * of a build, pause, shutdown, suspend, resume or migration fail, "none" disarms every step.  Works
  * while a daemon runs: it reads sim-state-dir/fault at each step. */
 xerr *hv_sim_fault(const struct config *cfg, const char *spec);
 /* `xenapid --sim-list`: one line per saved domain, "DOMID<TAB>UUID<TAB>STATE<TAB>REASON"

@@ -35,5 +35,10 @@ void xsd_stop(struct xsd *x);
    watches, as the real xenstored does on VIRQ_DOM_EXC.  The domain is forgotten as by
    XS_RELEASE (its socket goes, nodes it owned pass to dom0).  Asynchronous. */
 void xsd_domain_released(struct xsd *x, unsigned domid);
+/* The domain shut down but is not gone (the toolstack may resume it in place after a
+ * failed suspend, or destroy it): @releaseDomain fires, as the real xenstored does
+ * for a domain that shut down, and the domain keeps its connection and nodes until
+ * it is released.  Asynchronous. */
+void xsd_domain_shutdown(struct xsd *x, unsigned domid);
 
 #endif

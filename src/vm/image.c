@@ -30,7 +30,7 @@ static char *image_path(struct api *api, const char *uuid)
     return xasprintf("%s/%s.image", dir, uuid);
 }
 
-xerr *vm_save_image(struct api *api, const char *uuid, uint32_t domid)
+xerr *vm_save_image(struct api *api, const char *vm, const char *uuid, uint32_t domid)
 {
     _cleanup_free_ char *dir = image_dir(api);
     _cleanup_free_ char *path = image_path(api, uuid);
@@ -41,7 +41,7 @@ xerr *vm_save_image(struct api *api, const char *uuid, uint32_t domid)
     if (fd < 0)
         return xerr_internal("cannot write the suspend image %s: %s", tmp, strerror(errno));
     double t0 = now_monotonic();
-    xerr *e = hv_domain_save(api_hv(api), domid, fd);
+    xerr *e = vm_hv_failed(vm, "domain save", hv_domain_save(api_hv(api), domid, fd));
     if (!e && fsync(fd) != 0)
         e = xerr_internal("cannot write the suspend image %s: %s", tmp, strerror(errno));
     if (close(fd) != 0 && !e)
@@ -74,13 +74,13 @@ xerr *vm_restore_image(struct api *api, const char *vm, const xv *rec, bool paus
     double t0 = now_monotonic();
     xerr *e = vm_domain_spec(api_platform(api), rec, &spec, &hw);
     if (!e)
-        e = hv_domain_restore(api_hv(api), &spec, fd, &domid);
+        e = vm_hv_failed(vm, "domain restore", hv_domain_restore(api_hv(api), &spec, fd, &domid));
     spec_free(&spec);
     vhw_free(hw);
     close(fd);
     if (e)
         return e;
-    if (!paused && (e = hv_domain_unpause(api_hv(api), domid)) != NULL) {
+    if (!paused && (e = vm_hv_failed(vm, "domain unpause", hv_domain_unpause(api_hv(api), domid))) != NULL) {
         xerr *de = hv_domain_destroy(api_hv(api), domid);
         if (de) {
             _cleanup_free_ char *why = xerr_str(de);

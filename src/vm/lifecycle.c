@@ -20,10 +20,7 @@ static xerr *set_field(struct api *api, const char *vm, const struct dm_field *f
     return e;
 }
 
-/* The hypervisor's own failure (src/xen's INTERNAL_ERROR) reaches the client as the
- * declared HYPERVISOR_OPERATION_FAILED naming the step; a declared error
- * (HOST_NOT_ENOUGH_FREE_MEMORY, ...) passes as it is. */
-static xerr *hv_failed(const char *vm, const char *step, xerr *e)
+xerr *vm_hv_failed(const char *vm, const char *step, xerr *e)
 {
     if (!e || !xerr_is(e, XERR_INTERNAL_ERROR))
         return e;
@@ -78,7 +75,7 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
     xerr *e = vm_domain_spec(api_platform(api), as_built ? as_built : rec, &spec, &hw);
     uint32_t domid = 0;
     if (!e)
-        e = hv_failed(vm, "domain build", hv_domain_create(api_hv(api), &spec, &domid));
+        e = vm_hv_failed(vm, "domain build", hv_domain_create(api_hv(api), &spec, &domid));
     spec_free(&spec);
     xv_free(as_built); /* the spec's strings were its */
     /* what the VM got at its first start (or at the first after its version was
@@ -87,7 +84,7 @@ xerr *vm_build_domain(struct api *api, const char *vm, const xv *rec, bool pause
     vhw_free(hw);
     if (e)
         return e;
-    if (!paused && (e = hv_failed(vm, "domain unpause", hv_domain_unpause(api_hv(api), domid))) != NULL) {
+    if (!paused && (e = vm_hv_failed(vm, "domain unpause", hv_domain_unpause(api_hv(api), domid))) != NULL) {
         xerr *de = hv_domain_destroy(api_hv(api), domid);
         if (de) {
             _cleanup_free_ char *why = xerr_str(de);
@@ -116,7 +113,7 @@ static xerr *destroy_domain(struct api *api, const char *vm, int64_t domid)
     struct hv_domain_info di;
     if (!hv_domain_info(api_hv(api), (uint32_t)domid, &di))
         return NULL; /* already gone */
-    return hv_failed(vm, "domain destroy", hv_domain_destroy(api_hv(api), (uint32_t)domid));
+    return vm_hv_failed(vm, "domain destroy", hv_domain_destroy(api_hv(api), (uint32_t)domid));
 }
 
 xerr *vm_reboot_in_place(struct api *api, const char *vm, xv *rec, xv **updates)
@@ -325,7 +322,7 @@ static xerr *save_suspended(struct api *api, const char *vm, const char *uuid, i
         return xerr_internal("VM %s: its domain vanished while it suspended", vm);
     if (reason != HV_SHUTDOWN_SUSPEND)
         return xerr_internal("VM %s: the guest stopped (reason %d) instead of suspending", vm, reason);
-    xerr *e = vm_save_image(api, uuid, (uint32_t)domid);
+    xerr *e = vm_save_image(api, vm, uuid, (uint32_t)domid);
     if (!e)
         return NULL;
     xerr *re = hv_domain_resume_in_place(api_hv(api), (uint32_t)domid);
@@ -358,7 +355,7 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
     else if (fallback && ps != VM_POWER_STATE_RUNNING)
         ask = false; /* a paused or suspended guest cannot answer: straight to hard */
     else if (domid > 0)
-        e = hv_failed(vm, kind == CLEAN_SUSPEND ? "suspend request" : "shutdown request",
+        e = vm_hv_failed(vm, kind == CLEAN_SUSPEND ? "suspend request" : "shutdown request",
                       hv_domain_request_shutdown(api_hv(api), (uint32_t)domid, requests[kind]));
     int reason = -1;
     api_task_progress(ctx, 0.2);
@@ -477,8 +474,8 @@ static xerr *pause_op(struct api_ctx *ctx, const char *vm, bool pause)
          * the domain is no longer running (found by the kill -9 soak) */
         e = bad_power_state(vm, VM_POWER_STATE_RUNNING, VM_POWER_STATE_HALTED);
     else
-        e = pause ? hv_failed(vm, "domain pause", hv_domain_pause(api_hv(ctx->api), domid))
-                  : hv_failed(vm, "domain unpause", hv_domain_unpause(api_hv(ctx->api), domid));
+        e = pause ? vm_hv_failed(vm, "domain pause", hv_domain_pause(api_hv(ctx->api), domid))
+                  : vm_hv_failed(vm, "domain unpause", hv_domain_unpause(api_hv(ctx->api), domid));
     if (!e) {
         updates = xv_struct();
         dm_set(updates, DMF_VM_power_state,

@@ -172,6 +172,8 @@ static void receive(struct api *api, const char *path, const char *session, int 
         xv_free(as_built);
         vhw_free(hw);
         built = !e;
+        if (!e)
+            e = hv_fault(api_hv(api), "migrate-receive");
     }
     char line[64];
     if (!e) {
@@ -351,11 +353,18 @@ static xerr *migrate_out(struct api_ctx *ctx, const char *vm, const xv *rec, con
     if (!e)
         e = hv_domain_request_shutdown(api_hv(api), domid, "suspend");
     int reason = -1;
-    if (!e)
+    if (!e) {
         e = vm_wait_guest(ctx, vm, domid, &reason);
+        /* a request the guest never took is taken back (as clean_op does), or it
+         * would suspend later a VM recorded Running */
+        if (e && (xerr_is(e, XERR_VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT) || xerr_is(e, XERR_TASK_CANCELLED)))
+            hv_domain_cancel_shutdown(api_hv(api), domid);
+    }
     if (!e && reason != HV_SHUTDOWN_SUSPEND)
         e = xerr_internal("the guest stopped (reason %d) instead of suspending", reason);
     suspended = !e;
+    if (!e)
+        e = hv_fault(api_hv(api), "migrate-send");
     if (!e)
         e = stream_image(ctx, c, domid, (uint64_t)dm_get_int(rec, DMF_VM_memory_static_max));
     if (!e)

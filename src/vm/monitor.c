@@ -152,7 +152,7 @@ static xerr *guest_stopped(struct api *api, const char *vm, const xv *seen, cons
                  action_names[action]);
         if (suspend) {
             /* the guest suspended itself: keep its state, or let it run on */
-            e = vm_save_image(api, dm_get_str(rec, DMF_VM_uuid), di->domid);
+            e = vm_save_image(api, vm, dm_get_str(rec, DMF_VM_uuid), di->domid);
             if (e) {
                 xerr *re = hv_domain_resume_in_place(api_hv(api), di->domid);
                 if (re) {

@@ -114,6 +114,11 @@ xerr *vm_run_on(struct api *api, const char *host, const char *method, const cha
  * Cancellable (task.cancel); times out per shutdown-ack-timeout and
  * clean-shutdown-timeout. */
 xerr *vm_wait_guest(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason);
+/* The hypervisor's own failure (src/xen's INTERNAL_ERROR) at a step of the VM's
+ * operation, as the client gets it: the declared HYPERVISOR_OPERATION_FAILED [vm,
+ * step, message]; NULL and declared errors (HOST_NOT_ENOUGH_FREE_MEMORY, ...) pass
+ * as they are.  Takes e. */
+xerr *vm_hv_failed(const char *vm, const char *step, xerr *e);
 xerr *vm_register_lifecycle(struct api *api);
 /* Build and start the VM's domain on this host; used by start, reboot and the
  * monitor's restart actions.  Returns the updates to record. */
@@ -135,7 +140,7 @@ void vm_apply_pending_upgrade(const char *vm, const xv *rec, xv *updates);
 
 /* ---- the suspend image (image.c) ---- */
 /* Save the domain (shut down for suspend) as the VM's suspend image. */
-xerr *vm_save_image(struct api *api, const char *uuid, uint32_t domid);
+xerr *vm_save_image(struct api *api, const char *vm, const char *uuid, uint32_t domid);
 /* Restore the VM's domain from its image (DOMAIN_STREAM_INVALID when there is none
  * or it is damaged), unpause it unless paused, remove the image; *updates gets the
  * new domain's fields. */

@@ -91,9 +91,7 @@ xerr *hv_host_info(struct hv *hv, struct hv_host_info *out)
     return hv->ops->host_info(hv->state, out);
 }
 
-/* The failure the backend injects at a step (the simulator's fault injection,
- * simfault.c, which lists the steps), if any. */
-static xerr *fault(struct hv *hv, const char *step)
+xerr *hv_fault(struct hv *hv, const char *step)
 {
     return hv->ops->fault ? hv->ops->fault(hv->state, step) : NULL;
 }
@@ -160,7 +158,7 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     if (tr.failed)
         e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid, tr.failed);
     if (!e)
-        e = fault(hv, "xenstore-tree");
+        e = hv_fault(hv, "xenstore-tree");
     for (int attempt = 0; attempt < 10 && !e && !committed; attempt++) {
         free(tr.failed);
         tr.failed = NULL;
@@ -222,7 +220,7 @@ xerr *hv_domain_create(struct hv *hv, const struct hv_domain_spec *spec, uint32_
     if (spec->hvm && (!spec->machine || !*spec->machine))
         return xerr_internal("VM %s: an HVM domain needs its hardware's machine type", spec->uuid);
     struct hv_build b = {0};
-    xerr *e = fault(hv, "build");
+    xerr *e = hv_fault(hv, "build");
     if (!e)
         e = hv->ops->build(hv->state, spec, &b);
     if (e)
@@ -239,11 +237,11 @@ static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, con
     xerr *e = write_domain_tree(hv, b.domid, spec, &b);
     bool introduced = false;
     if (!e)
-        e = fault(hv, "introduce");
+        e = hv_fault(hv, "introduce");
     if (!e && !(introduced = xs_introduce_domain(hv->xs, b.domid, b.store_mfn, b.store_evtchn)))
         e = xerr_internal("xenstore refused to introduce domain %" PRIu32 ": %s", b.domid,
                           strerror(errno));
-    if (!e && spec->hvm && hv->ops->device_model && !(e = fault(hv, "device-model"))) {
+    if (!e && spec->hvm && hv->ops->device_model && !(e = hv_fault(hv, "device-model"))) {
         char **argv = hv_dm_argv(b.domid, spec);
         e = hv->ops->device_model(hv->state, b.domid, argv);
         hv_strv_free(argv);
@@ -302,7 +300,9 @@ xerr *hv_domain_save(struct hv *hv, uint32_t domid, int fd)
     unsigned len = 0;
     _cleanup_free_ char *name = xs_read(hv->xs, XBT_NULL, path, &len);
     _cleanup_free_ char *id = identity_text(hv->ops->name, di.uuid, name ? name : "", di.hvm);
-    xerr *e = hv_stream_put_header(fd);
+    xerr *e = hv_fault(hv, "save");
+    if (!e)
+        e = hv_stream_put_header(fd);
     if (!e)
         e = hv_stream_put(fd, "IDEN", id, strlen(id));
     if (!e)
@@ -352,7 +352,10 @@ xerr *hv_domain_restore(struct hv *hv, const struct hv_domain_spec *spec, int fd
     if ((e = hv->ops->restore(hv->state, spec, fd, &b)) != NULL)
         return e;
     uint64_t n = 0;
-    e = hv_stream_next(fd, "END ", 0, &n);
+    /* (the fault after the backend's restore: its domain exists and must go) */
+    e = hv_fault(hv, "restore");
+    if (!e)
+        e = hv_stream_next(fd, "END ", 0, &n);
     if (!e)
         e = hv_stream_check_sum(fd, "END ", HV_STREAM_SUM_INIT);
     if (e) {
@@ -379,13 +382,13 @@ xerr *hv_domain_resume_in_place(struct hv *hv, uint32_t domid)
 
 xerr *hv_domain_pause(struct hv *hv, uint32_t domid)
 {
-    xerr *e = fault(hv, "pause");
+    xerr *e = hv_fault(hv, "pause");
     return e ? e : hv->ops->pause(hv->state, domid);
 }
 
 xerr *hv_domain_unpause(struct hv *hv, uint32_t domid)
 {
-    xerr *e = fault(hv, "unpause");
+    xerr *e = hv_fault(hv, "unpause");
     return e ? e : hv->ops->unpause(hv->state, domid);
 }
 
@@ -393,7 +396,7 @@ xerr *hv_domain_request_shutdown(struct hv *hv, uint32_t domid, const char *reas
 {
     char path[96];
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
-    xerr *e = fault(hv, strcmp(reason, "suspend") == 0 ? "request-suspend" : "request-shutdown");
+    xerr *e = hv_fault(hv, strcmp(reason, "suspend") == 0 ? "request-suspend" : "request-shutdown");
     if (e)
         return e;
     if (!xs_write(hv->xs, XBT_NULL, path, reason, strlen(reason)))
@@ -446,7 +449,7 @@ xerr *hv_domain_destroy(struct hv *hv, uint32_t domid)
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/vm", domid);
     char *vm = xs_read(hv->xs, XBT_NULL, path, &len);
     const char *uuid = vm && str_startswith(vm, "/vm/") ? vm + 4 : NULL;
-    xerr *e = fault(hv, "destroy");
+    xerr *e = hv_fault(hv, "destroy");
     if (!e)
         e = hv->ops->destroy(hv->state, domid);
     if (!e) {

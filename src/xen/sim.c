@@ -305,7 +305,9 @@ static void guest_shutdown(struct sim *s, uint32_t domid, int reason)
     persist(s, snap, gen);
     if (changed) {
         log_info("simulator: domain %" PRIu32 " shut down (reason %d)", domid, reason);
-        release(s, domid);
+        /* xenstored keeps it until it dies: a domain resumed in place after a
+         * failed save goes on with its connection and its own nodes */
+        xsd_domain_shutdown(s->xsd, domid);
     }
 }
 

@@ -1,5 +1,5 @@
 /* The simulator's fault injection (issue 15): a step of a domain's build, pause,
- * shutdown or suspend fails on demand, so that tests see what the toolstack leaves
+ * shutdown, suspend, resume or migration fails on demand, so that tests see what the toolstack leaves
  * when the hypervisor fails under it.
  *
  * The faults are a file, sim-state-dir/fault, one "STEP COUNT" line per armed step,
@@ -20,9 +20,16 @@
  *   request-shutdown writing control/shutdown (poweroff, reboot, halt)
  *   request-suspend  writing control/shutdown = suspend
  *   destroy          before the backend destroys the domain
- * Save, restore and migration (hv_domain_save / hv_domain_restore and the pool
- * migration stream, not here yet): add their steps to `steps` below and call
- * fault(hv, "save") etc. in hv.c where each begins; nothing else is needed. */
+ *   save             (suspend, migration's source) the guest has suspended, nothing
+ *                    of its stream is written
+ *   restore          (resume, migration's destination) the backend has restored the
+ *                    domain from the stream, its END not read, its tree not written
+ *   migrate-send     the source's guest has suspended, the destination is connected,
+ *                    nothing is streamed (src/vm/migrate.c)
+ *   migrate-receive  the destination has restored the domain (paused), the source
+ *                    not yet told READY
+ * A new step: add it to `steps` below and call hv_fault(hv, "step") where it
+ * begins; nothing else is needed. */
 #include "simfault.h"
 #include "xenbe.h"
 
@@ -41,6 +48,7 @@
 static const char *const steps[] = {
     "build", "xenstore-tree", "introduce", "device-model", "unpause",
     "pause", "request-shutdown", "request-suspend", "destroy",
+    "save", "restore", "migrate-send", "migrate-receive",
 };
 
 #define NSTEPS (sizeof(steps) / sizeof(steps[0]))

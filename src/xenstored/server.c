@@ -55,6 +55,9 @@ static void accept_on(struct xsd *x, int lfd, struct dom *d)
     }
 }
 
+/* In released[], a domain that only shut down (its watch fires, it stays). */
+#define SHUTDOWN_ONLY 0x80000000u
+
 /* Take what other threads asked for; true if the server must stop. */
 static bool take_wakeups(struct xsd *x)
 {
@@ -69,7 +72,10 @@ static bool take_wakeups(struct xsd *x)
     x->nreleased = x->capreleased = 0;
     pthread_mutex_unlock(&x->lock);
     for (size_t i = 0; i < n; i++)
-        dom_release(x, rel[i]);
+        if (rel[i] & SHUTDOWN_ONLY)
+            fire_special(x, "@releaseDomain");
+        else
+            dom_release(x, rel[i]);
     if (n)
         save_now(x);
     free(rel);
@@ -298,14 +304,24 @@ void xsd_stop(struct xsd *x)
     teardown(x);
 }
 
-void xsd_domain_released(struct xsd *x, unsigned domid)
+static void notice(struct xsd *x, unsigned what)
 {
     pthread_mutex_lock(&x->lock);
     if (x->nreleased == x->capreleased) {
         x->capreleased = x->capreleased ? x->capreleased * 2 : 8;
         x->released = xrealloc(x->released, x->capreleased * sizeof(*x->released));
     }
-    x->released[x->nreleased++] = domid;
+    x->released[x->nreleased++] = what;
     pthread_mutex_unlock(&x->lock);
     wake(x);
+}
+
+void xsd_domain_released(struct xsd *x, unsigned domid)
+{
+    notice(x, domid);
+}
+
+void xsd_domain_shutdown(struct xsd *x, unsigned domid)
+{
+    notice(x, domid | SHUTDOWN_ONLY);
 }

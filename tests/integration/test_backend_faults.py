@@ -1,6 +1,6 @@
 """The simulated hypervisor fails under the daemon.  `xenapid --sim-fault STEP[:COUNT]`
 (src/xen/simfault.c) makes the next COUNT passes through a step of a domain's build,
-pause, shutdown or suspend fail.  For each step: the client gets the declared
+pause, shutdown, suspend or resume fail (a migration's steps: test_migrate_faults.py).  For each step: the client gets the declared
 HYPERVISOR_OPERATION_FAILED naming the VM and the step; no half-built domain, xenstore
 tree or device model file is left; the VM's record agrees with the simulator's
 domains (power state, domid, nothing in current_operations); and once the fault is
@@ -69,7 +69,15 @@ class BackendFaults(SharedDaemonTest):
     def assertConsistent(self, vm, state):
         """The record says state and agrees with the domains; nothing is left of the
         domains the simulator does not have (trees, guest sockets, device model files)."""
-        wait_until(lambda: not self.disagreements(vm), timeout=10, what="the record to agree with the domains")
+        left = []
+
+        def agree():
+            left[:] = self.disagreements(vm)
+            return not left
+        try:
+            wait_until(agree, timeout=10, what="the record to agree with the domains")
+        except AssertionError:
+            self.fail("after 10 s the record still disagrees with the domains: %s" % left)
         self.assertPowerState(self.x, vm, state)
         live = set(sim_list(self.d))
         listed = self.d.xenstore("list", "/local/domain").stdout.split()
@@ -239,7 +247,51 @@ class BackendFaults(SharedDaemonTest):
         self.x.VM.suspend(vm)
         self.assertConsistent(vm, "Suspended")
         self.arm("introduce")
-        self.assertFails("introduce", "domain build", self.x.VM.resume, vm, False, False)
+        self.assertFails("introduce", "domain restore", self.x.VM.resume, vm, False, False)
+        self.assertConsistent(vm, "Suspended")
+        self.x.VM.resume(vm, False, False)
+        self.assertConsistent(vm, "Running")
+
+    def test_suspend_save(self):
+        """The guest suspended, its image cannot be written: the guest runs on in the
+        same domain (its state going on), and no image is left."""
+        vm = self.running(name="sus-save")
+        domid = self.x.VM.get_domid(vm)
+        self.arm("save")
+        self.assertFails("save", "domain save", self.x.VM.suspend, vm)
+        self.assertConsistent(vm, "Running")
+        self.assertEqual(self.x.VM.get_domid(vm), domid)
+        self.assertEqual(sim_list(self.d)[int(domid)][1], "running")
+        self.assertEqual(self.images(), [], "an image of a failed save is left")
+        self.x.VM.suspend(vm)
+        self.assertConsistent(vm, "Suspended")
+        self.assertEqual(len(self.images()), 1)
+        self.x.VM.resume(vm, False, False)
+        self.assertConsistent(vm, "Running")
+
+    def images(self):
+        d = os.path.join(os.path.dirname(self.d.options["db-path"]), "suspend")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def test_resume_restore(self):
+        """The backend restored the domain, then the restore fails: the domain goes,
+        the VM stays Suspended with its image, and the next resume continues it."""
+        vm = self.running(name="resume-restore")
+        self.x.VM.suspend(vm)
+        self.assertConsistent(vm, "Suspended")
+        self.arm("restore")
+        self.assertFails("restore", "domain restore", self.x.VM.resume, vm, False, False)
+        self.assertConsistent(vm, "Suspended")
+        self.assertEqual(len(self.images()), 1, "the image went with the failed resume")
+        self.x.VM.resume(vm, False, False)
+        self.assertConsistent(vm, "Running")
+        self.assertEqual(self.images(), [])
+
+    def test_resume_unpause(self):
+        vm = self.running(name="resume-unpause")
+        self.x.VM.suspend(vm)
+        self.arm("unpause")
+        self.assertFails("unpause", "domain unpause", self.x.VM.resume, vm, False, False)
         self.assertConsistent(vm, "Suspended")
         self.x.VM.resume(vm, False, False)
         self.assertConsistent(vm, "Running")
