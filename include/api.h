@@ -44,6 +44,7 @@ struct api_ctx {
     bool local_root;             /* the transport proved the caller is root on this host */
     struct api_wait *wait;       /* NULL: a call that waits blocks its thread */
     enum api_wire wire;          /* API_WIRE_NONE but for a call answered at once */
+    struct api_records **records; /* see api_peer.records */
 };
 
 struct platform;
@@ -102,11 +103,23 @@ struct api_peer {
                                   * by src/pool, or a call made inside the daemon): the
                                   * session parameter is not checked */
     enum api_wire wire;          /* the answer's wire, if the result may be its bytes */
+    struct api_records **records; /* non-NULL: the caller takes a map of records (every
+                                  * get_all_records) as a stream here, *result NULL */
 };
+
+/* ---- big results, a member at a time ----
+ * api_records gives the members of a map result (ref -> record) one by one, read from one
+ * snapshot of the store, so that the whole map is never in memory: the caller writes
+ * each as it comes.  An error ends it (what came before stays valid). */
+struct api_records;
+/* The next member (caller frees *key and *val); *val NULL after the last. */
+xerr *api_records_next(struct api_records *s, char **key, xv **val);
+void api_records_free(struct api_records *s);
 
 /* The entry point.  params: an XV_ARRAY (owned by the caller).  On success returns
  * the result (caller frees; the empty string for void, as xapi sends it); a parked
- * call (peer->wait->parked) returns NULL with *result NULL. */
+ * call (peer->wait->parked) returns NULL with *result NULL, and so does a call that
+ * answered with a stream (*peer->records set). */
 xerr *api_call(struct api *api, const char *method, const xv *params, const struct api_peer *peer,
                xv **result);
 /* True for calls that only read or write the database (the generic accessors, Async

@@ -44,6 +44,16 @@ xerr *db_read_field(struct db *db, const struct dm_class *c, const char *ref,
                     const struct dm_field *f, xv **out);
 xerr *db_read_refs(struct db *db, const struct dm_class *c, xv **out);        /* array */
 xerr *db_read_all_records(struct db *db, const struct dm_class *c, xv **out); /* ref -> record */
+/* Every record of a class, one at a time, from one read snapshot: what get_all_records
+ * streams, so that the whole table is never in memory at once.  A cursor has a store
+ * connection of its own, not one of the reader pool: a cursor that a slow client
+ * drains holds nothing that other calls wait for.  (The snapshot it reads keeps the
+ * WAL from being checkpointed past it while it is open: close it soon.) */
+struct db_cursor;
+xerr *db_cursor_open(struct db *db, const struct dm_class *c, struct db_cursor **out);
+/* The next record and its ref (caller frees both); *rec NULL after the last. */
+xerr *db_cursor_next(struct db_cursor *cur, char **ref, xv **rec);
+void db_cursor_close(struct db_cursor *cur);
 /* UUID_INVALID [class, uuid] when no object has it. */
 xerr *db_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, char **ref);
 /* The refs of the objects whose (scalar) field equals value. */

@@ -28,6 +28,15 @@ void wire_xmlrpc_write_response(buf *b, const xv *value);
 xerr *wire_json_parse(const char *text, size_t len, xv **out);
 void wire_json_write(buf *b, const xv *v);
 
+/* ---- a map written a member at a time (a streamed result) ----
+ * The same bytes as the writers above give for the whole: an XML-RPC response
+ * wire_xmlrpc_write_response(wire_success(map)) is the map head, each member, the map
+ * tail; a JSON object is '{', each member (a comma before all but the first), '}'. */
+void wire_xmlrpc_write_map_head(buf *b);
+void wire_xmlrpc_write_member(buf *b, const char *key, const xv *v);
+void wire_xmlrpc_write_map_tail(buf *b);
+void wire_json_write_member(buf *b, bool first, const char *key, const xv *v);
+
 /* ---- the XenAPI envelope ---- */
 /* {Status: "Success", Value: value}; takes ownership of value (NULL means void). */
 xv *wire_success(xv *value);

@@ -67,6 +67,9 @@ extern const struct dm_type api_float_type;
 /* Remove the fields that never go on the wire (dm_field.internal) from a record. */
 void api_strip_internal(const struct dm_class *c, xv *rec);
 xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result);
+/* bulk.c: every record of c (those matching expr, when not NULL), internal fields
+ * stripped: as *ctx->records when the caller offers one, else as the map in *result */
+xerr *api_all_records(struct api_ctx *ctx, const struct dm_class *c, const char *expr, xv **result);
 /* filter.c: get_all_records_where's expression, parsed once, then matched per record */
 struct filter;
 xerr *filter_parse(const char *expr, struct filter **out);

@@ -415,7 +415,8 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
 
     struct api_ctx ctx = {.api = api, .db = api->db, .method = name, .peer = peer,
                           .local_root = who && who->local_root, .wait = who ? who->wait : NULL,
-                          .wire = who && !async ? who->wire : API_WIRE_NONE};
+                          .wire = who && !async ? who->wire : API_WIRE_NONE,
+                          .records = who ? who->records : NULL};
     if (ctx.wait) {
         ctx.wait->parked = false;
         ctx.wait->answer_at = 0;
@@ -457,7 +458,8 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
     }
     for (size_t i = 0; i < nargs; i++)
         xv_free(args[i]);
-    if (!e && !(ctx.wait && ctx.wait->parked) && (!*result || (*result)->type == XV_NIL)) {
+    bool streamed = ctx.records && *ctx.records;
+    if (!e && !(ctx.wait && ctx.wait->parked) && !streamed && (!*result || (*result)->type == XV_NIL)) {
         /* void is the empty string on every wire (gen_server.ml: Rpc.String "") */
         xv_free(*result);
         *result = xv_string("");

@@ -35,12 +35,6 @@ void api_strip_internal(const struct dm_class *c, xv *rec)
             xv_struct_remove(rec, c->fields[i].name);
 }
 
-static void strip_all(const struct dm_class *c, xv *records)
-{
-    for (size_t i = 0; i < records->u.st.n; i++)
-        api_strip_internal(c, records->u.st.m[i].val);
-}
-
 xerr *api_txn_set(struct db_txn *t, const struct dm_field *f, const struct dm_class *c, const char *ref,
                   xv *value)
 {
@@ -244,44 +238,10 @@ xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args,
     }
     case GEN_GET_ALL:
         return db_read_refs(db, c, result);
-    case GEN_GET_ALL_RECORDS: {
-        xerr *e = db_read_all_records(db, c, result);
-        if (!e)
-            strip_all(c, *result);
-        return e;
-    }
-    case GEN_GET_ALL_RECORDS_WHERE: {
-        /* parsed before any record is read, as xapi: a bad expression fails on an
-         * empty table too */
-        struct filter *filter = NULL;
-        xerr *e = filter_parse(xv_str(args[0]), &filter);
-        if (e)
-            return e;
-        xv *all = NULL;
-        e = db_read_all_records(db, c, &all);
-        if (e) {
-            filter_free(filter);
-            return e;
-        }
-        xv *out = xv_struct();
-        for (size_t i = 0; i < all->u.st.n && !e; i++) {
-            bool match = false;
-            e = filter_match(filter, c, all->u.st.m[i].val, &match);
-            if (!e && match) {
-                xv_struct_append(out, all->u.st.m[i].key, all->u.st.m[i].val);
-                all->u.st.m[i].val = xv_nil();
-            }
-        }
-        xv_free(all);
-        filter_free(filter);
-        if (e) {
-            xv_free(out);
-            return e;
-        }
-        strip_all(c, out);
-        *result = out;
-        return NULL;
-    }
+    case GEN_GET_ALL_RECORDS:
+        return api_all_records(ctx, c, NULL, result);
+    case GEN_GET_ALL_RECORDS_WHERE:
+        return api_all_records(ctx, c, xv_str(args[0]), result);
     case GEN_GET_BY_UUID: {
         char *ref = NULL;
         xerr *e = db_lookup_uuid(db, c, xv_str(args[0]), &ref);

@@ -158,8 +158,7 @@ static xerr *conn_read_inverse(struct conn *c, const struct dm_class *cls, const
     return collect_refs(c, st, "inverse", out);
 }
 
-static xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls,
-                         const char *ref)
+xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls, const char *ref)
 {
     xv *rec = xv_struct();
     int col = first_col;
@@ -265,50 +264,15 @@ bool conn_exists(struct conn *c, const struct dm_class *cls, const char *ref)
     return found;
 }
 
-static xerr *conn_read_all_records(struct conn *c, const struct dm_class *cls, xv **out)
+sqlite3_stmt *conn_all_records_stmt(struct conn *c, const struct dm_class *cls)
 {
+    sqlite3_stmt *st = c->stmts[cls->index][ST_ALL_RECORDS];
+    if (st) { /* cached: no column list to make */
+        sqlite3_reset(st);
+        return st;
+    }
     _cleanup_free_ char *cols = column_list(cls);
-    sqlite3_stmt *st = conn_stmt(c, cls, ST_ALL_RECORDS, "SELECT _ref, %s FROM \"%s\" ORDER BY rowid", cols, cls->name);
-    if (!st)
-        return sql_error(c->h, "prepare get_all_records");
-    /* Collect the rows first: inverse fields need their own statements. */
-    xv *all = xv_struct();
-    bool has_inverse = false;
-    for (size_t i = 0; i < cls->nfields; i++)
-        has_inverse |= !field_stored(&cls->fields[i]);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *ref = (const char *)sqlite3_column_text(st, 0);
-        xv *rec = xv_struct();
-        int col = 1;
-        for (size_t i = 0; i < cls->nfields; i++) {
-            const struct dm_field *f = &cls->fields[i];
-            xv_struct_append_static(rec, f->name, field_stored(f) ? column_value(st, col++, f->type) : xv_array());
-        }
-        xv_struct_append(all, ref, rec);
-    }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE) {
-        xv_free(all);
-        return sql_error(c->h, "get_all_records");
-    }
-    for (size_t r = 0; has_inverse && r < all->u.st.n; r++) {
-        xv *rec = all->u.st.m[r].val;
-        for (size_t i = 0; i < cls->nfields; i++) {
-            const struct dm_field *f = &cls->fields[i];
-            xv *refs = NULL;
-            if (field_stored(f))
-                continue;
-            xerr *e = conn_read_field(c, cls, all->u.st.m[r].key, f, &refs);
-            if (e) {
-                xerr_free(e);
-                continue;
-            }
-            xv_struct_set(rec, f->name, refs);
-        }
-    }
-    *out = all;
-    return NULL;
+    return conn_stmt(c, cls, ST_ALL_RECORDS, "SELECT _ref, %s FROM \"%s\" ORDER BY rowid", cols, cls->name);
 }
 
 /* ---- the reader pool ---- */
@@ -366,15 +330,25 @@ xerr *db_read_refs(struct db *db, const struct dm_class *c, xv **out)
 
 xerr *db_read_all_records(struct db *db, const struct dm_class *c, xv **out)
 {
-    if (db->remote)
-        return remote_read_all_records(db, c, out);
-    struct conn *r = db_reader_get(db);
-    /* one read transaction, so the records agree with each other */
-    sql_exec(r->h, "BEGIN");
-    xerr *e = conn_read_all_records(r, c, out);
-    sql_exec(r->h, "COMMIT");
-    db_reader_put(db, r);
-    return e;
+    *out = NULL;
+    struct db_cursor *cur;
+    xerr *e = db_cursor_open(db, c, &cur);
+    if (e)
+        return e;
+    xv *all = xv_struct();
+    char *ref;
+    xv *rec;
+    while (!(e = db_cursor_next(cur, &ref, &rec)) && rec) {
+        xv_struct_append(all, ref, rec);
+        free(ref);
+    }
+    db_cursor_close(cur);
+    if (e) {
+        xv_free(all);
+        return e;
+    }
+    *out = all;
+    return NULL;
 }
 
 xerr *db_lookup_uuid(struct db *db, const struct dm_class *c, const char *uuid, char **ref)
@@ -522,6 +496,7 @@ void db_close(struct db *db)
         next = c->next_free;
         conn_close(c);
     }
+    cursor_conns_close(db);
     conn_close(db->writer);
     recache_free(db->recache);
     pthread_mutex_destroy(&db->write_lock);

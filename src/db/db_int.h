@@ -46,6 +46,9 @@ struct db {
     void *commit_hook_ctx;
     /* serialised records (recache.c); NULL when it keeps none */
     struct recache *recache;
+    /* idle connections of cursors (cursor.c), under pool_lock */
+    struct conn *idle_cursors;
+    int nidle_cursors;
     /* a member's store (remote.c): every operation goes to the master */
     db_remote_fn remote;
     void *remote_ctx;
@@ -123,6 +126,13 @@ xerr *conn_lookup_field(struct conn *c, const struct dm_class *cls, const struct
                         const xv *value, xv **refs);
 xerr *conn_read_refs(struct conn *c, const struct dm_class *cls, xv **out);
 bool conn_exists(struct conn *c, const struct dm_class *cls, const char *ref);
+/* The record in st's current row, its stored fields from column first_col on (in field
+ * order), its inverse fields read on c. */
+xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls, const char *ref);
+/* The ST_ALL_RECORDS statement: _ref, then the stored fields, in rowid order. */
+sqlite3_stmt *conn_all_records_stmt(struct conn *c, const struct dm_class *cls);
+/* cursor.c: the idle connections of cursors closed (db_close) */
+void cursor_conns_close(struct db *db);
 
 xerr *schema_apply(struct db *db, sqlite3 *h);
 struct conn *db_reader_get(struct db *db);

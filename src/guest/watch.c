@@ -127,28 +127,37 @@ static void follow(struct guest_watch *g, const char *vm, uint32_t domid)
     }
 }
 
-/* Every VM record as it is now: at the start, and when events were lost. */
+/* Every VM record as it is now: at the start, and when events were lost.  Read a
+ * record at a time: with thousands of VMs the whole table would be a big heap. */
 static xerr *follow_all(struct guest_watch *g)
 {
-    xv *all = NULL;
-    xerr *e = db_read_all_records(api_db(g->api), DMC_VM, &all);
+    struct db_cursor *cur;
+    xerr *e = db_cursor_open(api_db(g->api), DMC_VM, &cur);
     if (e)
         return e;
-    for (size_t i = 0; i < all->u.st.n; i++)
-        follow(g, all->u.st.m[i].key, domain_of(g, all->u.st.m[i].val));
-    /* and none of the VMs that are gone */
+    struct strmap *seen = strmap_new();
+    char *ref;
+    xv *rec;
+    while (!(e = db_cursor_next(cur, &ref, &rec)) && rec) {
+        follow(g, ref, domain_of(g, rec));
+        strmap_put(seen, ref, seen);
+        free(ref);
+        xv_free(rec);
+    }
+    db_cursor_close(cur);
+    /* and none of the VMs that are gone (unless the read failed midway) */
     xv *gone = xv_array();
     size_t pos = 0;
     const char *k;
     void *v;
-    while (strmap_next(g->followed, &pos, &k, &v))
-        if (!xv_struct_get(all, k))
+    while (!e && strmap_next(g->followed, &pos, &k, &v))
+        if (!strmap_get(seen, k))
             xv_array_push(gone, xv_string(k));
     for (size_t i = 0; i < gone->u.arr.n; i++)
         follow(g, xv_str(gone->u.arr.v[i]), 0);
     xv_free(gone);
-    xv_free(all);
-    return NULL;
+    strmap_free(seen, NULL);
+    return e;
 }
 
 static bool on_event(void *ctx, const struct db_event *ev)

@@ -312,7 +312,35 @@ static void consume(buf *b, size_t n)
     b->p[b->len] = 0;
 }
 
-/* One response: status line, headers, Content-Length body. */
+/* A chunked body (a big answer the server streams) into body; c->in starts at it. */
+static xerr *read_chunked(struct rpc_client *c, buf *body)
+{
+    for (;;) {
+        char *eol;
+        while (!(eol = strstr(c->in.p, "\r\n")))
+            if (c->in.len > 1024 || !fill(c))
+                return xerr_internal("the server closed the connection mid-response");
+        char *end;
+        unsigned long long size = strtoull(c->in.p, &end, 16);
+        if (end == c->in.p || (*end != '\r' && *end != ';'))
+            return xerr_internal("the server sent a malformed chunk");
+        size_t head = (size_t)(eol - c->in.p) + 2;
+        if (size == 0) { /* the last chunk; no trailers come from the servers we talk to */
+            while (c->in.len < head + 2)
+                if (!fill(c))
+                    return xerr_internal("the server closed the connection mid-response");
+            consume(&c->in, head + 2);
+            return NULL;
+        }
+        while (c->in.len < head + size + 2)
+            if (!fill(c))
+                return xerr_internal("the server closed the connection mid-response");
+        buf_add(body, c->in.p + head, (size_t)size);
+        consume(&c->in, head + (size_t)size + 2);
+    }
+}
+
+/* One response: status line, headers, a Content-Length or chunked body. */
 static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
 {
     char *end;
@@ -325,22 +353,31 @@ static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
     int status = 0;
     sscanf(c->in.p, "HTTP/%*d.%*d %d", &status);
     long long clen = -1;
-    bool keep = true;
+    bool keep = true, chunked = false;
     for (char *line = strstr(c->in.p, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
         char *h = line + 2;
         if (strncasecmp(h, "Content-Length:", 15) == 0)
             clen = atoll(h + 15);
+        else if (strncasecmp(h, "Transfer-Encoding:", 18) == 0 && strcasestr(h, "chunked") &&
+                 strcasestr(h, "chunked") < strstr(h, "\r\n"))
+            chunked = true;
         else if (strncasecmp(h, "Connection:", 11) == 0 && strstr(h, "close") && strstr(h, "close") < strstr(h, "\r\n"))
             keep = false;
     }
-    if (clen < 0)
+    if (clen < 0 && !chunked)
         return xerr_internal("HTTP response without Content-Length (status %d)", status);
     consume(&c->in, hlen);
-    while (c->in.len < (size_t)clen)
-        if (!fill(c))
-            return xerr_internal("the server closed the connection mid-response");
-    buf_add(body, c->in.p, (size_t)clen);
-    consume(&c->in, (size_t)clen);
+    if (chunked) {
+        xerr *e = read_chunked(c, body);
+        if (e)
+            return e;
+    } else {
+        while (c->in.len < (size_t)clen)
+            if (!fill(c))
+                return xerr_internal("the server closed the connection mid-response");
+        buf_add(body, c->in.p, (size_t)clen);
+        consume(&c->in, (size_t)clen);
+    }
     if (!keep)
         disconnect(c);
     if (status != 200)

@@ -4,6 +4,7 @@
 #include "rpc.h"
 #include "rpc_int.h"
 #include "dm_gen.h"
+#include "log.h"
 #include "wire.h"
 
 #include <string.h>
@@ -14,6 +15,9 @@ struct rpc_call {
     xv *params;                  /* XV_ARRAY */
     xv *id;                      /* JSON-RPC's id, or NULL */
     buf early;                   /* the answer to a request that did not parse */
+    bool offer;                  /* the answer may be streamed */
+    struct api_records *records; /* a streamed answer's records still to write */
+    bool first;                  /* no member written yet (JSON's commas) */
 };
 
 static void json_error(buf *out, bool v2, const xv *id, long code, const char *message, const xerr *e)
@@ -116,6 +120,110 @@ const char *rpc_call_method(const struct rpc_call *c)
     return c->method;
 }
 
+/* ---- streamed answers: the envelope around a map written member by member ---- */
+
+static void stream_head(struct rpc_call *c, buf *out)
+{
+    c->first = true;
+    if (!c->json) {
+        wire_xmlrpc_write_map_head(out);
+        return;
+    }
+    /* as the whole answer below: {"jsonrpc":"2.0","result":..,"id":..} or
+     * {"result":..,"error":null,"id":..} */
+    buf_addc(out, '{');
+    if (c->v2) {
+        xv *version = xv_string("2.0");
+        wire_json_write_member(out, true, "jsonrpc", version);
+        xv_free(version);
+        buf_addc(out, ',');
+    }
+    buf_addlit(out, "\"result\":{");
+}
+
+static void stream_tail(struct rpc_call *c, buf *out)
+{
+    if (!c->json) {
+        wire_xmlrpc_write_map_tail(out);
+        return;
+    }
+    buf_addc(out, '}');
+    xv *nil = xv_nil();
+    if (!c->v2)
+        wire_json_write_member(out, false, "error", nil);
+    wire_json_write_member(out, false, "id", c->id ? c->id : nil);
+    xv_free(nil);
+    buf_addc(out, '}');
+}
+
+/* Members until want more bytes are in out or the map ends (then its tail too):
+ * 1 when more follow, 0 at the end, -1 on an error (*err). */
+static int stream_more(struct rpc_call *c, buf *out, size_t want, xerr **err)
+{
+    size_t start = out->len;
+    while (c->records && out->len - start < want) {
+        char *key;
+        xv *val;
+        xerr *e = api_records_next(c->records, &key, &val);
+        if (e || !val) {
+            api_records_free(c->records);
+            c->records = NULL;
+            if (e) {
+                *err = e;
+                return -1;
+            }
+            stream_tail(c, out);
+            return 0;
+        }
+        if (c->json)
+            wire_json_write_member(out, c->first, key, val);
+        else
+            wire_xmlrpc_write_member(out, key, val);
+        c->first = false;
+        free(key);
+        xv_free(val);
+    }
+    return c->records ? 1 : 0;
+}
+
+void rpc_call_offer_stream(struct rpc_call *c)
+{
+    c->offer = true;
+}
+
+bool rpc_call_streaming(const struct rpc_call *c)
+{
+    return c->records != NULL;
+}
+
+int rpc_call_more(struct rpc_call *c, buf *out, size_t want)
+{
+    xerr *e = NULL;
+    int rc = stream_more(c, out, want, &e);
+    if (e) {
+        _cleanup_free_ char *why = xerr_str(e);
+        log_warn("%s: failed after part of its answer was sent, the connection is cut: %s", c->method, why);
+        xerr_free(e);
+    }
+    return rc;
+}
+
+static void answer(struct rpc_call *c, buf *out, xerr *e, xv *result);
+
+/* The first RPC_STREAM_FIRST bytes are made before any is sent: an answer that ends
+ * within them is sent whole (with its length, as any other), and an error within them
+ * is still a proper fault. */
+static void stream_start(struct rpc_call *c, buf *out)
+{
+    size_t start = out->len;
+    xerr *e = NULL;
+    stream_head(c, out);
+    if (stream_more(c, out, RPC_STREAM_FIRST, &e) < 0) {
+        out->len = start;
+        answer(c, out, e, NULL);
+    }
+}
+
 bool rpc_call_run(struct api *api, struct rpc_call *c, const struct api_peer *peer, buf *out)
 {
     if (!c->method) {
@@ -125,9 +233,21 @@ bool rpc_call_run(struct api *api, struct rpc_call *c, const struct api_peer *pe
     xv *result = NULL;
     struct api_peer who = *peer;
     who.wire = c->json ? API_WIRE_JSON : API_WIRE_XMLRPC; /* the answer is written below */
+    who.records = c->offer ? &c->records : NULL;
     xerr *e = api_call(api, c->method, c->params, &who, &result);
+    if (!e && c->records) {
+        stream_start(c, out);
+        return true;
+    }
     if (!e && !result)
         return false; /* parked */
+    answer(c, out, e, result);
+    return true;
+}
+
+/* Takes e and result. */
+static void answer(struct rpc_call *c, buf *out, xerr *e, xv *result)
+{
     if (!c->json) {
         xmlrpc_answer(out, c->method, e, result);
     } else if (e) {
@@ -144,7 +264,6 @@ bool rpc_call_run(struct api *api, struct rpc_call *c, const struct api_peer *pe
         xv_free(resp);
     }
     xerr_free(e);
-    return true;
 }
 
 void rpc_call_free(struct rpc_call *c)
@@ -155,6 +274,7 @@ void rpc_call_free(struct rpc_call *c)
     xv_free(c->params);
     xv_free(c->id);
     buf_free(&c->early);
+    api_records_free(c->records);
     free(c);
 }
 

@@ -73,6 +73,15 @@ struct rpc_call *rpc_call_parse(const char *body, size_t len, bool json);
 const char *rpc_call_method(const struct rpc_call *c);   /* NULL: already answered */
 /* False when the call parked (nothing written): run it again later. */
 bool rpc_call_run(struct api *api, struct rpc_call *c, const struct api_peer *peer, buf *out);
+/* Streamed answers (HTTP): a map of records (get_all_records) longer than
+ * RPC_STREAM_FIRST bytes is written in pieces.  Offered before rpc_call_run; after it,
+ * rpc_call_streaming says whether out is only the first piece.  rpc_call_more appends
+ * the next, about want bytes: 1 when more follow, 0 when that was the last, -1 when it
+ * failed (logged): the answer cannot be finished, the connection must be cut. */
+#define RPC_STREAM_FIRST (256u << 10)
+void rpc_call_offer_stream(struct rpc_call *c);
+bool rpc_call_streaming(const struct rpc_call *c);
+int rpc_call_more(struct rpc_call *c, buf *out, size_t want);
 void rpc_call_free(struct rpc_call *c);
 
 #endif

@@ -108,16 +108,9 @@ static void upgrade_unref(struct upgrade *u)
  * "connection: keep-alive" or "close"); else it closes (its error answers).
  * same_version: an HTTP/1.0 request is answered as 1.0 (get_return_version; some
  * of xapi's error answers say 1.1 whatever came). */
-static enum MHD_Result answer(struct req *r, unsigned status, const char *type, buf *b, bool keep,
-                              bool same_version, const char *const *hdrs)
+static enum MHD_Result queue(struct req *r, struct MHD_Response *resp, size_t len, unsigned status,
+                             const char *type, bool keep, bool same_version, const char *const *hdrs)
 {
-    size_t len = b->len;
-    char *p = b->p ? buf_steal(b) : xstrdup("");
-    struct MHD_Response *resp = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
-    if (!resp) {
-        free(p);
-        return MHD_NO;
-    }
     enum MHD_ResponseFlags flags = MHD_RF_NONE;
     if (same_version && r->http10)
         flags |= MHD_RF_HTTP_1_0_SERVER; /* 1.0, and keep-alive only when asked */
@@ -139,6 +132,85 @@ static enum MHD_Result answer(struct req *r, unsigned status, const char *type, 
     return rc;
 }
 
+static enum MHD_Result answer(struct req *r, unsigned status, const char *type, buf *b, bool keep,
+                              bool same_version, const char *const *hdrs)
+{
+    size_t len = b->len;
+    char *p = b->p ? buf_steal(b) : xstrdup("");
+    struct MHD_Response *resp = MHD_create_response_from_buffer(len, p, MHD_RESPMEM_MUST_FREE);
+    if (!resp) {
+        free(p);
+        return MHD_NO;
+    }
+    return queue(r, resp, len, status, type, keep, same_version, hdrs);
+}
+
+/* ---- streamed answers (a big get_all_records): written as the client takes them,
+ * chunked (HTTP/1.0: up to the end of the connection), a piece at a time made on the
+ * thread that sends it; a failure midway cuts the connection, so that what the
+ * client has is no valid answer ---- */
+#define STREAM_PIECE (64u << 10)
+
+struct stream_out {              /* the response's: freed with it */
+    struct rpc_server *srv;
+    struct conn *conn;           /* valid while the library asks for bytes */
+    struct rpc_call *call;
+    buf pending;                 /* made, not yet handed to the library */
+    size_t off;
+    bool end;                    /* pending holds the last piece */
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *p, size_t max)
+{
+    (void)pos;
+    struct stream_out *s = cls;
+    if (s->off == s->pending.len) {
+        if (s->end)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        buf_reset(&s->pending);
+        s->off = 0;
+        int rc = rpc_call_more(s->call, &s->pending, STREAM_PIECE);
+        if (rc < 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        s->end = rc == 0;
+        if (s->conn) /* each piece has its own time to be taken */
+            conns_sending(s->srv->conns, s->conn, s->pending.len);
+        if (s->off == s->pending.len)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    size_t n = s->pending.len - s->off < max ? s->pending.len - s->off : max;
+    memcpy(p, s->pending.p + s->off, n);
+    s->off += n;
+    return (ssize_t)n;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream_out *s = cls;
+    rpc_call_free(s->call);
+    buf_free(&s->pending);
+    free(s);
+}
+
+/* The call's answer so far is in r->out: the response takes it and the call over. */
+static enum MHD_Result answer_stream(struct req *r, const char *type, const char *const *hdrs)
+{
+    struct stream_out *s = xcalloc(1, sizeof(*s));
+    s->srv = r->srv;
+    s->conn = r->conn;
+    s->call = r->call;
+    r->call = NULL;
+    s->pending = r->out;
+    buf_init(&r->out);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_PIECE, stream_read, s, stream_free);
+    if (!resp) {
+        stream_free(s);
+        return MHD_NO;
+    }
+    return queue(r, resp, s->pending.len, MHD_HTTP_OK, type, true, true, hdrs);
+}
+
 /* Our own refusals (too large, no length, stopping): xapi's error form, closing. */
 static enum MHD_Result answer_text(struct req *r, unsigned status, const char *text)
 {
@@ -153,7 +225,10 @@ static enum MHD_Result answer_call(struct req *r)
 {
     static const char *const cors[] = {"Access-Control-Allow-Origin", "*", "Access-Control-Allow-Headers",
                                        "X-Requested-With", NULL};
-    return answer(r, MHD_HTTP_OK, r->json ? "application/json" : "text/xml", &r->out, true, true, cors);
+    const char *type = r->json ? "application/json" : "text/xml";
+    if (r->call && rpc_call_streaming(r->call))
+        return answer_stream(r, type, cors);
+    return answer(r, MHD_HTTP_OK, type, &r->out, true, true, cors);
 }
 
 /* An answer decided from the request line, given once the request is whole. */
@@ -305,6 +380,7 @@ static enum MHD_Result dispatch(struct req *r)
         return MHD_YES;
     }
     r->call = rpc_call_parse(r->body.p ? r->body.p : "", r->body.len, r->json);
+    rpc_call_offer_stream(r->call);
     buf_free(&r->body);
     const char *method = rpc_call_method(r->call);
     r->quick = !method || api_call_is_quick(srv->api, method);

@@ -390,14 +390,8 @@ void wire_json_write(buf *b, const xv *v)
         break;
     case XV_STRUCT:
         buf_addc(b, '{');
-        for (size_t i = 0; i < v->u.st.n; i++) {
-            if (i)
-                buf_addc(b, ',');
-            buf_addc(b, '"');
-            buf_add_json(b, v->u.st.m[i].key, strlen(v->u.st.m[i].key));
-            buf_adds(b, "\":");
-            wire_json_write(b, v->u.st.m[i].val);
-        }
+        for (size_t i = 0; i < v->u.st.n; i++)
+            wire_json_write_member(b, i == 0, v->u.st.m[i].key, v->u.st.m[i].val);
         buf_addc(b, '}');
         break;
     case XV_RAW_JSON:
@@ -408,4 +402,14 @@ void wire_json_write(buf *b, const xv *v)
         buf_addlit(b, "null");
         break;
     }
+}
+
+void wire_json_write_member(buf *b, bool first, const char *key, const xv *v)
+{
+    if (!first)
+        buf_addc(b, ',');
+    buf_addc(b, '"');
+    buf_add_json(b, key, strlen(key));
+    buf_adds(b, "\":");
+    wire_json_write(b, v);
 }

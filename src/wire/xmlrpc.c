@@ -407,13 +407,8 @@ void wire_xmlrpc_write_value(buf *b, const xv *v)
         break;
     case XV_STRUCT:
         buf_addlit(b, "<value><struct>");
-        for (size_t i = 0; i < v->u.st.n; i++) {
-            buf_addlit(b, "<member><name>");
-            buf_add_xml(b, v->u.st.m[i].key, strlen(v->u.st.m[i].key));
-            buf_addlit(b, "</name>");
-            wire_xmlrpc_write_value(b, v->u.st.m[i].val);
-            buf_addlit(b, "</member>");
-        }
+        for (size_t i = 0; i < v->u.st.n; i++)
+            wire_xmlrpc_write_member(b, v->u.st.m[i].key, v->u.st.m[i].val);
         buf_addlit(b, "</struct></value>");
         break;
     case XV_RAW_XMLRPC:
@@ -424,6 +419,15 @@ void wire_xmlrpc_write_value(buf *b, const xv *v)
         buf_addlit(b, "<value/>");
         break;
     }
+}
+
+void wire_xmlrpc_write_member(buf *b, const char *key, const xv *v)
+{
+    buf_addlit(b, "<member><name>");
+    buf_add_xml(b, key, strlen(key));
+    buf_addlit(b, "</name>");
+    wire_xmlrpc_write_value(b, v);
+    buf_addlit(b, "</member>");
 }
 
 void wire_xmlrpc_write_call(buf *b, const char *method, const xv *params)
@@ -444,10 +448,25 @@ void wire_xmlrpc_write_call(buf *b, const char *method, const xv *params)
     buf_adds(b, "</params></methodCall>\n");
 }
 
+#define RESPONSE_HEAD "<?xml version=\"1.0\"?>\n<methodResponse><params><param>"
+#define RESPONSE_TAIL "</param></params></methodResponse>\n"
+
 void wire_xmlrpc_write_response(buf *b, const xv *value)
 {
     buf_reserve(b, 8192); /* a record's response, at once */
-    buf_addlit(b, "<?xml version=\"1.0\"?>\n<methodResponse><params><param>");
+    buf_addlit(b, RESPONSE_HEAD);
     wire_xmlrpc_write_value(b, value);
-    buf_addlit(b, "</param></params></methodResponse>\n");
+    buf_addlit(b, RESPONSE_TAIL);
+}
+
+/* wire_success's struct, {Status: Success, Value: <the map>}, around the members */
+void wire_xmlrpc_write_map_head(buf *b)
+{
+    buf_addlit(b, RESPONSE_HEAD "<value><struct><member><name>Status</name><value>Success</value></member>"
+                  "<member><name>Value</name><value><struct>");
+}
+
+void wire_xmlrpc_write_map_tail(buf *b)
+{
+    buf_addlit(b, "</struct></value></member></struct></value>" RESPONSE_TAIL);
 }

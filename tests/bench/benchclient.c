@@ -11,7 +11,8 @@
  *                                            number, from CLIENTS connections; prints
  *                                            "calls N seconds S per_s R"
  *
- * FILE is a request body ("-" for standard input).  Any response that is not HTTP 200
+ * FILE is a request body ("-" for standard input).  Responses come with a Content-Length
+ * or chunked (the daemon streams big ones).  Any response that is not HTTP 200
  * with a XenAPI "Success" status makes it fail (exit 1, the response on stderr). */
 #include <errno.h>
 #include <netinet/in.h>
@@ -114,6 +115,37 @@ static void fill_more(int fd, struct resp *r)
     r->p[r->len] = 0;
 }
 
+/* A chunked body (a big answer the daemon streams), decoded in place: the chunks'
+ * data moved down to follow each other from r->body; r->body_len is their total. */
+static void read_chunked(int fd, struct resp *r)
+{
+    size_t at = r->body; /* the next chunk's size line */
+    r->body_len = 0;
+    for (;;) {
+        char *eol;
+        while (r->len < at + 3 || !(eol = strstr(r->p + at, "\r\n")))
+            fill_more(fd, r);
+        char *end;
+        size_t size = strtoul(r->p + at, &end, 16);
+        if (end == r->p + at)
+            die("a malformed chunk");
+        size_t data = (size_t)(eol + 2 - r->p);
+        while (r->len < data + size + 2)
+            fill_more(fd, r);
+        if (size == 0)
+            break;
+        memmove(r->p + r->body + r->body_len, r->p + data, size);
+        r->body_len += size;
+        /* what follows the chunk moves down too, so that the buffer stays compact */
+        size_t rest = r->len - (data + size + 2);
+        memmove(r->p + r->body + r->body_len, r->p + data + size + 2, rest);
+        r->len = r->body + r->body_len + rest;
+        r->p[r->len] = 0;
+        at = r->body + r->body_len;
+    }
+    r->p[r->body + r->body_len] = 0;
+}
+
 /* One request and its whole response, on a keep-alive connection.  Requests are
  * strictly sequential, so nothing is read past the response. */
 static void call(int fd, const char *body, size_t len, struct resp *r)
@@ -136,14 +168,22 @@ static void call(int fd, const char *body, size_t len, struct resp *r)
     if (sscanf(r->p, "HTTP/1.%*d %d", &status) != 1)
         die("not an HTTP response");
     const char *cl = NULL;
-    for (char *line = strstr(r->p, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n"))
+    int chunked = 0;
+    for (char *line = strstr(r->p, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
         if (strncasecmp(line + 2, "Content-Length:", 15) == 0)
             cl = line + 17;
-    if (!cl)
-        die("no Content-Length in the response");
-    r->body_len = strtoul(cl, NULL, 10);
-    while (r->len < r->body + r->body_len)
-        fill_more(fd, r);
+        if (strncasecmp(line + 2, "Transfer-Encoding: chunked\r\n", 28) == 0)
+            chunked = 1;
+    }
+    if (chunked) {
+        read_chunked(fd, r);
+    } else {
+        if (!cl)
+            die("no Content-Length in the response");
+        r->body_len = strtoul(cl, NULL, 10);
+        while (r->len < r->body + r->body_len)
+            fill_more(fd, r);
+    }
     if (status != 200)
         die("HTTP %d: %.*s", status, (int)r->body_len, r->p + r->body);
     /* the XenAPI envelope: Status comes first, so looking at the head is enough */
