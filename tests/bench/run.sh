@@ -459,22 +459,8 @@ verdict "VM.get_record http, $MANY clients: xenapid errors" "$(fig xenapid "$MAN
 verdict "VM.get_record https, $MANY clients: xenapid p99 (handshakes incl.)" "$(fig xenapid_tls "$MANY" p99_ms)" - - " ms"
 verdict "VM.get_record https, $MANY clients: xenapid errors" "$(fig xenapid_tls "$MANY" errors)" - -
 
-# ---- 10,000 VMs, and VM.get_all_records ----
-echo
-have=$("$CLIENT" "$XPORT" call "$WORK/get_all.xml" | grep -o 'OpaqueRef:[0-9a-f-]*' | wc -l)
-todo=$((NVMS - have))
-if [ $todo -gt 0 ]; then
-  "$CLIENT" "$XPORT" fill "$WORK/create.xml" $todo "$FILL_CLIENTS" |
-    awk -v c="$FILL_CLIENTS" '{ printf "filled: %d x VM.create (the record above) from %d clients in %.1f s, %d/s\n", $2, c, $4, $6 }'
-fi
-have=$("$CLIENT" "$XPORT" call "$WORK/get_all.xml" | grep -o 'OpaqueRef:[0-9a-f-]*' | wc -l)
-"$CLIENT" "$XPORT" repeat "$WORK/get_all_records.xml" 3 |
-  awk -v n="$have" -v db="$(du -h "$WORK/xenapid.db" | cut -f1)" '
-    { for (i = 1; i < NF; i += 2) v[$i] = $(i + 1)
-      printf "VM.get_all_records, %d VMs (%s database): median %.0f ms of 3 (min %.0f, max %.0f), %.1f MB, %.1f us per VM\n",
-        n, db, v["median_ms"], v["min_ms"], v["max_ms"], v["bytes"] / 1e6, 1000 * v["median_ms"] / n }'
-
-echo "xenapid peak RSS: $(awk '/^VmHWM/ { printf "%.0f MB", $2 / 1024 }' "/proc/$XPID/status")"
+# ---- 10,000 VMs: VM.get_all_records against its baseline, and peak RSS (bulk.sh) ----
+. "$BENCH/bulk.sh"
 
 # ---- a pool: VM.get_record through a member against the same call on the master ----
 # A second daemon on 127.0.0.2 (the master's HTTPS port: pool hosts share one) joins the

@@ -1,7 +1,7 @@
 /* faultshim: an LD_PRELOAD library that makes the store's file I/O fail on demand.
  *
  * For tests only: the daemon is not changed.  SQLite's unix VFS calls open64, write,
- * pwrite64, fdatasync/fsync and ftruncate64 through libc; this library interposes
+ * pwrite64, pread64, fdatasync/fsync and ftruncate64 through libc; this library interposes
  * them and, for the files whose path starts with FAULT_MATCH (the database, its
  * -wal and -journal; never -shm, which SQLite maps into memory), fails the ones the
  * control file names.
@@ -11,7 +11,8 @@
  *
  *     OPS ERRNO SKIP COUNT
  *
- * OPS: a comma-separated set of open, write, fsync, truncate (or all).
+ * OPS: a comma-separated set of open, write, fsync, truncate (or all), and read (not in
+ * all: reads of the database's pages, for a store that fails midway through a read).
  * ERRNO: ENOSPC, EIO, EROFS, EACCES, EDQUOT.
  * SKIP: let this many matching calls through first; COUNT: then fail this many
  * (-1: until the control file changes).  Counting starts afresh with each new
@@ -34,7 +35,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-enum { OP_OPEN = 1, OP_WRITE = 2, OP_FSYNC = 4, OP_TRUNCATE = 8 };
+enum { OP_OPEN = 1, OP_WRITE = 2, OP_FSYNC = 4, OP_TRUNCATE = 8, OP_READ = 16 };
 #define MAX_FD 65536
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -54,6 +55,9 @@ static int (*real_openat)(int, const char *, int, ...);
 static ssize_t (*real_write)(int, const void *, size_t);
 static ssize_t (*real_pwrite64)(int, const void *, size_t, off_t);
 static ssize_t (*real_pwrite)(int, const void *, size_t, off_t);
+static ssize_t (*real_read)(int, void *, size_t);
+static ssize_t (*real_pread64)(int, void *, size_t, off_t);
+static ssize_t (*real_pread)(int, void *, size_t, off_t);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static int (*real_ftruncate64)(int, off_t);
@@ -72,6 +76,9 @@ static void resolve(void)
     RESOLVE(write);
     RESOLVE(pwrite64);
     RESOLVE(pwrite);
+    RESOLVE(read);
+    RESOLVE(pread64);
+    RESOLVE(pread);
     RESOLVE(fsync);
     RESOLVE(fdatasync);
     RESOLVE(ftruncate64);
@@ -144,6 +151,7 @@ static void reload(void)
                  : strcmp(tok, "write") == 0    ? OP_WRITE
                  : strcmp(tok, "fsync") == 0    ? OP_FSYNC
                  : strcmp(tok, "truncate") == 0 ? OP_TRUNCATE
+                 : strcmp(tok, "read") == 0     ? OP_READ
                  : strcmp(tok, "all") == 0      ? OP_OPEN | OP_WRITE | OP_FSYNC | OP_TRUNCATE
                                                 : 0;
     f_errno = parse_errno(err);
@@ -237,6 +245,30 @@ ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
     if (is_watched(fd) && inject(OP_WRITE, "write", fd))
         return -1;
     return real_pwrite(fd, b, n, off);
+}
+
+ssize_t read(int fd, void *b, size_t n)
+{
+    READY();
+    if (is_watched(fd) && inject(OP_READ, "read", fd))
+        return -1;
+    return real_read(fd, b, n);
+}
+
+ssize_t pread64(int fd, void *b, size_t n, off_t off)
+{
+    READY();
+    if (is_watched(fd) && inject(OP_READ, "read", fd))
+        return -1;
+    return real_pread64(fd, b, n, off);
+}
+
+ssize_t pread(int fd, void *b, size_t n, off_t off)
+{
+    READY();
+    if (is_watched(fd) && inject(OP_READ, "read", fd))
+        return -1;
+    return real_pread(fd, b, n, off);
 }
 
 int fsync(int fd)

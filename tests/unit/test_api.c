@@ -20,6 +20,8 @@
 #include "unit.h"
 #include "unit_api.h"
 #include "wire.h"
+#include "rpc.h"
+#include "../../src/rpc/rpc_int.h"
 
 static char dir[64];
 static struct config *cfg;
@@ -835,6 +837,85 @@ START_TEST(test_where_table)
 }
 END_TEST
 
+
+/* ---- streamed answers: the same bytes as the whole ---- */
+
+/* The answer to body as a stream gives it: the first piece, then the rest piece by
+ * piece (want bytes each); *pieces counts them. */
+static void streamed(const char *body, bool json, size_t want, buf *out, int *pieces)
+{
+    struct rpc_call *c = rpc_call_parse(body, strlen(body), json);
+    rpc_call_offer_stream(c);
+    ck_assert(rpc_call_run(api, c, &(struct api_peer){.addr = "test"}, out));
+    *pieces = 1;
+    int rc = rpc_call_streaming(c) ? 1 : 0;
+    while (rc == 1) {
+        rc = rpc_call_more(c, out, want);
+        ck_assert_int_ge(rc, 0);
+        ++*pieces;
+    }
+    ck_assert(!rpc_call_streaming(c));
+    rpc_call_free(c);
+}
+
+START_TEST(test_stream_bytes)
+{
+    /* enough VMs that the answer passes RPC_STREAM_FIRST, with text to escape */
+    for (int i = 0; i < 300; i++) {
+        xv *rec = xv_struct(), *oc = xv_struct();
+        _cleanup_free_ char *name = xasprintf("vm-%d <&> \"é\"", i);
+        xv_struct_append(rec, "name_label", xv_string(name));
+        for (int k = 0; k < 8; k++) {
+            char key[16];
+            snprintf(key, sizeof(key), "k%d", k);
+            xv_struct_append(oc, key, xv_string("a value of some length, with ' and \\ in it"));
+        }
+        xv_struct_append(rec, "other_config", oc);
+        struct db_txn *t; /* VM.create is src/vm's, not registered here */
+        char *ref = NULL;
+        ck_assert_ptr_null(db_begin(db, &t));
+        ck_assert_ptr_null(db_end(t, api_create_object(t, DMC_VM, rec, &ref)));
+        free(ref);
+        xv_free(rec);
+    }
+    _cleanup_free_ char *xml = xasprintf("<?xml version=\"1.0\"?><methodCall><methodName>VM.get_all_records"
+                                         "</methodName><params><param><value>%s</value></param></params>"
+                                         "</methodCall>", session);
+    _cleanup_free_ char *v2 = xasprintf("{\"jsonrpc\":\"2.0\",\"method\":\"VM.get_all_records\",\"params\":[\"%s\"],"
+                                        "\"id\":{\"a\":[1]}}", session);
+    _cleanup_free_ char *v1 = xasprintf("{\"method\":\"VM.get_all_records\",\"params\":[\"%s\"],\"id\":7}", session);
+    _cleanup_free_ char *v1noid = xasprintf("{\"method\":\"VM.get_all_records\",\"params\":[\"%s\"]}", session);
+    struct { const char *body; bool json; } cases[] = {{xml, false}, {v2, true}, {v1, true}, {v1noid, true}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        buf whole, parts;
+        buf_init(&whole);
+        buf_init(&parts);
+        struct api_peer p = {.addr = "test"};
+        ck_assert(cases[i].json ? rpc_handle_jsonrpc(api, cases[i].body, strlen(cases[i].body), &p, &whole)
+                                : rpc_handle_xmlrpc(api, cases[i].body, strlen(cases[i].body), &p, &whole));
+        ck_assert_uint_gt(whole.len, RPC_STREAM_FIRST);
+        int pieces;
+        streamed(cases[i].body, cases[i].json, 4096, &parts, &pieces);
+        ck_assert_msg(pieces > 10, "case %zu: streamed in %d pieces", i, pieces);
+        ck_assert_uint_eq(parts.len, whole.len);
+        ck_assert_msg(memcmp(parts.p, whole.p, whole.len) == 0, "case %zu: the streamed bytes differ", i);
+        buf_free(&whole);
+        buf_free(&parts);
+    }
+    /* a table below RPC_STREAM_FIRST comes whole at once, as before */
+    _cleanup_free_ char *hosts = xasprintf("<?xml version=\"1.0\"?><methodCall><methodName>host.get_all_records"
+                                           "</methodName><params><param><value>%s</value></param></params>"
+                                           "</methodCall>", session);
+    buf one;
+    buf_init(&one);
+    int pieces;
+    streamed(hosts, false, 4096, &one, &pieces);
+    ck_assert_int_eq(pieces, 1);
+    ck_assert_ptr_nonnull(strstr(one.p, "</methodResponse>"));
+    buf_free(&one);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("api");
@@ -851,6 +932,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_typed_thunks);
     tcase_add_test_raise_signal(tc, test_register_twice_aborts, SIGABRT);
     tcase_add_test(tc, test_generic_fields);
+    tcase_add_test(tc, test_stream_bytes);
     suite_add_tcase(s, tc);
     tc = tcase_create("tasks");
     tcase_add_checked_fixture(tc, setup, teardown);
