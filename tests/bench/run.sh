@@ -6,8 +6,9 @@
 #   tests/bench/run.sh               VM.get_record load (1, 8, 64 keep-alive clients, then
 #                                    1,000) on the bare servers and on xenapid, over plain
 #                                    HTTP and over HTTPS; then 10,000 VMs and
-#                                    VM.get_all_records; then a two-host pool: VM.get_record
-#                                    through a member against the master (ratio); then a
+#                                    VM.get_all_records against the same records serialised
+#                                    from memory, and peak RSS (tests/bench/bulk.sh); then a
+#                                    two-host pool: VM.get_record through a member against the master (ratio); then a
 #                                    VM.pool_migrate between two pool members on
 #                                    127.0.0.1-2, against a suspend+resume and a
 #                                    start+shutdown

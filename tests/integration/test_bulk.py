@@ -143,6 +143,10 @@ class Bulk(DaemonTest):
         xs = self.d.session()
         self.sessions.append(xs)
         self.assertEqual(xs.xenapi.VM.get_all_records(), all_recs)
+        # and through xe (src/rpc/client.c reading the chunked answer)
+        r = self.d.xe("vm-list", "params=uuid", "--minimal")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(r.stdout.strip().split(",")), sorted(v["uuid"] for v in all_recs.values()))
 
     def test_jsonrpc_matches_get_record(self):
         sref = self.session_ref()
