@@ -20,7 +20,7 @@ import xmlrpc.client
 
 from harness import Daemon
 from support import FAST, DaemonTest, XenAPI, failure, http_post, wait_until
-from test_store_faults import build_shim
+from test_store_faults import build_shim, clear_fault, set_fault
 
 NVMS = 2000
 FILLERS = 4
@@ -102,15 +102,11 @@ class Bulk(DaemonTest):
         self.assertEqual(self.d.sanitizer_reports(), "", "the daemon's log holds a sanitizer report")
 
     # ---- helpers ----
-    def fault(self, spec):
-        tmp = self.ctl + ".new"
-        with open(tmp, "w") as f:
-            f.write(spec + "\n")
-        os.rename(tmp, self.ctl)
+    def fault(self, *spec):
+        set_fault(self.ctl, *spec)
 
     def clear(self):
-        if os.path.exists(self.ctl):
-            os.unlink(self.ctl)
+        clear_fault(self.ctl)
 
     def injected(self):
         return self.d.read_log().count("faultshim: ")
@@ -205,12 +201,12 @@ class Bulk(DaemonTest):
         sref = self.session_ref()
         before = self.injected()
         # past the first pieces (each page read is a few records), before the end
-        self.fault("read EIO 300 -1")
+        self.fault("read", "EIO", 300)
         with self.assertRaises(Exception) as cm:
             self.x.VM.get_all_records()
         self.assertNotIsInstance(cm.exception, XenAPI.Failure, "a partial answer read as a fault")
         self.assertGreater(self.injected(), before, "the fault did not happen")
-        self.fault("read EIO 300 -1")  # afresh
+        self.fault("read", "EIO", 300)  # afresh
         r = subprocess.run(["curl", "-s", "-S", "--max-time", "60", "-o", "/dev/null", "--data-binary",
                             json.dumps({"jsonrpc": "2.0", "method": "VM.get_all_records", "params": [sref], "id": 1}),
                             "http://127.0.0.1:%d/jsonrpc" % self.d.port], capture_output=True, text=True)
@@ -221,7 +217,7 @@ class Bulk(DaemonTest):
 
     def test_store_fails_first(self):
         before = self.injected()
-        self.fault("read EIO 0 -1")
+        self.fault("read", "EIO", 0)
         with self.assertRaises(XenAPI.Failure) as cm:
             self.x.VM.get_all_records()
         self.assertEqual(failure(cm.exception)[0], "INTERNAL_ERROR")

@@ -24,6 +24,19 @@ def build_shim(out_dir):
     return so
 
 
+def set_fault(ctl, ops, err, skip=0, count=-1):
+    """The shim's control file, replaced at once (rename): OPS ERRNO SKIP COUNT."""
+    tmp = ctl + ".new"
+    with open(tmp, "w") as f:
+        f.write("%s %s %d %d\n" % (ops, err, skip, count))
+    os.rename(tmp, ctl)
+
+
+def clear_fault(ctl):
+    if os.path.exists(ctl):
+        os.unlink(ctl)
+
+
 class StoreFaults(DaemonTest):
     @classmethod
     def setUpClass(cls):
@@ -58,14 +71,10 @@ class StoreFaults(DaemonTest):
         return d
 
     def fault(self, ops, err, skip=0, count=-1):
-        tmp = self.ctl + ".new"
-        with open(tmp, "w") as f:
-            f.write("%s %s %d %d\n" % (ops, err, skip, count))
-        os.rename(tmp, self.ctl)
+        set_fault(self.ctl, ops, err, skip, count)
 
     def clear(self):
-        if os.path.exists(self.ctl):
-            os.unlink(self.ctl)
+        clear_fault(self.ctl)
 
     def injected(self):
         return self.d.read_log().count("faultshim: ")
