@@ -115,6 +115,12 @@ struct api_records;
 /* The next member (caller frees *key and *val); *val NULL after the last. */
 xerr *api_records_next(struct api_records *s, char **key, xv **val);
 void api_records_free(struct api_records *s);
+/* The shape: NULL for a map (ref -> record, get_all_records); else the result is a
+ * struct whose first member, of this name, is an array of the stream's values (keys
+ * NULL), and whose other members api_records_rest gives after the last value
+ * (event.from from the start: its events). */
+const char *api_records_array(const struct api_records *s);
+xv *api_records_rest(struct api_records *s);   /* a struct; caller frees */
 
 /* The entry point.  params: an XV_ARRAY (owned by the caller).  On success returns
  * the result (caller frees; the empty string for void, as xapi sends it); a parked

@@ -35,7 +35,12 @@ void wire_json_write(buf *b, const xv *v);
 void wire_xmlrpc_write_map_head(buf *b);
 void wire_xmlrpc_write_member(buf *b, const char *key, const xv *v);
 void wire_xmlrpc_write_map_tail(buf *b);
+/* A member of a struct whose value is an array written an item at a time: its head,
+ * each item (wire_xmlrpc_write_value), its tail. */
+void wire_xmlrpc_write_array_member_head(buf *b, const char *key);
+void wire_xmlrpc_write_array_member_tail(buf *b);
 void wire_json_write_member(buf *b, bool first, const char *key, const xv *v);
+void wire_json_write_key(buf *b, bool first, const char *key);   /* a member's "key": */
 
 /* ---- the XenAPI envelope ---- */
 /* {Status: "Success", Value: value}; takes ownership of value (NULL means void). */

@@ -67,6 +67,13 @@ extern const struct dm_type api_float_type;
 /* Remove the fields that never go on the wire (dm_field.internal) from a record. */
 void api_strip_internal(const struct dm_class *c, xv *rec);
 xerr *generic_call(struct api_ctx *ctx, const struct method *m, xv *const *args, size_t n, xv **result);
+/* bulk.c: a call's result as a stream (api_records); who makes one fills the ops */
+struct api_records {
+    xerr *(*next)(struct api_records *s, char **key, xv **val);
+    xv *(*rest)(struct api_records *s); /* NULL: a map */
+    void (*free)(struct api_records *s);
+    const char *array;           /* see api_records_array */
+};
 /* bulk.c: every record of c (those matching expr, when not NULL), internal fields
  * stripped: as *ctx->records when the caller offers one, else as the map in *result */
 xerr *api_all_records(struct api_ctx *ctx, const struct dm_class *c, const char *expr, xv **result);

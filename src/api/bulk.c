@@ -1,27 +1,50 @@
-/* get_all_records and get_all_records_where: the records read a row at a time (a
- * db_cursor), filtered and stripped one by one, and either collected into the map
- * or, when the caller offers a stream, handed out as they come. */
+/* Streamed results (api_records), and get_all_records and get_all_records_where: the
+ * records read a row at a time (a db_cursor), filtered and stripped one by one, and
+ * either collected into the map or, when the caller offers a stream, handed out as
+ * they come. */
 #include "api_int.h"
 
 #include <string.h>
 
-struct api_records {
+xerr *api_records_next(struct api_records *s, char **key, xv **val)
+{
+    return s->next(s, key, val);
+}
+
+void api_records_free(struct api_records *s)
+{
+    if (s)
+        s->free(s);
+}
+
+const char *api_records_array(const struct api_records *s)
+{
+    return s->array;
+}
+
+xv *api_records_rest(struct api_records *s)
+{
+    return s->rest ? s->rest(s) : xv_struct();
+}
+
+struct bulk {
+    struct api_records r;        /* first: the stream is the bulk */
     const struct dm_class *c;
     struct db_cursor *cur;
     struct filter *filter;       /* get_all_records_where's, or NULL */
 };
 
-void api_records_free(struct api_records *s)
+static void bulk_free(struct api_records *r)
 {
-    if (!s)
-        return;
+    struct bulk *s = (struct bulk *)r;
     db_cursor_close(s->cur);
     filter_free(s->filter);
     free(s);
 }
 
-xerr *api_records_next(struct api_records *s, char **key, xv **val)
+static xerr *bulk_next(struct api_records *r, char **key, xv **val)
 {
+    struct bulk *s = (struct bulk *)r;
     for (;;) {
         xerr *e = db_cursor_next(s->cur, key, val);
         if (e || !*val)
@@ -43,7 +66,8 @@ xerr *api_records_next(struct api_records *s, char **key, xv **val)
 
 xerr *api_all_records(struct api_ctx *ctx, const struct dm_class *c, const char *expr, xv **result)
 {
-    struct api_records *s = xcalloc(1, sizeof(*s));
+    struct bulk *s = xcalloc(1, sizeof(*s));
+    s->r = (struct api_records){.next = bulk_next, .free = bulk_free};
     s->c = c;
     /* parsed before any record is read, as xapi: a bad expression fails on an empty
      * table too */
@@ -51,21 +75,21 @@ xerr *api_all_records(struct api_ctx *ctx, const struct dm_class *c, const char 
     if (!e)
         e = db_cursor_open(ctx->db, c, &s->cur);
     if (e) {
-        api_records_free(s);
+        bulk_free(&s->r);
         return e;
     }
     if (ctx->records) {
-        *ctx->records = s;
+        *ctx->records = &s->r;
         return NULL;
     }
     xv *all = xv_struct();
     char *key;
     xv *rec;
-    while (!(e = api_records_next(s, &key, &rec)) && rec) {
+    while (!(e = bulk_next(&s->r, &key, &rec)) && rec) {
         xv_struct_append(all, key, rec);
         free(key);
     }
-    api_records_free(s);
+    bulk_free(&s->r);
     if (e) {
         xv_free(all);
         return e;

@@ -240,6 +240,81 @@ static xv *token_string(int64_t id)
     return xv_string_take(xasprintf("%020" PRId64 ",%020d", id, 0));
 }
 
+/* event.from's members after its events: every table, subscribed or not, as 32-bit
+ * integers (xapi_event.ml folds over the whole tableset; event_types.ml writes
+ * Rpc.Int32), and the token */
+static void from_rest(struct api *api, int64_t pos, xv *r)
+{
+    xv *counts = xv_struct();
+    for (size_t i = 0; i < dm_nclasses; i++)
+        if (dm_classes[i].table)
+            xv_struct_append(counts, dm_classes[i].lname, xv_i4((int32_t)db_count(api->db, &dm_classes[i])));
+    xv_struct_append(r, "valid_ref_counts", counts);
+    xv_struct_append(r, "token", token_string(pos));
+}
+
+/* From the beginning: every current object as an add, class by class, a record at a
+ * time (a db_cursor per class), as a stream or collected. */
+struct from_start {
+    struct api_records r;        /* first: the stream is the from_start */
+    struct api *api;
+    struct subs subs;
+    int64_t pos;
+    size_t ci;                   /* the class being read */
+    struct db_cursor *cur;
+};
+
+static void from_start_free(struct api_records *r)
+{
+    struct from_start *s = (struct from_start *)r;
+    db_cursor_close(s->cur);
+    subs_clear(&s->subs);
+    free(s);
+}
+
+static xerr *from_start_next(struct api_records *r, char **key, xv **val)
+{
+    struct from_start *s = (struct from_start *)r;
+    *key = NULL;
+    *val = NULL;
+    for (;;) {
+        while (!s->cur && s->ci < dm_nclasses && !subs_has_class(&s->subs, &dm_classes[s->ci]))
+            s->ci++;
+        if (s->ci >= dm_nclasses)
+            return NULL;
+        const struct dm_class *c = &dm_classes[s->ci];
+        xerr *e = s->cur ? NULL : db_cursor_open(s->api->db, c, &s->cur);
+        char *ref = NULL;
+        xv *rec = NULL;
+        if (!e)
+            e = db_cursor_next(s->cur, &ref, &rec);
+        if (e)
+            return e;
+        if (!rec) {
+            db_cursor_close(s->cur);
+            s->cur = NULL;
+            s->ci++;
+            continue;
+        }
+        if (subs_match(&s->subs, c, ref)) {
+            api_strip_internal(c, rec);
+            *val = event_record(s->pos, FROM_TIMESTAMP, c, event_operation_name(EVENT_OPERATION_ADD), ref, rec);
+            free(ref);
+            return NULL;
+        }
+        free(ref);
+        xv_free(rec);
+    }
+}
+
+static xv *from_start_rest(struct api_records *r)
+{
+    struct from_start *s = (struct from_start *)r;
+    xv *rest = xv_struct();
+    from_rest(s->api, s->pos, rest);
+    return rest;
+}
+
 static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv **result)
 {
     struct api *api = ctx->api;
@@ -252,26 +327,25 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
     xerr *e = NULL;
 
     if (!*token) {
-        /* From the beginning: every current object as an add.  The position is
-         * taken first, so a change made while reading is delivered next time. */
-        pos = db_last_event_id(api->db);
-        events = xv_array();
-        for (size_t i = 0; i < dm_nclasses && !e; i++) {
-            const struct dm_class *c = &dm_classes[i];
-            if (!c->table || !subs_has_class(&subs, c))
-                continue;
-            xv *all = NULL;
-            e = db_read_all_records(api->db, c, &all);
-            for (size_t j = 0; !e && j < all->u.st.n; j++) {
-                if (!subs_match(&subs, c, all->u.st.m[j].key))
-                    continue;
-                api_strip_internal(c, all->u.st.m[j].val);
-                xv_array_push(events, event_record(pos, FROM_TIMESTAMP, c, event_operation_name(EVENT_OPERATION_ADD),
-                                                   all->u.st.m[j].key, all->u.st.m[j].val));
-                all->u.st.m[j].val = xv_nil();
-            }
-            xv_free(all);
+        struct from_start *s = xcalloc(1, sizeof(*s));
+        s->r = (struct api_records){.next = from_start_next, .rest = from_start_rest, .free = from_start_free,
+                                    .array = "events"};
+        s->api = api;
+        s->subs = subs;
+        /* the position is taken first, so a change made while reading is delivered
+         * next time */
+        s->pos = pos = db_last_event_id(api->db);
+        if (ctx->records) {
+            *ctx->records = &s->r;
+            return NULL;
         }
+        events = xv_array();
+        xv *ev;
+        char *none;
+        while (!(e = from_start_next(&s->r, &none, &ev)) && ev)
+            xv_array_push(events, ev);
+        s->subs = (struct subs){0}; /* back to this call, cleared below */
+        from_start_free(&s->r);
     } else if ((e = parse_token(token, &pos)) == NULL) {
         if (pos < db_first_event_id(api->db) - 1)
             e = err_events_lost();
@@ -293,17 +367,10 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
         subs_clear(&subs);
         return e;
     }
-    /* every table, subscribed or not, as 32-bit integers (xapi_event.ml folds over
-     * the whole tableset; event_types.ml writes Rpc.Int32) */
-    xv *counts = xv_struct();
-    for (size_t i = 0; i < dm_nclasses; i++)
-        if (dm_classes[i].table)
-            xv_struct_append(counts, dm_classes[i].lname, xv_i4((int32_t)db_count(api->db, &dm_classes[i])));
     subs_clear(&subs);
     xv *r = xv_struct();
     xv_struct_append(r, "events", events);
-    xv_struct_append(r, "valid_ref_counts", counts);
-    xv_struct_append(r, "token", token_string(pos));
+    from_rest(api, pos, r);
     *result = r;
     return NULL;
 }

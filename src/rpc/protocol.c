@@ -124,9 +124,12 @@ const char *rpc_call_method(const struct rpc_call *c)
 
 static void stream_head(struct rpc_call *c, buf *out)
 {
+    const char *array = api_records_array(c->records);
     c->first = true;
     if (!c->json) {
         wire_xmlrpc_write_map_head(out);
+        if (array)
+            wire_xmlrpc_write_array_member_head(out, array);
         return;
     }
     /* as the whole answer below: {"jsonrpc":"2.0","result":..,"id":..} or
@@ -139,10 +142,28 @@ static void stream_head(struct rpc_call *c, buf *out)
         buf_addc(out, ',');
     }
     buf_addlit(out, "\"result\":{");
+    if (array) {
+        wire_json_write_key(out, true, array);
+        buf_addc(out, '[');
+    }
 }
 
+/* After the last item: the rest of the result, then the envelope's end. */
 static void stream_tail(struct rpc_call *c, buf *out)
 {
+    bool array = api_records_array(c->records) != NULL;
+    xv *rest = array ? api_records_rest(c->records) : NULL;
+    if (array && !c->json)
+        wire_xmlrpc_write_array_member_tail(out);
+    else if (array)
+        buf_addc(out, ']');
+    for (size_t i = 0; rest && i < rest->u.st.n; i++) {
+        if (c->json)
+            wire_json_write_member(out, false, rest->u.st.m[i].key, rest->u.st.m[i].val);
+        else
+            wire_xmlrpc_write_member(out, rest->u.st.m[i].key, rest->u.st.m[i].val);
+    }
+    xv_free(rest);
     if (!c->json) {
         wire_xmlrpc_write_map_tail(out);
         return;
@@ -156,34 +177,46 @@ static void stream_tail(struct rpc_call *c, buf *out)
     buf_addc(out, '}');
 }
 
-/* Members until want more bytes are in out or the map ends (then its tail too):
+/* Items until want more bytes are in out or the stream ends (then its tail too):
  * 1 when more follow, 0 at the end, -1 on an error (*err). */
 static int stream_more(struct rpc_call *c, buf *out, size_t want, xerr **err)
 {
+    if (!c->records)
+        return 0;
     size_t start = out->len;
-    while (c->records && out->len - start < want) {
+    bool array = api_records_array(c->records) != NULL;
+    while (out->len - start < want) {
         char *key;
         xv *val;
         xerr *e = api_records_next(c->records, &key, &val);
-        if (e || !val) {
+        if (e) {
+            *err = e;
             api_records_free(c->records);
             c->records = NULL;
-            if (e) {
-                *err = e;
-                return -1;
-            }
+            return -1;
+        }
+        if (!val) {
             stream_tail(c, out);
+            api_records_free(c->records);
+            c->records = NULL;
             return 0;
         }
-        if (c->json)
+        if (array && c->json) {
+            if (!c->first)
+                buf_addc(out, ',');
+            wire_json_write(out, val);
+        } else if (array) {
+            wire_xmlrpc_write_value(out, val);
+        } else if (c->json) {
             wire_json_write_member(out, c->first, key, val);
-        else
+        } else {
             wire_xmlrpc_write_member(out, key, val);
+        }
         c->first = false;
         free(key);
         xv_free(val);
     }
-    return c->records ? 1 : 0;
+    return 1;
 }
 
 void rpc_call_offer_stream(struct rpc_call *c)

@@ -404,12 +404,17 @@ void wire_json_write(buf *b, const xv *v)
     }
 }
 
-void wire_json_write_member(buf *b, bool first, const char *key, const xv *v)
+void wire_json_write_key(buf *b, bool first, const char *key)
 {
     if (!first)
         buf_addc(b, ',');
     buf_addc(b, '"');
     buf_add_json(b, key, strlen(key));
     buf_adds(b, "\":");
+}
+
+void wire_json_write_member(buf *b, bool first, const char *key, const xv *v)
+{
+    wire_json_write_key(b, first, key);
     wire_json_write(b, v);
 }

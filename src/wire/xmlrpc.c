@@ -470,3 +470,15 @@ void wire_xmlrpc_write_map_tail(buf *b)
 {
     buf_addlit(b, "</struct></value></member></struct></value>" RESPONSE_TAIL);
 }
+
+void wire_xmlrpc_write_array_member_head(buf *b, const char *key)
+{
+    buf_addlit(b, "<member><name>");
+    buf_add_xml(b, key, strlen(key));
+    buf_addlit(b, "</name><value><array><data>");
+}
+
+void wire_xmlrpc_write_array_member_tail(buf *b)
+{
+    buf_addlit(b, "</data></array></value></member>");
+}

@@ -1,7 +1,7 @@
 """get_all_records over a few thousand VMs, which the daemon streams (chunked, written
 as the records are read) once the answer passes 256 KiB: over XML-RPC and JSON-RPC
 (v1 and v2) it holds exactly what get_record gives for each VM, as do
-get_all_records_where and event.from from the start; a small table still comes whole
+get_all_records_where and event.from from the start (streamed too); a small table still comes whole
 with its length.  The store failing midway (tests/fault/faultshim.c failing its page
 reads) cuts the connection, so that no client takes a partial answer for a whole one;
 failing before the first piece goes out gives a proper fault.  Clients that stop
@@ -182,11 +182,31 @@ class Bulk(DaemonTest):
                            self.x.VM.get_all_records_where, 'field "name_label" =')
 
     def test_event_from_matches(self):
+        sref = self.session_ref()
         all_recs = self.x.VM.get_all_records()
-        ev = getattr(self.x.event, "from")(["vm"], "", 30.0)
+        status, headers, body = http_post(self.d.port, "/", xml_body("event.from", sref, ["vm", "host"], "", 30.0))
+        self.assertEqual(status, 200)
+        self.assertEqual(headers.get("transfer-encoding"), "chunked", "the big answer was not streamed")
+        ev = xmlrpc.client.loads(body.decode())[0][0]["Value"]
+        self.assertEqual(list(ev), ["events", "valid_ref_counts", "token"])
         adds = {e["ref"]: e["snapshot"] for e in ev["events"] if e["class"] == "vm"}
         self.assertEqual(set(e["operation"] for e in ev["events"]), {"add"})
         self.assertEqual(adds, all_recs)
+        self.assertEqual([e["ref"] for e in ev["events"] if e["class"] == "host"], self.x.host.get_all())
+        self.assertEqual(ev["valid_ref_counts"]["vm"], NVMS + 1)
+        # the token is where the events stand: nothing new after it
+        later = getattr(self.x.event, "from")(["vm"], ev["token"], 0.1)
+        self.assertEqual(later["events"], [])
+        # and over JSON-RPC, as JSON's get_all_records has them
+        j = JsonConn(self.d.port)
+        try:
+            jev = j.call("event.from", [sref, ["vm"], "", 30.0], req_id=5)
+            jall = j.call("VM.get_all_records", [sref])["result"]
+        finally:
+            j.close()
+        self.assertEqual(jev["id"], 5)
+        self.assertEqual({e["ref"]: e["snapshot"] for e in jev["result"]["events"]}, jall)
+        self.assertEqual(jev["result"]["valid_ref_counts"]["vm"], NVMS + 1)
 
     def test_small_table_whole(self):
         sref = self.session_ref()

@@ -885,7 +885,15 @@ START_TEST(test_stream_bytes)
                                         "\"id\":{\"a\":[1]}}", session);
     _cleanup_free_ char *v1 = xasprintf("{\"method\":\"VM.get_all_records\",\"params\":[\"%s\"],\"id\":7}", session);
     _cleanup_free_ char *v1noid = xasprintf("{\"method\":\"VM.get_all_records\",\"params\":[\"%s\"]}", session);
-    struct { const char *body; bool json; } cases[] = {{xml, false}, {v2, true}, {v1, true}, {v1noid, true}};
+    _cleanup_free_ char *from = xasprintf("<?xml version=\"1.0\"?><methodCall><methodName>event.from</methodName>"
+                                          "<params><param><value>%s</value></param><param><value><array><data>"
+                                          "<value>vm</value><value>host</value></data></array></value></param>"
+                                          "<param><value></value></param><param><value><double>1</double>"
+                                          "</value></param></params></methodCall>", session);
+    _cleanup_free_ char *from_json = xasprintf("{\"jsonrpc\":\"2.0\",\"method\":\"event.from\",\"params\":[\"%s\","
+                                               "[\"*\"],\"\",1.0],\"id\":3}", session);
+    struct { const char *body; bool json; } cases[] = {{xml, false}, {v2, true}, {v1, true}, {v1noid, true},
+                                                       {from, false}, {from_json, true}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
         buf whole, parts;
         buf_init(&whole);
