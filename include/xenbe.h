@@ -126,8 +126,12 @@ xerr *hv_domain_unpause(struct hv *hv, uint32_t domid);
  * Returns at once; the guest acknowledges by removing the key. */
 xerr *hv_domain_request_shutdown(struct hv *hv, uint32_t domid, const char *reason);
 /* Take back a request the guest has not acknowledged (it is written back empty, as
- * the guest's acknowledgement would), so that it does not act on it later. */
-void hv_domain_cancel_shutdown(struct hv *hv, uint32_t domid);
+ * the guest's acknowledgement would), so that it does not act on it later.  The read
+ * and the write are one transaction, as the guest's acknowledgement is (Linux,
+ * drivers/xen/manage.c): of the two, one wins.  False when the guest had
+ * acknowledged (the key was empty or gone): it is acting on the request, which can
+ * no longer be taken back. */
+bool hv_domain_cancel_shutdown(struct hv *hv, uint32_t domid);
 /* Whether the guest has acknowledged (removed) the control/shutdown request. */
 bool hv_domain_shutdown_acked(struct hv *hv, uint32_t domid);
 /* Force the domain down without the guest (hard shutdown), destroy it and remove its

@@ -256,7 +256,12 @@ static void pause_for(double seconds)
 
 /* Wait for the guest to acknowledge control/shutdown, then for the domain to stop.
  * *reason gets the shutdown reason (-1 if the domain vanished).  The wait can be
- * cancelled (task.cancel): the VM then stays as it is, as after a timeout. */
+ * cancelled (task.cancel): the VM then stays as it is, as after a timeout.  At the
+ * acknowledgement's deadline (or a cancel) the request is taken back, unless the
+ * guest acknowledged it meanwhile: then it is shutting down and the wait goes on,
+ * rather than tell the client the VM stays Running when it will not (load soak
+ * finding: a VM Halted or Suspended after its client was told the guest did not
+ * answer, and a later suspend met the guest powering off). */
 static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason);
 
 xerr *vm_wait_guest(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason)
@@ -275,6 +280,7 @@ static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid
     double timeout = config_get_double(cfg, "clean-shutdown-timeout");
     struct hv_domain_info di;
     double deadline = now_monotonic() + ack_timeout;
+    bool late = false;
     *reason = -1;
     for (;;) {
         if (!hv_domain_info(api_hv(api), domid, &di))
@@ -282,10 +288,13 @@ static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid
         if (di.state == HV_DOM_SHUTDOWN || di.state == HV_DOM_DYING || hv_domain_shutdown_acked(api_hv(api), domid))
             break;
         double left = deadline - now_monotonic();
-        if (api_task_cancelling(ctx))
-            return err_task_cancelled(ctx->task);
-        if (left <= 0)
-            return err_vm_failed_shutdown_acknowledgment(vm);
+        bool cancelling = api_task_cancelling(ctx);
+        if ((cancelling || left <= 0) && hv_domain_cancel_shutdown(api_hv(api), domid))
+            return cancelling ? err_task_cancelled(ctx->task) : err_vm_failed_shutdown_acknowledgment(vm);
+        if (cancelling || left <= 0) {
+            late = cancelling; /* acknowledged at the last moment: that cancel came too late */
+            break;
+        }
         pause_for(fmin(left, POLL_SECONDS));
     }
     deadline = now_monotonic() + timeout;
@@ -299,7 +308,7 @@ static xerr *wait_guest_loop(struct api_ctx *ctx, const char *vm, uint32_t domid
         if (di.state == HV_DOM_DYING)
             return NULL;
         double left = deadline - now_monotonic();
-        if (api_task_cancelling(ctx))
+        if (!late && api_task_cancelling(ctx))
             return err_task_cancelled(ctx->task);
         if (left <= 0) {
             char t[32];
@@ -359,13 +368,10 @@ static xerr *clean_op(struct api_ctx *ctx, const char *vm, enum clean_kind kind,
                       hv_domain_request_shutdown(api_hv(api), (uint32_t)domid, requests[kind]));
     int reason = -1;
     api_task_progress(ctx, 0.2);
-    if (!e && ask && domid > 0) {
+    /* (a request the guest never took is taken back there: the VM stays as it is, as
+     * the error says) */
+    if (!e && ask && domid > 0)
         e = vm_wait_guest(ctx, vm, (uint32_t)domid, &reason);
-        /* a request the guest never took must not stay for it to act on later (after
-         * an unpause, say): the VM stays as it is, as the error says */
-        if (e && (xerr_is(e, XERR_VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT) || xerr_is(e, XERR_TASK_CANCELLED)))
-            hv_domain_cancel_shutdown(api_hv(api), (uint32_t)domid);
-    }
     /* the guest itself powered off: a clean shutdown, which applies a pending upgrade */
     bool clean = !e && ask && domid > 0 && reason == HV_SHUTDOWN_POWEROFF;
     if (e && fallback && !xerr_is(e, XERR_TASK_CANCELLED)) {

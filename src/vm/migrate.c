@@ -353,13 +353,8 @@ static xerr *migrate_out(struct api_ctx *ctx, const char *vm, const xv *rec, con
     if (!e)
         e = hv_domain_request_shutdown(api_hv(api), domid, "suspend");
     int reason = -1;
-    if (!e) {
-        e = vm_wait_guest(ctx, vm, domid, &reason);
-        /* a request the guest never took is taken back (as clean_op does), or it
-         * would suspend later a VM recorded Running */
-        if (e && (xerr_is(e, XERR_VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT) || xerr_is(e, XERR_TASK_CANCELLED)))
-            hv_domain_cancel_shutdown(api_hv(api), domid);
-    }
+    if (!e)
+        e = vm_wait_guest(ctx, vm, domid, &reason); /* (which takes back a request never taken) */
     if (!e && reason != HV_SHUTDOWN_SUSPEND)
         e = xerr_internal("the guest stopped (reason %d) instead of suspending", reason);
     suspended = !e;

@@ -112,7 +112,8 @@ xerr *vm_run_on(struct api *api, const char *host, const char *method, const cha
 /* Wait for the guest to acknowledge the control/shutdown request made, then for the
  * domain to stop; *reason gets Xen's shutdown reason (-1: the domain vanished).
  * Cancellable (task.cancel); times out per shutdown-ack-timeout and
- * clean-shutdown-timeout. */
+ * clean-shutdown-timeout.  A request not acknowledged by then (or at the cancel) is
+ * taken back; one acknowledged at that moment is waited for as any other. */
 xerr *vm_wait_guest(struct api_ctx *ctx, const char *vm, uint32_t domid, int *reason);
 /* The hypervisor's own failure (src/xen's INTERNAL_ERROR) at a step of the VM's
  * operation, as the client gets it: the declared HYPERVISOR_OPERATION_FAILED [vm,

@@ -404,7 +404,7 @@ xerr *hv_domain_request_shutdown(struct hv *hv, uint32_t domid, const char *reas
     return NULL;
 }
 
-void hv_domain_cancel_shutdown(struct hv *hv, uint32_t domid)
+bool hv_domain_cancel_shutdown(struct hv *hv, uint32_t domid)
 {
     char path[96];
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
@@ -416,18 +416,23 @@ void hv_domain_cancel_shutdown(struct hv *hv, uint32_t domid)
             break;
         unsigned len = 0;
         char *v = xs_read(hv->xs, t, path, &len);
-        bool ok = !v || len == 0 || xs_write(hv->xs, t, path, "", 0);
+        bool acked = !v || len == 0;
         free(v);
-        if (!ok) {
+        if (acked) {
+            xs_transaction_end(hv->xs, t, true);
+            return false;
+        }
+        if (!xs_write(hv->xs, t, path, "", 0)) {
             xs_transaction_end(hv->xs, t, true);
             break;
         }
         if (xs_transaction_end(hv->xs, t, false))
-            return;
+            return true;
         if (errno != EAGAIN)
             break;
     }
     log_warn("domain %" PRIu32 ": cannot take back its shutdown request: %s", domid, strerror(errno));
+    return true; /* not acknowledged, as far as can be told */
 }
 
 bool hv_domain_shutdown_acked(struct hv *hv, uint32_t domid)

@@ -6,8 +6,10 @@
  *
  * The simulated guest is cooperative: it acknowledges control/shutdown and shuts
  * down with the matching reason, unless its VM's platform says
- * sim-guest=unresponsive (it ignores them) or sim-guest=hangs (it acknowledges,
- * then never stops).  Tests drive guest-initiated events by writing, as dom0,
+ * sim-guest=unresponsive (it ignores them), sim-guest=hangs (it acknowledges,
+ * then never stops) or sim-guest=slow (it takes sim-ack-ms, default 1500, to
+ * acknowledge, in the transaction that reads the request, as Linux's: a request
+ * taken back meanwhile is not acted on).  Tests drive guest-initiated events by writing, as dom0,
  * /local/domain/<domid>/sim/shutdown = poweroff | reboot | crash | suspend.
  *
  * The simulated guest has a state that a save carries and a restore brings back:
@@ -44,6 +46,7 @@
 
 #define DOM0_MEMORY (1024ull << 20)
 #define SHUTDOWN_DELAY_US 100000 /* a guest takes a moment to shut down */
+#define SLOW_ACK_MS 1500         /* sim-guest=slow: to take its request (sim-ack-ms) */
 #define SIM_MEM_BYTES 4096       /* the simulated guest's memory image */
 #define SIM_BOOT_ID_LEN 32
 
@@ -368,6 +371,44 @@ static void guest_query(struct sim *s, uint32_t domid)
     }
 }
 
+/* The guest takes its control/shutdown request as Linux does (drivers/xen/manage.c):
+ * it reads it and writes it back empty in one transaction, retried when xenstore
+ * says another changed the key meanwhile, so that a request the toolstack took back
+ * (hv_domain_cancel_shutdown) is not acted on.  A slow guest (sim-guest=slow) takes
+ * its platform's sim-ack-ms (SLOW_ACK_MS) inside its transaction.  NULL: no request
+ * (or it went meanwhile). */
+static char *guest_take_request(struct sim *s, uint32_t domid, bool slow)
+{
+    long slow_ms = 0;
+    if (slow) {
+        _cleanup_free_ char *ms = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/platform/sim-ack-ms", domid);
+        int64_t v = SLOW_ACK_MS;
+        slow_ms = ms && parse_int64(ms, &v) && v >= 0 && v <= 60000 ? (long)v : SLOW_ACK_MS;
+    }
+    char path[96];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    for (int attempt = 0; attempt < 20; attempt++) {
+        xs_transaction_t t = xs_transaction_start(s->guest_xs);
+        if (t == XBT_NULL)
+            return NULL;
+        unsigned len = 0;
+        char *req = xs_read(s->guest_xs, t, path, &len);
+        if (req && *req && slow_ms)
+            usleep((useconds_t)slow_ms * 1000);
+        if (!req || !*req || !xs_write(s->guest_xs, t, path, "", 0)) {
+            xs_transaction_end(s->guest_xs, t, true);
+            free(req);
+            return NULL;
+        }
+        if (xs_transaction_end(s->guest_xs, t, false))
+            return req;
+        free(req);
+        if (errno != EAGAIN)
+            return NULL;
+    }
+    return NULL;
+}
+
 static void guest_poll(struct sim *s, uint32_t domid)
 {
     if (!guest_running(s, domid))
@@ -387,17 +428,13 @@ static void guest_poll(struct sim *s, uint32_t domid)
         }
         return;
     }
-    _cleanup_free_ char *req = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/control/shutdown", domid);
-    if (!req || !*req)
-        return;
     _cleanup_free_ char *mode = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/platform/sim-guest", domid);
     if (mode && strcmp(mode, "unresponsive") == 0)
         return;
+    _cleanup_free_ char *req = guest_take_request(s, domid, mode && strcmp(mode, "slow") == 0);
+    if (!req)
+        return;
     int r = reason_of(req);
-    /* acknowledge as a Linux guest does: by writing the key back empty */
-    char path[96];
-    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
-    xs_write(s->guest_xs, XBT_NULL, path, "", 0);
     if (r < 0 || (mode && strcmp(mode, "hangs") == 0))
         return;
     usleep(SHUTDOWN_DELAY_US);
