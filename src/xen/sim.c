@@ -510,9 +510,8 @@ static xerr *lock_state(struct sim *s)
     return NULL;
 }
 
-/* The simulator's domains as saved, under its lock: what open and the control
- * share. */
-static xerr *sim_load(const struct config *cfg, struct sim **out)
+/* A simulator on sim-state-dir, nothing loaded, no lock taken. */
+static struct sim *sim_alloc(const struct config *cfg)
 {
     struct sim *s = xcalloc(1, sizeof(*s));
     s->lock_fd = -1;
@@ -520,6 +519,14 @@ static xerr *sim_load(const struct config *cfg, struct sim **out)
     pthread_mutex_init(&s->save_lock, NULL);
     s->dir = xstrdup(config_get(cfg, "sim-state-dir"));
     s->state_file = xasprintf("%s/domains", s->dir);
+    return s;
+}
+
+/* The simulator's domains as saved, under its lock: what open and the control
+ * share. */
+static xerr *sim_load(const struct config *cfg, struct sim **out)
+{
+    struct sim *s = sim_alloc(cfg);
     s->xs_socket = xasprintf("%s/xenstored.sock", s->dir);
     s->dm_dir = xstrdup(config_get(cfg, "device-model-dir"));
     s->faults = simfault_open(s->dir);
@@ -992,12 +999,7 @@ xerr *hv_sim_remove(const struct config *cfg, uint32_t domid)
 xerr *hv_sim_list(const struct config *cfg, FILE *out)
 {
     static const char *const states[] = {"running", "paused", "shutdown", "dying"};
-    struct sim *s = xcalloc(1, sizeof(*s));
-    s->lock_fd = -1;
-    pthread_mutex_init(&s->lock, NULL);
-    pthread_mutex_init(&s->save_lock, NULL);
-    s->dir = xstrdup(config_get(cfg, "sim-state-dir"));
-    s->state_file = xasprintf("%s/domains", s->dir);
+    struct sim *s = sim_alloc(cfg);
     load(s);
     for (struct simdom *d = s->doms; d; d = d->next) {
         unsigned st = (unsigned)d->state;
