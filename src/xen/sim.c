@@ -26,6 +26,7 @@
  * daemon that opened it, or by hv_sim_shutdown and hv_sim_remove, which change the
  * domains as the hypervisor would behind a toolstack that is not running. */
 #include "backend.h"
+#include "simclock.h"
 #include "simfault.h"
 #include "dm_gen.h"
 #include "log.h"
@@ -45,7 +46,7 @@
 #include <xenstore.h>
 
 #define DOM0_MEMORY (1024ull << 20)
-#define SHUTDOWN_DELAY_US 100000 /* a guest takes a moment to shut down */
+#define SHUTDOWN_DELAY 0.1       /* seconds a guest takes to shut down (on the clock) */
 #define SLOW_ACK_MS 1500         /* sim-guest=slow: to take its request (sim-ack-ms) */
 #define SIM_MEM_BYTES 4096       /* the simulated guest's memory image */
 #define SIM_BOOT_ID_LEN 32
@@ -90,6 +91,7 @@ struct sim {
     struct xs_handle *guest_xs;
     struct hv_watcher *guest_watch;
     struct simfault *faults;     /* sim-state-dir/fault */
+    struct simclock *clock;      /* the guests' shutdowns, a moment after their decision */
 };
 
 /* A cold boot: a new boot id and memory filled from it, the counter at 0. */
@@ -422,10 +424,8 @@ static void guest_poll(struct sim *s, uint32_t domid)
         char path[96];
         snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
         xs_rm(s->guest_xs, XBT_NULL, path);
-        if (r >= 0) {
-            usleep(SHUTDOWN_DELAY_US);
-            guest_shutdown(s, domid, r);
-        }
+        if (r >= 0)
+            simclock_add(s->clock, SHUTDOWN_DELAY, domid, r);
         return;
     }
     _cleanup_free_ char *mode = xs_get(s->guest_xs, "/local/domain/%" PRIu32 "/platform/sim-guest", domid);
@@ -437,8 +437,12 @@ static void guest_poll(struct sim *s, uint32_t domid)
     int r = reason_of(req);
     if (r < 0 || (mode && strcmp(mode, "hangs") == 0))
         return;
-    usleep(SHUTDOWN_DELAY_US);
-    guest_shutdown(s, domid, r);
+    simclock_add(s->clock, SHUTDOWN_DELAY, domid, r);
+}
+
+static void guest_shutdown_due(void *ctx, uint32_t domid, int reason)
+{
+    guest_shutdown(ctx, domid, reason);
 }
 
 static void guest_event(void *ctx, const char *path, const char *token)
@@ -590,7 +594,9 @@ static xerr *sim_open(const struct config *cfg, void **state)
     /* dom0's own entries, as xen-init-dom0 writes them */
     xs_write(s->guest_xs, XBT_NULL, "/local/domain/0/name", "Domain-0", 8);
     xs_write(s->guest_xs, XBT_NULL, "/local/domain/0/domid", "0", 1);
-    e = hv_watcher_open_default(guest_event, s, &s->guest_watch);
+    e = simclock_start(guest_shutdown_due, s, &s->clock);
+    if (!e && (e = hv_watcher_open_default(guest_event, s, &s->guest_watch)) != NULL)
+        simclock_stop(s->clock);
     if (e) {
         xs_close(s->guest_xs);
         xsd_stop(s->xsd);
@@ -611,6 +617,7 @@ static void sim_close(void *state)
 {
     struct sim *s = state;
     hv_watcher_close(s->guest_watch);
+    simclock_stop(s->clock); /* after the watches that add to it, before xenstore */
     xs_close(s->guest_xs);
     xsd_stop(s->xsd);
     pthread_mutex_lock(&s->lock);
