@@ -235,7 +235,7 @@ class Client:
             while self.x.task.get_status(task) == "pending":
                 if time.time() > deadline:
                     self.error("task %s (%s) still pending after 60 s" % (task, op))
-                    return
+                    return self.settle(vm, task)
                 time.sleep(0.02)
             status = self.x.task.get_status(task)
             info = self.x.task.get_error_info(task)
@@ -245,6 +245,15 @@ class Client:
         else:
             getattr(self.x.VM, op)(vm, *args)
         self.vms[vm]["state"] = TRANSITIONS[op][1]
+
+    def settle(self, vm, task):
+        """After a task the client gave up on (an error already): wait for it to end
+        (bounded), then take the VM's state from the daemon, so that one slow task is
+        one error, not every later check of that VM."""
+        deadline = time.time() + 600
+        while self.x.task.get_status(task) == "pending" and time.time() < deadline:
+            time.sleep(0.2)
+        self.vms[vm]["state"] = self.x.VM.get_power_state(vm)
 
     def events(self):
         self.counts["events"] += 1
