@@ -17,6 +17,9 @@
 
 /* ---- XML-RPC ---- */
 xerr *wire_xmlrpc_parse_call(const char *body, size_t len, char **method, xv **params);
+/* The same, always through libxml2's tree: wire_xmlrpc_parse_call reads the common
+ * shape of a call (a name and string parameters) itself and must agree with this. */
+xerr *wire_xmlrpc_parse_call_tree(const char *body, size_t len, char **method, xv **params);
 xerr *wire_xmlrpc_parse_response(const char *body, size_t len, xv **value);
 void wire_xmlrpc_write_value(buf *b, const xv *v);
 /* A document whose root is one XML-RPC <value> (xapi's ova.xml); no DTD accepted. */
