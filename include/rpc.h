@@ -71,6 +71,12 @@ void rpc_client_set_cert_check(struct rpc_client *c, rpc_cert_check check, void 
  * Failures the server reports come back as their xerr; transport failures as
  * INTERNAL_ERROR naming the problem. */
 xerr *rpc_client_call(struct rpc_client *c, const char *method, const xv *params, xv **result);
+/* The same to path on the client's server (its protocol: /jsonrpc... JSON-RPC 2.0,
+ * else XML-RPC).  raw: a success written as this daemon writes it comes back as its
+ * value's bytes (XV_RAW_JSON or XV_RAW_XMLRPC), for relaying on the same wire
+ * without reading them; any other answer is read as rpc_client_call reads it. */
+xerr *rpc_client_call_path(struct rpc_client *c, const char *path, bool raw, const char *method,
+                           const xv *params, xv **result);
 /* A plain HTTP request on the client's transport (xapi's export and import handlers):
  * method "GET" or "PUT", target the path and query, body/len what a PUT sends.  The
  * response's status, body and task-id header (caller frees; NULL when absent) come

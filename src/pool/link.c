@@ -64,6 +64,28 @@ bool link_failed(const xerr *e)
 
 xerr *peer_call_raw(struct peer *p, const char *method, const xv *params, xv **result)
 {
+    return peer_call_wire(p, method, params, API_WIRE_NONE, result);
+}
+
+/* XML-RPC has no nil a server reads back as nil (<value/> is the empty string): a
+ * call with one goes as JSON, as before. */
+static bool has_nil(const xv *v)
+{
+    if (v->type == XV_NIL)
+        return true;
+    for (size_t i = 0; v->type == XV_ARRAY && i < v->u.arr.n; i++)
+        if (has_nil(v->u.arr.v[i]))
+            return true;
+    for (size_t i = 0; v->type == XV_STRUCT && i < v->u.st.n; i++)
+        if (has_nil(v->u.st.m[i].val))
+            return true;
+    return false;
+}
+
+xerr *peer_call_wire(struct peer *p, const char *method, const xv *params, enum api_wire wire, xv **result)
+{
+    if (wire == API_WIRE_XMLRPC && params && has_nil(params))
+        wire = API_WIRE_NONE;
     struct rpc_client *c = NULL;
     pthread_mutex_lock(&p->lock);
     if (p->nidle)
@@ -76,7 +98,11 @@ xerr *peer_call_raw(struct peer *p, const char *method, const xv *params, xv **r
             return e;
         rpc_client_set_cert_check(c, check_pin, p);
     }
-    e = rpc_client_call(c, method, params, result);
+    /* the peer's url is its /jsonrpc; XML-RPC is its / on the same connection */
+    if (wire == API_WIRE_NONE)
+        e = rpc_client_call(c, method, params, result);
+    else
+        e = rpc_client_call_path(c, wire == API_WIRE_JSON ? "/jsonrpc" : "/", true, method, params, result);
     bool keep = !link_failed(e);
     pthread_mutex_lock(&p->lock);
     if (keep && p->nidle < (int)(sizeof(p->idle) / sizeof(p->idle[0]))) {

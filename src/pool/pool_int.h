@@ -62,6 +62,10 @@ struct peer *peer_new(const char *address, int port, const char *fingerprint);
 void peer_free(struct peer *p);
 /* A call on the peer, params including the session (taken as given). */
 xerr *peer_call_raw(struct peer *p, const char *method, const xv *params, xv **result);
+/* The same for a call that came in on wire (api_peer.wire): sent in that protocol, and
+ * a success comes back as the bytes of its value (XV_RAW_*) to relay as they came.
+ * API_WIRE_NONE: peer_call_raw. */
+xerr *peer_call_wire(struct peer *p, const char *method, const xv *params, enum api_wire wire, xv **result);
 /* A call with our session there (logging in with the pool secret first, and again
  * when the peer forgot the session); args without the session. */
 xerr *peer_call(struct pool *pool, struct peer *p, const char *method, const xv *args, xv **result);

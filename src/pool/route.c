@@ -65,9 +65,11 @@ static xerr *run_here(struct pool *p, const char *method, const xv *params, xv *
     return e;
 }
 
-static xerr *forward_to_master(struct pool *p, const char *method, const xv *params, xv **result)
+/* wire: the call's (api_peer.wire), to relay the master's answer unread */
+static xerr *forward_to_master(struct pool *p, const char *method, const xv *params, enum api_wire wire,
+                               xv **result)
 {
-    xerr *e = peer_call_raw(p->master, method, params, result);
+    xerr *e = peer_call_wire(p->master, method, params, wire, result);
     if (link_failed(e)) {
         _cleanup_free_ char *s = xerr_str(e);
         log_warn("forwarding %s to the master %s: %s", method, p->st.master, s);
@@ -107,14 +109,14 @@ static enum api_route member_route(void *ctx, const char *method, const xv *para
             xv *a = xv_array();
             xv_array_push(a, xv_string(p->st.host));
             xv_array_push(a, xv_string(p->st.secret));
-            *err = forward_to_master(p, "session.slave_login", a, result);
+            *err = forward_to_master(p, "session.slave_login", a, API_WIRE_NONE, result);
             xv_free(a);
             return API_ROUTE_DONE;
         }
         *err = err_host_is_slave(p->st.master);
         return API_ROUTE_DONE;
     }
-    *err = forward_to_master(p, method, params, result);
+    *err = forward_to_master(p, method, params, who ? who->wire : API_WIRE_NONE, result);
     return API_ROUTE_DONE;
 }
 

@@ -6,10 +6,10 @@ and stopped changes its host's record, a task made and destroyed its session's),
 the lifecycle, the simulated guest (the
 monitor's event-driven writes), Async calls' tasks, and in a pool a member's writes to
 the master's database (pool.db_call), read through the master and through the
-member."""
+member (which relays the master's answer on the wire the call came in on)."""
 
 from pool_fixture import PoolTest
-from support import DaemonCase, as_guest, pv_vm, wait_until
+from support import DaemonCase, XenAPI, as_guest, failure, pv_vm, wait_until
 
 
 def as_xmlrpc(v):
@@ -150,7 +150,18 @@ class RecordCachePool(Reads, PoolTest):
             self.assertEqual(self.both(m, x, s, vm)["name_label"], "via-member-%d" % i)
             self.assertEqual(via.VM.get_record(vm)["name_label"], "via-member-%d" % i)
             x.VM.set_name_label(vm, "via-master-%d" % i)
-            self.assertEqual(via.VM.get_record(vm)["name_label"], "via-master-%d" % i)
+            # the member relays the master's answer on the wire it came in on
+            self.assertEqual(self.both(a, via, s, vm)["name_label"], "via-master-%d" % i)
+            self.assertEqual(self.both(a, via, s, vm), self.both(m, x, s, vm))
+        # errors come back as the master gave them, on both wires
+        with self.assertRaises(XenAPI.Failure) as cm:
+            via.VM.get_record("OpaqueRef:nonexistent")
+        self.assertEqual(failure(cm.exception), ["HANDLE_INVALID", "VM", "OpaqueRef:nonexistent"])
+        for version in ("2.0", None):
+            r = a.jsonrpc("VM.get_record", [s, "OpaqueRef:nonexistent"], version=version)
+            self.assertIsNone(r.get("result"), r)
+            self.assertIn("HANDLE_INVALID", str(r["error"]))
+            self.assertIn("OpaqueRef:nonexistent", str(r["error"]))
         # the member's guest powers off: its monitor halts the VM in the master's records
         domid = x.VM.get_domid(vm)
         a.xenstore("write", "/local/domain/%s/sim/shutdown" % domid, "poweroff")
