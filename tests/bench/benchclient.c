@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 static int port;
+static char address[64] = "127.0.0.1"; /* PORT or ADDRESS:PORT, loopback only */
 
 static void die(const char *fmt, ...)
 {
@@ -72,9 +73,10 @@ static int connect_server(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (inet_pton(AF_INET, address, &sa.sin_addr) != 1 || (ntohl(sa.sin_addr.s_addr) >> 24) != 127)
+        die("not a loopback address: %s", address);
     if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
-        die("connect to 127.0.0.1:%d: %s", port, strerror(errno));
+        die("connect to %s:%d: %s", address, port, strerror(errno));
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     return fd;
@@ -242,8 +244,11 @@ static void *filler(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 4)
-        die("usage: benchclient PORT call|repeat|fill FILE [N [CLIENTS]]");
-    port = atoi(argv[1]);
+        die("usage: benchclient [ADDRESS:]PORT call|repeat|fill FILE [N [CLIENTS]]");
+    const char *colon = strrchr(argv[1], ':');
+    if (colon && (size_t)(colon - argv[1]) < sizeof(address))
+        snprintf(address, sizeof(address), "%.*s", (int)(colon - argv[1]), argv[1]);
+    port = atoi(colon ? colon + 1 : argv[1]);
     const char *cmd = argv[2];
     size_t len;
     char *body = read_file(argv[3], &len);

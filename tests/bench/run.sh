@@ -284,6 +284,37 @@ setup_calls() {
   done
 }
 
+# start_member [command prefix...]: a second daemon on 127.0.0.2 (the master's HTTPS
+# port: pool hosts share one) joins the master (XPID); sets MPID MPORT.  The master's
+# session is then used on both (the member forwards the call over the intra-pool
+# link, HTTPS, and relays the answer).
+start_member() {
+  M2=$WORK/member
+  mkdir -p "$M2"
+  CONF2=$WORK/member.conf
+  sed -e "s|$WORK/|$M2/|g" -e "s|^listen-address *=.*|listen-address = 127.0.0.2|" \
+      -e "s|^https-address *=.*|https-address = 127.0.0.2|" -e "s|^https-port *=.*|https-port = $XSPORT|" \
+      -e "s|^host-address *=.*|host-address = 127.0.0.2|" "$CONF" >"$CONF2"
+  printf '%s\n' "$PASSWORD" | "$XENAPID" --config "$CONF2" --set-password root >/dev/null
+  "$@" "$XENAPID" --config "$CONF2" >"$M2/xenapid.out" 2>"$M2/xenapid.log" &
+  MPID=$!
+  PIDS="$PIDS $MPID"
+  MPORT=$(wait_ready "$M2/xenapid.out" $MPID "the member" 300)
+  sed -i "s|^listen-port *=.*|listen-port = $MPORT|" "$CONF2"   # kept across its restart as a member
+  MS=$(jcall "$MPORT" 127.0.0.2 session.login_with_password "[\"root\",\"$PASSWORD\"]" | sed -n 's/.*"result":"\([^"]*\)".*/\1/p')
+  J=$(jcall "$MPORT" 127.0.0.2 pool.join "[\"$MS\",\"127.0.0.1\",\"root\",\"$PASSWORD\"]")
+  case "$J" in *'"error"'*) echo "bench: pool.join failed: $J" >&2; exit 1 ;; esac
+  n=0
+  until jcall "$MPORT" 127.0.0.2 session.login_with_password '["root","x"]' 2>/dev/null | grep -q HOST_IS_SLAVE; do
+    n=$((n + 1))
+    [ $n -le 600 ] || { echo "bench: the member did not come back; its log ends:" >&2; tail -n 20 "$M2/xenapid.log" >&2; exit 1; }
+    sleep 0.1
+  done
+}
+jcall() { # PORT ADDRESS METHOD PARAMS-JSON
+  curl -s --max-time 60 -d "{\"jsonrpc\":\"2.0\",\"method\":\"$3\",\"params\":$4,\"id\":1}" "http://$2:$1/jsonrpc"
+}
+
 if [ "$MODE" = callgrind ]; then
   # ---- instructions per call, under valgrind's callgrind ----
   # Counters are zeroed after a warm-up and dumped after CALLS calls (callgrind_control,
@@ -318,10 +349,20 @@ if [ "$MODE" = callgrind ]; then
   start_mhd mhd $CG --callgrind-out-file="$WORK/callgrind.out.mhd" --
   M_IR=$(count mhd $BPID "$BPORT")
   stop_pid $BPID
+  # a forwarded call: the master as it runs, the member counted (the same call, its
+  # session the master's; the member's own instructions only, not the master's)
+  start_daemon
+  setup_calls
+  # shellcheck disable=SC2086
+  start_member $CG --trace-children=yes --callgrind-out-file="$WORK/callgrind.out.member" # it re-executes itself to restart as a member
+  F_IR=$(count member $MPID "127.0.0.2:$MPORT")
+  stop_pid $MPID
+  stop_pid $XPID
   echo
-  printf '%-24s %12s %8s %8s\n' "server" "instr/call" "x bare" "x MHD"
-  for s in "bare xmlrpc-c (canned):$B_IR" "xmlrpc-c registry:$R_IR" "bare MHD (canned):$M_IR" "xenapid:$X_IR"; do
-    printf '%-24s %12s %8s %8s\n' "${s%:*}" "${s##*:}" "$(awk "BEGIN{printf \"%.2f\", ${s##*:}/$B_IR}")" \
+  printf '%-32s %12s %8s %8s\n' "server" "instr/call" "x bare" "x MHD"
+  for s in "bare xmlrpc-c (canned):$B_IR" "xmlrpc-c registry:$R_IR" "bare MHD (canned):$M_IR" "xenapid:$X_IR" \
+    "xenapid member, forwarding:$F_IR"; do
+    printf '%-32s %12s %8s %8s\n' "${s%:*}" "${s##*:}" "$(awk "BEGIN{printf \"%.2f\", ${s##*:}/$B_IR}")" \
       "$(awk "BEGIN{printf \"%.2f\", ${s##*:}/$M_IR}")"
   done
   echo "(user-space instructions only: the kernel's share of a call, most of the bare servers', is not counted;"
@@ -340,7 +381,7 @@ if [ "$MODE" = callgrind ]; then
   echo
   echo "xenapid, top 20 functions by their own instructions per call:"
   annotate no | head -n 20
-  echo "(whole profiles: callgrind_annotate $OUT/callgrind.{xenapid,bare,registry,mhd}.out)"
+  echo "(whole profiles: callgrind_annotate $OUT/callgrind.{xenapid,bare,registry,mhd,member}.out)"
   exit 0
 fi
 
@@ -485,30 +526,7 @@ verdict "VM.get_record https, $MANY clients: xenapid errors" "$(fig xenapid_tls 
 # first; the master's session is used on both (the member forwards the call over the
 # intra-pool link, JSON-RPC over HTTPS, and relays the answer).
 echo
-M2=$WORK/member
-mkdir -p "$M2"
-CONF2=$WORK/member.conf
-sed -e "s|$WORK/|$M2/|g" -e "s|^listen-address *=.*|listen-address = 127.0.0.2|" \
-    -e "s|^https-address *=.*|https-address = 127.0.0.2|" -e "s|^https-port *=.*|https-port = $XSPORT|" \
-    -e "s|^host-address *=.*|host-address = 127.0.0.2|" "$CONF" >"$CONF2"
-printf '%s\n' "$PASSWORD" | "$XENAPID" --config "$CONF2" --set-password root >/dev/null
-"$XENAPID" --config "$CONF2" >"$M2/xenapid.out" 2>"$M2/xenapid.log" &
-MPID=$!
-PIDS="$PIDS $MPID"
-MPORT=$(wait_ready "$M2/xenapid.out" $MPID "the member" 120)
-sed -i "s|^listen-port *=.*|listen-port = $MPORT|" "$CONF2"   # kept across its restart as a member
-jcall() { # PORT ADDRESS METHOD PARAMS-JSON
-  curl -s --max-time 30 -d "{\"jsonrpc\":\"2.0\",\"method\":\"$3\",\"params\":$4,\"id\":1}" "http://$2:$1/jsonrpc"
-}
-MS=$(jcall "$MPORT" 127.0.0.2 session.login_with_password "[\"root\",\"$PASSWORD\"]" | sed -n 's/.*"result":"\([^"]*\)".*/\1/p')
-J=$(jcall "$MPORT" 127.0.0.2 pool.join "[\"$MS\",\"127.0.0.1\",\"root\",\"$PASSWORD\"]")
-case "$J" in *'"error"'*) echo "bench: pool.join failed: $J" >&2; exit 1 ;; esac
-n=0
-until jcall "$MPORT" 127.0.0.2 session.login_with_password '["root","x"]' 2>/dev/null | grep -q HOST_IS_SLAVE; do
-  n=$((n + 1))
-  [ $n -le 300 ] || { echo "bench: the member did not come back" >&2; exit 1; }
-  sleep 0.1
-done
+start_member
 M_URL=http://127.0.0.2:$MPORT/
 : >"$RESULTS"
 for c in 1 8; do
