@@ -476,7 +476,10 @@ awk -v tck="$TCK" -v many="$MANY" -v figs="$FIGS" '
       v[s, c, "errors"] = tot[s, c, "errors"]
       v[s, c, "bytes_per_resp"] = r[s, c, 1, "bytes_per_resp"]
       v[s, c, "rps"] = median(s, c, "rps"); v[s, c, "p50_us"] = median(s, c, "p50_us"); v[s, c, "p99_us"] = median(s, c, "p99_us")
-      printf "%s %s rps %.1f p99_ms %.2f errors %d\n", s, c, v[s, c, "rps"], v[s, c, "p99_us"] / 1000, v[s, c, "errors"] >figs
+      # no call answered: no latency, nor CPU per call, to speak of ("-")
+      printf "%s %s rps %.1f p99_ms %s errors %d cpu_us %s\n", s, c, v[s, c, "rps"],
+        tot[s, c, "requests"] ? sprintf("%.2f", v[s, c, "p99_us"] / 1000) : "-", v[s, c, "errors"],
+        tot[s, c, "requests"] ? sprintf("%.1f", v[s, c, "cpu"]) : "-" >figs
     }
     name["abyss"] = "bare Abyss (http)"; name["registry"] = "xmlrpc-c registry (http)"
     name["mhd"] = "bare MHD (http)"; name["xenapid"] = "xenapid (http)"
@@ -512,6 +515,8 @@ for c in 8 64; do
   verdict "VM.get_record http, $c clients: xenapid / bare Abyss" "$(ratio "$(fig xenapid $c rps)" "$(fig abyss $c rps)")" ">=" 2 x
   verdict "VM.get_record http, $c clients: xenapid / bare MHD" "$(ratio "$(fig xenapid $c rps)" "$(fig mhd $c rps)")" ">=" 0.5 x
   verdict "VM.get_record https, $c clients: xenapid / bare MHD (https)" "$(ratio "$(fig xenapid_tls $c rps)" "$(fig mhd_tls $c rps)")" - -  x
+  verdict "VM.get_record http, $c clients: server CPU per call, xenapid / bare MHD" \
+    "$(ratio "$(fig xenapid $c cpu_us)" "$(fig mhd $c cpu_us)")" - - x
 done
 verdict "VM.get_record http, $MANY clients: xenapid p99" "$(fig xenapid "$MANY" p99_ms)" "<" 50 " ms"
 verdict "VM.get_record http, $MANY clients: xenapid errors" "$(fig xenapid "$MANY" errors)" "==" 0
