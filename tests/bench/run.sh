@@ -284,10 +284,24 @@ setup_calls() {
   done
 }
 
-# start_member [command prefix...]: a second daemon on 127.0.0.2 (the master's HTTPS
-# port: pool hosts share one) joins the master (XPID); sets MPID MPORT.  The master's
-# session is then used on both (the member forwards the call over the intra-pool
-# link, HTTPS, and relays the answer).
+# start_member: a second daemon on 127.0.0.2 (the master's HTTPS port: pool hosts
+# share one) joins the master (XPID); sets MPID MPORT.  The master's session is then
+# used on both (the member forwards the call over the intra-pool link, HTTPS, and
+# relays the answer).  run_member [command prefix...] starts it again once it is one.
+run_member() {
+  "$@" "$XENAPID" --config "$CONF2" >"$M2/xenapid.out" 2>"$M2/xenapid.log" &
+  MPID=$!
+  PIDS="$PIDS $MPID"
+  MPORT=$(wait_ready "$M2/xenapid.out" $MPID "the member" 300)
+}
+wait_member() { # until it answers as a member
+  n=0
+  until jcall "$MPORT" 127.0.0.2 session.login_with_password '["root","x"]' 2>/dev/null | grep -q HOST_IS_SLAVE; do
+    n=$((n + 1))
+    [ $n -le 600 ] || { echo "bench: the member did not come back; its log ends:" >&2; tail -n 20 "$M2/xenapid.log" >&2; exit 1; }
+    sleep 0.1
+  done
+}
 start_member() {
   M2=$WORK/member
   mkdir -p "$M2"
@@ -296,20 +310,12 @@ start_member() {
       -e "s|^https-address *=.*|https-address = 127.0.0.2|" -e "s|^https-port *=.*|https-port = $XSPORT|" \
       -e "s|^host-address *=.*|host-address = 127.0.0.2|" "$CONF" >"$CONF2"
   printf '%s\n' "$PASSWORD" | "$XENAPID" --config "$CONF2" --set-password root >/dev/null
-  "$@" "$XENAPID" --config "$CONF2" >"$M2/xenapid.out" 2>"$M2/xenapid.log" &
-  MPID=$!
-  PIDS="$PIDS $MPID"
-  MPORT=$(wait_ready "$M2/xenapid.out" $MPID "the member" 300)
+  run_member
   sed -i "s|^listen-port *=.*|listen-port = $MPORT|" "$CONF2"   # kept across its restart as a member
   MS=$(jcall "$MPORT" 127.0.0.2 session.login_with_password "[\"root\",\"$PASSWORD\"]" | sed -n 's/.*"result":"\([^"]*\)".*/\1/p')
   J=$(jcall "$MPORT" 127.0.0.2 pool.join "[\"$MS\",\"127.0.0.1\",\"root\",\"$PASSWORD\"]")
   case "$J" in *'"error"'*) echo "bench: pool.join failed: $J" >&2; exit 1 ;; esac
-  n=0
-  until jcall "$MPORT" 127.0.0.2 session.login_with_password '["root","x"]' 2>/dev/null | grep -q HOST_IS_SLAVE; do
-    n=$((n + 1))
-    [ $n -le 600 ] || { echo "bench: the member did not come back; its log ends:" >&2; tail -n 20 "$M2/xenapid.log" >&2; exit 1; }
-    sleep 0.1
-  done
+  wait_member
 }
 jcall() { # PORT ADDRESS METHOD PARAMS-JSON
   curl -s --max-time 60 -d "{\"jsonrpc\":\"2.0\",\"method\":\"$3\",\"params\":$4,\"id\":1}" "http://$2:$1/jsonrpc"
@@ -353,8 +359,13 @@ if [ "$MODE" = callgrind ]; then
   # session the master's; the member's own instructions only, not the master's)
   start_daemon
   setup_calls
+  # joined as it runs (it re-executes itself to restart as a member, which valgrind
+  # cannot follow), then started again under callgrind
+  start_member
+  stop_pid $MPID
   # shellcheck disable=SC2086
-  start_member $CG --trace-children=yes --callgrind-out-file="$WORK/callgrind.out.member" # it re-executes itself to restart as a member
+  run_member $CG --callgrind-out-file="$WORK/callgrind.out.member"
+  wait_member
   F_IR=$(count member $MPID "127.0.0.2:$MPORT")
   stop_pid $MPID
   stop_pid $XPID
