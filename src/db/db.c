@@ -68,7 +68,7 @@ struct conn *conn_open(struct db *db, const char *path, bool writer, xerr **err)
     sqlite3_busy_timeout(c->h, 10000);
     c->stmts = xcalloc(dm_nclasses, sizeof(*c->stmts));
     for (size_t i = 0; i < dm_nclasses; i++)
-        c->stmts[i] = xcalloc(ST_FIXED + 2 * dm_classes[i].nfields, sizeof(sqlite3_stmt *));
+        c->stmts[i] = xcalloc(ST_FIXED + 3 * dm_classes[i].nfields, sizeof(sqlite3_stmt *));
     (void)db;
     *err = NULL;
     return c;
@@ -79,7 +79,7 @@ void conn_close(struct conn *c)
     if (!c)
         return;
     for (size_t i = 0; i < dm_nclasses; i++) {
-        for (size_t j = 0; j < ST_FIXED + 2 * dm_classes[i].nfields; j++)
+        for (size_t j = 0; j < ST_FIXED + 3 * dm_classes[i].nfields; j++)
             sqlite3_finalize(c->stmts[i][j]);
         free(c->stmts[i]);
     }

@@ -10,11 +10,14 @@
 
 /* Prepared statements cached per connection, per class: a few fixed kinds, then one
  * per field (get_<field>) and one per field used for lookups/inverses. */
-enum { ST_RECORD, ST_ALL_REFS, ST_ALL_RECORDS, ST_BY_UUID, ST_EXISTS, ST_COUNT, ST_FIXED };
+/* Cached statements per class: these, then one per field to read it, one to look objects up
+ * by it and one to set it (ST_FIXED + 3 * nfields). */
+enum { ST_RECORD, ST_ALL_REFS, ST_ALL_RECORDS, ST_BY_UUID, ST_EXISTS, ST_COUNT, ST_CREATE, ST_DESTROY, ST_EVENT,
+       ST_EVENTS_AFTER, ST_FIXED };
 
 struct conn {
     sqlite3 *h;
-    sqlite3_stmt ***stmts;       /* [class][ST_FIXED + 2 * nfields] */
+    sqlite3_stmt ***stmts;       /* [class][ST_FIXED + 3 * nfields] */
     struct conn *next_free;
 };
 

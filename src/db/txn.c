@@ -147,27 +147,31 @@ xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref,
     if (t->db->remote)
         return remote_txn_create(t, c, ref, record);
     struct conn *w = t->db->writer;
-    buf cols, qs;
-    buf_init(&cols);
-    buf_init(&qs);
-    buf_printf(&cols, "INSERT INTO \"%s\" (_ref", c->name);
-    buf_adds(&qs, ") VALUES (?1");
-    int n = 1;
-    for (size_t i = 0; i < c->nfields; i++) {
-        if (!field_stored(&c->fields[i]))
-            continue;
-        buf_printf(&cols, ", \"%s\"", c->fields[i].name);
-        buf_printf(&qs, ", ?%d", ++n);
-    }
-    buf_adds(&cols, qs.p);
-    buf_adds(&cols, ")");
-    buf_free(&qs);
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(w->h, cols.p, -1, &st, NULL) != SQLITE_OK) {
+    if (w->stmts[c->index][ST_CREATE]) {
+        st = conn_stmt(w, c, ST_CREATE, "%s", "");  /* cached: the text is not needed */
+    } else {
+        buf cols, qs;
+        buf_init(&cols);
+        buf_init(&qs);
+        buf_printf(&cols, "INSERT INTO \"%s\" (_ref", c->name);
+        buf_adds(&qs, ") VALUES (?1");
+        int k = 1;
+        for (size_t i = 0; i < c->nfields; i++) {
+            if (!field_stored(&c->fields[i]))
+                continue;
+            buf_printf(&cols, ", \"%s\"", c->fields[i].name);
+            buf_printf(&qs, ", ?%d", ++k);
+        }
+        buf_adds(&cols, qs.p);
+        buf_adds(&cols, ")");
+        buf_free(&qs);
+        st = conn_stmt(w, c, ST_CREATE, "%s", cols.p);
         buf_free(&cols);
-        return sql_error(w->h, "prepare create");
     }
-    buf_free(&cols);
+    if (!st)
+        return sql_error(w->h, "prepare create");
+    int n;
     xerr *e = NULL;
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     n = 1;
@@ -188,13 +192,13 @@ xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref,
         else if (rc != SQLITE_DONE)
             e = sql_write_error(w->h, "create");
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (!e)
         touch(t, c, ref, TOUCH_ADD);
     return e;
 }
 
-/* Run a prepared UPDATE or DELETE of one object (and finalize it): HANDLE_INVALID
+/* Run a prepared (cached) UPDATE or DELETE of one object: HANDLE_INVALID
  * when no such object exists, else the object's event is noted. */
 static xerr *run_on_object(struct db_txn *t, const struct dm_class *c, const char *ref, sqlite3_stmt *st,
                            const char *what, int op)
@@ -205,7 +209,7 @@ static xerr *run_on_object(struct db_txn *t, const struct dm_class *c, const cha
         e = sql_write_error(h, what);
     else if (sqlite3_changes(h) == 0)
         e = err_handle_invalid(c->name, ref);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (!e)
         touch(t, c, ref, op);
     return e;
@@ -229,13 +233,13 @@ xerr *db_txn_set(struct db_txn *t, const struct dm_class *c, const char *ref, co
         xv_free(old);
         touch_target(t, owner, value);
     }
-    _cleanup_free_ char *sql = xasprintf("UPDATE \"%s\" SET \"%s\" = ?1 WHERE _ref = ?2", c->name, f->name);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v3(w->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = conn_stmt(w, c, ST_FIXED + 2 * (int)c->nfields + f->index,
+                                 "UPDATE \"%s\" SET \"%s\" = ?1 WHERE _ref = ?2", c->name, f->name);
+    if (!st)
         return sql_error(w->h, "prepare set");
     xerr *e = bind_value(st, 1, f->type, value);
     sqlite3_bind_text(st, 2, ref, -1, SQLITE_STATIC);
-    return e ? (sqlite3_finalize(st), e) : run_on_object(t, c, ref, st, "set", TOUCH_MOD);
+    return e ? e : run_on_object(t, c, ref, st, "set", TOUCH_MOD);
 }
 
 xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref)
@@ -255,9 +259,8 @@ xerr *db_txn_destroy(struct db_txn *t, const struct dm_class *c, const char *ref
         touch_target(t, owner, old);
         xv_free(old);
     }
-    _cleanup_free_ char *sql = xasprintf("DELETE FROM \"%s\" WHERE _ref = ?1", c->name);
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(w->h, sql, -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = conn_stmt(w, c, ST_DESTROY, "DELETE FROM \"%s\" WHERE _ref = ?1", c->name);
+    if (!st)
         return sql_error(w->h, "prepare destroy");
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     return run_on_object(t, c, ref, st, "destroy", TOUCH_DEL);
@@ -311,9 +314,10 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
     const char *opname[] = {[TOUCH_ADD] = event_operation_name(EVENT_OPERATION_ADD),
                             [TOUCH_MOD] = event_operation_name(EVENT_OPERATION_MOD),
                             [TOUCH_DEL] = event_operation_name(EVENT_OPERATION_DEL)};
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v3(w->h, "INSERT INTO _event (ts, class, op, ref, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)",
-                           -1, 0, &st, NULL) != SQLITE_OK)
+    /* one statement, cached on the first class's slot */
+    sqlite3_stmt *st = conn_stmt(w, &dm_classes[0], ST_EVENT,
+                                 "INSERT INTO _event (ts, class, op, ref, snapshot) VALUES (?1, ?2, ?3, ?4, ?5)");
+    if (!st)
         return sql_error(w->h, "prepare event");
     double now = now_realtime();
     xerr *e = NULL;
@@ -350,7 +354,7 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
         else
             *last = sqlite3_last_insert_rowid(w->h);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return e;
 }
 
@@ -463,12 +467,12 @@ xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, v
     if (db->remote)
         return remote_events_after(db, after, limit, cb, ctx, last_visited);
     struct conn *r = db_reader_get(db);
-    sqlite3_stmt *st;
     xerr *e = NULL;
     *last_visited = after;
-    if (sqlite3_prepare_v2(r->h, "SELECT id, ts, class, op, ref, snapshot FROM _event WHERE id > ?1 "
-                                 "ORDER BY id LIMIT ?2",
-                           -1, &st, NULL) != SQLITE_OK) {
+    /* cached (its preparing cost more than reading a few events), and reset after use */
+    sqlite3_stmt *st = conn_stmt(r, &dm_classes[0], ST_EVENTS_AFTER,
+                                 "SELECT id, ts, class, op, ref, snapshot FROM _event WHERE id > ?1 ORDER BY id LIMIT ?2");
+    if (!st) {
         e = sql_error(r->h, "prepare events");
     } else {
         sqlite3_bind_int64(st, 1, after);
@@ -489,7 +493,7 @@ xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, v
         }
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
             e = sql_error(r->h, "events");
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
     }
     db_reader_put(db, r);
     return e;

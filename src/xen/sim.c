@@ -187,9 +187,15 @@ static char *snapshot(struct sim *s, uint64_t *gen)
         if (d->domid == 0)
             continue;
         fprintf(f, "guest\t%" PRIu32 "\t%s\t%" PRIu64 "\t", d->domid, d->boot_id, guest_run_ns(d));
-        for (size_t i = 0; i < SIM_MEM_BYTES; i++)
-            fprintf(f, "%02x", d->mem[i]);
-        fputc('\n', f);
+        /* hex by hand: fprintf per byte was a fifth of a lifecycle cycle's CPU */
+        static const char hex[] = "0123456789abcdef";
+        char line[2 * SIM_MEM_BYTES + 1];
+        for (size_t i = 0; i < SIM_MEM_BYTES; i++) {
+            line[2 * i] = hex[d->mem[i] >> 4];
+            line[2 * i + 1] = hex[d->mem[i] & 15];
+        }
+        line[2 * SIM_MEM_BYTES] = '\n';
+        fwrite(line, 1, sizeof(line), f);
     }
     fclose(f);
     return text;
