@@ -11,7 +11,8 @@ test="python3 python3-os-xenapi xenstore-utils curl procps"
 # qemu-system-xen: the HVM device model (/usr/libexec/xen-qemu-system-i386) put in dom0
 xen="xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils linux-image-amd64
      qemu-system-x86 qemu-system-xen seabios busybox-static cpio bc"
-bench="wrk valgrind python3 python3-os-xenapi"
+# bench: libvirtd (its test driver) and libvirt-dev are the lifecycle baseline
+bench="wrk valgrind python3 python3-os-xenapi libvirt-daemon libvirt-dev"
 # fuzz: libFuzzer with clang, and its sanitizer runtimes
 fuzz="clang libclang-rt-14-dev"
 

@@ -449,6 +449,7 @@ xerr *db_open(const struct db_options *opt, struct db **out)
     db->path = xstrdup(opt->path);
     db->event_log_size = opt->event_log_size > 0 ? opt->event_log_size : 100000;
     pthread_mutex_init(&db->write_lock, NULL);
+    pthread_cond_init(&db->batch_done, NULL);
     pthread_mutex_init(&db->pool_lock, NULL);
     pthread_cond_init(&db->pool_cond, NULL);
     pthread_mutex_init(&db->ev_lock, NULL);
@@ -500,6 +501,7 @@ void db_close(struct db *db)
     conn_close(db->writer);
     recache_free(db->recache);
     pthread_mutex_destroy(&db->write_lock);
+    pthread_cond_destroy(&db->batch_done);
     pthread_mutex_destroy(&db->pool_lock);
     pthread_cond_destroy(&db->pool_cond);
     pthread_mutex_destroy(&db->ev_lock);

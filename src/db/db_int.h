@@ -3,6 +3,7 @@
 #define XENAPID_DB_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sqlite3.h>
 
 #include "db.h"
@@ -34,6 +35,11 @@ struct db {
     int64_t event_log_size;
     struct conn *writer;
     pthread_mutex_t write_lock;
+    /* group commit (txn.c): the open SQLite transaction that ended transactions wait
+     * in for their COMMIT, under write_lock; batch_done (with write_lock) tells them */
+    struct batch *batch;
+    pthread_cond_t batch_done;
+    atomic_int lock_waiters;     /* threads in db_begin waiting for write_lock */
     /* reader pool */
     pthread_mutex_t pool_lock;
     pthread_cond_t pool_cond;

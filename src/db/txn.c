@@ -64,64 +64,6 @@ static void touch_target(struct db_txn *t, const struct dm_class *target, const 
 
 /* ---- transactions ---- */
 
-xerr *db_begin(struct db *db, struct db_txn **out)
-{
-    if (db->remote) {
-        struct db_txn *t = xcalloc(1, sizeof(*t));
-        t->db = db;
-        t->open = true;
-        t->ops = xv_array();
-        *out = t;
-        return NULL;
-    }
-    pthread_mutex_lock(&db->write_lock);
-    xerr *e = sql_write_exec(db->writer->h, "BEGIN IMMEDIATE");
-    if (e) {
-        pthread_mutex_unlock(&db->write_lock);
-        *out = NULL;
-        return e;
-    }
-    struct db_txn *t = xcalloc(1, sizeof(*t));
-    t->db = db;
-    t->open = true;
-    *out = t;
-    return NULL;
-}
-
-static void txn_free(struct db_txn *t)
-{
-    for (size_t i = 0; i < t->ntouches; i++)
-        free(t->touches[i].ref);
-    free(t->touches);
-    free(t);
-}
-
-static void rollback(struct db_txn *t)
-{
-    /* SQLite has already rolled back after some failures (disk full, I/O errors):
-     * then there is nothing left to undo. */
-    sqlite3 *h = t->db->writer->h;
-    xerr *e = sqlite3_get_autocommit(h) ? NULL : sql_exec(h, "ROLLBACK");
-    if (e) {
-        _cleanup_free_ char *s = xerr_str(e);
-        log_error("%s", s);
-        xerr_free(e);
-    }
-}
-
-void db_abort(struct db_txn *t)
-{
-    if (!t)
-        return;
-    if (t->db->remote) {
-        remote_abort(t);
-        return;
-    }
-    rollback(t);
-    pthread_mutex_unlock(&t->db->write_lock);
-    txn_free(t);
-}
-
 /* A COMMIT the disk refused may still have left the whole transaction in the WAL:
  * when only its fsync failed, every frame is there, with a valid commit frame past
  * the end SQLite now knows of, and WAL recovery after a crash would bring back a
@@ -140,6 +82,166 @@ static void overwrite_refused_commit(sqlite3 *h)
     _cleanup_free_ char *sql = xasprintf("PRAGMA user_version = %d", version);
     int rc = sqlite3_exec(h, sql, NULL, NULL, NULL);
     log_warn("database: a commit failed on the disk: no-op commit written over it (%s)", sqlite3_errstr(rc));
+}
+
+/* ---- group commit ----
+ *
+ * Each transaction is a savepoint inside one SQLite transaction, the batch, that stays
+ * open while other transactions are waiting to begin: a transaction that ends with
+ * others waiting releases write_lock and waits for the batch's COMMIT; the one that
+ * ends with nobody waiting (or the batch full) commits it, one fsync for all.  Nothing
+ * is visible to readers, or acknowledged, before its COMMIT is durable; a COMMIT that
+ * fails fails every transaction of the batch (each was rolled back with it). */
+#define BATCH_MAX 64
+
+struct batch {
+    int members;                 /* transactions that joined */
+    int readers;                 /* ended well, yet to read the outcome */
+    bool done;
+    xerr *e;                     /* the batch's failure */
+    int64_t last, first;         /* the event log after it, when it has events */
+    const struct db_txn **txns;  /* the readers', until the COMMIT */
+};
+
+static void batch_free(struct batch *b)
+{
+    xerr_free(b->e);
+    free(b->txns);
+    free(b);
+}
+
+/* The batch is over (committed, or failed with e): its transactions are told. */
+static void batch_finish(struct db *db, xerr *e)
+{
+    struct batch *b = db->batch;
+    db->batch = NULL;
+    /* before anyone hears of the commit: no read after it may find the old bytes */
+    for (int i = 0; !e && i < b->readers; i++)
+        recache_committed(db->recache, b->txns[i]);
+    if (!e && b->last) {
+        pthread_mutex_lock(&db->ev_lock);
+        db->last_event = b->last;
+        db->first_event = b->first;
+        pthread_cond_broadcast(&db->ev_cond);
+        pthread_mutex_unlock(&db->ev_lock);
+    }
+    b->e = e;
+    b->done = true;
+    if (!b->readers)
+        batch_free(b);
+    pthread_cond_broadcast(&db->batch_done);
+}
+
+/* With write_lock held, after a transaction of the batch ended or failed to begin:
+ * the batch is committed now, unless another transaction is about to join it (that
+ * one, or a later one, commits it). */
+static void batch_settle(struct db *db, const xerr *why)
+{
+    struct batch *b = db->batch;
+    sqlite3 *h = db->writer->h;
+    if (!b)
+        return;
+    if (sqlite3_get_autocommit(h)) {
+        /* SQLite rolled the whole transaction back (some I/O errors do): every
+         * transaction of the batch is gone with it */
+        batch_finish(db, why ? xerr_dup(why) : err_database_write_failed("the shared transaction was rolled back"));
+        return;
+    }
+    if (atomic_load(&db->lock_waiters) > 0 && b->members < BATCH_MAX)
+        return;
+    if (!b->readers) { /* nobody's writes in it: nothing to make durable */
+        xerr *e = sql_exec(h, "ROLLBACK");
+        batch_finish(db, NULL);
+        xerr_free(e);
+        return;
+    }
+    xerr *e = sql_write_exec(h, "COMMIT");
+    if (e) {
+        bool refused = xerr_is(e, XERR_DATABASE_WRITE_FAILED);
+        if (!sqlite3_get_autocommit(h)) {
+            xerr *re = sql_exec(h, "ROLLBACK");
+            xerr_free(re);
+        }
+        if (refused)
+            overwrite_refused_commit(h);
+    }
+    batch_finish(db, e);
+}
+
+xerr *db_begin(struct db *db, struct db_txn **out)
+{
+    if (db->remote) {
+        struct db_txn *t = xcalloc(1, sizeof(*t));
+        t->db = db;
+        t->open = true;
+        t->ops = xv_array();
+        *out = t;
+        return NULL;
+    }
+    *out = NULL;
+    atomic_fetch_add(&db->lock_waiters, 1);
+    pthread_mutex_lock(&db->write_lock);
+    atomic_fetch_sub(&db->lock_waiters, 1);
+    sqlite3 *h = db->writer->h;
+    if (!db->batch) {
+        xerr *e = sql_write_exec(h, "BEGIN IMMEDIATE");
+        if (e) {
+            pthread_mutex_unlock(&db->write_lock);
+            return e;
+        }
+        db->batch = xcalloc(1, sizeof(*db->batch));
+    }
+    xerr *e = sql_write_exec(h, "SAVEPOINT txn");
+    if (e) {
+        batch_settle(db, e);
+        pthread_mutex_unlock(&db->write_lock);
+        return e;
+    }
+    db->batch->members++;
+    struct db_txn *t = xcalloc(1, sizeof(*t));
+    t->db = db;
+    t->open = true;
+    *out = t;
+    return NULL;
+}
+
+static void txn_free(struct db_txn *t)
+{
+    for (size_t i = 0; i < t->ntouches; i++)
+        free(t->touches[i].ref);
+    free(t->touches);
+    free(t);
+}
+
+/* The transaction's savepoint undone: the batch's other transactions stay.  SQLite has
+ * already rolled back everything after some failures (disk full, I/O errors): then
+ * there is nothing left to undo, and batch_settle fails the batch. */
+static void rollback(struct db_txn *t)
+{
+    sqlite3 *h = t->db->writer->h;
+    xerr *e = sqlite3_get_autocommit(h) ? NULL : sql_exec(h, "ROLLBACK TO txn");
+    if (!e && !sqlite3_get_autocommit(h))
+        e = sql_exec(h, "RELEASE txn");
+    if (e) {
+        _cleanup_free_ char *s = xerr_str(e);
+        log_error("%s", s);
+        xerr_free(e);
+    }
+}
+
+void db_abort(struct db_txn *t)
+{
+    if (!t)
+        return;
+    if (t->db->remote) {
+        remote_abort(t);
+        return;
+    }
+    struct db *db = t->db;
+    rollback(t);
+    batch_settle(db, NULL);
+    pthread_mutex_unlock(&db->write_lock);
+    txn_free(t);
 }
 
 xerr *db_txn_create(struct db_txn *t, const struct dm_class *c, const char *ref, const xv *record)
@@ -373,44 +475,48 @@ xerr *db_commit(struct db_txn *t, int64_t *last_event)
     struct db *db = t->db;
     if (db->remote)
         return remote_commit(t, last_event);
+    struct batch *b = db->batch;
     int64_t last = 0;
     xerr *e = db->commit_hook ? db->commit_hook(db->commit_hook_ctx, t) : NULL;
     if (!e)
         e = append_events(t, &last);
-    int64_t first = db->first_event;
-    if (!e && last && last - db->first_event >= db->event_log_size + db->event_log_size / 8) {
+    int64_t first = b->first ? b->first : db->first_event;
+    if (!e && last && last - first >= db->event_log_size + db->event_log_size / 8) {
         /* trim in batches, not on every commit */
         first = last - db->event_log_size + 1;
         _cleanup_free_ char *sql = xasprintf("DELETE FROM _event WHERE id < %lld", (long long)first);
         e = sql_write_exec(db->writer->h, sql);
     }
-    bool refused = false;
-    if (!e) {
-        e = sql_write_exec(db->writer->h, "COMMIT");
-        refused = xerr_is(e, XERR_DATABASE_WRITE_FAILED);
-    }
+    if (!e)
+        e = sql_write_exec(db->writer->h, "RELEASE txn");
     if (e) {
         rollback(t);
-        if (refused)
-            overwrite_refused_commit(db->writer->h);
+        batch_settle(db, e);
         pthread_mutex_unlock(&db->write_lock);
         txn_free(t);
         return e;
     }
-    /* before anyone hears of the commit: no read after it may find the old bytes */
-    recache_committed(db->recache, t);
     if (last) {
+        b->last = last;
+        b->first = first;
+    }
+    b->readers++;
+    b->txns = xrealloc(b->txns, (size_t)b->readers * sizeof(*b->txns));
+    b->txns[b->readers - 1] = t;
+    batch_settle(db, NULL);
+    while (!b->done)
+        pthread_cond_wait(&db->batch_done, &db->write_lock);
+    e = b->e ? xerr_dup(b->e) : NULL;
+    if (--b->readers == 0)
+        batch_free(b);
+    if (!e && last_event) {
         pthread_mutex_lock(&db->ev_lock);
-        db->last_event = last;
-        db->first_event = first;
-        pthread_cond_broadcast(&db->ev_cond);
+        *last_event = last ? last : db->last_event;
         pthread_mutex_unlock(&db->ev_lock);
     }
-    if (last_event)
-        *last_event = last ? last : db_last_event_id(db);
     pthread_mutex_unlock(&db->write_lock);
     txn_free(t);
-    return NULL;
+    return e;
 }
 
 /* ---- reading events ---- */

@@ -11,7 +11,11 @@
 #                                    two-host pool: VM.get_record through a member against the master (ratio); then a
 #                                    VM.pool_migrate between two pool members on
 #                                    127.0.0.1-2, against a suspend+resume and a
-#                                    start+shutdown
+#                                    start+shutdown; then lifecycle cycles (create,
+#                                    start, hard_shutdown, destroy) from 1, 8 and 32
+#                                    clients against libvirtd's test driver, and
+#                                    event.from's latency with 1 and 1,000 waiters
+#                                    (tests/bench/lifecycle.sh, its knobs at its top)
 #   tests/bench/run.sh --callgrind   instructions per VM.get_record call (valgrind), on
 #                                    each server, and where xenapid's go: repeatable
 #                                    where timings are not
@@ -583,5 +587,8 @@ stop_pid "$XPID"
 # ---- a pool of two: VM.pool_migrate on the simulator (tests/bench/pool_migrate.py) ----
 echo
 XENAPID_BIN=$XENAPID /usr/bin/python3 "$BENCH/pool_migrate.py"
+
+# ---- lifecycle cycles against libvirtd's test driver, and event.from (lifecycle.sh) ----
+. "$BENCH/lifecycle.sh"
 summary
 echo "done."
