@@ -8,14 +8,22 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <xenstore.h>
+
+#define XS_SPARE 16             /* idle xenstore connections kept for builds */
 
 struct hv {
     const struct hv_backend_ops *ops;
     void *state;
     struct xs_handle *xs;        /* thread-safe: libxenstore serialises requests */
+    /* builds write their trees on connections of their own: on the one above, a
+     * build's ~50 requests waited behind every other build's */
+    pthread_mutex_t spare_lock;
+    struct xs_handle *spare[XS_SPARE];
+    size_t nspare;
     struct hv_watcher *domains;  /* @releaseDomain */
     hv_domain_cb cb;
     void *cb_ctx;
@@ -35,6 +43,7 @@ xerr *hv_open(const struct config *cfg, struct hv **out)
 
     struct hv *hv = xcalloc(1, sizeof(*hv));
     hv->ops = ops;
+    pthread_mutex_init(&hv->spare_lock, NULL);
     xerr *e = ops->open(cfg, &hv->state);
     if (e) {
         free(hv);
@@ -50,6 +59,7 @@ xerr *hv_open(const struct config *cfg, struct hv **out)
         e = xerr_internal("cannot connect to xenstore (%s): %s", path ? path : "default",
                           strerror(errno));
         ops->close(hv->state);
+        pthread_mutex_destroy(&hv->spare_lock);
         free(hv);
         return e;
     }
@@ -63,6 +73,9 @@ void hv_close(struct hv *hv)
     if (!hv)
         return;
     hv_watcher_close(hv->domains);
+    for (size_t i = 0; i < hv->nspare; i++)
+        xs_close(hv->spare[i]);
+    pthread_mutex_destroy(&hv->spare_lock);
     xs_close(hv->xs);
     hv->ops->close(hv->state);
     free(hv);
@@ -96,6 +109,27 @@ xerr *hv_fault(struct hv *hv, const char *step)
     return hv->ops->fault ? hv->ops->fault(hv->state, step) : NULL;
 }
 
+/* A connection for one build's requests: an idle one, or a new one. */
+static struct xs_handle *xs_take(struct hv *hv)
+{
+    pthread_mutex_lock(&hv->spare_lock);
+    struct xs_handle *h = hv->nspare ? hv->spare[--hv->nspare] : NULL;
+    pthread_mutex_unlock(&hv->spare_lock);
+    return h ? h : xs_open(0);
+}
+
+static void xs_give(struct hv *hv, struct xs_handle *h)
+{
+    pthread_mutex_lock(&hv->spare_lock);
+    if (hv->nspare < XS_SPARE) {
+        hv->spare[hv->nspare++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&hv->spare_lock);
+    if (h)
+        xs_close(h);
+}
+
 /* ---- the domain's xenstore tree ---- */
 
 struct tree {
@@ -105,7 +139,36 @@ struct tree {
     struct xs_permissions ro[2]; /* dom0 owns, guest may read */
     struct xs_permissions rw[1]; /* guest owns */
     char *failed;                /* the first write that failed, and why */
+    /* the nodes below dom written so far (dom first) and their permissions: a node
+     * dom0 makes gets its parent's, as xenstored does, so a node whose parent has
+     * the permissions it needs is only written (half the requests of a build) */
+    struct made { char *path; const struct xs_permissions *perms; } *made;
+    size_t nmade;
 };
+
+/* The permissions a new node at path gets from the nearest node made before it
+ * (the nodes between are made with those too), NULL when none is known. */
+static const struct xs_permissions *inherited(const struct tree *tr, const char *path)
+{
+    size_t len = strlen(path), dl = strlen(tr->dom);
+    if (len <= dl || strncmp(path, tr->dom, dl) != 0 || path[dl] != '/')
+        return NULL;
+    while (len > dl) {
+        while (len > dl && path[len - 1] != '/')
+            len--;
+        len--; /* the parent's length */
+        for (size_t i = tr->nmade; i-- > 0;)
+            if (strlen(tr->made[i].path) == len && strncmp(tr->made[i].path, path, len) == 0)
+                return tr->made[i].perms;
+    }
+    return NULL;
+}
+
+static void made_clear(struct tree *tr, size_t keep)
+{
+    while (tr->nmade > keep)
+        free(tr->made[--tr->nmade].path);
+}
 
 /* Paths are not cut to a buffer: a key from the VM record (platform/<key>) as
  * long as xenstore refuses makes the write fail, and the build with it. */
@@ -114,12 +177,21 @@ static void put(struct tree *tr, const char *rel, const char *value, const struc
 {
     if (tr->failed)
         return;
-    _cleanup_free_ char *path = rel[0] == '/' ? xstrdup(rel)
-                                : rel[0]      ? xasprintf("%s/%s", tr->dom, rel)
-                                              : xstrdup(tr->dom);
+    char *path = rel[0] == '/' ? xstrdup(rel) : rel[0] ? xasprintf("%s/%s", tr->dom, rel) : xstrdup(tr->dom);
+    bool same = inherited(tr, path) == perms;
     if (!xs_write(tr->xs, tr->t, path, value, strlen(value)) ||
-        !xs_set_permissions(tr->xs, tr->t, path, (struct xs_permissions *)perms, nperms))
+        (!same && !xs_set_permissions(tr->xs, tr->t, path, (struct xs_permissions *)perms, nperms))) {
         tr->failed = xasprintf("%s: %s", path, strerror(errno));
+        free(path);
+        return;
+    }
+    size_t dl = strlen(tr->dom);
+    if (strncmp(path, tr->dom, dl) == 0 && (path[dl] == 0 || path[dl] == '/')) {
+        tr->made = xrealloc(tr->made, (tr->nmade + 1) * sizeof(*tr->made));
+        tr->made[tr->nmade++] = (struct made){path, perms};
+    } else {
+        free(path);
+    }
 }
 
 /* The tree from layout.c, written with its owners: the guest owns the nodes its
@@ -139,7 +211,9 @@ static void write_tree(struct tree *tr, uint32_t domid, const struct hv_domain_s
 static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_domain_spec *spec,
                                const struct hv_build *b)
 {
-    struct tree tr = {.xs = hv->xs};
+    struct tree tr = {.xs = xs_take(hv)};
+    if (!tr.xs)
+        return xerr_internal("cannot connect to xenstore: %s", strerror(errno));
     tr.dom = xasprintf("/local/domain/%" PRIu32, domid);
     tr.ro[0] = (struct xs_permissions){.id = 0, .perms = XS_PERM_NONE};
     tr.ro[1] = (struct xs_permissions){.id = domid, .perms = XS_PERM_READ};
@@ -153,6 +227,10 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     char vmpath[64];
     snprintf(vmpath, sizeof(vmpath), "/vm/%s", spec->uuid);
     tr.t = XBT_NULL;
+    /* what a domain of this id left (a crash between its destroy and the removal of its
+     * tree) goes first: every node below the root is then new, and has the
+     * permissions it inherits */
+    xs_rm(tr.xs, XBT_NULL, tr.dom);
     put(&tr, "", "", tr.ro, 2);
     put(&tr, vmpath, "", tr.ro, 2);
     if (tr.failed)
@@ -162,19 +240,20 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     for (int attempt = 0; attempt < 10 && !e && !committed; attempt++) {
         free(tr.failed);
         tr.failed = NULL;
-        tr.t = xs_transaction_start(hv->xs);
+        made_clear(&tr, 1); /* the root's permissions stay known */
+        tr.t = xs_transaction_start(tr.xs);
         if (tr.t == XBT_NULL) {
             e = xerr_internal("xenstore transaction: %s", strerror(errno));
             break;
         }
         write_tree(&tr, domid, spec, b);
         if (tr.failed) {
-            xs_transaction_end(hv->xs, tr.t, true);
+            xs_transaction_end(tr.xs, tr.t, true);
             e = xerr_internal("writing the xenstore tree of domain %" PRIu32 " failed at %s", domid,
                               tr.failed);
             break;
         }
-        committed = xs_transaction_end(hv->xs, tr.t, false);
+        committed = xs_transaction_end(tr.xs, tr.t, false);
         if (!committed && errno != EAGAIN)
             e = xerr_internal("committing the xenstore tree of domain %" PRIu32 ": %s", domid,
                               strerror(errno));
@@ -183,6 +262,9 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     if (!e && !committed)
         e = xerr_internal("committing the xenstore tree of domain %" PRIu32 ": still conflicting after 10 tries",
                           domid);
+    made_clear(&tr, 0);
+    free(tr.made);
+    xs_give(hv, tr.xs);
     free(tr.dom);
     free(tr.failed);
     return e;
