@@ -10,8 +10,9 @@
 #    unix socket; as root it runs as nobody).  The test driver keeps its domains in
 #    memory and writes nothing to disk; xenapid makes every acknowledged write durable.
 # 2. event.from: one waiter, then BENCH_WAITERS (1,000) waiters parked at once, each on
-#    its own keep-alive connection, read by one epoll thread; latency from the moment the
-#    write (VM.set_name_label) is sent to each waiter's answer.
+#    its own keep-alive connection (a session per 10), read by one epoll thread; latency
+#    from the write's answer (VM.set_name_label: committed, durable, acknowledged) to each
+#    waiter's answer, and from the moment the write was sent.
 #
 # Knobs: BENCH_LIFE_SECONDS (per cycle run, default 5), BENCH_LIFE_CLIENTS ("1 8 32"),
 # BENCH_WAITERS (1000), BENCH_EVENT_ROUNDS (rounds with one waiter, 50; with many, 5).
