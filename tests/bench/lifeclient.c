@@ -35,6 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cycles.h"
+
 static int port;
 static const char *password;
 
@@ -47,13 +49,6 @@ static void die(const char *fmt, ...)
     fputc('\n', stderr);
     va_end(ap);
     exit(1);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static int connect_server(void)
@@ -171,30 +166,7 @@ static void login(struct conn *c, char *session, size_t len)
     rpc(c, "session.login_with_password", params, session, len);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double pct(double *v, size_t n, double p)
-{
-    if (!n)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return v[i];
-}
-
 /* ---- cycles ---- */
-
-struct worker {
-    pthread_t th;
-    int id;
-    double until;
-    long cycles;
-    double *lat;
-    size_t nlat, caplat;
-};
 
 static void *cycler(void *arg)
 {
@@ -216,49 +188,13 @@ static void *cycler(void *arg)
         snprintf(params, sizeof(params), "[\"%s\",\"%s\"]", session, vm);
         rpc(&c, "VM.hard_shutdown", params, NULL, 0);
         rpc(&c, "VM.destroy", params, NULL, 0);
-        w->cycles++;
-        if (w->nlat == w->caplat) {
-            w->caplat = w->caplat * 2 + 256;
-            w->lat = realloc(w->lat, w->caplat * sizeof(double));
-        }
-        w->lat[w->nlat++] = (now() - t0) * 1e3;
+        worker_note(w, t0);
     }
     snprintf(params, sizeof(params), "[\"%s\"]", session);
     rpc(&c, "session.logout", params, NULL, 0);
     close(c.fd);
     free(c.p);
     return NULL;
-}
-
-static void cycles(int clients, double seconds)
-{
-    struct worker *w = calloc((size_t)clients, sizeof(*w));
-    double t0 = now();
-    for (int i = 0; i < clients; i++) {
-        w[i].id = i;
-        w[i].until = t0 + seconds;
-        pthread_create(&w[i].th, NULL, cycler, &w[i]);
-    }
-    long total = 0;
-    size_t nlat = 0;
-    for (int i = 0; i < clients; i++) {
-        pthread_join(w[i].th, NULL);
-        total += w[i].cycles;
-        nlat += w[i].nlat;
-    }
-    double s = now() - t0;
-    double *lat = malloc((nlat + 1) * sizeof(double));
-    size_t k = 0;
-    for (int i = 0; i < clients; i++) {
-        memcpy(lat + k, w[i].lat, w[i].nlat * sizeof(double));
-        k += w[i].nlat;
-        free(w[i].lat);
-    }
-    qsort(lat, nlat, sizeof(double), cmp_double);
-    printf("clients %d cycles %ld seconds %.2f per_s %.1f p50_ms %.2f p99_ms %.2f\n", clients, total, s,
-           (double)total / s, pct(lat, nlat, 0.5), pct(lat, nlat, 0.99));
-    free(lat);
-    free(w);
 }
 
 /* ---- events ---- */
@@ -395,7 +331,7 @@ int main(int argc, char **argv)
         int n = atoi(argv[4]);
         if (n < 1 || n > 1024)
             die("cycles: CLIENTS must be 1..1024");
-        cycles(n, atof(argv[5]));
+        run_cycles(n, atof(argv[5]), cycler);
     } else if (strcmp(argv[3], "events") == 0) {
         int n = atoi(argv[4]), r = atoi(argv[5]);
         if (n < 1 || r < 1)

@@ -16,14 +16,9 @@
 #include <string.h>
 #include <time.h>
 
-static const char *uri;
+#include "cycles.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+static const char *uri;
 
 static void die(const char *what)
 {
@@ -31,15 +26,6 @@ static void die(const char *what)
     fprintf(stderr, "virtclient: %s: %s\n", what, e && e->message ? e->message : "failed");
     exit(1);
 }
-
-struct worker {
-    pthread_t th;
-    int id;
-    double until;
-    long cycles;
-    double *lat;
-    size_t nlat, caplat;
-};
 
 static void *cycler(void *arg)
 {
@@ -65,21 +51,10 @@ static void *cycler(void *arg)
         if (virDomainUndefine(d) != 0)
             die("virDomainUndefine");
         virDomainFree(d);
-        w->cycles++;
-        if (w->nlat == w->caplat) {
-            w->caplat = w->caplat * 2 + 256;
-            w->lat = realloc(w->lat, w->caplat * sizeof(double));
-        }
-        w->lat[w->nlat++] = (now() - t0) * 1e3;
+        worker_note(w, t0);
     }
     virConnectClose(c);
     return NULL;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv)
@@ -93,32 +68,6 @@ int main(int argc, char **argv)
     double seconds = atof(argv[3]);
     if (clients < 1 || clients > 1024 || virInitialize() != 0)
         return 2;
-    struct worker *w = calloc((size_t)clients, sizeof(*w));
-    double t0 = now();
-    for (int i = 0; i < clients; i++) {
-        w[i].id = i;
-        w[i].until = t0 + seconds;
-        pthread_create(&w[i].th, NULL, cycler, &w[i]);
-    }
-    long total = 0;
-    size_t nlat = 0;
-    for (int i = 0; i < clients; i++) {
-        pthread_join(w[i].th, NULL);
-        total += w[i].cycles;
-        nlat += w[i].nlat;
-    }
-    double s = now() - t0;
-    double *lat = malloc((nlat + 1) * sizeof(double));
-    size_t k = 0;
-    for (int i = 0; i < clients; i++) {
-        memcpy(lat + k, w[i].lat, w[i].nlat * sizeof(double));
-        k += w[i].nlat;
-        free(w[i].lat);
-    }
-    qsort(lat, nlat, sizeof(double), cmp_double);
-    printf("clients %d cycles %ld seconds %.2f per_s %.1f p50_ms %.2f p99_ms %.2f\n", clients, total, s,
-           (double)total / s, nlat ? lat[nlat / 2] : 0.0, nlat ? lat[(size_t)(0.99 * (double)(nlat - 1) + 0.5)] : 0.0);
-    free(lat);
-    free(w);
+    run_cycles(clients, seconds, cycler);
     return 0;
 }
