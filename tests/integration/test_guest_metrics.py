@@ -471,9 +471,48 @@ class GuestMetricsTest(GuestCase):
         """A guest whose xenstore cannot be reached: the agent says so and fails."""
         env = self.guest_env(1)
         env["XENSTORED_PATH"] = os.path.join(self.tmp, "no-such-socket")
+        env["XENAPID_AGENT_RETRY_DELAY"] = "0.05"
         r = subprocess.run([AGENT], env=env, capture_output=True, text=True, timeout=30)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("xenstore", r.stderr)
+        # it tried the first write its number of times, saying so each time, then gave up
+        self.assertEqual(len(re.findall(r"xenstore-write attr/PVAddons/MajorVersion failed \(try \d of 5\)",
+                                        r.stderr)), 5, r.stderr)
+
+    def flaky_xenstore_write(self, refusals):
+        """A directory to put first on PATH: a xenstore-write that refuses its first
+        `refusals` calls (as a busy xenstored can), then runs the stock one."""
+        bindir = tempfile.mkdtemp(dir=self.tmp)
+        real = shutil.which("xenstore-write")
+        self.assertIsNotNone(real, "the stock xenstore-write is needed")
+        count = os.path.join(bindir, "count")
+        with open(os.path.join(bindir, "xenstore-write"), "w") as f:
+            f.write('#!/bin/sh\nn=$(cat %s 2>/dev/null || echo 0); echo $((n + 1)) > %s\n'
+                    'if [ "$n" -lt %d ]; then echo "xenstore-write: could not write path $1" >&2; exit 1; fi\n'
+                    'exec %s "$@"\n' % (count, count, refusals, real))
+        os.chmod(os.path.join(bindir, "xenstore-write"), 0o755)
+        return bindir, count
+
+    def test_agent_survives_refused_writes(self):
+        """A write xenstored refuses now and then is tried again: the report arrives
+        whole, and each refusal is said on stderr (the test guest puts it on its
+        console)."""
+        vm = self.new_vm()
+        domid = self.domid(vm)
+        bindir, count = self.flaky_xenstore_write(3)
+        env = self.guest_env(domid, XENAPID_AGENT_RETRY_DELAY="0.05")
+        env["PATH"] = bindir + os.pathsep + env["PATH"]
+        r = subprocess.run([AGENT, "--once"], env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr.count("xenstore-write attr/PVAddons/MajorVersion failed"), 3, r.stderr)
+        self.assertIn("(try 3 of 5): xenstore-write: could not write path attr/PVAddons/MajorVersion", r.stderr)
+        major, minor, micro, build = agent_version()
+        m = self.wait_metrics(vm)
+        self.assertEqual(m["PV_drivers_version"], {"major": major, "minor": minor, "micro": micro, "build": build})
+        self.assertEqual(self.dom0_read("/local/domain/%d/attr/PVAddons/MajorVersion" % domid), major)
+        # 3 refused, then every key of the report once
+        with open(count) as f:
+            self.assertGreater(int(f.read()), 3 + 5)
 
 
 class LifecycleTest(GuestCase):
