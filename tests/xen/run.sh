@@ -20,11 +20,16 @@
 #                         (built by make-guest.sh; its GUEST_* knobs apply; defaults here:
 #                         GUEST_XENSTORE_TOOLS=1, GUEST_FILES: the guest agent as
 #                         /usr/sbin/xenapid-guest-agent, GUEST_HOOKS: guest-xs-probe.sh,
-#                         then guest-agent.sh, which runs the agent once)
+#                         guest-agent.sh, which runs the agent once, and guest-counter.sh,
+#                         the counter that shows a resume is no reboot)
+#   HVM=0|1               put the device model (Debian's qemu-system-xen, with its ROMs
+#                         and SeaBIOS's VGA BIOS) in dom0, and the HVM test guest at
+#                         /guest-hvm/{vmlinuz,initrd.gz}: Debian's kernel as it is (the
+#                         device model boots it) and hvm-guest-init.sh as its /init
 #   TIMEOUT=240           seconds for the whole QEMU run
 #   WORK=dir              work dir (default ${TMPDIR:-/tmp}/xenapid-xen-test): rootfs,
 #                         initramfs, console.log (absolute times), console.rel.log
-#   DOM0_MEM=512M MEM=2G SMP=2   memory of dom0, of the emulated machine, its CPUs
+#   DOM0_MEM=1024M MEM=3G SMP=2  memory of dom0, of the emulated machine, its CPUs
 #   KVER=...              kernel version for dom0 and the guest (default: newest installed)
 #
 # Host packages: scripts/deps.sh xen.  Markers in the console log: XEN-HARNESS (this
@@ -35,8 +40,9 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 abspath() { case "$1" in /*) echo "$1" ;; *) echo "$REPO/$1" ;; esac; }
 
 WORK=${WORK:-${TMPDIR:-/tmp}/xenapid-xen-test}
-TIMEOUT=${TIMEOUT:-240}; DOM0_MEM=${DOM0_MEM:-512M}; MEM=${MEM:-2G}; SMP=${SMP:-2}
-GUEST=${GUEST:-1}
+TIMEOUT=${TIMEOUT:-240}; DOM0_MEM=${DOM0_MEM:-1024M}; MEM=${MEM:-3G}; SMP=${SMP:-2}
+GUEST=${GUEST:-1}; HVM=${HVM:-0}
+DM=/usr/libexec/xen-qemu-system-i386
 KVER=${KVER:-$(ls /lib/modules | sort -V | tail -1)}
 XB=/usr/lib/xen-4.17/bin
 TEST_SCRIPTS=""
@@ -47,7 +53,8 @@ if [ -z "${BINS+set}" ]; then
 fi
 
 for f in /boot/xen-4.17-amd64.gz "/boot/vmlinuz-$KVER" "$XB/xenstored" /usr/bin/qemu-system-x86_64 \
-         /bin/busybox /usr/lib/xen-4.17/boot/hvmloader /usr/share/seabios/bios-256k.bin $TEST_SCRIPTS; do
+         /bin/busybox /usr/lib/xen-4.17/boot/hvmloader /usr/share/seabios/bios-256k.bin $TEST_SCRIPTS \
+         $([ "$HVM" = 1 ] && echo $DM /usr/share/qemu/linuxboot_dma.bin); do
   [ -e "$f" ] || { echo "run.sh: missing $f (scripts/deps.sh xen installs the packages)" >&2; exit 2; }
 done
 
@@ -87,6 +94,16 @@ copy_same_path $XB/xenstored $XB/xen-init-dom0 $XB/xenconsoled $XB/xenconsole $X
 for f in /usr/lib/xen-4.17/boot/hvmloader /usr/share/seabios/bios-256k.bin; do
   mkdir -p "$R$(dirname "$f")"; cp -L "$f" "$R$f"
 done
+if [ "$HVM" = 1 ]; then
+  # The device model where hv.c starts it, with what it loads at run time: the
+  # option ROMs of direct kernel boot, the VGA BIOS (SeaBIOS's), the keymaps of its
+  # VNC server.
+  copy_same_path $DM
+  mkdir -p "$R/usr/share/qemu" "$R/usr/share/seabios"
+  cp -a /usr/share/seabios/. "$R/usr/share/seabios/"
+  for f in linuxboot.bin linuxboot_dma.bin kvmvapic.bin; do cp -L /usr/share/qemu/$f "$R/usr/share/qemu/"; done
+  cp -aL /usr/share/qemu/keymaps "$R/usr/share/qemu/"
+fi
 cp -L /lib64/ld-linux-x86-64.so.2 "$R/lib64/"
 for b in $XB/*; do [ -e "$R$b" ] && ln -sf "$b" "$R/usr/sbin/$(basename "$b")"; done  # not Debian's wrapper
 cp -a /etc/xen/xl.conf "$R/etc/xen/"
@@ -104,8 +121,12 @@ if [ "$GUEST" = 1 ]; then
   # the project's guest agent.
   GUEST_XENSTORE_TOOLS=${GUEST_XENSTORE_TOOLS:-1} \
     GUEST_FILES=${GUEST_FILES-scripts/xenapid-guest-agent:/usr/sbin/xenapid-guest-agent} \
-    GUEST_HOOKS=${GUEST_HOOKS-tests/xen/guest-xs-probe.sh tests/xen/guest-agent.sh} \
+    GUEST_HOOKS=${GUEST_HOOKS-tests/xen/guest-xs-probe.sh tests/xen/guest-agent.sh tests/xen/guest-counter.sh} \
     KVER=$KVER "$REPO/tests/xen/make-guest.sh" "$R/guest"
+fi
+if [ "$HVM" = 1 ]; then
+  GUEST_XENSTORE_TOOLS=1 GUEST_FILES= GUEST_HOOKS= GUEST_KERNEL_FORMAT=bzimage \
+    GUEST_INIT="$REPO/tests/xen/hvm-guest-init.sh" KVER=$KVER "$REPO/tests/xen/make-guest.sh" "$R/guest-hvm"
 fi
 for f in ${FILES:-}; do
   src=$(abspath "${f%%:*}"); dest=${f#*:}
@@ -131,6 +152,7 @@ mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs 
 mkdir -p /dev/pts; mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /run
 mkdir -p /run/xen /run/xenstored /var/log/xen/console
 hostname xen-dom0
+ifconfig lo 127.0.0.1 up  # the device model's VNC server listens on loopback
 echo "XEN-HARNESS: dom0 shell reached, dom0 uptime $(cut -d' ' -f1 /proc/uptime)s"
 for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc; do insmod /lib/modules/$m.ko; done
 mount -t xenfs xenfs /proc/xen
