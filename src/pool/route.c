@@ -190,6 +190,10 @@ static bool master_forward(void *ctx, struct api_ctx *call, const char *method, 
      * the host through api_call_on_host */
     if (strcmp(method, "host.get_platform_capabilities") == 0 && n >= 1) {
         target = xv_str(args[0]);
+    } else if (strcmp(method, "VM.get_platform_capabilities") == 0 && n >= 2) {
+        /* what the VM would get there is that host's to say: its registry decides
+         * the hardware, and its record may lag what it offers */
+        target = xv_str(args[1]);
     } else {
         for (const char *const *o = resident_ops; *o && !target; o++) {
             if (strcmp(method, *o) != 0 || n < 1)

@@ -351,6 +351,8 @@ static xerr *vm_get_platform_capabilities(struct api_ctx *ctx, const struct VM_g
     xerr *e = db_read_record(ctx->db, DMC_VM, a->vm, &rec);
     if (!e)
         e = db_read_field(ctx->db, DMC_host, a->host, DMF_host_uuid, &huuid);
+    /* another pool member's answer is its own (src/pool/route.c sends the call there);
+     * a host outside any pool has no other host to ask */
     if (!e && strcmp(a->host, api_host_ref(ctx->api)) != 0)
         e = err_not_implemented("VM.get_platform_capabilities on another host");
     struct vhw *hw = NULL;

@@ -7,9 +7,13 @@ live hosts lack the VM's version, naming each host's versions, and accepted once
 host that offers it is live."""
 
 import http.client
+import os
+import shutil
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
+from harness import ROOT
 from pool_fixture import PoolTest, wait_member
 from support import hvm_vm, wait_until
 
@@ -50,6 +54,49 @@ class PoolPolicy(PoolTest):
         self.assertEqual(self.common(), ["0", "1"])
         x.host.enable(self.by_addr["127.0.0.3"])
         self.assertEqual(self.common(), ["0"])
+
+    def test_vm_capabilities_on_a_member_come_from_the_member(self):
+        """VM.get_platform_capabilities(vm, member) is the member's answer, from its own
+        registry (here its version 1 allows more video RAM than the master's) and the
+        versions it offers; through a member's socket too; a dead member cannot answer."""
+        with open(os.path.join(ROOT, "etc", "platform.xml")) as f:
+            shipped = f.read()
+        setting = '<setting key="videoram" type="int" min="1" max="16" default="8"/>'
+        self.assertEqual(shipped.count(setting), 2, "versions 0 and 1 each have the setting")
+        at = shipped.rindex(setting)  # version 1's
+        own = shipped[:at] + setting.replace('max="16"', 'max="32"') + shipped[at + len(setting):]
+        d = tempfile.mkdtemp(prefix="xa-reg-")
+        self.addCleanup(shutil.rmtree, d, True)
+        registry = os.path.join(d, "platform.xml")
+        with open(registry, "w") as f:
+            f.write(own)
+        self.pool({}, {"platform_registry": registry}, {"virtual_hardware_platform_versions": "0"})
+        x = self.x
+        master, member, old = (self.by_addr["127.0.0.%d" % i] for i in (1, 2, 3))
+        vm = hvm_vm(x, "caps", has_vendor_device=True)
+        self.assertEqual(x.VM.get_hardware_platform_version(vm), "1")
+
+        def caps(conn, host):
+            return ET.fromstring(conn.VM.get_platform_capabilities(vm, host).encode())
+
+        def videoram_max(doc):
+            found = [e.get("max") for e in doc.iter() if e.get("key") == "videoram" or e.get("name") == "videoram"]
+            self.assertTrue(found, ET.tostring(doc))
+            return found[0]
+
+        here, there, refused = caps(x, master), caps(x, member), caps(x, old)
+        self.assertEqual([d.get("host") for d in (here, there, refused)],
+                         [x.host.get_uuid(h) for h in (master, member, old)])
+        self.assertEqual((here.get("runnable"), there.get("runnable"), refused.get("runnable")), ("yes", "yes", "no"))
+        self.assertEqual((videoram_max(here.find("version")), videoram_max(there.find("version"))), ("16", "32"))
+        self.assertTrue(refused.find("refusal").text.startswith(
+            "VM_HOST_INCOMPATIBLE_VIRTUAL_HARDWARE_PLATFORM_VERSION"), ET.tostring(refused))
+        # asked through a member's own socket: the same answer
+        xm = self.on_member_unix(self.hosts[1])
+        self.assertEqual(ET.tostring(caps(xm, member)), ET.tostring(there))
+        # a member that is gone cannot say
+        self.hosts[1].kill9()
+        self.assertFailure(["CANNOT_CONTACT_HOST", member], x.VM.get_platform_capabilities, vm, member)
 
     def test_maximum_and_default_hold_for_the_whole_pool(self):
         self.pool({}, {})
