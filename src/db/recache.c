@@ -22,7 +22,7 @@ struct entry {
     char *bytes[DB_BYTES_SLOTS];
     size_t len[DB_BYTES_SLOTS];
     size_t size;                 /* what it counts against the limit */
-    char ref[];
+    char *ref;                   /* in the same allocation, after the entry */
 };
 
 struct recache {
@@ -134,6 +134,7 @@ static void keep(struct recache *rc, const struct dm_class *c, const char *ref, 
         return; /* another reader kept the same bytes first */
     if (!e) {
         e = xcalloc(1, sizeof(*e) + reflen + 1);
+        e->ref = (char *)(e + 1); /* not a flexible array: the LRU sentinel is an entry inside struct recache */
         memcpy(e->ref, ref, reflen + 1);
         e->c = c;
         e->hash = h;
