@@ -27,6 +27,9 @@ bool str_startswith(const char *s, const char *prefix);
 /* Parse a whole decimal int64; false on garbage, overflow or empty. */
 bool parse_int64(const char *s, int64_t *out);
 bool parse_bool(const char *s, bool *out);           /* true/false/1/0/yes/no/on/off */
+/* All n bytes written (EINTR retried; a socket without SIGPIPE); false with errno
+ * set, 0 when nothing could be written. */
+bool write_all(int fd, const void *p, size_t n);
 
 /* Growable byte buffer, always NUL-terminated after the used bytes. */
 typedef struct buf {

@@ -261,17 +261,12 @@ static xerr *connect_to(struct rpc_client *c)
 
 static bool send_all(struct rpc_client *c, const char *p, size_t n)
 {
+    if (!c->session)
+        return write_all(c->fd, p, n);
     while (n) {
-        ssize_t w;
-        if (c->session) {
-            w = gnutls_record_send(c->session, p, n);
-            if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
-                continue;
-        } else {
-            w = send(c->fd, p, n, MSG_NOSIGNAL);
-            if (w < 0 && errno == EINTR)
-                continue;
-        }
+        ssize_t w = gnutls_record_send(c->session, p, n);
+        if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED)
+            continue;
         if (w <= 0)
             return false;
         p += w;

@@ -38,20 +38,6 @@
 
 /* ---- both sides ---- */
 
-static bool write_all(int fd, const char *p, size_t n)
-{
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return false;
-        p += w;
-        n -= (size_t)w;
-    }
-    return true;
-}
-
 static bool write_line(int fd, const char *line)
 {
     _cleanup_free_ char *l = xasprintf("%s\n", line);

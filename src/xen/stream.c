@@ -48,16 +48,8 @@ uint32_t hv_stream_sum(uint32_t sum, const void *data, size_t len)
 
 xerr *hv_stream_write(int fd, const void *data, size_t len)
 {
-    const char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return xerr_internal("writing the domain stream: %s", n < 0 ? strerror(errno) : "nothing written");
-        p += n;
-        len -= (size_t)n;
-    }
+    if (!write_all(fd, data, len))
+        return xerr_internal("writing the domain stream: %s", errno ? strerror(errno) : "nothing written");
     return NULL;
 }
 

@@ -57,20 +57,6 @@ static void put_tree(buf *b, const struct store *s, const char *path)
     }
 }
 
-static bool write_all(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
 static void sync_dir(const char *path)
 {
     char *dir = xstrdup(path);
