@@ -2,14 +2,18 @@
  * Waiting happens on the store's event condition, never under a database lock. */
 #include "api_int.h"
 #include "log.h"
+#include "wire.h"
 
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <math.h>
 #include <time.h>
 #include <stdio.h>
 #include <string.h>
 
 #define EVENT_BATCH 10000
+#define ANSWERS 8                /* event.from answers kept (struct answer) */
+#define ANSWER_MAX (1u << 20)    /* bytes: a bigger answer is not kept */
 
 struct sub {
     const struct dm_class *c;    /* NULL: every class */
@@ -26,10 +30,28 @@ struct reg {                     /* a session's event.register state */
     int64_t position;
 };
 
+/* An event.from answer in its wire form, for the calls that ask the same question: one
+ * write wakes every client waiting with that token for those classes (1,000 of them in
+ * the bench), and all but the first to run copy its bytes instead of reading the log,
+ * counting every table and serialising again.  What it holds is the events (from, upto]
+ * that match, upto as the token, and the counts then: events up to upto are committed
+ * and never change, so it is the answer for as long as no event came after upto. */
+struct answer {
+    atomic_int refs;             /* the slot's, and each copier's while it copies */
+    enum api_wire wire;
+    int64_t from, upto;
+    char *key;                   /* the subscriptions (subs_key) */
+    size_t len;
+    char *bytes;
+};
+
 struct events {
     double batch;                /* event-from-batching, seconds */
     pthread_mutex_t lock;
     struct strmap *regs;         /* session ref -> struct reg */
+    pthread_mutex_t answers_lock; /* held to look or swap only, never to copy */
+    struct answer *answers[ANSWERS];
+    size_t next_slot;            /* the one replaced next */
 };
 
 static void subs_clear(struct subs *s)
@@ -82,6 +104,83 @@ static bool subs_has_class(const struct subs *s, const struct dm_class *c)
         if (!s->v[i].c || s->v[i].c == c)
             return true;
     return false;
+}
+
+/* The subscriptions as one string: the same classes (and order) give the same key. */
+static char *subs_key(const struct subs *s)
+{
+    buf b;
+    buf_init(&b);
+    for (size_t i = 0; i < s->n; i++)
+        buf_printf(&b, "%s%s%s\n", s->v[i].c ? s->v[i].c->lname : "*", s->v[i].ref ? "/" : "",
+                   s->v[i].ref ? s->v[i].ref : "");
+    return b.p ? buf_steal(&b) : xstrdup("");
+}
+
+static void answer_unref(struct answer *a)
+{
+    if (a && atomic_fetch_sub(&a->refs, 1) == 1) {
+        free(a->key);
+        free(a->bytes);
+        free(a);
+    }
+}
+
+/* A kept answer to (wire, from, key) that no newer event has overtaken, copied as
+ * the result; NULL if none. */
+static xv *answer_find(struct events *ev, enum api_wire wire, int64_t from, const char *key, int64_t last)
+{
+    struct answer *a = NULL;
+    pthread_mutex_lock(&ev->answers_lock);
+    for (size_t i = 0; i < ANSWERS && !a; i++) {
+        struct answer *c = ev->answers[i];
+        if (c && c->wire == wire && c->from == from && c->upto >= last && strcmp(c->key, key) == 0) {
+            atomic_fetch_add(&c->refs, 1);
+            a = c;
+        }
+    }
+    pthread_mutex_unlock(&ev->answers_lock);
+    if (!a)
+        return NULL;
+    char *p = xmalloc(a->len + 1);
+    memcpy(p, a->bytes, a->len);
+    p[a->len] = 0;
+    xv *r = xv_raw_take(wire == API_WIRE_JSON ? XV_RAW_JSON : XV_RAW_XMLRPC, p, a->len);
+    answer_unref(a);
+    return r;
+}
+
+/* The answer r (taken) in its wire form, kept for the next caller; the result. */
+static xv *answer_keep(struct events *ev, enum api_wire wire, int64_t from, int64_t upto, const char *key, xv *r)
+{
+    buf b;
+    buf_init(&b);
+    if (wire == API_WIRE_JSON)
+        wire_json_write(&b, r);
+    else
+        wire_xmlrpc_write_value(&b, r);
+    xv_free(r);
+    size_t len = b.len;
+    char *bytes = buf_steal(&b);
+    if (len <= ANSWER_MAX) {
+        struct answer *a = xcalloc(1, sizeof(*a));
+        atomic_init(&a->refs, 1);
+        a->wire = wire;
+        a->from = from;
+        a->upto = upto;
+        a->key = xstrdup(key);
+        a->len = len;
+        a->bytes = xmalloc(len + 1);
+        memcpy(a->bytes, bytes, len);
+        a->bytes[len] = 0;
+        pthread_mutex_lock(&ev->answers_lock);
+        struct answer *old = ev->answers[ev->next_slot];
+        ev->answers[ev->next_slot] = a;
+        ev->next_slot = (ev->next_slot + 1) % ANSWERS;
+        pthread_mutex_unlock(&ev->answers_lock);
+        answer_unref(old);
+    }
+    return xv_raw_take(wire == API_WIRE_JSON ? XV_RAW_JSON : XV_RAW_XMLRPC, bytes, len);
 }
 
 /* An event as xapi writes it (ocaml/xapi-types/event_types.ml): the id and the
@@ -323,7 +422,8 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
     const char *token = a->token;
     double timeout = a->timeout;
     xv *events = NULL;
-    int64_t pos = 0;
+    int64_t pos = 0, from = 0;
+    char *key = NULL;            /* set: the answer may be kept for others (answer_keep) */
     xerr *e = NULL;
 
     if (!*token) {
@@ -355,23 +455,30 @@ static xerr *event_from(struct api_ctx *ctx, const struct event_from_args *a, xv
                 pos = pos > ctx->wait->after ? pos : ctx->wait->after;
                 deadline = ctx->wait->deadline;
             }
+            if (ctx->wire != API_WIRE_NONE) {
+                key = subs_key(&subs);
+                from = pos;
+                if ((*result = answer_find(api->events, ctx->wire, from, key, db_last_event_id(api->db)))) {
+                    subs_clear(&subs);
+                    free(key);
+                    return NULL;
+                }
+            }
             e = wait_collect(api, &subs, false, &pos, deadline, ctx->session, ctx->wait, &events);
         }
     }
-    if (!e && !events) { /* parked */
-        subs_clear(&subs);
-        return NULL;
-    }
-    if (e) {
+    subs_clear(&subs);
+    if (e || !events) { /* failed, or parked */
         xv_free(events);
-        subs_clear(&subs);
+        free(key);
         return e;
     }
-    subs_clear(&subs);
+    bool keep = key && events->u.arr.n > 0; /* a timeout's empty answer is no one else's */
     xv *r = xv_struct();
     xv_struct_append(r, "events", events);
     from_rest(api, pos, r);
-    *result = r;
+    *result = keep ? answer_keep(api->events, ctx->wire, from, pos, key, r) : r;
+    free(key);
     return NULL;
 }
 
@@ -498,6 +605,7 @@ xerr *events_init(struct api *api)
 {
     struct events *ev = xcalloc(1, sizeof(*ev));
     pthread_mutex_init(&ev->lock, NULL);
+    pthread_mutex_init(&ev->answers_lock, NULL);
     ev->regs = strmap_new();
     ev->batch = config_get_double(api->cfg, "event-from-batching");
     if (!(ev->batch > 0))
@@ -513,6 +621,9 @@ void events_free(struct api *api)
     if (!api->events)
         return;
     strmap_free(api->events->regs, reg_free);
+    for (size_t i = 0; i < ANSWERS; i++)
+        answer_unref(api->events->answers[i]);
+    pthread_mutex_destroy(&api->events->answers_lock);
     pthread_mutex_destroy(&api->events->lock);
     free(api->events);
 }

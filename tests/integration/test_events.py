@@ -6,7 +6,7 @@ import threading
 import time
 import xmlrpc.client
 
-from support import PASSWORD, DaemonCase, XenAPI, failure, hvm_vm, load_datamodel, plain
+from support import PASSWORD, DaemonCase, XenAPI, curl_json, failure, hvm_vm, load_datamodel, plain
 
 # xapi counts every table in valid_ref_counts, whatever the subscription (xapi_event.ml)
 TABLES = {n.lower() for n, c in load_datamodel()[1].items() if c.table}
@@ -138,6 +138,42 @@ class EventFrom(DaemonCase):
         self.assertEqual([(e["operation"], e["snapshot"]["name_label"]) for e in evs], [("mod", "woken")])
         other.xenapi.session.logout()
         other("close")()
+        self.x.VM.destroy(vm)
+
+    def test_waiters_with_one_token_each_get_each_write_once(self):
+        # clients waiting with the same token for the same classes share one answer
+        # (src/api/event.c keeps its bytes): over both wires, each sees every write
+        # once, the one it waited for and then the next
+        vm = self.x.VM.create({"name_label": "shared"})
+        token = self.changes(["vm"])["token"]
+        s = self.d.session()
+        handle = s.handle
+        results = {}
+
+        def follow(i):
+            t, seen = token, []
+            while len(seen) < 2:
+                if i % 2:
+                    r = curl_json(self.d.port, {"jsonrpc": "2.0", "method": "event.from",
+                                                "params": [handle, ["vm"], t, 30.0], "id": i})["result"]
+                else:
+                    with xmlrpc.client.ServerProxy(self.d.url) as p:
+                        r = getattr(p, "event.from")(handle, ["vm"], t, 30.0)["Value"]
+                seen += [(e["operation"], e["snapshot"]["name_label"]) for e in r["events"]]
+                t = r["token"]
+            results[i] = seen
+        threads = [threading.Thread(target=follow, args=(i,)) for i in range(12)]
+        for th in threads:
+            th.start()
+        time.sleep(0.5)
+        self.x.VM.set_name_label(vm, "first")
+        time.sleep(0.2)
+        self.x.VM.set_name_label(vm, "second")
+        for th in threads:
+            th.join(30)
+        self.assertEqual(results, {i: [("mod", "first"), ("mod", "second")] for i in range(12)})
+        s.xenapi.session.logout()
+        s("close")()
         self.x.VM.destroy(vm)
 
     def test_subscriptions(self):

@@ -3,6 +3,7 @@
  * methods, parameter counts, sessions, type errors), the generated typed thunks, the
  * generic getters and setters, and the task lifecycle. */
 #include <check.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -701,6 +702,170 @@ START_TEST(test_event_from_and_inject)
 }
 END_TEST
 
+/* event.from from token on wire w (its answer in that wire's bytes, as the server asks
+ * for it), parsed back; *bytes gets the bytes when asked (NULL for an answer without
+ * events, which comes as a value). */
+static xv *from_wire(enum api_wire w, const char *cls, const char *token, double timeout, char **bytes)
+{
+    xv *params = xv_array(), *classes = xv_array(), *r = NULL;
+    xv_array_push(classes, S(cls));
+    xv_array_push(params, sess());
+    xv_array_push(params, classes);
+    xv_array_push(params, S(token));
+    xv_array_push(params, xv_float(timeout));
+    xerr *e = api_call(api, "event.from", params, &(struct api_peer){.addr = "test", .wire = w}, &r);
+    xv_free(params);
+    ck_assert_ptr_null(e);
+    if (r->type == XV_STRUCT) { /* no events (a timeout): made for this call alone */
+        if (bytes)
+            *bytes = NULL;
+        return r;
+    }
+    ck_assert_int_eq(r->type, w == API_WIRE_JSON ? XV_RAW_JSON : XV_RAW_XMLRPC);
+    xv *v = NULL;
+    if (w == API_WIRE_JSON) {
+        ck_assert_ptr_null(wire_json_parse(r->u.str.s, r->u.str.len, &v));
+    } else {
+        _cleanup_free_ char *doc = xasprintf("<?xml version=\"1.0\"?>%.*s", (int)r->u.str.len, r->u.str.s);
+        ck_assert_ptr_null(wire_xmlrpc_parse_value(doc, strlen(doc), &v));
+    }
+    if (bytes)
+        *bytes = xstrndup(r->u.str.s, r->u.str.len);
+    xv_free(r);
+    return v;
+}
+
+/* The name_labels of an answer's pool events, in order, one a line. */
+static char *pool_names(const xv *r)
+{
+    buf b;
+    buf_init(&b);
+    const xv *evs = xv_struct_get(r, "events");
+    for (size_t i = 0; i < evs->u.arr.n; i++) {
+        const xv *snap = xv_struct_get(evs->u.arr.v[i], "snapshot");
+        buf_printf(&b, "%s\n", snap ? xv_struct_get_str(snap, "name_label") : "?");
+    }
+    return b.p ? buf_steal(&b) : xstrdup("");
+}
+
+static void set_pool_name(const char *name)
+{
+    xv_free(ok("pool.set_name_label", sess(), S(api_pool_ref(api)), S(name), NULL));
+}
+
+/* Calls with the same token and classes share one answer's bytes (kept in event.c):
+ * what a user sees must be what a fresh answer says, on either wire, however the
+ * log moved on since the answer was made. */
+START_TEST(test_event_from_shared_answers)
+{
+    xv *classes = xv_array();
+    xv_array_push(classes, S("pool"));
+    xv *r = ok("event.from", sess(), classes, S(""), xv_float(0), NULL);
+    _cleanup_free_ char *t0 = xstrdup(xv_struct_get_str(r, "token"));
+    xv_free(r);
+    set_pool_name("one");
+    enum api_wire wires[] = {API_WIRE_JSON, API_WIRE_XMLRPC};
+    for (size_t w = 0; w < 2; w++) {
+        char *b1, *b2;
+        xv *a = from_wire(wires[w], "pool", t0, 0, &b1), *b = from_wire(wires[w], "pool", t0, 0, &b2);
+        ck_assert_str_eq(b1, b2);
+        _cleanup_free_ char *names = pool_names(a);
+        ck_assert_str_eq(names, "one\n");
+        /* the same bytes as an answer made for no wire, written */
+        classes = xv_array();
+        xv_array_push(classes, S("pool"));
+        r = ok("event.from", sess(), classes, S(t0), xv_float(0), NULL);
+        buf fresh;
+        buf_init(&fresh);
+        if (wires[w] == API_WIRE_JSON)
+            wire_json_write(&fresh, r);
+        else
+            wire_xmlrpc_write_value(&fresh, r);
+        ck_assert_str_eq(fresh.p, b1);
+        buf_free(&fresh);
+        xv_free(r);
+        xv_free(a);
+        xv_free(b);
+        free(b1);
+        free(b2);
+    }
+    /* a change after the kept answer: the same question now has both */
+    xv *a = from_wire(API_WIRE_JSON, "pool", t0, 0, NULL);
+    _cleanup_free_ char *t1 = xstrdup(xv_struct_get_str(a, "token"));
+    xv_free(a);
+    set_pool_name("two");
+    a = from_wire(API_WIRE_JSON, "pool", t0, 0, NULL);
+    _cleanup_free_ char *both = pool_names(a);
+    ck_assert_str_eq(both, "one\ntwo\n");
+    ck_assert_int_gt(strcmp(xv_struct_get_str(a, "token"), t1), 0);
+    xv_free(a);
+    a = from_wire(API_WIRE_JSON, "pool", t1, 0, NULL);
+    _cleanup_free_ char *second = pool_names(a);
+    ck_assert_str_eq(second, "two\n");
+    xv_free(a);
+    /* other classes: not the pool's answer */
+    a = from_wire(API_WIRE_JSON, "host", t0, 0, NULL);
+    _cleanup_free_ char *none = pool_names(a);
+    ck_assert_str_eq(none, "");
+    xv_free(a);
+}
+END_TEST
+
+#define FOLLOW_WRITES 150
+#define FOLLOWERS 3
+
+/* A client following the pool's events from t0 with tokens, until it saw every write. */
+static void *follow(void *p)
+{
+    char *token = xstrdup(p), *got = xstrdup("");
+    size_t n = 0;
+    while (n < FOLLOW_WRITES) {
+        xv *r = from_wire(API_WIRE_JSON, "pool", token, 10, NULL);
+        _cleanup_free_ char *names = pool_names(r);
+        for (const char *q = names; *q; q++)
+            n += *q == '\n';
+        char *more = xasprintf("%s%s", got, names);
+        free(got);
+        got = more;
+        free(token);
+        token = xstrdup(xv_struct_get_str(r, "token"));
+        xv_free(r);
+    }
+    free(token);
+    return got;
+}
+
+/* Followers sharing answers while writes commit: each sees every write once, in order. */
+START_TEST(test_event_from_shared_answers_under_writes)
+{
+    xv *classes = xv_array();
+    xv_array_push(classes, S("pool"));
+    xv *r = ok("event.from", sess(), classes, S(""), xv_float(0), NULL);
+    _cleanup_free_ char *t0 = xstrdup(xv_struct_get_str(r, "token"));
+    xv_free(r);
+    pthread_t th[FOLLOWERS];
+    for (int i = 0; i < FOLLOWERS; i++)
+        ck_assert_int_eq(pthread_create(&th[i], NULL, follow, t0), 0);
+    buf want;
+    buf_init(&want);
+    for (int i = 0; i < FOLLOW_WRITES; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "w%d", i);
+        set_pool_name(name);
+        buf_printf(&want, "%s\n", name);
+        if (i % 7 == 0)
+            usleep(200); /* now and then the followers catch up and wait */
+    }
+    for (int i = 0; i < FOLLOWERS; i++) {
+        void *got;
+        pthread_join(th[i], &got);
+        ck_assert_str_eq(got, want.p);
+        free(got);
+    }
+    buf_free(&want);
+}
+END_TEST
+
 /* event.from's answer as xapi shapes it (ocaml/xapi/xapi_event.ml, from_inner;
  * ocaml/xapi-types/event_types.ml): events with a string id and timestamp "0.0",
  * valid_ref_counts for every table as <i4> integers, the token "%020d,%020d". */
@@ -951,6 +1116,8 @@ static Suite *suite(void)
     tcase_add_test(tc, test_async_cancel);
     tcase_add_test(tc, test_event_from_and_inject);
     tcase_add_test(tc, test_event_from_shape);
+    tcase_add_test(tc, test_event_from_shared_answers);
+    tcase_add_test(tc, test_event_from_shared_answers_under_writes);
     tcase_add_test(tc, test_where_table);
     suite_add_tcase(s, tc);
     return s;
