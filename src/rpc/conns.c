@@ -2,18 +2,30 @@
  * close: the HTTP library still owns the descriptor, sees the end of the stream and
  * closes it cleanly).  A descriptor is only touched while its connection is in the
  * list, and it leaves the list before the library closes it, so a number reused by a
- * new connection is never shut down by mistake. */
+ * new connection is never shut down by mistake.
+ *
+ * The same thread gives memory back after a storm of connections (see give_back). */
 #include "rpc_int.h"
 #include "log.h"
 #include "util.h"
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <assert.h>
 #include <sys/socket.h>
+
+/* A storm: at least this many connections at once, then half of them gone. */
+#define STORM 64
+#define TRIM_GAP 2.0             /* seconds at least between two trims */
 
 struct conns {
     pthread_mutex_t lock;
     pthread_cond_t stop_cond;
     struct conn head;            /* circular list */
     double idle_timeout, request_timeout;
+    size_t open, peak;           /* connections now; the most since the last trim */
+    double trimmed;              /* when the last trim was (monotonic) */
     pthread_t reaper;
     bool stop, running;
 };
@@ -48,6 +60,27 @@ static void reap(struct conns *cs)
                   idle, slow, unread);
 }
 
+/* 1,000 clients leave their memory behind when they go: the library's buffer of each
+ * connection, TLS sessions, their requests' values, all freed but kept by glibc in
+ * the arenas of the threads that used them (about 90 MB after the bench's 1,000-client
+ * runs, against 15 MB before).  Once a storm has passed, malloc_trim hands the free
+ * pages back; it walks every arena, so it runs here, rarely, holding no lock of ours. */
+static void give_back(struct conns *cs)
+{
+    double now = now_monotonic();
+    pthread_mutex_lock(&cs->lock);
+    bool due = cs->peak >= STORM && cs->open <= cs->peak / 2 && now - cs->trimmed >= TRIM_GAP;
+    if (due) {
+        cs->peak = cs->open;
+        cs->trimmed = now;
+    }
+    pthread_mutex_unlock(&cs->lock);
+#ifdef __GLIBC__
+    if (due)
+        malloc_trim(0);
+#endif
+}
+
 static void *reaper_main(void *p)
 {
     struct conns *cs = p;
@@ -58,6 +91,7 @@ static void *reaper_main(void *p)
             break;
         pthread_mutex_unlock(&cs->lock);
         reap(cs);
+        give_back(cs);
         pthread_mutex_lock(&cs->lock);
     }
     pthread_mutex_unlock(&cs->lock);
@@ -90,6 +124,8 @@ void conns_add(struct conns *cs, struct conn *c)
     c->prev = &cs->head;
     cs->head.next->prev = c;
     cs->head.next = c;
+    if (++cs->open > cs->peak)
+        cs->peak = cs->open;
     pthread_mutex_unlock(&cs->lock);
 }
 
@@ -99,6 +135,8 @@ void conns_remove(struct conns *cs, struct conn *c)
     c->prev->next = c->next;
     c->next->prev = c->prev;
     c->next = c->prev = c;
+    assert(cs->open > 0);
+    cs->open--;
     pthread_mutex_unlock(&cs->lock);
 }
 

@@ -7,10 +7,17 @@
 # build/rel/libxenapid.a, on a copy of the daemon's database taken after the calls).
 # Peak RSS (VmHWM) is reset (/proc/PID/clear_refs) when the database is full, so that
 # the figure is the get_all_records phase's own; the daemon's peak over its whole life
-# (the 1,000-client load above included) is printed beside it.
+# (the 1,000-client load above included) is printed beside it, and before that what stays
+# resident once the load phases' connections are closed.
 
 echo
 hwm() { awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$XPID/status"; }
+rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$XPID/status"; }
+# what the load phases above left resident, once their connections are gone (the
+# daemon gives memory back after a storm of connections: src/rpc/conns.c, give_back)
+sleep 2
+AFTER_RSS=$(rss)
+echo "xenapid RSS after the load phases: $AFTER_RSS MB (peak so far $(hwm) MB)"
 count_vms() { "$CLIENT" "$XPORT" call "$WORK/get_all.xml" | grep -o 'OpaqueRef:[0-9a-f-]*' | wc -l; }
 have=$(count_vms)
 todo=$((NVMS - have))
@@ -63,4 +70,5 @@ if command -v verdict >/dev/null 2>&1; then
   verdict "VM.get_all_records, $have VMs: CPU time / serialising's" "$(bulk_ratio "$GAR_CPU" "$SER_CPU")" - - x
   verdict "peak RSS over get_all_records, $have VMs in the DB" "$GAR_HWM" "<=" 64 " MB"
   verdict "peak RSS over the daemon's life before (load phases incl.)" "$LIFE_HWM" - - " MB"
+  verdict "RSS after the load phases, their connections closed" "$AFTER_RSS" - - " MB"
 fi
