@@ -13,6 +13,7 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -275,6 +276,29 @@ static bool send_all(struct rpc_client *c, const char *p, size_t n)
     return true;
 }
 
+/* A kept connection the server has closed since (its idle timeout, a restart) is
+ * readable: its FIN, or a TLS close_notify, waits there, as nothing else may between
+ * two answers.  It is opened anew before the request goes, not found closed after. */
+static bool closed_while_idle(struct rpc_client *c)
+{
+    if (c->session && gnutls_record_check_pending(c->session) > 0)
+        return true;
+    struct pollfd p = {.fd = c->fd, .events = POLLIN};
+    return poll(&p, 1, 0) != 0;
+}
+
+/* Whether a call whose connection closed after it was sent, with no answer, may go
+ * again: the server may have run it before it went (a crash, a restart), and only a
+ * read runs twice harmlessly (XenAPI's reads are its get_ messages, and event.from).
+ * Anything else fails: its caller is told the link failed, not that it did not run. */
+static bool resend_safe(const char *method)
+{
+    if (!method || str_startswith(method, "Async."))
+        return false;
+    const char *dot = strrchr(method, '.');
+    return str_startswith(dot ? dot + 1 : method, "get_") || strcmp(method, "event.from") == 0;
+}
+
 /* Read more bytes into c->in; false on EOF or error (a TLS peer that closed without
  * close_notify included: what counts is whether a whole response came). */
 static bool fill(struct rpc_client *c)
@@ -342,7 +366,7 @@ static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
     while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n")))
         if (!fill(c)) {
             *closed = c->in.len == 0;
-            return xerr_internal("the server closed the connection");
+            return xerr_internal("the server closed the connection without answering (the call may have run)");
         }
     size_t hlen = (size_t)(end - c->in.p) + 4;
     int status = 0;
@@ -465,9 +489,12 @@ xerr *rpc_client_call_path(struct rpc_client *c, const char *path, bool raw, con
     buf_add(&req, body.p, body.len);
     buf_reset(&body);
     xerr *e = NULL;
-    /* a kept-alive connection the server has since closed gets one fresh retry */
+    /* a kept-alive connection the server has since closed gets one fresh retry: when
+     * the request did not go whole, or when it is a read (resend_safe) */
     for (int attempt = 0; attempt < 2; attempt++) {
-        bool fresh = c->fd < 0, closed = false;
+        if (c->fd >= 0 && closed_while_idle(c))
+            disconnect(c);
+        bool fresh = c->fd < 0, closed = false, sent = false;
         if (fresh && (e = connect_to(c)) != NULL)
             break;
         buf_reset(&c->in);
@@ -475,9 +502,10 @@ xerr *rpc_client_call_path(struct rpc_client *c, const char *path, bool raw, con
             e = xerr_internal("cannot send the request: %s", c->session ? "TLS write failed" : strerror(errno));
             closed = true;
         } else {
+            sent = true;
             e = read_response(c, &body, &closed);
         }
-        if (!e || fresh || !closed)
+        if (!e || fresh || !closed || (sent && !resend_safe(method)))
             break;
         disconnect(c);
         xerr_free(e);

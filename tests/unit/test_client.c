@@ -7,6 +7,7 @@
 #include <gnutls/x509.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -224,6 +225,142 @@ START_TEST(test_fingerprint_spellings)
 }
 END_TEST
 
+/* ---- a kept connection and its reconnection, over plain HTTP ---- */
+
+enum act { ANSWER, ANSWER_THEN_CLOSE, DROP }; /* DROP: read the request, close unanswered */
+
+/* Connections one after another; the k-th request gets acts[k]; it ends when the
+ * client closes after the last act. */
+struct flaky {
+    int lfd, port;
+    pthread_t thread;
+    const enum act *acts;
+    int nacts;
+    int requests, connections; /* what arrived */
+    char methods[8][64];       /* the method of each request */
+    atomic_bool closed_one;  /* it closed a connection itself (ANSWER_THEN_CLOSE) */
+};
+
+static void *flaky_serve(void *arg)
+{
+    struct flaky *f = arg;
+    while (f->requests < f->nacts) {
+        int fd = accept(f->lfd, NULL, NULL);
+        ck_assert_int_ge(fd, 0);
+        f->connections++;
+        char data[8192];
+        size_t have = 0;
+        bool open = true;
+        while (open) {
+            ssize_t n = read(fd, data + have, sizeof(data) - 1 - have);
+            if (n <= 0)
+                break;
+            have += (size_t)n;
+            data[have] = 0;
+            char *end = strstr(data, "</methodCall>");
+            if (!end)
+                continue;
+            ck_assert_int_lt(f->requests, f->nacts);
+            const char *m = strstr(data, "<methodName>");
+            snprintf(f->methods[f->requests], sizeof(f->methods[0]), "%.*s", m ? (int)strcspn(m + 12, "<") : 0,
+                     m ? m + 12 : "");
+            enum act a = f->acts[f->requests++];
+            have = 0;
+            if (a == DROP)
+                break;
+            static const char body[] = "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"
+                                       "<member><name>Status</name><value>Success</value></member>"
+                                       "<member><name>Value</name><value>pong</value></member>"
+                                       "</struct></value></param></params></methodResponse>";
+            char resp[1024];
+            int len = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
+                                                   "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
+            ck_assert_int_eq(write(fd, resp, (size_t)len), len);
+            open = a == ANSWER;
+        }
+        close(fd);
+        if (!open)
+            f->closed_one = true;
+    }
+    return NULL;
+}
+
+static struct rpc_client *flaky_start(struct flaky *f, const enum act *acts, int n)
+{
+    memset(f, 0, sizeof(*f));
+    f->acts = acts;
+    f->nacts = n;
+    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(sa);
+    ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(f->lfd, 4), 0);
+    getsockname(f->lfd, (struct sockaddr *)&sa, &l);
+    f->port = ntohs(sa.sin_port);
+    pthread_create(&f->thread, NULL, flaky_serve, f);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", f->port);
+    struct rpc_client *c = NULL;
+    ck_assert_ptr_null(rpc_client_open(url, &c));
+    return c;
+}
+
+static xerr *ping(struct rpc_client *c, const char *method)
+{
+    xv *r = NULL;
+    xerr *e = rpc_client_call(c, method, NULL, &r);
+    if (!e)
+        ck_assert_str_eq(xv_str(r), "pong");
+    xv_free(r);
+    return e;
+}
+
+/* The server closed the kept connection while it was idle (its keep-alive timeout):
+ * the next call, even one that must not run twice, goes once on a new connection. */
+START_TEST(test_a_connection_closed_while_idle_is_opened_again)
+{
+    static const enum act acts[] = {ANSWER_THEN_CLOSE, ANSWER};
+    struct flaky f;
+    struct rpc_client *c = flaky_start(&f, acts, 2);
+    ck_assert_ptr_null(ping(c, "VM.start"));
+    while (!f.closed_one)
+        usleep(1000);
+    usleep(10000); /* its FIN on our side */
+    ck_assert_ptr_null(ping(c, "VM.clean_shutdown"));
+    rpc_client_close(c);
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
+    ck_assert_int_eq(f.requests, 2);
+    ck_assert_int_eq(f.connections, 2);
+    ck_assert_str_eq(f.methods[1], "VM.clean_shutdown");
+}
+END_TEST
+
+/* The server took a call and went without answering: it may have run it, so a call
+ * that changes something is not sent again (the caller learns the link failed); a
+ * read is, on a new connection. */
+START_TEST(test_a_call_left_unanswered_is_sent_again_only_if_a_read)
+{
+    static const enum act acts[] = {ANSWER, DROP, ANSWER, DROP, ANSWER};
+    struct flaky f;
+    struct rpc_client *c = flaky_start(&f, acts, 5);
+    ck_assert_ptr_null(ping(c, "VM.get_record"));
+    xerr *e = ping(c, "VM.start");
+    ck_assert_ptr_nonnull(e);
+    ck_assert_msg(strstr(e->params[0], "closed") && strstr(e->params[0], "may have run"), "%s", e->params[0]);
+    xerr_free(e);
+    ck_assert_ptr_null(ping(c, "VM.get_record")); /* then the link works again */
+    ck_assert_ptr_null(ping(c, "VM.get_power_state")); /* dropped, sent again, answered */
+    rpc_client_close(c);
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
+    ck_assert_int_eq(f.requests, 5);
+    const char *want[] = {"VM.get_record", "VM.start", "VM.get_record", "VM.get_power_state", "VM.get_power_state"};
+    for (int i = 0; i < 5; i++)
+        ck_assert_str_eq(f.methods[i], want[i]);
+}
+END_TEST
+
 static void free_identity(void)
 {
     gnutls_certificate_free_credentials(server_cred);
@@ -239,6 +376,11 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_a_refusing_check_sends_nothing);
     tcase_add_test(tc, test_without_a_check_a_self_signed_certificate_is_refused);
     tcase_add_test(tc, test_fingerprint_spellings);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("reconnect");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_a_connection_closed_while_idle_is_opened_again);
+    tcase_add_test(tc, test_a_call_left_unanswered_is_sent_again_only_if_a_read);
     suite_add_tcase(s, tc);
     return s;
 }
