@@ -753,16 +753,23 @@ static void set_pool_name(const char *name)
     xv_free(ok("pool.set_name_label", sess(), S(api_pool_ref(api)), S(name), NULL));
 }
 
+/* The token now, for the pool's events (caller frees). */
+static char *pool_token(void)
+{
+    xv *classes = xv_array();
+    xv_array_push(classes, S("pool"));
+    xv *r = ok("event.from", sess(), classes, S(""), xv_float(0), NULL);
+    char *t = xstrdup(xv_struct_get_str(r, "token"));
+    xv_free(r);
+    return t;
+}
+
 /* Calls with the same token and classes share one answer's bytes (kept in event.c):
  * what a user sees must be what a fresh answer says, on either wire, however the
  * log moved on since the answer was made. */
 START_TEST(test_event_from_shared_answers)
 {
-    xv *classes = xv_array();
-    xv_array_push(classes, S("pool"));
-    xv *r = ok("event.from", sess(), classes, S(""), xv_float(0), NULL);
-    _cleanup_free_ char *t0 = xstrdup(xv_struct_get_str(r, "token"));
-    xv_free(r);
+    _cleanup_free_ char *t0 = pool_token();
     set_pool_name("one");
     enum api_wire wires[] = {API_WIRE_JSON, API_WIRE_XMLRPC};
     for (size_t w = 0; w < 2; w++) {
@@ -772,9 +779,9 @@ START_TEST(test_event_from_shared_answers)
         _cleanup_free_ char *names = pool_names(a);
         ck_assert_str_eq(names, "one\n");
         /* the same bytes as an answer made for no wire, written */
-        classes = xv_array();
+        xv *classes = xv_array();
         xv_array_push(classes, S("pool"));
-        r = ok("event.from", sess(), classes, S(t0), xv_float(0), NULL);
+        xv *r = ok("event.from", sess(), classes, S(t0), xv_float(0), NULL);
         buf fresh;
         buf_init(&fresh);
         if (wires[w] == API_WIRE_JSON)
@@ -838,11 +845,7 @@ static void *follow(void *p)
 /* Followers sharing answers while writes commit: each sees every write once, in order. */
 START_TEST(test_event_from_shared_answers_under_writes)
 {
-    xv *classes = xv_array();
-    xv_array_push(classes, S("pool"));
-    xv *r = ok("event.from", sess(), classes, S(""), xv_float(0), NULL);
-    _cleanup_free_ char *t0 = xstrdup(xv_struct_get_str(r, "token"));
-    xv_free(r);
+    _cleanup_free_ char *t0 = pool_token();
     pthread_t th[FOLLOWERS];
     for (int i = 0; i < FOLLOWERS; i++)
         ck_assert_int_eq(pthread_create(&th[i], NULL, follow, t0), 0);

@@ -52,6 +52,17 @@ static void make_identity(void)
     gnutls_x509_privkey_deinit(key);
 }
 
+/* The canned answer to any call: HTTP and an XML-RPC Success of "pong"; its length. */
+static int pong(char *out, size_t n)
+{
+    static const char body[] = "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"
+                               "<member><name>Status</name><value>Success</value></member>"
+                               "<member><name>Value</name><value>pong</value></member>"
+                               "</struct></value></param></params></methodResponse>";
+    return snprintf(out, n, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %zu\r\n\r\n%s",
+                    sizeof(body) - 1, body);
+}
+
 /* One connection: handshake, then read what the client sends until it closes; answer
  * one canned XML-RPC response to a request. */
 struct server {
@@ -81,13 +92,8 @@ static void *serve(void *arg)
     while (s->handshake_ok && (n = gnutls_record_recv(tls, data, sizeof(data))) > 0) {
         s->received += (size_t)n;
         if (memmem(data, (size_t)n, "</methodCall>", 13)) {
-            static const char body[] = "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"
-                                       "<member><name>Status</name><value>Success</value></member>"
-                                       "<member><name>Value</name><value>pong</value></member>"
-                                       "</struct></value></param></params></methodResponse>";
             char resp[1024];
-            int len = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
-                                                   "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
+            int len = pong(resp, sizeof(resp));
             gnutls_record_send(tls, resp, (size_t)len);
         }
     }
@@ -96,16 +102,23 @@ static void *serve(void *arg)
     return NULL;
 }
 
+/* A socket listening on a free loopback port; *port gets the port. */
+static int listen_loopback(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t l = sizeof(sa);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(fd, 4), 0);
+    getsockname(fd, (struct sockaddr *)&sa, &l);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
 static void server_start(struct server *s)
 {
     memset(s, 0, sizeof(*s));
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(sa);
-    ck_assert_int_eq(bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(s->lfd, 4), 0);
-    getsockname(s->lfd, (struct sockaddr *)&sa, &l);
-    s->port = ntohs(sa.sin_port);
+    s->lfd = listen_loopback(&s->port);
     pthread_create(&s->thread, NULL, serve, s);
 }
 
@@ -268,13 +281,8 @@ static void *flaky_serve(void *arg)
             have = 0;
             if (a == DROP)
                 break;
-            static const char body[] = "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"
-                                       "<member><name>Status</name><value>Success</value></member>"
-                                       "<member><name>Value</name><value>pong</value></member>"
-                                       "</struct></value></param></params></methodResponse>";
             char resp[1024];
-            int len = snprintf(resp, sizeof(resp), "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\n"
-                                                   "Content-Length: %zu\r\n\r\n%s", sizeof(body) - 1, body);
+            int len = pong(resp, sizeof(resp));
             ck_assert_int_eq(write(fd, resp, (size_t)len), len);
             open = a == ANSWER;
         }
@@ -290,13 +298,7 @@ static struct rpc_client *flaky_start(struct flaky *f, const enum act *acts, int
     memset(f, 0, sizeof(*f));
     f->acts = acts;
     f->nacts = n;
-    f->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(sa);
-    ck_assert_int_eq(bind(f->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(listen(f->lfd, 4), 0);
-    getsockname(f->lfd, (struct sockaddr *)&sa, &l);
-    f->port = ntohs(sa.sin_port);
+    f->lfd = listen_loopback(&f->port);
     pthread_create(&f->thread, NULL, flaky_serve, f);
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/", f->port);
