@@ -13,7 +13,7 @@
 
 #define EVENT_BATCH 10000
 #define ANSWERS 8                /* event.from answers kept (struct answer) */
-#define ANSWER_MAX (1u << 20)    /* bytes: a bigger answer is not kept */
+#define ANSWER_MAX (256u << 10)  /* bytes: a bigger answer is not kept (at most 2 MB held) */
 
 struct sub {
     const struct dm_class *c;    /* NULL: every class */
