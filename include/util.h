@@ -24,6 +24,7 @@ static inline void freep(void *p) { free(*(void **)p); }
 
 bool str_eq(const char *a, const char *b);           /* NULL-safe */
 bool str_startswith(const char *s, const char *prefix);
+bool str_endswith(const char *s, const char *suffix);
 /* Parse a whole decimal int64; false on garbage, overflow or empty. */
 bool parse_int64(const char *s, int64_t *out);
 bool parse_bool(const char *s, bool *out);           /* true/false/1/0/yes/no/on/off */

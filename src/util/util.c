@@ -80,6 +80,12 @@ bool str_startswith(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+bool str_endswith(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && memcmp(s + n - m, suffix, m) == 0;
+}
+
 bool parse_int64(const char *s, int64_t *out)
 {
     if (!s || !*s || isspace((unsigned char)*s))

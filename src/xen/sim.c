@@ -433,24 +433,29 @@ static char *guest_take_request(struct sim *s, uint32_t domid, bool slow)
     return NULL;
 }
 
-static void guest_poll(struct sim *s, uint32_t domid)
+/* sim/shutdown: the guest stops on its own as told; true if it was told. */
+static bool guest_forced(struct sim *s, struct xs_handle *xs, uint32_t domid)
 {
-    if (!guest_running(s, domid))
-        return; /* a paused guest cannot react; it will on unpause */
-    struct xs_handle *xs = guest_xs(s, domid);
-    _cleanup_free_ char *query = xs_get(xs, "/local/domain/%" PRIu32 "/sim/query", domid);
-    if (query)
-        guest_query(s, domid);
     _cleanup_free_ char *forced = xs_get(xs, "/local/domain/%" PRIu32 "/sim/shutdown", domid);
-    if (forced && *forced) {
-        int r = reason_of(forced);
-        char path[96];
-        snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
-        xs_rm(xs, XBT_NULL, path);
-        if (r >= 0)
-            simclock_add(s->clock, SHUTDOWN_DELAY, domid, r);
+    if (!forced || !*forced)
+        return false;
+    int r = reason_of(forced);
+    char path[96];
+    snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
+    xs_rm(xs, XBT_NULL, path);
+    if (r >= 0)
+        simclock_add(s->clock, SHUTDOWN_DELAY, domid, r);
+    return true;
+}
+
+/* control/shutdown: the guest answers a request, as its platform's sim-guest says.
+ * A plain read first: most events on the key are its own acknowledgement or the
+ * toolstack taking a request back, and answering those costs one round trip. */
+static void guest_answer(struct sim *s, struct xs_handle *xs, uint32_t domid)
+{
+    _cleanup_free_ char *pending = xs_get(xs, "/local/domain/%" PRIu32 "/control/shutdown", domid);
+    if (!pending || !*pending)
         return;
-    }
     _cleanup_free_ char *mode = xs_get(xs, "/local/domain/%" PRIu32 "/platform/sim-guest", domid);
     if (mode && strcmp(mode, "unresponsive") == 0)
         return;
@@ -463,15 +468,40 @@ static void guest_poll(struct sim *s, uint32_t domid)
     simclock_add(s->clock, SHUTDOWN_DELAY, domid, r);
 }
 
+/* Everything the guest may have been asked while it could not look (built,
+ * unpaused, resumed). */
+static void guest_poll(struct sim *s, uint32_t domid)
+{
+    if (!guest_running(s, domid))
+        return; /* a paused guest cannot react; it will on unpause */
+    struct xs_handle *xs = guest_xs(s, domid);
+    _cleanup_free_ char *query = xs_get(xs, "/local/domain/%" PRIu32 "/sim/query", domid);
+    if (query)
+        guest_query(s, domid);
+    if (!guest_forced(s, xs, domid))
+        guest_answer(s, xs, domid);
+}
+
 static void guest_shutdown_due(void *ctx, uint32_t domid, int reason)
 {
     guest_shutdown(ctx, domid, reason);
 }
 
+/* A watch fired: the guest looks at the key that changed only (a round trip
+ * spent on the others was one less for every other guest of its lane). */
 static void guest_event(void *ctx, const char *path, const char *token)
 {
-    (void)path;
-    guest_poll(ctx, (uint32_t)strtoul(token, NULL, 10));
+    struct sim *s = ctx;
+    uint32_t domid = (uint32_t)strtoul(token, NULL, 10);
+    if (!guest_running(s, domid))
+        return; /* a paused guest cannot react; it will on unpause */
+    struct xs_handle *xs = guest_xs(s, domid);
+    if (str_endswith(path, "/control/shutdown"))
+        guest_answer(s, xs, domid);
+    else if (str_endswith(path, "/sim/shutdown"))
+        guest_forced(s, xs, domid);
+    else
+        guest_poll(s, domid);
 }
 
 static void guest_watch(struct sim *s, uint32_t domid, bool on)
