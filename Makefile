@@ -346,7 +346,7 @@ test-soak: $(PROGRAMS)
 	XENAPID_BIN=$(abspath $(BIN)/xenapid) SOAK_KILLS=50 /usr/bin/python3 tests/soak/soak.py
 
 # --- the load soak (tests/soak/load.py): LOAD_CLIENTS clients (64) x LOAD_CALLS mixed
-# calls (10,000) over HTTP and HTTPS against one daemon: no error but declared ones,
+# calls (10,000) over HTTP and HTTPS against one daemon: no failure but the bad inputs' own,
 # every acknowledged write there at the end, RSS and threads flat after warm-up.
 # LOAD_SECONDS=N stops it cleanly after N seconds (the figures then say how far it got).
 # test-soak-load is the short version (64 x 20 calls, RSS and threads printed only).

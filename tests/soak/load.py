@@ -15,9 +15,13 @@ HTTPS, as XenAPI.py clients do.  Each call is drawn from a mix:
   (XMLRPC_UNMARSHAL_FAILURE; JSON-RPC 2.0's parse error -32700).
 
 It asserts, and prints:
-- no error but declared ones: each bad input gets the code it must, every other
-  failure is a code the datamodel declares other than INTERNAL_ERROR, and no
-  transport error happens;
+- no error but the bad inputs' own: each bad input gets the code it must, and no
+  other call fails at all, declared code or not, nor meets a transport error.  Each
+  client works on its own VMs only, so no other client changes them under it: a
+  real client in its place expects no VM_BAD_POWER_STATE, and no
+  VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT from a guest that answers (the simulated one
+  does), however busy the host.  Every error is counted by its kind (the call and
+  the code or check), printed with the client's calls before it;
 - nothing lost: every acknowledged write (name, description, other_config, power
   state, creation, destruction) is what the daemon holds at the end;
 - RSS and thread count flat: sampled every LOAD_SAMPLE seconds; after warm-up
@@ -32,7 +36,8 @@ Clients run as threads in LOAD_PROCS processes (default 8), so that Python's own
 overhead does not hide the daemon's.  LOAD_SECONDS, if set, is a time budget: the
 clients stop there (each after its call in flight), the checks run on what was done,
 and the figures say how many calls that was.  Environment also: XENAPID_BIN,
-LOAD_SEED, LOAD_TIMEOUT (a failure: default 7200 s).
+LOAD_SEED, LOAD_TIMEOUT (a failure: default 7200 s), LOAD_LOG_LEVEL (the daemon's,
+default warn) and LOAD_KEEP_LOG (a path the daemon's log is copied to at the end).
 Loopback only; every call is bounded in time."""
 
 import json
@@ -40,6 +45,7 @@ import multiprocessing
 import os
 import random
 import re
+import shutil
 import socket
 import ssl
 import sys
@@ -59,8 +65,9 @@ MIB = 1 << 20
 VM_RECORD = {"PV_kernel": "/boot/vmlinuz-guest", "PV_args": "console=hvc0",
              "memory_static_max": str(32 * MIB), "memory_dynamic_max": str(32 * MIB),
              "memory_dynamic_min": str(32 * MIB), "memory_static_min": str(16 * MIB)}
-OPTIONS = {"shutdown_ack_timeout": 10, "clean_shutdown_timeout": 20, "log_level": "warn",
-           "sim_memory_mib": 65536, "login_failure_delay": 0}
+OPTIONS = {"shutdown_ack_timeout": 10, "clean_shutdown_timeout": 20,
+           "log_level": os.environ.get("LOAD_LOG_LEVEL", "warn"), "sim_memory_mib": 65536,
+           "login_failure_delay": 0}
 BAD_REF = "OpaqueRef:00000000-0000-0000-0000-000000000bad"
 TRANSITIONS = {  # op -> (states it may be called in, state after)
     "start": ({"Halted"}, "Running"), "clean_shutdown": ({"Running"}, "Halted"),
@@ -94,6 +101,8 @@ class Client:
         self.token = ""
         self.n = 0
         self.latency = {}    # kind of call -> [count, seconds]
+        self.kinds = {}      # kind of error (call, code) -> count, so that every one is classified
+        self.recent = []     # the client's last calls, printed with an error: what led to it
 
     def session(self):
         if self.https:
@@ -104,11 +113,17 @@ class Client:
         s.login_with_password("root", PASSWORD, "2.21", "load-%d" % self.idx)
         return s
 
-    def error(self, what):
+    def error(self, what, kind=None):
+        kind = kind or (self.kind, re.sub(r"OpaqueRef:[0-9a-f-]+", "<ref>", what)[:60])
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
         if len(self.errors) < 20:
-            self.errors.append("client %d call %d: %s" % (self.idx, self.counts["calls"], what))
+            self.errors.append("client %d call %d: %s (after %s)" % (self.idx, self.counts["calls"], what,
+                                                                   "; ".join(self.recent[:-1])))
         else:
             self.errors.append(None)
+
+    def note(self, what):
+        self.recent = (self.recent + [what])[-5:]
 
     def run(self, progress, stop):
         try:
@@ -122,16 +137,20 @@ class Client:
                 break
             self.counts["calls"] += 1
             t = time.time()
-            self.kind = "?"
+            self.kind, self.detail, outcome = "?", "", "ok"
             try:
                 self.one()
             except XenAPI.Failure as e:
                 code = e.details[0] if e.details else "?"
                 self.failures[code] = self.failures.get(code, 0) + 1
                 if code == "INTERNAL_ERROR" or code not in self.declared:
-                    self.error("undeclared error %s" % e.details)
+                    self.error("undeclared error %s" % e.details, (self.kind, "undeclared " + code))
+                else:
+                    self.error("failed: %s" % e.details, (self.kind, code))
+                outcome = code
             except Exception as e:  # noqa: BLE001  (transport errors are what this looks for)
-                self.error("transport: %r" % e)
+                self.error("transport: %r" % e, (self.kind, "transport " + type(e).__name__))
+                outcome = "transport error"
                 try:
                     self.s = self.session()
                     self.x = self.s.xenapi
@@ -141,6 +160,7 @@ class Client:
                 lat = self.latency.setdefault(self.kind, [0, 0.0])
                 lat[0] += 1
                 lat[1] += time.time() - t
+                self.note("%s%s %.1fs %s" % (self.kind, self.detail, time.time() - t, outcome))
             progress()
         self.check_final()
         try:
@@ -228,7 +248,9 @@ class Client:
         op = self.rng.choice(ops)
         self.kind = op
         args = (False, False) if op in ("start", "resume") else ()
-        if self.rng.random() < 0.3:
+        asynchronous = self.rng.random() < 0.3
+        self.detail = "%s %s..%s from %s" % (" async" if asynchronous else "", vm[10:14], vm[-4:], state)
+        if asynchronous:
             self.counts["async"] += 1
             task = getattr(self.x.Async.VM, op)(vm, *args)
             deadline = time.time() + 60
@@ -351,7 +373,7 @@ def worker(clients, calls, url, https_url, cafile, seed, declared, done, stop, o
         t.start()
     for t in threads:
         t.join()
-    out.put([(c.idx, c.counts, c.failures, c.errors, c.latency) for c in cs])
+    out.put([(c.idx, c.counts, c.failures, c.errors, c.latency, c.kinds) for c in cs])
 
 
 def sample(pid):
@@ -425,9 +447,11 @@ def main():
             if p.is_alive():
                 p.kill()
         took = time.time() - t0
-        counts, failures, errors, latency = {}, {}, [], {}
+        counts, failures, errors, latency, kinds = {}, {}, [], {}, {}
         for batch in results:
-            for _, c, f, errs, lat in batch:
+            for _, c, f, errs, lat, ks in batch:
+                for k, v in ks.items():
+                    kinds[k] = kinds.get(k, 0) + v
                 for k, (n, secs) in lat.items():
                     acc = latency.setdefault(k, [0, 0.0])
                     acc[0] += n
@@ -449,7 +473,7 @@ def main():
         print("load soak: seed %d, %d clients x %d calls (%d over HTTPS), %.0fs, %.0f calls/s" %
               (seed, nclients, calls, nclients // 2, took, counts.get("calls", 0) / max(took, 1e-9)))
         print("calls: %s" % ", ".join("%s %d" % kv for kv in counts.items()))
-        print("declared failures of ordinary calls by code: %s" % (failures or "none"))
+        print("failures of ordinary calls by code (each an error): %s" % (failures or "none"))
         print("mean latency (ms) by call: %s" % ", ".join(
             "%s %.0f (%d)" % (k, 1000 * secs / n, n) for k, (n, secs) in sorted(latency.items()) if n))
         print("RSS: %.1f MiB at start, %.1f MiB after warm-up, %.1f MiB highest after, %.1f MiB at the end" %
@@ -458,6 +482,8 @@ def main():
               (samples[0][2], thr0, thr_max, thr_end))
         bad = [e for e in errors if e]
         print("errors: %d" % len(errors))
+        for (kind, what), n in sorted(kinds.items(), key=lambda kv: -kv[1]):
+            print("  %6d  %s: %s" % (n, kind, what))
         for e in bad[:30]:
             print("  " + e)
         if errors:
@@ -476,6 +502,8 @@ def main():
             print("threads grew after warm-up: %d -> %d" % (thr0, thr_max))
             ok = False
         d.stop()
+        if os.environ.get("LOAD_KEEP_LOG"):
+            shutil.copy(d.log_path, os.environ["LOAD_KEEP_LOG"])
         reports = d.sanitizer_reports()
         if reports:
             print("sanitizer report:\n" + reports[:3000])
