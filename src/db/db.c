@@ -65,7 +65,7 @@ struct conn *conn_open(struct db *db, const char *path, bool writer, xerr **err)
         free(c);
         return NULL;
     }
-    sqlite3_busy_timeout(c->h, 10000);
+    sqlite3_busy_timeout(c->h, DB_BUSY_TIMEOUT_MS);
     c->stmts = xcalloc(dm_nclasses, sizeof(*c->stmts));
     for (size_t i = 0; i < dm_nclasses; i++)
         c->stmts[i] = xcalloc(ST_FIXED + 3 * dm_classes[i].nfields, sizeof(sqlite3_stmt *));
@@ -459,6 +459,8 @@ xerr *db_open(const struct db_options *opt, struct db **out)
     db->writer = conn_open(db, opt->path, true, &e);
     if (!e)
         e = sql_exec(db->writer->h, "PRAGMA journal_mode=WAL");
+    if (!e)
+        db_watch_wal(db);
     if (!e) {
         _cleanup_free_ char *sync = xasprintf("PRAGMA synchronous=%s", opt->sync);
         e = sql_exec(db->writer->h, sync);

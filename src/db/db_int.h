@@ -30,6 +30,9 @@ struct touch {
 };
 enum { TOUCH_NONE, TOUCH_ADD, TOUCH_MOD, TOUCH_DEL };
 
+/* How long a connection waits for a lock another holds. */
+#define DB_BUSY_TIMEOUT_MS 10000
+
 struct db {
     char *path;
     int64_t event_log_size;
@@ -58,6 +61,9 @@ struct db {
     /* idle connections of cursors (cursor.c), under pool_lock */
     struct conn *idle_cursors;
     int nidle_cursors;
+    /* the WAL's length after the writer's last commit, and the length at which the
+     * next restart is tried (txn.c, wal_restart); under write_lock */
+    int wal_frames, wal_restart_at;
     /* a member's store (remote.c): every operation goes to the master */
     db_remote_fn remote;
     void *remote_ctx;
@@ -112,6 +118,8 @@ xerr *db_remote_type_record(const struct dm_class *c, xv *in, xv **out);
 
 struct conn *conn_open(struct db *db, const char *path, bool writer, xerr **err);
 void conn_close(struct conn *c);
+/* The writer restarts the WAL as it grows (txn.c). */
+void db_watch_wal(struct db *db);
 /* The cached statement in slot, prepared from the printf-formatted SQL the first time. */
 sqlite3_stmt *conn_stmt(struct conn *c, const struct dm_class *cls, int slot, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -84,6 +84,50 @@ static void overwrite_refused_commit(sqlite3 *h)
     log_warn("database: a commit failed on the disk: no-op commit written over it (%s)", sqlite3_errstr(rc));
 }
 
+/* ---- the WAL's restarts ----
+ *
+ * SQLite's automatic checkpoint copies the WAL into the database after a commit, but
+ * the WAL starts again from its beginning only when a write begins with no reader on
+ * it; under steady load some reader always is, and the WAL grew without bound (load
+ * soak: 4.3 GB after 15 min, 6 MB/s, while the checkpoints kept up with it).  Once it
+ * holds WAL_RESTART_FRAMES, the writer, right after a commit (no transaction open),
+ * checkpoints it with TRUNCATE: readers of older snapshots are waited for, at most
+ * WAL_RESTART_WAIT_MS (new ones read the database file), and the WAL is emptied.
+ * Held up by a reader, it is tried again a quarter of the length later. */
+#define WAL_RESTART_FRAMES 4096
+#define WAL_RESTART_WAIT_MS 50
+
+static int wal_hook(void *ctx, sqlite3 *h, const char *name, int frames)
+{
+    struct db *db = ctx;
+    db->wal_frames = frames;
+    /* what sqlite3_wal_autocheckpoint did (its default, 1000), which a hook replaces */
+    if (frames >= 1000)
+        sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
+}
+
+void db_watch_wal(struct db *db)
+{
+    db->wal_restart_at = WAL_RESTART_FRAMES;
+    sqlite3_wal_hook(db->writer->h, wal_hook, db);
+}
+
+static void wal_restart(struct db *db, sqlite3 *h)
+{
+    if (db->wal_frames < db->wal_restart_at)
+        return;
+    sqlite3_busy_timeout(h, WAL_RESTART_WAIT_MS);
+    int rc = sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(h, DB_BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK) {
+        db->wal_frames = 0;
+        db->wal_restart_at = WAL_RESTART_FRAMES;
+    } else {
+        db->wal_restart_at = db->wal_frames + WAL_RESTART_FRAMES / 4;
+    }
+}
+
 /* ---- group commit ----
  *
  * Each transaction is a savepoint inside one SQLite transaction, the batch, that stays
@@ -156,6 +200,8 @@ static void batch_settle(struct db *db, const xerr *why)
         return;
     }
     xerr *e = sql_write_exec(h, "COMMIT");
+    if (!e)
+        wal_restart(db, h);
     if (e) {
         bool refused = xerr_is(e, XERR_DATABASE_WRITE_FAILED);
         if (!sqlite3_get_autocommit(h)) {
