@@ -376,6 +376,13 @@ def worker(clients, calls, url, https_url, cafile, seed, declared, done, stop, o
     out.put([(c.idx, c.counts, c.failures, c.errors, c.latency, c.kinds) for c in cs])
 
 
+def file_size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 def sample(pid):
     rss = threads = None
     with open("/proc/%d/status" % pid) as f:
@@ -416,6 +423,8 @@ def main():
         for p in procs:
             p.start()
         samples = []  # (calls done, rss, threads)
+        wal = d.dir + "/xenapid.db-wal"
+        wal_max = 0
         results = []
         deadline = time.time() + float(os.environ.get("LOAD_TIMEOUT", "7200"))
         last_print = time.time()
@@ -430,6 +439,7 @@ def main():
                 break
             rss, threads = sample(pid)
             samples.append((done.value, rss, threads))
+            wal_max = max(wal_max, file_size(wal))
             if time.time() - last_print > 30:
                 last_print = time.time()
                 print("%.0fs: %d of %d calls, RSS %.1f MiB, %d threads" % (time.time() - t0, done.value, total,
@@ -478,6 +488,9 @@ def main():
             "%s %.0f (%d)" % (k, 1000 * secs / n, n) for k, (n, secs) in sorted(latency.items()) if n))
         print("RSS: %.1f MiB at start, %.1f MiB after warm-up, %.1f MiB highest after, %.1f MiB at the end" %
               (samples[0][1] / MIB, rss0 / MIB, rss_max / MIB, rss_end / MIB))
+        # the WAL is restarted as it grows (src/db/txn.c): printed, as RSS, to be seen flat
+        print("database: %.1f MiB, its WAL %.1f MiB at the end, %.1f MiB at most" %
+              (file_size(d.dir + "/xenapid.db") / MIB, file_size(wal) / MIB, wal_max / MIB))
         print("threads: %d at start, %d highest in warm-up, %d highest after, %d at the end" %
               (samples[0][2], thr0, thr_max, thr_end))
         bad = [e for e in errors if e]
