@@ -17,6 +17,9 @@ struct config *config_new(void);                 /* every key at its default */
 void config_free(struct config *c);
 /* Errors are INVALID_VALUE-style xerrs naming the file, line and key. */
 xerr *config_load_file(struct config *c, const char *path);
+/* The same from a file's len bytes of text, named name in the errors (config_load_file
+ * reads the file and calls this). */
+xerr *config_load_text(struct config *c, const char *name, const char *text, size_t len);
 xerr *config_set(struct config *c, const char *key, const char *value);
 bool config_known(const char *key);
 

@@ -198,6 +198,27 @@ START_TEST(test_file_format)
 }
 END_TEST
 
+/* config_load_text, what config_load_file parses a file's bytes with: the last line
+ * needs no newline, a NUL ends its line (as it did a line read from a file), and the
+ * errors name the name given and the line. */
+START_TEST(test_text)
+{
+    struct config *c = config_new();
+    static const char text[] = "log-level = debug\0 listen-port = 1\nlisten-port = 99";
+    xerr *e = config_load_text(c, "mem.conf", text, sizeof(text) - 1);
+    ck_assert_ptr_null(e);
+    ck_assert_str_eq(config_get(c, "log-level"), "debug");
+    ck_assert_int_eq(config_get_int(c, "listen-port"), 99);
+    static const char bad[] = "\n# comment\nlog-level debug\n";
+    e = config_load_text(c, "mem.conf", bad, sizeof(bad) - 1);
+    ck_assert_ptr_nonnull(e);
+    _cleanup_free_ char *msg = xerr_str(e);
+    ck_assert_msg(strstr(msg, "mem.conf:3:"), "%s", msg);
+    xerr_free(e);
+    config_free(c);
+}
+END_TEST
+
 START_TEST(test_typed_getters)
 {
     struct config *c = config_new();
@@ -227,6 +248,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_defaults_and_help);
     tcase_add_test(tc, test_unknown_key_is_an_error);
     tcase_add_test(tc, test_file_format);
+    tcase_add_test(tc, test_text);
     tcase_add_test(tc, test_typed_getters);
     suite_add_tcase(s, tc);
     return s;
