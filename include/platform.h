@@ -18,6 +18,10 @@ struct platform;
 
 /* offered: "0,1".  Every offered version must be described in the registry. */
 xerr *platform_load(const char *registry_path, const char *offered, struct platform **out);
+/* The same from the registry's len bytes of text, registry_path naming it in the errors
+ * (platform_load reads the file and calls this). */
+xerr *platform_load_text(const char *registry_path, const char *text, size_t len, const char *offered,
+                         struct platform **out);
 void platform_free(struct platform *p);
 
 /* The versions this host offers, as the set(int) host.virtual_hardware_platform_versions holds. */

@@ -3,7 +3,9 @@
 #include "log.h"
 #include "util.h"
 
+#include <errno.h>
 #include <libxml/parser.h>
+#include <limits.h>
 #include <libxml/tree.h>
 #include <string.h>
 
@@ -341,9 +343,11 @@ bool platform_is_offered(const struct platform *p, int64_t number)
     return false;
 }
 
-static xerr *parse(struct platform *p, const char *path)
+static xerr *parse(struct platform *p, const char *path, const char *text, size_t len)
 {
-    xmlDoc *doc = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
+    xmlDoc *doc = len > INT_MAX ? NULL
+                                : xmlReadMemory(text, (int)len, path, NULL,
+                                                XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!doc)
         return xerr_internal("cannot read the platform registry %s", path);
     xmlNode *root = xmlDocGetRootElement(doc);
@@ -397,8 +401,18 @@ static xerr *check_requirements(const struct platform *p, const char *path)
 
 xerr *platform_load(const char *registry_path, const char *offered, struct platform **out)
 {
+    size_t len = 0;
+    _cleanup_free_ char *text = read_file(registry_path, &len);
+    if (!text)
+        return xerr_internal("cannot read the platform registry %s: %s", registry_path, strerror(errno));
+    return platform_load_text(registry_path, text, len, offered, out);
+}
+
+xerr *platform_load_text(const char *registry_path, const char *text, size_t len, const char *offered,
+                         struct platform **out)
+{
     struct platform *p = xcalloc(1, sizeof(*p));
-    xerr *e = parse(p, registry_path);
+    xerr *e = parse(p, registry_path, text, len);
     if (!e)
         e = check_requirements(p, registry_path);
     for (size_t i = 0; !e && i < NFEATURE_USES; i++)

@@ -1,7 +1,9 @@
 /* The platform registry (src/platform, etc/platform.xml).  The input's first line is the
  * offered versions (virtual-hardware-platform-versions), the rest the registry.  Each
  * version's hardware is resolved for an HVM and a PV VM with platform keys, and the
- * pinned form read back as a VM's virtual_hardware. */
+ * pinned form read back as a VM's virtual_hardware.  The registry is parsed from memory
+ * (platform_load_text, what platform_load calls on the file's bytes).  State across
+ * inputs: only the VM record made once, read, never changed. */
 #include "harness.h"
 
 #include <stdlib.h>
@@ -65,9 +67,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t first = nl ? (size_t)(nl - data) : size;
     char *offered = fuzz_cstr(data, first);
     size_t rest = nl ? size - first - 1 : 0;
-    char *path = fuzz_write_file("platform.xml", nl ? nl + 1 : data, rest);
     struct platform *p = NULL;
-    xerr *e = platform_load(path, offered, &p);
+    xerr *e = platform_load_text("platform.xml", (const char *)(nl ? nl + 1 : data), rest, offered, &p);
     if (e) {
         free(xerr_str(e));
         xerr_free(e);
@@ -86,7 +87,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         xv_free(versions);
         platform_free(p);
     }
-    free(path);
     free(offered);
     return 0;
 }

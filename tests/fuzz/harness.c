@@ -1,6 +1,5 @@
 #include "harness.h"
 
-#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,17 +46,6 @@ const char *fuzz_tmpdir(void)
         atexit(rm_tmpdir);
     }
     return tmpdir;
-}
-
-char *fuzz_write_file(const char *name, const void *data, size_t size)
-{
-    char *path = xasprintf("%s/%s", fuzz_tmpdir(), name);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || (size && write(fd, data, size) != (ssize_t)size) || close(fd) != 0) {
-        perror(path);
-        abort();
-    }
-    return path;
 }
 
 char *fuzz_cstr(const uint8_t *data, size_t size)

@@ -24,8 +24,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* The harness's directory, made on first use and removed with its contents at exit. */
 const char *fuzz_tmpdir(void);
-/* <tmpdir>/<name> holding exactly size bytes of data; the path is the caller's to free. */
-char *fuzz_write_file(const char *name, const void *data, size_t size);
 /* data as a NUL-terminated string (cut at its first NUL); the caller frees. */
 char *fuzz_cstr(const uint8_t *data, size_t size);
 /* Only errors are logged, to stderr: the fuzzer's own output stays readable. */
