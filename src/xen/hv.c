@@ -49,12 +49,10 @@ xerr *hv_open(const struct config *cfg, struct hv **out)
         free(hv);
         return e;
     }
-    /* libxenstore finds its socket through XENSTORED_PATH; set it once, at start-up,
-     * before any other thread exists, so every handle opened later agrees. */
+    /* libxenstore finds its socket through XENSTORED_PATH: hv_xs_open sets it, here
+     * at start-up, and the stock tools the daemon or a test runs inherit it. */
     const char *path = ops->xenstore_path(hv->state);
-    if (path && *path)
-        setenv("XENSTORED_PATH", path, 1);
-    hv->xs = xs_open(0);
+    hv->xs = hv_xs_open(path);
     if (!hv->xs) {
         e = xerr_internal("cannot connect to xenstore (%s): %s", path ? path : "default",
                           strerror(errno));
@@ -115,7 +113,7 @@ static struct xs_handle *xs_take(struct hv *hv)
     pthread_mutex_lock(&hv->spare_lock);
     struct xs_handle *h = hv->nspare ? hv->spare[--hv->nspare] : NULL;
     pthread_mutex_unlock(&hv->spare_lock);
-    return h ? h : xs_open(0);
+    return h ? h : hv_xs_open(hv_xenstore_path(hv));
 }
 
 static void xs_give(struct hv *hv, struct xs_handle *h)

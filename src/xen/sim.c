@@ -655,9 +655,8 @@ static xerr *sim_open(const struct config *cfg, void **state)
         sim_free(s);
         return e;
     }
-    setenv("XENSTORED_PATH", s->xs_socket, 1);
     for (int i = 0; i < GUEST_LANES; i++) {
-        if (!(s->lanes[i].xs = xs_open(0))) {
+        if (!(s->lanes[i].xs = hv_xs_open(s->xs_socket))) {
             e = xerr_internal("simulator: cannot connect to its own xenstore: %s", strerror(errno));
             break;
         }
@@ -669,7 +668,7 @@ static xerr *sim_open(const struct config *cfg, void **state)
         e = simclock_start(guest_shutdown_due, s, &s->clock);
     }
     for (int i = 0; !e && i < GUEST_LANES; i++)
-        e = hv_watcher_open_default(guest_event, s, &s->lanes[i].watch);
+        e = hv_watcher_open_at(s->xs_socket, guest_event, s, &s->lanes[i].watch);
     if (e) {
         close_lanes(s);
         xsd_stop(s->xsd);

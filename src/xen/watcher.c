@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <xenstore.h>
@@ -48,12 +49,30 @@ static void *loop(void *p)
     }
 }
 
-xerr *hv_watcher_open_default(hv_watch_fn fn, void *ctx, struct hv_watcher **out)
+/* the environment is the process's: this lock is the one every open takes */
+static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+
+struct xs_handle *hv_xs_open(const char *path)
+{
+    if (!path || !*path)
+        return xs_open(0);
+    pthread_mutex_lock(&env_lock);
+    const char *cur = getenv("XENSTORED_PATH");
+    if (!cur || strcmp(cur, path) != 0)
+        setenv("XENSTORED_PATH", path, 1);
+    struct xs_handle *h = xs_open(0);
+    int err = errno;
+    pthread_mutex_unlock(&env_lock);
+    errno = err;
+    return h;
+}
+
+xerr *hv_watcher_open_at(const char *path, hv_watch_fn fn, void *ctx, struct hv_watcher **out)
 {
     struct hv_watcher *w = xcalloc(1, sizeof(*w));
     w->fn = fn;
     w->ctx = ctx;
-    w->xs = xs_open(0);
+    w->xs = hv_xs_open(path);
     if (!w->xs) {
         free(w);
         return xerr_internal("cannot open a xenstore connection for watches: %s", strerror(errno));
@@ -78,8 +97,7 @@ xerr *hv_watcher_open_default(hv_watch_fn fn, void *ctx, struct hv_watcher **out
 
 xerr *hv_watcher_open(struct hv *hv, hv_watch_fn fn, void *ctx, struct hv_watcher **out)
 {
-    (void)hv; /* XENSTORED_PATH, set by hv_open, already says where */
-    return hv_watcher_open_default(fn, ctx, out);
+    return hv_watcher_open_at(hv_xenstore_path(hv), fn, ctx, out);
 }
 
 xerr *hv_watcher_add(struct hv_watcher *w, const char *path, const char *token)
