@@ -241,18 +241,52 @@ void vm_reconcile_one(struct api *api, const char *vm)
     xv_free(rec);
 }
 
+/* A look at the VMs the hypervisor has something to say about: those the records put
+ * on this host (resident_on, indexed) and those with a domain here.  Any other VM is
+ * Halted or Suspended, or runs elsewhere with no domain here: nothing to reconcile.
+ * (Reading every VM's record, each with a listing of the domains, made a pass cost
+ * the whole pool: with 2,000 halted VMs in the DB a lifecycle cycle, whose destroy
+ * sets one off, took 17 -> 58 ms of CPU.)  Each candidate is still read before the
+ * domains are listed for it (vm_reconcile_one), as the look requires. */
 void vm_reconcile(struct api *api)
 {
-    xv *vms = NULL;
-    xerr *e = db_read_refs(api_db(api), DMC_VM, &vms);
-    for (size_t i = 0; !e && i < vms->u.arr.n; i++)
-        vm_reconcile_one(api, xv_str(vms->u.arr.v[i]));
+    struct hv_domain_info *doms = NULL;
+    size_t n = 0;
+    xv *refs = NULL, *host = xv_string(api_host_ref(api));
+    xerr *e = db_lookup_field(api_db(api), DMC_VM, DMF_VM_resident_on, host, &refs);
+    xv_free(host);
+    if (!e)
+        e = hv_domain_list(api_hv(api), &doms, &n);
+    struct strmap *seen = strmap_new();  /* ref -> itself: the candidates so far */
+    for (size_t i = 0; !e && i < refs->u.arr.n; i++)
+        strmap_put(seen, xv_str(refs->u.arr.v[i]), refs->u.arr.v[i]);
+    for (size_t i = 0; !e && i < n; i++) {
+        char *ref = NULL;
+        if (doms[i].domid == 0)
+            continue;
+        xerr *le = db_lookup_uuid(api_db(api), DMC_VM, doms[i].uuid, &ref);
+        if (le && xerr_is(le, XERR_UUID_INVALID)) {
+            xerr_free(le); /* a domain of no VM of ours */
+            continue;
+        }
+        e = le;
+        if (!e && !strmap_get(seen, ref)) {
+            xv *r = xv_string(ref);
+            xv_array_push(refs, r);
+            strmap_put(seen, ref, r);
+        }
+        free(ref);
+    }
+    strmap_free(seen, NULL);
+    free(doms);
+    for (size_t i = 0; !e && i < refs->u.arr.n; i++)
+        vm_reconcile_one(api, xv_str(refs->u.arr.v[i]));
     if (e) {
         _cleanup_free_ char *s = xerr_str(e);
         log_error("reconciling with the hypervisor: %s", s);
         xerr_free(e);
     }
-    xv_free(vms);
+    xv_free(refs);
 }
 
 static void *monitor_main(void *arg)
