@@ -104,6 +104,12 @@ void db_abort(struct db_txn *t);
  * store would (the transaction is rolled back).  fn NULL removes the hook. */
 typedef xerr *(*db_commit_hook)(void *ctx, struct db_txn *t);
 void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx);
+/* For tests: fn runs on the committing thread right after a COMMIT is durable and
+ * before anyone is told of it (the record cache updated, the event position
+ * published), so a test can look at what readers see in between.  It may read, not
+ * write.  fn NULL removes it. */
+typedef void (*db_committed_hook)(void *ctx);
+void db_set_committed_hook(struct db *db, db_committed_hook fn, void *ctx);
 /* End a transaction by the outcome of its work: abort and return e when e is an
  * error, else commit and return the commit's error.  `return db_end(t, e);` */
 xerr *db_end(struct db_txn *t, xerr *e);
@@ -120,7 +126,9 @@ struct db_event {
     const char *snapshot_json;   /* NULL for del */
 };
 /* Calls cb for each event with id > after, oldest first, at most limit of them;
- * cb returns false to stop.  Returns the id of the last event visited. */
+ * cb returns false to stop.  Returns the id of the last event visited.  Only events
+ * up to db_last_event_id are visited: one committed but not yet published could name
+ * a change that reads do not show yet (its record's cached bytes still the old). */
 typedef bool (*db_event_cb)(void *ctx, const struct db_event *ev);
 xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, void *ctx,
                       int64_t *last_visited);

@@ -56,6 +56,8 @@ struct db {
     /* db_set_commit_hook (tests); under write_lock */
     db_commit_hook commit_hook;
     void *commit_hook_ctx;
+    db_committed_hook committed_hook;
+    void *committed_hook_ctx;
     /* serialised records (recache.c); NULL when it keeps none */
     struct recache *recache;
     /* idle connections of cursors (cursor.c), under pool_lock */
@@ -63,7 +65,7 @@ struct db {
     int nidle_cursors;
     /* the WAL's length after the writer's last commit, and the length at which the
      * next restart is tried (txn.c, wal_restart); under write_lock */
-    int wal_frames, wal_restart_at;
+    int wal_frames, wal_restart_at, wal_restart_fails;
     /* a member's store (remote.c): every operation goes to the master */
     db_remote_fn remote;
     void *remote_ctx;

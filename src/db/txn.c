@@ -90,22 +90,25 @@ static void overwrite_refused_commit(sqlite3 *h)
  * the WAL starts again from its beginning only when a write begins with no reader on
  * it; under steady load some reader always is, and the WAL grew without bound (load
  * soak: 4.3 GB after 15 min, 6 MB/s, while the checkpoints kept up with it).  Once it
- * holds WAL_RESTART_FRAMES, the writer, right after a commit (no transaction open),
- * checkpoints it with TRUNCATE: readers of older snapshots are waited for, at most
- * WAL_RESTART_WAIT_MS (new ones read the database file), and the WAL is emptied.
- * Writers wait meanwhile, as SQLite makes them for any restart.  Held up by a
- * reader, it is tried again WAL_RESTART_FRAMES later.  (50 ms never sufficed under
+ * holds WAL_RESTART_FRAMES, the writer, right after a commit is published (no
+ * transaction open), checkpoints it with TRUNCATE: readers of older snapshots are
+ * waited for, at most WAL_RESTART_WAIT_MS (new ones read the database file), and the
+ * WAL is emptied.  Writers wait meanwhile, as SQLite makes them for any restart.
+ * Held up by a reader, it is tried again later, each failure doubling the distance
+ * (WAL_RESTART_FRAMES, up to 16 times that).  (50 ms never sufficed under
  * the soak at load 17: a TRUNCATE from outside waited 1 s for its readers.) */
 #define WAL_RESTART_FRAMES 4096
 #define WAL_RESTART_WAIT_MS 500
 
+/* The checkpoints run after the batch is published (batch_settle), not in this hook,
+ * which SQLite calls inside COMMIT: until then the batch's events are in the log but
+ * not yet announced, and its callers not yet answered. */
 static int wal_hook(void *ctx, sqlite3 *h, const char *name, int frames)
 {
+    (void)h;
+    (void)name;
     struct db *db = ctx;
     db->wal_frames = frames;
-    /* what sqlite3_wal_autocheckpoint did (its default, 1000), which a hook replaces */
-    if (frames >= 1000)
-        sqlite3_wal_checkpoint_v2(h, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     return SQLITE_OK;
 }
 
@@ -115,18 +118,36 @@ void db_watch_wal(struct db *db)
     sqlite3_wal_hook(db->writer->h, wal_hook, db);
 }
 
-static void wal_restart(struct db *db, sqlite3 *h)
+/* A checkpoint that failed other than by a reader or writer in its way is a disk
+ * error: said, not dropped. */
+static void checkpoint_result(const char *kind, int rc)
 {
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+        log_warn("database: %s checkpoint failed: %s", kind, sqlite3_errstr(rc));
+}
+
+/* With write_lock held, after a commit has been published. */
+static void wal_checkpoint(struct db *db, sqlite3 *h)
+{
+    /* what sqlite3_wal_autocheckpoint did (its default, 1000), which the hook replaces */
+    if (db->wal_frames >= 1000)
+        checkpoint_result("passive", sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL));
     if (db->wal_frames < db->wal_restart_at)
         return;
     sqlite3_busy_timeout(h, WAL_RESTART_WAIT_MS);
     int rc = sqlite3_wal_checkpoint_v2(h, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     sqlite3_busy_timeout(h, DB_BUSY_TIMEOUT_MS);
+    checkpoint_result("truncating", rc);
     if (rc == SQLITE_OK) {
         db->wal_frames = 0;
+        db->wal_restart_fails = 0;
         db->wal_restart_at = WAL_RESTART_FRAMES;
     } else {
-        db->wal_restart_at = db->wal_frames + WAL_RESTART_FRAMES;
+        /* a reader holds an old snapshot (a long cursor): each try makes writers wait
+         * up to WAL_RESTART_WAIT_MS, so the tries grow apart, to 16x at most */
+        if (db->wal_restart_fails < 4)
+            db->wal_restart_fails++;
+        db->wal_restart_at = db->wal_frames + (WAL_RESTART_FRAMES << db->wal_restart_fails);
     }
 }
 
@@ -202,8 +223,8 @@ static void batch_settle(struct db *db, const xerr *why)
         return;
     }
     xerr *e = sql_write_exec(h, "COMMIT");
-    if (!e)
-        wal_restart(db, h);
+    if (!e && db->committed_hook)
+        db->committed_hook(db->committed_hook_ctx);
     if (e) {
         bool refused = xerr_is(e, XERR_DATABASE_WRITE_FAILED);
         if (!sqlite3_get_autocommit(h)) {
@@ -213,7 +234,10 @@ static void batch_settle(struct db *db, const xerr *why)
         if (refused)
             overwrite_refused_commit(h);
     }
+    bool committed = !e;
     batch_finish(db, e);
+    if (committed)
+        wal_checkpoint(db, h);
 }
 
 xerr *db_begin(struct db *db, struct db_txn **out)
@@ -508,6 +532,16 @@ static xerr *append_events(struct db_txn *t, int64_t *last)
     return e;
 }
 
+void db_set_committed_hook(struct db *db, db_committed_hook fn, void *ctx)
+{
+    if (db->remote)
+        return;
+    pthread_mutex_lock(&db->write_lock);
+    db->committed_hook = fn;
+    db->committed_hook_ctx = ctx;
+    pthread_mutex_unlock(&db->write_lock);
+}
+
 void db_set_commit_hook(struct db *db, db_commit_hook fn, void *ctx)
 {
     if (db->remote)
@@ -620,17 +654,22 @@ xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, v
 {
     if (db->remote)
         return remote_events_after(db, after, limit, cb, ctx, last_visited);
+    *last_visited = after;
+    int64_t published = db_last_event_id(db);
+    if (published <= after)
+        return NULL;
     struct conn *r = db_reader_get(db);
     xerr *e = NULL;
-    *last_visited = after;
     /* cached (its preparing cost more than reading a few events), and reset after use */
     sqlite3_stmt *st = conn_stmt(r, &dm_classes[0], ST_EVENTS_AFTER,
-                                 "SELECT id, ts, class, op, ref, snapshot FROM _event WHERE id > ?1 ORDER BY id LIMIT ?2");
+                                 "SELECT id, ts, class, op, ref, snapshot FROM _event WHERE id > ?1 AND id <= ?3 "
+                                 "ORDER BY id LIMIT ?2");
     if (!st) {
         e = sql_error(r->h, "prepare events");
     } else {
         sqlite3_bind_int64(st, 1, after);
         sqlite3_bind_int(st, 2, limit);
+        sqlite3_bind_int64(st, 3, published);
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             struct db_event ev = {

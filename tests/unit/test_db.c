@@ -863,6 +863,51 @@ START_TEST(test_wal_restarts_under_readers)
 }
 END_TEST
 
+/* Review finding: db_events_after read the log as soon as COMMIT returned, before the
+ * commit was published (its records' cached bytes dropped, last_event moved): an
+ * event.from could hand out a change that a get_record right after it did not show
+ * yet.  Between COMMIT and publication, readers must see no new event. */
+struct seen_early {
+    int64_t published, visited;
+    int calls;
+};
+
+static bool count_event(void *ctx, const struct db_event *ev)
+{
+    (void)ctx;
+    (void)ev;
+    return true;
+}
+
+static void look_before_publication(void *ctx)
+{
+    struct seen_early *s = ctx;
+    s->calls++;
+    s->published = db_last_event_id(db);
+    ok(db_events_after(db, s->published - 1 > 0 ? s->published - 1 : 0, 100, count_event, NULL, &s->visited),
+       "events before publication");
+}
+
+START_TEST(test_events_wait_for_publication)
+{
+    _cleanup_free_ char *vm = create(DMC_VM, record(DMC_VM, "name_label", xv_string("a"), NULL));
+    struct seen_early s = {0};
+    db_set_committed_hook(db, look_before_publication, &s);
+    int64_t before = db_last_event_id(db);
+    set(DMC_VM, vm, DMF_VM_name_label, xv_string("b"));
+    db_set_committed_hook(db, NULL, NULL);
+    ck_assert_int_eq(s.calls, 1);
+    ck_assert_int_eq(s.published, before);
+    /* committed, durable, in the log: yet not visited before it was published */
+    ck_assert_msg(s.visited <= s.published, "event %lld visited before publication (published %lld)",
+                  (long long)s.visited, (long long)s.published);
+    ck_assert_int_eq(db_last_event_id(db), before + 1);
+    int64_t visited = 0;
+    ok(db_events_after(db, before, 100, count_event, NULL, &visited), "events after");
+    ck_assert_int_eq(visited, before + 1);
+}
+END_TEST
+
 START_TEST(test_decode_snapshot)
 {
     /* fields missing from an old snapshot take their defaults; wrong types too */
@@ -900,6 +945,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_readers_see_committed_state);
     tcase_add_test(tc, test_decode_snapshot);
     tcase_add_test(tc, test_wal_restarts_under_readers);
+    tcase_add_test(tc, test_events_wait_for_publication);
     tcase_set_timeout(tc, 30);
     suite_add_tcase(s, tc);
     return s;
