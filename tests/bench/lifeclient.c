@@ -6,7 +6,7 @@
  *       CLIENTS threads, each on its own connection and session, repeat VM.create,
  *       VM.start, VM.hard_shutdown, VM.destroy for SECONDS; prints
  *       "clients C cycles N seconds S per_s R p50_ms M p99_ms M"
- *   lifeclient PORT PASSWORD events WAITERS ROUNDS
+ *   lifeclient PORT PASSWORD events WAITERS ROUNDS [SAVE]
  *       WAITERS connections (a session per 10), park an event.from on the VM
  *       class; one more connection then changes a VM's name_label.  Latency is from the
  *       write's answer (it is committed, durable and acknowledged) to each waiter's
@@ -15,7 +15,12 @@
  *       prints "waiters W rounds R median_ms M p99_ms M max_ms M last_median_ms M
  *       last_max_ms M sent_median_ms M sent_last_max_ms M write_ms M" (last: each round's
  *       last answer, its median and worst over the rounds; write_ms: the write's own
- *       median latency).
+ *       median latency).  With SAVE, the body of one waiter's answer is written to
+ *       the file SAVE and the line ends "vm REF", the VM written (bare_events answers
+ *       with them).  With BENCH_SERVER_PID set in the environment, the line also has
+ *       wake_cpu_ms: that process's CPU time (all its threads, from
+ *       /proc/PID/task/N/schedstat) from the write's sending to the last answer, the
+ *       median over the rounds.
  *
  * Any answer that is not a JSON-RPC result makes it fail (exit 1, the answer on stderr). */
 #include <errno.h>
@@ -29,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <dirent.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -201,7 +207,35 @@ static void *cycler(void *arg)
 
 #define SESSION_SHARE 10
 
-static void events(int waiters, int rounds)
+/* The CPU time of every thread of process pid so far, in ms (schedstat: nanoseconds,
+ * where /proc/PID/stat counts ticks of 10 ms); 0 when pid is 0. */
+static double process_cpu_ms(int pid)
+{
+    if (!pid)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        die("%s: %s", path, strerror(errno));
+    double ms = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char p[300];
+        snprintf(p, sizeof(p), "/proc/%d/task/%s/schedstat", pid, e->d_name);
+        FILE *f = fopen(p, "r");
+        unsigned long long ns = 0;
+        if (f && fscanf(f, "%llu", &ns) == 1)
+            ms += (double)ns / 1e6;
+        if (f)
+            fclose(f);
+    }
+    closedir(d);
+    return ms;
+}
+
+static void events(int waiters, int rounds, const char *save)
 {
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
@@ -235,7 +269,9 @@ static void events(int waiters, int rounds)
     double *all = malloc((size_t)waiters * (size_t)rounds * sizeof(double));
     double *sent = malloc((size_t)waiters * (size_t)rounds * sizeof(double));
     double *sent_last = malloc((size_t)rounds * sizeof(double)), *last = malloc((size_t)rounds * sizeof(double));
-    double *wlat = malloc((size_t)rounds * sizeof(double));
+    double *wlat = malloc((size_t)rounds * sizeof(double)), *wcpu = malloc((size_t)rounds * sizeof(double));
+    const char *spid = getenv("BENCH_SERVER_PID");
+    int server_pid = spid ? atoi(spid) : 0;
     size_t nall = 0;
     struct epoll_event evs[256];
     for (int r = 0; r < rounds; r++) {
@@ -264,6 +300,7 @@ static void events(int waiters, int rounds)
         if (n != 0)
             die("round %d: %d waiters answered before the write", r, n);
         snprintf(params, sizeof(params), "[\"%s\",\"%s\",\"events-%d\"]", wsession, vm, r);
+        double cpu0 = process_cpu_ms(server_pid);
         double t0 = now();
         send_call(&writer, "VM.set_name_label", params);
         int done = 0;
@@ -285,12 +322,18 @@ static void events(int waiters, int rounds)
                 check_result(w, "event.from", NULL, 0);
                 if (!strstr(w->p + w->body, vm))
                     die("event.from answered without the VM written: %.300s", w->p + w->body);
+                if (save && r == rounds - 1 && done == 0) {
+                    FILE *f = fopen(save, "wb");
+                    if (!f || fwrite(w->p + w->body, 1, w->body_len, f) != w->body_len || fclose(f) != 0)
+                        die("%s: cannot write it", save);
+                }
                 all[nall] = t > wdone ? (t - wdone) * 1e3 : 0;
                 sent[nall++] = (t - t0) * 1e3;
                 lst = t;
                 done++;
             }
         }
+        wcpu[r] = process_cpu_ms(server_pid) - cpu0;
         last[r] = lst > wdone ? (lst - wdone) * 1e3 : 0;
         sent_last[r] = (lst - t0) * 1e3;
     }
@@ -299,10 +342,14 @@ static void events(int waiters, int rounds)
     qsort(sent_last, (size_t)rounds, sizeof(double), cmp_double);
     qsort(last, (size_t)rounds, sizeof(double), cmp_double);
     qsort(wlat, (size_t)rounds, sizeof(double), cmp_double);
+    qsort(wcpu, (size_t)rounds, sizeof(double), cmp_double);
     printf("waiters %d rounds %d median_ms %.3f p99_ms %.3f max_ms %.3f last_median_ms %.3f last_max_ms %.3f "
-           "sent_median_ms %.3f sent_last_max_ms %.3f write_ms %.3f\n",
+           "sent_median_ms %.3f sent_last_max_ms %.3f write_ms %.3f",
            waiters, rounds, pct(all, nall, 0.5), pct(all, nall, 0.99), all[nall - 1], pct(last, (size_t)rounds, 0.5),
            last[rounds - 1], pct(sent, nall, 0.5), sent_last[rounds - 1], pct(wlat, (size_t)rounds, 0.5));
+    if (server_pid)
+        printf(" wake_cpu_ms %.3f", pct(wcpu, (size_t)rounds, 0.5));
+    printf("%s%s\n", save ? " vm " : "", save ? vm : "");
     for (int i = 0; i < waiters; i++) {
         close(c[i].fd);
         free(c[i].p);
@@ -318,13 +365,14 @@ static void events(int waiters, int rounds)
     free(sent_last);
     free(last);
     free(wlat);
+    free(wcpu);
     close(ep);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 6)
-        die("usage: lifeclient PORT PASSWORD cycles CLIENTS SECONDS | events WAITERS ROUNDS");
+    if (argc != 6 && !(argc == 7 && strcmp(argv[3], "events") == 0))
+        die("usage: lifeclient PORT PASSWORD cycles CLIENTS SECONDS | events WAITERS ROUNDS [SAVE]");
     port = atoi(argv[1]);
     password = argv[2];
     if (strcmp(argv[3], "cycles") == 0) {
@@ -336,7 +384,7 @@ int main(int argc, char **argv)
         int n = atoi(argv[4]), r = atoi(argv[5]);
         if (n < 1 || r < 1)
             die("events: WAITERS and ROUNDS must be at least 1");
-        events(n, r);
+        events(n, r, argc == 7 ? argv[6] : NULL);
     } else {
         die("unknown command %s", argv[3]);
     }

@@ -12,7 +12,11 @@
 # 2. event.from: one waiter, then BENCH_WAITERS (1,000) waiters parked at once, each on
 #    its own keep-alive connection (a session per 10), read by one epoll thread; latency
 #    from the write's answer (VM.set_name_label: committed, durable, acknowledged) to each
-#    waiter's answer, and from the moment the write was sent.
+#    waiter's answer, and from the moment the write was sent; against the same with
+#    tests/bench/bare_events.c: libmicrohttpd in the daemon's mode, answering the same
+#    calls (the waiters' answer: the bytes xenapid sent, captured) and doing no other
+#    work, the floor of the HTTP layer and the client on this machine.  "wake cpu": the
+#    server's CPU time from the write's sending to the last answer (all its threads).
 #
 # Knobs: BENCH_LIFE_SECONDS (per cycle run, default 5), BENCH_LIFE_CLIENTS ("1 8 32"),
 # BENCH_WAITERS (1000), BENCH_EVENT_ROUNDS (rounds with one waiter, 50; with many, 5).
@@ -30,6 +34,8 @@ echo
 echo "== lifecycle cycles (create, start, hard_shutdown, destroy) and event.from"
 # shellcheck disable=SC2086
 cc $CFLAGS_BENCH -o "$OUT/lifeclient" "$BENCH/lifeclient.c" -pthread
+# shellcheck disable=SC2086
+cc $CFLAGS_BENCH -o "$OUT/bare_events" "$BENCH/bare_events.c" -lmicrohttpd
 LIBVIRTD=$(command -v libvirtd || echo /usr/sbin/libvirtd)
 HAVE_VIRT=""
 if [ -x "$LIBVIRTD" ] && [ -e /usr/include/libvirt/libvirt.h ]; then
@@ -132,7 +138,14 @@ verdict "lifecycle cycles: xenapid 8 clients / 1 client" \
 # ---- event.from ----
 [ "$(ulimit -n)" -gt $((WAITERS + 100)) ] || ulimit -n $((WAITERS + 1000))
 e1=$("$OUT/lifeclient" "$LPORT" "$PASSWORD" events 1 "$EV_ROUNDS")
-en=$("$OUT/lifeclient" "$LPORT" "$PASSWORD" events "$WAITERS" 5)
+en=$(BENCH_SERVER_PID=$LPID "$OUT/lifeclient" "$LPORT" "$PASSWORD" events "$WAITERS" 5 "$LW/event_from.answer")
+# the floor: bare_events answers the waiters with the bytes xenapid sent them
+"$OUT/bare_events" --answer "$LW/event_from.answer" --vm "${en##* vm }" >"$LW/bare_events.out" 2>"$LW/bare_events.log" &
+EPID=$!
+PIDS="$PIDS $EPID"
+EPORT=$(wait_ready "$LW/bare_events.out" $EPID bare_events 120)
+eb=$(BENCH_SERVER_PID=$EPID "$OUT/lifeclient" "$EPORT" "$PASSWORD" events "$WAITERS" 5)
+stop_pid "$EPID"
 evf() { # LINE KEY
   echo "$1" | awk -v k="$2" '{ for (i = 1; i < NF; i += 2) if ($i == k) print $(i + 1) }'
 }
@@ -143,9 +156,15 @@ echo "  1 waiter, $EV_ROUNDS rounds: median $(evf "$e1" median_ms) ms, p99 $(evf
 echo "  $WAITERS waiters at once, 5 rounds: median $(evf "$en" median_ms) ms, p99 $(evf "$en" p99_ms) ms; the last of a round:" \
   "median $(evf "$en" last_median_ms) ms, worst $(evf "$en" last_max_ms) ms; from the write's sending: worst last" \
   "$(evf "$en" sent_last_max_ms) ms (the write itself: median $(evf "$en" write_ms) ms)"
+echo "  bare libmicrohttpd (tests/bench/bare_events.c), $WAITERS waiters, 5 rounds: median $(evf "$eb" median_ms) ms;" \
+  "the last of a round: median $(evf "$eb" last_median_ms) ms, worst $(evf "$eb" last_max_ms) ms"
+echo "  wake cpu ms (median round): xenapid $(evf "$en" wake_cpu_ms), bare libmicrohttpd $(evf "$eb" wake_cpu_ms);" \
+  "answer $(wc -c <"$LW/event_from.answer") bytes"
 echo "(target (issue 14): median <= 1 ms with one waiter; with $WAITERS, every one within 10 ms of the write)"
 verdict "event.from, 1 waiter: median after the write's answer" "$(evf "$e1" median_ms)" "<=" 1 " ms"
 verdict "event.from, $WAITERS waiters: the last after the write's answer, worst round" "$(evf "$en" last_max_ms)" "<=" 10 " ms"
+verdict "event.from, $WAITERS waiters: the last after the write's answer, worst round: xenapid / bare libmicrohttpd" \
+  "$(life_ratio "$(evf "$en" last_max_ms)" "$(evf "$eb" last_max_ms)")" - - x
 
 [ -z "$VPID" ] || stop_pid "$VPID"
 stop_pid "$LPID"
