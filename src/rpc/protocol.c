@@ -286,6 +286,10 @@ static void answer(struct rpc_call *c, buf *out, xerr *e, xv *result)
     } else if (e) {
         json_error(out, c->v2, c->id, 1, e->code, e);
     } else {
+        /* an answer kept in its wire form (event.from's, to 1,000 waiters) is written
+         * into one allocation, not grown into by doubling */
+        if (result && result->type == XV_RAW_JSON)
+            buf_reserve(out, result->u.str.len + 64);
         xv *resp = xv_struct();
         if (c->v2)
             xv_struct_append(resp, "jsonrpc", xv_string("2.0"));
