@@ -133,6 +133,9 @@ xerr *api_call(struct api *api, const char *method, const xv *params, const stru
  * api_wait): a server may run them on its I/O threads.  Anything else may take long
  * (a VM operation, a login checking a password). */
 bool api_call_is_quick(struct api *api, const char *method);
+/* event.from's answers kept in wire form (src/api/event.c): how many calls were
+ * answered from a kept one, and how many were kept; for tests and figures. */
+void api_event_answer_stats(struct api *api, uint64_t *hits, uint64_t *kept);
 /* Every method name, for system.listMethods (XV_ARRAY). */
 xv *api_list_methods(struct api *api);
 

@@ -52,6 +52,7 @@ struct events {
     pthread_mutex_t answers_lock; /* held to look or swap only, never to copy */
     struct answer *answers[ANSWERS];
     size_t next_slot;            /* the one replaced next */
+    atomic_ulong hits, kept;     /* answers copied from one kept, answers kept */
 };
 
 static void subs_clear(struct subs *s)
@@ -106,14 +107,19 @@ static bool subs_has_class(const struct subs *s, const struct dm_class *c)
     return false;
 }
 
-/* The subscriptions as one string: the same classes (and order) give the same key. */
+/* The subscriptions as one string: the same classes (and order) give the same key.
+ * A ref goes with its length: the client chooses it, and one holding the separator
+ * must not make two subscriptions look like another one. */
 static char *subs_key(const struct subs *s)
 {
     buf b;
     buf_init(&b);
-    for (size_t i = 0; i < s->n; i++)
-        buf_printf(&b, "%s%s%s\n", s->v[i].c ? s->v[i].c->lname : "*", s->v[i].ref ? "/" : "",
-                   s->v[i].ref ? s->v[i].ref : "");
+    for (size_t i = 0; i < s->n; i++) {
+        buf_adds(&b, s->v[i].c ? s->v[i].c->lname : "*");
+        if (s->v[i].ref)
+            buf_printf(&b, "/%zu:%s", strlen(s->v[i].ref), s->v[i].ref);
+        buf_addc(&b, '\n');
+    }
     return b.p ? buf_steal(&b) : xstrdup("");
 }
 
@@ -142,6 +148,7 @@ static xv *answer_find(struct events *ev, enum api_wire wire, int64_t from, cons
     pthread_mutex_unlock(&ev->answers_lock);
     if (!a)
         return NULL;
+    atomic_fetch_add(&ev->hits, 1);
     char *p = xmalloc(a->len + 1);
     memcpy(p, a->bytes, a->len);
     p[a->len] = 0;
@@ -174,9 +181,18 @@ static xv *answer_keep(struct events *ev, enum api_wire wire, int64_t from, int6
         memcpy(a->bytes, bytes, len);
         a->bytes[len] = 0;
         pthread_mutex_lock(&ev->answers_lock);
-        struct answer *old = ev->answers[ev->next_slot];
-        ev->answers[ev->next_slot] = a;
-        ev->next_slot = (ev->next_slot + 1) % ANSWERS;
+        /* waiters woken together all miss, and all answer the same: one copy is kept */
+        bool have = false;
+        for (size_t i = 0; i < ANSWERS && !have; i++) {
+            const struct answer *c = ev->answers[i];
+            have = c && c->wire == wire && c->from == from && c->upto >= upto && strcmp(c->key, key) == 0;
+        }
+        struct answer *old = have ? a : ev->answers[ev->next_slot];
+        if (!have) {
+            ev->answers[ev->next_slot] = a;
+            ev->next_slot = (ev->next_slot + 1) % ANSWERS;
+            atomic_fetch_add(&ev->kept, 1);
+        }
         pthread_mutex_unlock(&ev->answers_lock);
         answer_unref(old);
     }
@@ -626,6 +642,12 @@ void events_free(struct api *api)
     pthread_mutex_destroy(&api->events->answers_lock);
     pthread_mutex_destroy(&api->events->lock);
     free(api->events);
+}
+
+void api_event_answer_stats(struct api *api, uint64_t *hits, uint64_t *kept)
+{
+    *hits = atomic_load(&api->events->hits);
+    *kept = atomic_load(&api->events->kept);
 }
 
 void events_forget_session(struct api *api, const char *session)

@@ -774,8 +774,14 @@ START_TEST(test_event_from_shared_answers)
     enum api_wire wires[] = {API_WIRE_JSON, API_WIRE_XMLRPC};
     for (size_t w = 0; w < 2; w++) {
         char *b1, *b2;
+        uint64_t hits0, kept0, hits1, kept1;
+        api_event_answer_stats(api, &hits0, &kept0);
         xv *a = from_wire(wires[w], "pool", t0, 0, &b1), *b = from_wire(wires[w], "pool", t0, 0, &b2);
         ck_assert_str_eq(b1, b2);
+        /* the first answer was kept, the second copied from it */
+        api_event_answer_stats(api, &hits1, &kept1);
+        ck_assert_uint_eq(kept1 - kept0, 1);
+        ck_assert_uint_eq(hits1 - hits0, 1);
         _cleanup_free_ char *names = pool_names(a);
         ck_assert_str_eq(names, "one\n");
         /* the same bytes as an answer made for no wire, written */
