@@ -21,8 +21,10 @@ struct xsd_options {
                                       relative paths resolve to /local/domain/<domid>. Removed on
                                       XS_RELEASE or when the domain is released. NULL: none. */
     const char *state_path;        /* NULL: in memory only. Else the tree (nodes, values, permissions)
-                                      and the set of introduced domains are loaded from here at start
-                                      and saved atomically (write temp + fsync + rename) at most every
+                                      and the set of introduced domains are loaded at start and saved
+                                      in slot files beside it (slotfile.h: <path>.0-2; a file at <path>
+                                      itself, the older format, is loaded and replaced) before every
+                                      reply that changed them, made durable (fdatasync) at most every
                                       100 ms after a change, and on xsd_stop: the simulated xenstore
                                       survives a restart of the daemon like a real xenstored does. */
 };

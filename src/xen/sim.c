@@ -28,6 +28,7 @@
 #include "backend.h"
 #include "simclock.h"
 #include "simfault.h"
+#include "slotfile.h"
 #include "dm_gen.h"
 #include "log.h"
 #include "util.h"
@@ -92,7 +93,8 @@ struct sim {
     struct simdom *doms;
     uint32_t next_domid;
     uint64_t gen;                /* bumped at every change saved */
-    pthread_mutex_t save_lock;   /* guards saved_gen; held over the write */
+    pthread_mutex_t save_lock;   /* guards slots and saved_gen; held over the write */
+    struct slotfile *slots;      /* the state file (slotfile.h), opened under the lock file */
     uint64_t saved_gen;          /* the newest state on disk */
     /* the simulated guests' side of xenstore (GUEST_LANES) */
     struct guest_lane {
@@ -211,7 +213,9 @@ static char *snapshot(struct sim *s, uint64_t *gen)
 }
 
 /* Writes a snapshot unless a newer one is on disk already (it holds this change
- * too); frees text. */
+ * too); frees text.  Into the page cache only, never fsynced: it must outlive the
+ * daemon's death (a kill -9), as a real hypervisor's domains do, but a real
+ * hypervisor's domains do not outlive the host's power loss either. */
 static xerr *save(struct sim *s, char *text, uint64_t gen)
 {
     if (!text)
@@ -219,15 +223,8 @@ static xerr *save(struct sim *s, char *text, uint64_t gen)
     xerr *e = NULL;
     pthread_mutex_lock(&s->save_lock);
     if (gen > s->saved_gen) {
-        _cleanup_free_ char *tmp = xasprintf("%s.tmp", s->state_file);
-        FILE *f = fopen(tmp, "w");
-        bool ok = f && fputs(text, f) >= 0;
-        ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
-        if (f)
-            fclose(f);
-        if (!ok || rename(tmp, s->state_file) != 0)
-            e = xerr_internal("simulator: cannot save %s: %s", s->state_file, strerror(errno));
-        else
+        e = slotfile_write(s->slots, text, strlen(text));
+        if (!e)
             s->saved_gen = gen;
     }
     pthread_mutex_unlock(&s->save_lock);
@@ -247,11 +244,16 @@ static void persist(struct sim *s, char *text, uint64_t gen)
     }
 }
 
-static void load(struct sim *s)
+/* Parses the state file's text (len bytes, NUL-terminated); frees it. */
+static void load(struct sim *s, char *text, size_t len)
 {
-    FILE *f = fopen(s->state_file, "r");
-    if (!f)
+    if (!text || len == 0) {
+        free(text);
         return;
+    }
+    FILE *f = fmemopen(text, len, "r");
+    if (!f)
+        abort();  /* out of memory, as xmalloc */
     char *line = NULL;
     size_t cap = 0;
     while (getline(&line, &cap, f) >= 0) {
@@ -299,6 +301,7 @@ static void load(struct sim *s)
     }
     free(line);
     fclose(f);
+    free(text);
 }
 
 /* ---- the simulated guests ---- */
@@ -551,6 +554,7 @@ static void sim_free(struct sim *s)
     pthread_mutex_destroy(&s->lock);
     pthread_mutex_destroy(&s->save_lock);
     simfault_close(s->faults);
+    slotfile_close(s->slots);
     free(s->dir);
     free(s->state_file);
     free(s->xs_socket);
@@ -626,7 +630,14 @@ static xerr *sim_load(const struct config *cfg, struct sim **out)
         sim_free(s);
         return e;
     }
-    load(s);
+    char *text;
+    size_t len;
+    e = slotfile_open(s->state_file, &s->slots, &text, &len);
+    if (e) {
+        sim_free(s);
+        return e;
+    }
+    load(s, text, len);
     if (!find(s, 0)) {
         struct simdom *d = xcalloc(1, sizeof(*d));
         d->name = xstrdup("Domain-0");
@@ -1077,7 +1088,14 @@ xerr *hv_sim_list(const struct config *cfg, FILE *out)
 {
     static const char *const states[] = {"running", "paused", "shutdown", "dying"};
     struct sim *s = sim_alloc(cfg);
-    load(s);
+    char *text;
+    size_t len;
+    xerr *e = slotfile_peek(s->state_file, &text, &len);
+    if (e) {
+        sim_free(s);
+        return e;
+    }
+    load(s, text, len);
     for (struct simdom *d = s->doms; d; d = d->next) {
         unsigned st = (unsigned)d->state;
         fprintf(out, "%" PRIu32 "\t%s\t%s\t%d\n", d->domid, d->uuid,

@@ -87,14 +87,14 @@ static bool take_wakeups(struct xsd *x)
  * it, wait ~15 ms a write. */
 void save_now(struct xsd *x)
 {
-    if (!x->state_path || !x->st.dirty)
+    if (!x->slots || !x->st.dirty)
         return;
     persist_save(x, false);
 }
 
 static int save_timeout(struct xsd *x)
 {
-    if (!x->state_path || !(x->st.dirty || x->unsynced))
+    if (!x->slots || !(x->st.dirty || x->unsynced))
         return -1;
     double wait = x->last_save + SAVE_INTERVAL - now_monotonic();
     return wait <= 0 ? 0 : (int)(wait * 1000) + 1;
@@ -102,7 +102,7 @@ static int save_timeout(struct xsd *x)
 
 static void maybe_save(struct xsd *x)
 {
-    if (!x->state_path || !(x->st.dirty || x->unsynced))
+    if (!x->slots || !(x->st.dirty || x->unsynced))
         return;
     double now = now_monotonic();
     if (now - x->last_save < SAVE_INTERVAL)
@@ -230,6 +230,7 @@ static void teardown(struct xsd *x)
     free(x->released);
     free(x->sock_path);
     free(x->dom_dir);
+    slotfile_close(x->slots);
     free(x->state_path);
     free(x);
 }
@@ -299,7 +300,7 @@ void xsd_stop(struct xsd *x)
     for (struct conn *c = x->conns; c; c = c->next)
         conn_kill(x, c);
     conn_sweep(x);
-    if (x->state_path)
+    if (x->slots)
         persist_save(x, true);
     teardown(x);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <xenstore_lib.h>   /* XS_PERM_*, and xen/io/xs_wire.h */
 
+#include "slotfile.h"
 #include "util.h"
 #include "xsd.h"
 
@@ -186,6 +187,7 @@ struct xsd {
     struct conn *conns;
     struct dom *doms;
     double last_save;
+    struct slotfile *slots;      /* the saved state (state_path), opened by persist_load */
     bool unsynced;               /* saved, not yet fsynced (persist_save(x, false)) */
 };
 
@@ -273,13 +275,12 @@ void fire_special(struct xsd *x, const char *name);
 /* server.c: a listening unix socket at path (an old one there is replaced). */
 xerr *sock_listen(const char *path, int *fd_out);
 
-/* persist.c */
+/* persist.c: opens x->slots on state_path and loads what they hold. */
 xerr *persist_load(struct xsd *x);
-/* Writes the state aside and renames it into place: enough against the death of the
- * process (the page cache keeps it); durable also fsyncs the file and its directory,
- * against the host's. */
+/* Writes the state into a slot: enough against the death of the process (the page
+ * cache keeps it); durable also fdatasyncs it, against the host's. */
 bool persist_save(struct xsd *x, bool durable);
-/* The last save made durable (fsync of the file and its directory). */
+/* The last save made durable (fdatasync of its slot). */
 void persist_sync(struct xsd *x);
 /* Save at once (domain introductions and releases), not at the next interval. */
 void save_now(struct xsd *x);

@@ -30,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "integration"))
 
 from harness import PASSWORD, Daemon  # noqa: E402
-from support import guest_domids  # noqa: E402  (the domains as their guests see them)
+from support import guest_domids, sim_list  # noqa: E402  (the domains as their guests and the hypervisor see them)
 from os_xenapi.client import XenAPI  # noqa: E402
 
 MIB = 1 << 20
@@ -303,14 +303,9 @@ def interrupted_outcomes(op, before, after):
 
 def sim_domains(d):
     """The simulated hypervisor's domains other than dom0 (its state file, which it
-    writes before answering): what a hypervisor has, whatever xenstore remembers."""
-    out = []
-    with open(os.path.join(d.options["sim-state-dir"], "domains")) as f:
-        for line in f:
-            fields = line.rstrip("\n").split("\t")
-            if fields[0] == "dom" and fields[1] != "0":
-                out.append(int(fields[1]))
-    return out
+    writes before answering, as `xenapid --sim-list` reads it): what a hypervisor has,
+    whatever xenstore remembers."""
+    return list(sim_list(d))
 
 
 def main():

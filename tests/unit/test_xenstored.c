@@ -1074,11 +1074,11 @@ START_TEST(test_persistence)
     assert_errno(wr(h7, "/p/a", "2"), EACCES, "domain 7 writes an r7 node");
     xs_close(h7);
 
-    /* Saved shortly after a change, without a stop: copy the file as a crash would. */
+    /* Saved before the reply, without a stop: copy the slot files as a kill -9 would
+     * leave them. */
     ck_assert(wr(h, "/p/late", "l"));
-    usleep(400000);
     char cmd[512];
-    snprintf(cmd, sizeof(cmd), "cp %s %s/copy", statep, dir);
+    snprintf(cmd, sizeof(cmd), "for i in 0 1 2; do cp %s.$i %s/copy.$i; done", statep, dir);
     ck_assert_int_eq(system(cmd), 0);
     struct xsd *other;
     char sock2[160], copy[160];
@@ -1092,11 +1092,30 @@ START_TEST(test_persistence)
     xsd_stop(other);
     xs_close(h);
 
-    /* A damaged file is refused rather than silently emptied. */
-    FILE *fp = fopen(copy, "r+");
-    fseek(fp, 20, SEEK_SET);
-    fputs("garbage", fp);
-    fclose(fp);
+    /* The older format, one whole file (the newest slot's payload, past its 32-byte
+     * header: magic, generation, length, checksum), still loads, and slots replace it. */
+    snprintf(cmd, sizeof(cmd), "cd %s && top=0 && for i in 0 1 2; do "
+             "g=$(od -An -tu8 -j8 -N8 copy.$i | tr -d ' '); "
+             "[ -n \"$g\" ] && [ \"$g\" -gt $top ] && top=$g && tail -c +33 copy.$i | head -c $(od -An -tu8 -j16 -N8 copy.$i) >legacy; "
+             "done; rm copy.0 copy.1 copy.2 && mv legacy copy", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert(xsd_start(&o, &other) == NULL);
+    h2 = xs_at(sock2);
+    assert_value(h2, "/p/a", "1");
+    ck_assert(wr(h2, "/p/upgraded", "u"));
+    xs_close(h2);
+    ck_assert_int_ne(access(copy, F_OK), 0);   /* replaced by the slots */
+    xsd_stop(other);
+    ck_assert(xsd_start(&o, &other) == NULL);
+    h2 = xs_at(sock2);
+    assert_value(h2, "/p/upgraded", "u");
+    xs_close(h2);
+    xsd_stop(other);
+
+    /* Damaged slots are refused rather than silently emptied. */
+    snprintf(cmd, sizeof(cmd), "for i in 0 1 2; do printf garbage | dd of=%s.$i bs=1 seek=20 "
+             "conv=notrunc 2>/dev/null; done", copy);
+    ck_assert_int_eq(system(cmd), 0);
     xerr *e = xsd_start(&o, &other);
     ck_assert_ptr_nonnull(e);
     xerr_free(e);
