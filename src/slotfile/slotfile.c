@@ -195,7 +195,15 @@ xerr *slotfile_peek(const char *path, char **data, size_t *len)
         _cleanup_free_ char *sp = slot_path(path, i);
         fd[i] = open(sp, O_RDONLY | O_CLOEXEC);
     }
-    xerr *e = load(path, fd, gen, size, &latest, &legacy, data, len);
+    /* Saves while it reads can tear every slot it reads (it reads a header, then the
+     * payload): read again, a few times, before calling that damage. */
+    xerr *e = NULL;
+    for (int attempt = 0; attempt < 5; attempt++) {
+        xerr_free(e);
+        e = load(path, fd, gen, size, &latest, &legacy, data, len);
+        if (!e)
+            break;
+    }
     for (int i = 0; i < NSLOTS; i++)
         if (fd[i] >= 0)
             close(fd[i]);
