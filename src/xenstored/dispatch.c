@@ -62,6 +62,7 @@ void reply_ack(struct req *r)
 void req_dispatch(struct req *r)
 {
     uint32_t type = r->hdr.type;
+    r->x->served++;
     if (type >= XS_TYPE_COUNT || !handlers[type].fn) {
         /* What xenstored answers, ENOSYS, so a client can tell "unsupported" apart. */
         log_debug("xenstored: domain %u sent unknown request type %u", r->c->domid, type);

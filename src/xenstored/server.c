@@ -302,6 +302,7 @@ void xsd_stop(struct xsd *x)
     conn_sweep(x);
     if (x->slots)
         persist_save(x, true);
+    log_info("xenstored: %llu requests served", x->served);
     teardown(x);
 }
 

@@ -187,6 +187,7 @@ struct xsd {
     struct conn *conns;
     struct dom *doms;
     double last_save;
+    unsigned long long served;   /* requests, for the log at stop (what a bench divides) */
     struct slotfile *slots;      /* the saved state (state_path), opened by persist_load */
     bool unsynced;               /* saved, not yet fsynced (persist_save(x, false)) */
 };

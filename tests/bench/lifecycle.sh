@@ -9,6 +9,11 @@
 #    private libvirtd (session mode, its own runtime directory in WORK, reached over its
 #    unix socket; as root it runs as nobody).  The test driver keeps its domains in
 #    memory and writes nothing to disk; xenapid makes every acknowledged write durable.
+#    What bounds a cycle, measured in the same run: one xenstore request's round trip
+#    to the simulator's xenstored (tests/bench/xsclient.c, stock libxenstore: XS_READ
+#    and XS_WRITE, with the daemon's CPU per request) times the requests a cycle makes
+#    (the daemon's xenstored logs the requests it served when it stops, divided by the
+#    cycles run).
 # 2. event.from: one waiter, then BENCH_WAITERS (1,000) waiters parked at once, each on
 #    its own keep-alive connection (a session per 10), read by one epoll thread; latency
 #    from the write's answer (VM.set_name_label: committed, durable, acknowledged) to each
@@ -39,6 +44,8 @@ echo "== lifecycle cycles (create, start, hard_shutdown, destroy) and event.from
 cc $CFLAGS_BENCH -o "$OUT/lifeclient" "$BENCH/lifeclient.c" -pthread
 # shellcheck disable=SC2086
 cc $CFLAGS_BENCH -o "$OUT/bare_events" "$BENCH/bare_events.c" -lmicrohttpd
+# shellcheck disable=SC2086
+cc $CFLAGS_BENCH -o "$OUT/xsclient" "$BENCH/xsclient.c" -lxenstore
 LIBVIRTD=$(command -v libvirtd || echo /usr/sbin/libvirtd)
 HAVE_VIRT=""
 if [ -x "$LIBVIRTD" ] && [ -e /usr/include/libvirt/libvirt.h ]; then
@@ -101,7 +108,7 @@ LRES=$WORK/life.results
 : >"$LRES"
 echo "xenapid: $XENAPID --config $LCONF (db-sync = full, simulator); libvirt: ${VURI:-none}"
 echo "each: a 1 s warm-up, then ${LIFE_SECS} s per client count, xenapid and libvirt in turn"
-"$OUT/lifeclient" "$LPORT" "$PASSWORD" cycles 1 1 >/dev/null
+"$OUT/lifeclient" "$LPORT" "$PASSWORD" cycles 1 1 | sed 's/^/warmup /' >>"$LRES"
 [ -z "$HAVE_VIRT" ] || virt_cycles 1 1 >/dev/null
 for c in $LIFE_CLIENTS; do
   c0=$(cpu_ticks $LPID)
@@ -115,7 +122,16 @@ for c in $LIFE_CLIENTS; do
     echo "libvirt $r cpu_ticks $((${c1% *} + ${c1#* } - ${c0% *} - ${c0#* }))" >>"$LRES"
   fi
 done
+# one xenstore round trip, the daemon's CPU for it (no cycles running)
+XSOCK=$(sed -n 's/^sim-state-dir *= *//p' "$LCONF")/xenstored.sock
+for op in read write; do
+  c0=$(cpu_ticks $LPID)
+  r=$("$OUT/xsclient" "$XSOCK" 2 $op) || r=""
+  c1=$(cpu_ticks $LPID)
+  [ -z "$r" ] || echo "xs $op $r cpu_ticks $((${c1% *} + ${c1#* } - ${c0% *} - ${c0#* }))" >>"$LRES"
+done
 awk -v tck="$TCK" '
+  $1 == "warmup" || $1 == "xs" { next }
   { v[$1, $3] = $9; p50[$1, $3] = $11; p99[$1, $3] = $13; cpu[$1, $3] = $5 ? 1e3 * $15 / tck / $5 : 0; cs[$3] = 1 }
   END {
     printf "%-8s %-28s %9s %9s %8s %12s\n", "clients", "server", "cycles/s", "median ms", "p99 ms", "cpu ms/cycle"
@@ -196,3 +212,22 @@ verdict "event.from, $WAITERS waiters: the last after the write's answer, worst 
 
 [ -z "$VPID" ] || stop_pid "$VPID"
 stop_pid "$LPID"
+
+# ---- what bounds a cycle ----
+SERVED=$(sed -n 's/.*xenstored: \([0-9][0-9]*\) requests served.*/\1/p' "$LW/xenapid.log" | tail -n 1)
+echo
+awk -v tck="$TCK" -v served="${SERVED:-}" '
+  $1 == "warmup" || $1 == "xenapid" { cycles += $5 }
+  $1 == "xenapid" && $3 == 1 { cpu1 = 1e3 * $15 / tck / $5; p50 = $11 }
+  $1 == "xs" { n[$2] = $4; us[$2] = $8; ccpu[$2] = $10; cpu[$2] = 1e6 * $12 / tck / $4; xsreq += $4 + 2 }
+  END {
+    if (!("write" in n)) { print "bound: xsclient could not reach the simulator'"'"'s xenstored"; exit }
+    printf "xenstore round trip, one client: XS_READ %.1f us (CPU: xenstored %.1f us, libxenstore client %.1f us), XS_WRITE %.1f us (CPU: xenstored %.1f us with the save before the answer, client %.1f us)\n", us["read"], cpu["read"], ccpu["read"], us["write"], cpu["write"], ccpu["write"]
+    if (served == "" || cycles == 0) { print "bound: the daemon logged no count of xenstore requests served"; exit }
+    r = (served - xsreq) / cycles
+    printf "xenstore requests per cycle: %.1f (%d served over %d cycles; the start-up, the event.from part and the stop included)\n", r, served - xsreq, cycles
+    # the daemon is both ends of its requests: xenstored and the libxenstore client
+    w = cpu["write"] + ccpu["write"]
+    printf "bound: %.1f requests x %.1f us daemon CPU (an XS_WRITE, both ends) = %.2f ms of the %.2f ms CPU per cycle at 1 client;", r, w, r * w / 1e3, cpu1
+    printf " %.1f round trips x %.1f us = %.2f ms of its %.2f ms median cycle, one after the other\n", r, us["write"], r * us["write"] / 1e3, p50
+  }' "$LRES"
