@@ -156,27 +156,27 @@ struct tree {
     struct xs_permissions ro[2]; /* dom0 owns, guest may read */
     struct xs_permissions rw[1]; /* guest owns */
     char *failed;                /* the first write that failed, and why */
-    /* the nodes below dom written so far (dom first) and their permissions: a node
-     * dom0 makes gets its parent's, as xenstored does, so a node whose parent has
-     * the permissions it needs is only written (half the requests of a build) */
+    /* the nodes written so far (dom and /vm/<uuid> first) and their permissions: a
+     * node dom0 makes gets its parent's, as xenstored does, and a node written again
+     * keeps its own, so a node whose parent (or itself) has the permissions it needs
+     * is only written (half the requests of a build) */
     struct made { char *path; const struct xs_permissions *perms; } *made;
     size_t nmade;
 };
 
-/* The permissions a new node at path gets from the nearest node made before it
- * (the nodes between are made with those too), NULL when none is known. */
+/* The permissions the node at path has once written: its own if it was made
+ * before, else those it gets from the nearest node made before it (the nodes between
+ * are made with those too); NULL when none is known. */
 static const struct xs_permissions *inherited(const struct tree *tr, const char *path)
 {
-    size_t len = strlen(path), dl = strlen(tr->dom);
-    if (len <= dl || strncmp(path, tr->dom, dl) != 0 || path[dl] != '/')
-        return NULL;
-    while (len > dl) {
-        while (len > dl && path[len - 1] != '/')
-            len--;
-        len--; /* the parent's length */
+    size_t len = strlen(path);
+    while (len > 1) {
         for (size_t i = tr->nmade; i-- > 0;)
             if (strlen(tr->made[i].path) == len && strncmp(tr->made[i].path, path, len) == 0)
                 return tr->made[i].perms;
+        while (len > 0 && path[len - 1] != '/')
+            len--;
+        len--; /* the parent's length */
     }
     return NULL;
 }
@@ -202,13 +202,8 @@ static void put(struct tree *tr, const char *rel, const char *value, const struc
         free(path);
         return;
     }
-    size_t dl = strlen(tr->dom);
-    if (strncmp(path, tr->dom, dl) == 0 && (path[dl] == 0 || path[dl] == '/')) {
-        tr->made = xrealloc(tr->made, (tr->nmade + 1) * sizeof(*tr->made));
-        tr->made[tr->nmade++] = (struct made){path, perms};
-    } else {
-        free(path);
-    }
+    tr->made = xrealloc(tr->made, (tr->nmade + 1) * sizeof(*tr->made));
+    tr->made[tr->nmade++] = (struct made){path, perms};
 }
 
 /* The tree from layout.c, written with its owners: the guest owns the nodes its
@@ -244,10 +239,11 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     char vmpath[64];
     snprintf(vmpath, sizeof(vmpath), "/vm/%s", spec->uuid);
     tr.t = XBT_NULL;
-    /* what a domain of this id left (a crash between its destroy and the removal of its
-     * tree) goes first: every node below the root is then new, and has the
-     * permissions it inherits */
+    /* what a domain of this id, or an earlier domain of this VM, left (a crash between
+     * its destroy and the removal of its tree) goes first: every node below the two
+     * roots is then new, and has the permissions it inherits */
     xs_rm(tr.xs, XBT_NULL, tr.dom);
+    xs_rm(tr.xs, XBT_NULL, vmpath);
     put(&tr, "", "", tr.ro, 2);
     put(&tr, vmpath, "", tr.ro, 2);
     if (tr.failed)
@@ -257,7 +253,7 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
     for (int attempt = 0; attempt < 10 && !e && !committed; attempt++) {
         free(tr.failed);
         tr.failed = NULL;
-        made_clear(&tr, 1); /* the root's permissions stay known */
+        made_clear(&tr, 2); /* the two roots' permissions stay known */
         tr.t = xs_transaction_start(tr.xs);
         if (tr.t == XBT_NULL) {
             e = xerr_internal("xenstore transaction: %s", strerror(errno));
