@@ -67,6 +67,13 @@ void rpc_client_close(struct rpc_client *c);
 bool rpc_fingerprint_parse(const char *in, char out[RPC_FINGERPRINT_LEN + 1]);
 typedef xerr *(*rpc_cert_check)(void *ctx, const char *host, const char *port, const char *fingerprint);
 void rpc_client_set_cert_check(struct rpc_client *c, rpc_cert_check check, void *ctx);
+/* The keep-alive timeout (seconds) the client takes its server to have; <= 0, or
+ * never set: RPC_KEEPALIVE_TIMEOUT, the daemon's default keepalive-timeout.  A call
+ * that is not a read goes on a new connection when the kept one has been idle for
+ * more than half of it: a server that closed the connection as the request arrived
+ * could not be told from one that ran the call and then went. */
+#define RPC_KEEPALIVE_TIMEOUT 60
+void rpc_client_set_keepalive(struct rpc_client *c, double seconds);
 /* Call a XenAPI method over XML-RPC, keeping the connection alive between calls.
  * Failures the server reports come back as their xerr; transport failures as
  * INTERNAL_ERROR naming the problem. */

@@ -175,7 +175,7 @@ static xerr *join(struct api_ctx *ctx, const struct pool_join_args *a)
 
     /* the master's certificate is trusted on first use and pinned from then on, as
      * xapi's join does before it exchanges certificates */
-    struct remote r = {.peer = peer_new(a->master_address, pool_port(p), NULL)};
+    struct remote r = {.peer = peer_new(p, a->master_address, NULL)};
     r.peer->tofu = true;
     xv *params = xv_array(), *s = NULL;
     xv_array_push(params, xv_string(a->master_username));

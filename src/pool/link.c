@@ -12,11 +12,12 @@ int pool_port(const struct pool *p)
     return (int)config_get_int(p->cfg, "https-port");
 }
 
-struct peer *peer_new(const char *address, int port, const char *fingerprint)
+struct peer *peer_new(const struct pool *pool, const char *address, const char *fingerprint)
 {
     struct peer *p = xcalloc(1, sizeof(*p));
     bool v6 = strchr(address, ':') != NULL;
-    p->url = xasprintf("https://%s%s%s:%d/jsonrpc", v6 ? "[" : "", address, v6 ? "]" : "", port);
+    p->url = xasprintf("https://%s%s%s:%d/jsonrpc", v6 ? "[" : "", address, v6 ? "]" : "", pool_port(pool));
+    p->keepalive = config_get_double(pool->cfg, "keepalive-timeout");
     p->fingerprint = xstrdup(fingerprint ? fingerprint : "");
     pthread_mutex_init(&p->lock, NULL);
     return p;
@@ -97,6 +98,7 @@ xerr *peer_call_wire(struct peer *p, const char *method, const xv *params, enum 
         if (e)
             return e;
         rpc_client_set_cert_check(c, check_pin, p);
+        rpc_client_set_keepalive(c, p->keepalive);
     }
     /* the peer's url is its /jsonrpc; XML-RPC is its / on the same connection */
     if (wire == API_WIRE_NONE)

@@ -28,7 +28,7 @@ xerr *pool_open(const struct config *cfg, struct pool **out)
         return e;
     }
     if (p->st.member) {
-        p->master = peer_new(p->st.master, pool_port(p), p->st.master_fingerprint);
+        p->master = peer_new(p, p->st.master, p->st.master_fingerprint);
         log_info("a member of the pool of %s (this host is %s)", p->st.master, p->st.host);
     }
     *out = p;

@@ -25,6 +25,7 @@ struct peer {
     char *fingerprint;           /* pinned (under lock) */
     bool tofu;                   /* join: pin whatever the first connection shows */
     char *session;               /* slave_login's, NULL until logged in */
+    double keepalive;            /* its keep-alive timeout (rpc_client_set_keepalive) */
     pthread_mutex_t lock;
     struct rpc_client *idle[8];
     int nidle;
@@ -58,7 +59,9 @@ char *pool_secret_new(void);
 char *pool_default_path(const struct config *cfg);
 
 /* link.c */
-struct peer *peer_new(const char *address, int port, const char *fingerprint);
+/* A peer is configured as this host is: it listens on our https-port and keeps an
+ * idle connection for our keepalive-timeout. */
+struct peer *peer_new(const struct pool *pool, const char *address, const char *fingerprint);
 void peer_free(struct peer *p);
 /* A call on the peer, params including the session (taken as given). */
 xerr *peer_call_raw(struct peer *p, const char *method, const xv *params, xv **result);

@@ -133,7 +133,7 @@ struct peer *member_peer(struct pool *p, const char *host, xerr **err)
     xv *rec = NULL;
     if ((*err = db_read_record(api_db(p->api), DMC_host, host, &rec)) != NULL)
         return NULL;
-    peer = peer_new(dm_get_str(rec, DMF_host_address), pool_port(p), dm_get_str(rec, DMF_host_certificate_fingerprint));
+    peer = peer_new(p, dm_get_str(rec, DMF_host_address), dm_get_str(rec, DMF_host_certificate_fingerprint));
     xv_free(rec);
     pthread_mutex_lock(&p->lock);
     struct peer *old = strmap_get(p->members, host);

@@ -31,6 +31,8 @@ struct rpc_client {
     gnutls_session_t session;                /* the live connection's, when tls */
     int fd;
     buf in;                      /* bytes read past the last response */
+    double keepalive;            /* the server's keep-alive timeout, as we take it */
+    double last_used;            /* when the last response had come (now_monotonic) */
 };
 
 /* host[:port][/path] after the scheme */
@@ -60,6 +62,7 @@ xerr *rpc_client_open(const char *url, struct rpc_client **out)
 {
     struct rpc_client *c = xcalloc(1, sizeof(*c));
     c->fd = -1;
+    c->keepalive = RPC_KEEPALIVE_TIMEOUT;
     buf_init(&c->in);
     if (str_startswith(url, "unix:")) {
         c->unix_path = xstrdup(url + 5);
@@ -81,6 +84,11 @@ void rpc_client_set_cert_check(struct rpc_client *c, rpc_cert_check check, void 
 {
     c->check = check;
     c->check_ctx = ctx;
+}
+
+void rpc_client_set_keepalive(struct rpc_client *c, double seconds)
+{
+    c->keepalive = seconds > 0 ? seconds : RPC_KEEPALIVE_TIMEOUT;
 }
 
 static void disconnect(struct rpc_client *c)
@@ -287,6 +295,14 @@ static bool closed_while_idle(struct rpc_client *c)
     return poll(&p, 1, 0) != 0;
 }
 
+/* The check above cannot see a close that is yet to come: a server whose keep-alive
+ * timer fires as the request travels closes a connection that never ran the call.
+ * Well before that timer, a kept connection is still safe to send anything on. */
+static bool idle_too_long(const struct rpc_client *c)
+{
+    return now_monotonic() - c->last_used > c->keepalive / 2;
+}
+
 /* Whether a call whose connection closed after it was sent, with no answer, may go
  * again: the server may have run it before it went (a crash, a restart), and only a
  * read runs twice harmlessly (XenAPI's reads are its get_ messages, and event.from).
@@ -399,6 +415,7 @@ static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
     }
     if (!keep)
         disconnect(c);
+    c->last_used = now_monotonic();
     if (status != 200)
         return xerr_internal("HTTP status %d: %.*s", status, (int)(body->len > 200 ? 200 : body->len),
                              body->p ? body->p : "");
@@ -490,9 +507,11 @@ xerr *rpc_client_call_path(struct rpc_client *c, const char *path, bool raw, con
     buf_reset(&body);
     xerr *e = NULL;
     /* a kept-alive connection the server has since closed gets one fresh retry: when
-     * the request did not go whole, or when it is a read (resend_safe) */
+     * the request did not go whole, or when it is a read (resend_safe); a call that
+     * may not go twice does not go on one the server may be closing */
+    bool once = !resend_safe(method);
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (c->fd >= 0 && closed_while_idle(c))
+        if (c->fd >= 0 && (closed_while_idle(c) || (once && idle_too_long(c))))
             disconnect(c);
         bool fresh = c->fd < 0, closed = false, sent = false;
         if (fresh && (e = connect_to(c)) != NULL)

@@ -750,7 +750,8 @@ static xerr *serve(struct rpc_server *srv, struct listener *l, int fd, const str
     OPT(MHD_OPTION_CONNECTION_LIMIT, opt->max_connections > 0 ? opt->max_connections : 4096, NULL);
     if (!l->is_unix && opt->max_per_address > 0)
         OPT(MHD_OPTION_PER_IP_CONNECTION_LIMIT, opt->max_per_address, NULL);
-    OPT(MHD_OPTION_CONNECTION_TIMEOUT, opt->keepalive_timeout > 0 ? opt->keepalive_timeout : 60, NULL);
+    OPT(MHD_OPTION_CONNECTION_TIMEOUT, opt->keepalive_timeout > 0 ? opt->keepalive_timeout : RPC_KEEPALIVE_TIMEOUT,
+        NULL);
     OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, l);
     OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, l);
     OPT(MHD_OPTION_URI_LOG_CALLBACK, on_uri, l);
@@ -803,7 +804,7 @@ xerr *rpc_start(struct api *api, struct db *db, const struct rpc_options *opt, s
     raise_fd_limit();
     srv->workers = workers_new(opt->max_workers > 0 ? opt->max_workers : 64);
     srv->logins = workers_new(LOGIN_WORKERS);
-    xerr *e = conns_new(opt->keepalive_timeout > 0 ? opt->keepalive_timeout : 60,
+    xerr *e = conns_new(opt->keepalive_timeout > 0 ? opt->keepalive_timeout : RPC_KEEPALIVE_TIMEOUT,
                         opt->request_timeout > 0 ? opt->request_timeout : 30, &srv->conns);
     if (!e)
         e = parking_new(db, &srv->parking);

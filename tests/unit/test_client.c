@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "dm_gen.h"
 #include "rpc.h"
 #include "unit.h"
@@ -251,6 +252,7 @@ struct flaky {
     int nacts;
     int requests, connections; /* what arrived */
     char methods[8][64];       /* the method of each request */
+    int conn_of[8];            /* and the connection it came on (1, 2, ...) */
     atomic_bool closed_one;  /* it closed a connection itself (ANSWER_THEN_CLOSE) */
 };
 
@@ -277,6 +279,7 @@ static void *flaky_serve(void *arg)
             const char *m = strstr(data, "<methodName>");
             snprintf(f->methods[f->requests], sizeof(f->methods[0]), "%.*s", m ? (int)strcspn(m + 12, "<") : 0,
                      m ? m + 12 : "");
+            f->conn_of[f->requests] = f->connections;
             enum act a = f->acts[f->requests++];
             have = 0;
             if (a == DROP)
@@ -363,6 +366,43 @@ START_TEST(test_a_call_left_unanswered_is_sent_again_only_if_a_read)
 }
 END_TEST
 
+/* A server may close a connection idle for its keep-alive timeout just as the next
+ * request arrives, and the client could not tell that from a call that ran.  So once
+ * the kept connection has been idle for over half that timeout (here 2 s), a call
+ * that must not run twice goes on a new one; a read, which may go again, still uses
+ * the kept one, as does a call soon after the last. */
+START_TEST(test_a_call_that_may_not_run_twice_avoids_a_long_idle_connection)
+{
+    static const enum act acts[] = {ANSWER, ANSWER, ANSWER, ANSWER};
+    struct flaky f;
+    struct rpc_client *c = flaky_start(&f, acts, 4);
+    rpc_client_set_keepalive(c, 2);
+    ck_assert_ptr_null(ping(c, "VM.start"));
+    ck_assert_ptr_null(ping(c, "VM.clean_shutdown"));
+    usleep(1100 * 1000);
+    ck_assert_ptr_null(ping(c, "VM.get_record"));
+    usleep(1100 * 1000);
+    ck_assert_ptr_null(ping(c, "VM.start"));
+    rpc_client_close(c);
+    pthread_join(f.thread, NULL);
+    close(f.lfd);
+    ck_assert_int_eq(f.requests, 4);
+    const int want[] = {1, 1, 1, 2};
+    for (int i = 0; i < 4; i++)
+        ck_assert_msg(f.conn_of[i] == want[i], "request %d (%s) came on connection %d, not %d", i, f.methods[i],
+                      f.conn_of[i], want[i]);
+}
+END_TEST
+
+/* The timeout the client assumes by default is the one a daemon has by default. */
+START_TEST(test_the_assumed_keepalive_timeout_is_the_daemons_default)
+{
+    struct config *cfg = config_new();
+    ck_assert_int_eq(config_get_int(cfg, "keepalive-timeout"), RPC_KEEPALIVE_TIMEOUT);
+    config_free(cfg);
+}
+END_TEST
+
 static void free_identity(void)
 {
     gnutls_certificate_free_credentials(server_cred);
@@ -383,6 +423,8 @@ static Suite *client_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_a_connection_closed_while_idle_is_opened_again);
     tcase_add_test(tc, test_a_call_left_unanswered_is_sent_again_only_if_a_read);
+    tcase_add_test(tc, test_a_call_that_may_not_run_twice_avoids_a_long_idle_connection);
+    tcase_add_test(tc, test_the_assumed_keepalive_timeout_is_the_daemons_default);
     suite_add_tcase(s, tc);
     return s;
 }
