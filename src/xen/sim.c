@@ -436,18 +436,38 @@ static char *guest_take_request(struct sim *s, uint32_t domid, bool slow)
     return NULL;
 }
 
-/* sim/shutdown: the guest stops on its own as told; true if it was told. */
+/* sim/shutdown: the guest stops on its own as told; true if it was told.  It takes
+ * the request as guest_take_request does, reading and removing it in one transaction:
+ * the lane's watch thread and an API thread (guest_poll at unpause or resume) may
+ * both see it, and one request must stop the guest once.  A plain read first: most
+ * looks find none (the removal's own event, every build), and a transaction costs two
+ * round trips more. */
 static bool guest_forced(struct sim *s, struct xs_handle *xs, uint32_t domid)
 {
-    _cleanup_free_ char *forced = xs_get(xs, "/local/domain/%" PRIu32 "/sim/shutdown", domid);
-    if (!forced || !*forced)
+    _cleanup_free_ char *seen = xs_get(xs, "/local/domain/%" PRIu32 "/sim/shutdown", domid);
+    if (!seen || !*seen)
         return false;
-    int r = reason_of(forced);
     char path[96];
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/sim/shutdown", domid);
-    xs_rm(xs, XBT_NULL, path);
-    if (r >= 0)
-        simclock_add(s->clock, SHUTDOWN_DELAY, domid, r);
+    for (int attempt = 0; attempt < 20; attempt++) {
+        xs_transaction_t t = xs_transaction_start(xs);
+        if (t == XBT_NULL)
+            break;
+        unsigned len = 0;
+        _cleanup_free_ char *forced = xs_read(xs, t, path, &len);
+        if (!forced || !*forced || !xs_rm(xs, t, path)) {
+            xs_transaction_end(xs, t, true);
+            break; /* another look took it meanwhile (and acts), or xenstore failed */
+        }
+        if (xs_transaction_end(xs, t, false)) {
+            int r = reason_of(forced);
+            if (r >= 0)
+                simclock_add(s->clock, SHUTDOWN_DELAY, domid, r);
+            break;
+        }
+        if (errno != EAGAIN)
+            break;
+    }
     return true;
 }
 
@@ -518,10 +538,18 @@ static void guest_watch(struct sim *s, uint32_t domid, bool on)
     if (!w)
         return;
     for (int i = 0; i < 3; i++) {
-        if (on)
-            xerr_free(hv_watcher_add(w, p[i], token));
-        else
+        if (!on) {
             hv_watcher_remove(w, p[i], token);
+            continue;
+        }
+        /* without it the guest never answers: said here, not only by a
+         * VM_FAILED_SHUTDOWN_ACKNOWLEDGMENT seconds later */
+        xerr *e = hv_watcher_add(w, p[i], token);
+        if (e) {
+            _cleanup_free_ char *why = xerr_str(e);
+            log_warn("simulator: no watch on %s for domain %" PRIu32 ": %s", p[i], domid, why);
+            xerr_free(e);
+        }
     }
 }
 
