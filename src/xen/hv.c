@@ -14,6 +14,7 @@
 #include <xenstore.h>
 
 #define XS_SPARE 16             /* idle xenstore connections kept for builds */
+#define XS_WARN_EVERY 10.0      /* seconds: at most one warning of shared calls in that */
 
 struct hv {
     const struct hv_backend_ops *ops;
@@ -24,6 +25,10 @@ struct hv {
     pthread_mutex_t spare_lock;
     struct xs_handle *spare[XS_SPARE];
     size_t nspare;
+    /* calls that could open no connection and went on xs, since the last warning of
+     * them, and when that was (under spare_lock) */
+    unsigned long shared_calls;
+    double shared_warned;
     struct hv_watcher *domains;  /* @releaseDomain */
     hv_domain_cb cb;
     void *cb_ctx;
@@ -44,6 +49,7 @@ xerr *hv_open(const struct config *cfg, struct hv **out)
     struct hv *hv = xcalloc(1, sizeof(*hv));
     hv->ops = ops;
     pthread_mutex_init(&hv->spare_lock, NULL);
+    hv->shared_warned = -XS_WARN_EVERY;
     xerr *e = ops->open(cfg, &hv->state);
     if (e) {
         free(hv);
@@ -116,8 +122,21 @@ static struct xs_handle *xs_take(struct hv *hv)
     return h ? h : hv_xs_open(hv_xenstore_path(hv));
 }
 
-static void xs_give(struct hv *hv, struct xs_handle *h)
+/* Whether a failed call's errno says the connection itself is gone (libxenstore says
+ * EBADF when the socket reached its end). */
+static bool xs_lost(int err)
 {
+    return err == EPIPE || err == ECONNRESET || err == EBADF;
+}
+
+/* err: the errno of a call on h that failed, 0 when none did.  A connection that is
+ * gone is closed: kept, it would fail every call it was lent to. */
+static void xs_give(struct hv *hv, struct xs_handle *h, int err)
+{
+    if (xs_lost(err)) {
+        xs_close(h);
+        return;
+    }
     pthread_mutex_lock(&hv->spare_lock);
     if (hv->nspare < XS_SPARE) {
         hv->spare[hv->nspare++] = h;
@@ -134,17 +153,34 @@ static void xs_give(struct hv *hv, struct xs_handle *h)
  * for all the others' requests: under the load soak's 64 clients a shutdown
  * request took 1 s to write and a destroy 2.6 s, and the waits' polls for the
  * acknowledgement were behind them too.  The shared handle is the fallback when no
- * connection can be opened. */
+ * connection can be opened (out of file descriptors, say): said in the log, once in
+ * XS_WARN_EVERY, since every call then waits for the others again. */
 static struct xs_handle *xs_lend(struct hv *hv)
 {
     struct xs_handle *h = xs_take(hv);
-    return h ? h : hv->xs;
+    if (h)
+        return h;
+    int err = errno;
+    double now = now_monotonic();
+    pthread_mutex_lock(&hv->spare_lock);
+    unsigned long n = ++hv->shared_calls;
+    bool warn = now - hv->shared_warned >= XS_WARN_EVERY;
+    if (warn) {
+        hv->shared_calls = 0;
+        hv->shared_warned = now;
+    }
+    pthread_mutex_unlock(&hv->spare_lock);
+    if (warn)
+        log_warn("cannot open a xenstore connection (%s): %lu call%s since the last warning went on the "
+                 "shared one", strerror(err), n, n == 1 ? "" : "s");
+    return hv->xs;
 }
 
-static void xs_back(struct hv *hv, struct xs_handle *h)
+/* err as for xs_give */
+static void xs_back(struct hv *hv, struct xs_handle *h, int err)
 {
     if (h != hv->xs)
-        xs_give(hv, h);
+        xs_give(hv, h, err);
 }
 
 /* ---- the domain's xenstore tree ---- */
@@ -156,6 +192,7 @@ struct tree {
     struct xs_permissions ro[2]; /* dom0 owns, guest may read */
     struct xs_permissions rw[1]; /* guest owns */
     char *failed;                /* the first write that failed, and why */
+    int err;                     /* the errno of the call that failed */
     /* the nodes written so far (dom and /vm/<uuid> first) and their permissions: a
      * node dom0 makes gets its parent's, as xenstored does, and a node written again
      * keeps its own, so a node whose parent (or itself) has the permissions it needs
@@ -198,7 +235,8 @@ static void put(struct tree *tr, const char *rel, const char *value, const struc
     bool same = inherited(tr, path) == perms;
     if (!xs_write(tr->xs, tr->t, path, value, strlen(value)) ||
         (!same && !xs_set_permissions(tr->xs, tr->t, path, (struct xs_permissions *)perms, nperms))) {
-        tr->failed = xasprintf("%s: %s", path, strerror(errno));
+        tr->err = errno;
+        tr->failed = xasprintf("%s: %s", path, strerror(tr->err));
         free(path);
         return;
     }
@@ -256,7 +294,8 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
         made_clear(&tr, 2); /* the two roots' permissions stay known */
         tr.t = xs_transaction_start(tr.xs);
         if (tr.t == XBT_NULL) {
-            e = xerr_internal("xenstore transaction: %s", strerror(errno));
+            tr.err = errno;
+            e = xerr_internal("xenstore transaction: %s", strerror(tr.err));
             break;
         }
         write_tree(&tr, domid, spec, b);
@@ -267,9 +306,11 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
             break;
         }
         committed = xs_transaction_end(tr.xs, tr.t, false);
-        if (!committed && errno != EAGAIN)
+        if (!committed && errno != EAGAIN) {
+            tr.err = errno;
             e = xerr_internal("committing the xenstore tree of domain %" PRIu32 ": %s", domid,
-                              strerror(errno));
+                              strerror(tr.err));
+        }
     }
     /* ten conflicts in a row must not pass for success: the guest would boot without its tree */
     if (!e && !committed)
@@ -277,7 +318,7 @@ static xerr *write_domain_tree(struct hv *hv, uint32_t domid, const struct hv_do
                           domid);
     made_clear(&tr, 0);
     free(tr.made);
-    xs_give(hv, tr.xs);
+    xs_give(hv, tr.xs, tr.err);
     free(tr.dom);
     free(tr.failed);
     return e;
@@ -331,12 +372,14 @@ static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, con
     struct hv_build b = *bp;
     xerr *e = write_domain_tree(hv, b.domid, spec, &b);
     bool introduced = false;
+    int err = 0;
     struct xs_handle *xs = xs_lend(hv);
     if (!e)
         e = hv_fault(hv, "introduce");
-    if (!e && !(introduced = xs_introduce_domain(xs, b.domid, b.store_mfn, b.store_evtchn)))
-        e = xerr_internal("xenstore refused to introduce domain %" PRIu32 ": %s", b.domid,
-                          strerror(errno));
+    if (!e && !(introduced = xs_introduce_domain(xs, b.domid, b.store_mfn, b.store_evtchn))) {
+        err = errno;
+        e = xerr_internal("xenstore refused to introduce domain %" PRIu32 ": %s", b.domid, strerror(err));
+    }
     if (!e && spec->hvm && hv->ops->device_model && !(e = hv_fault(hv, "device-model"))) {
         char **argv = hv_dm_argv(b.domid, spec);
         e = hv->ops->device_model(hv->state, b.domid, argv);
@@ -353,10 +396,10 @@ static xerr *finish_domain(struct hv *hv, const struct hv_domain_spec *spec, con
         /* xenstored lets go of the store ring, so that Xen can finish the domain */
         if (introduced)
             xs_release_domain(xs, b.domid);
-        xs_back(hv, xs);
+        xs_back(hv, xs, err);
         return e;
     }
-    xs_back(hv, xs);
+    xs_back(hv, xs, 0);
     if (hv->ops->built)
         hv->ops->built(hv->state, b.domid);
     *domid = b.domid;
@@ -398,7 +441,7 @@ xerr *hv_domain_save(struct hv *hv, uint32_t domid, int fd)
     unsigned len = 0;
     struct xs_handle *xs = xs_lend(hv);
     _cleanup_free_ char *name = xs_read(xs, XBT_NULL, path, &len);
-    xs_back(hv, xs);
+    xs_back(hv, xs, name ? 0 : errno);
     _cleanup_free_ char *id = identity_text(hv->ops->name, di.uuid, name ? name : "", di.hvm);
     xerr *e = hv_fault(hv, "save");
     if (!e)
@@ -501,14 +544,15 @@ xerr *hv_domain_request_shutdown(struct hv *hv, uint32_t domid, const char *reas
         return e;
     struct xs_handle *xs = xs_lend(hv);
     bool ok = xs_write(xs, XBT_NULL, path, reason, strlen(reason));
-    int err = errno;
-    xs_back(hv, xs);
+    int err = ok ? 0 : errno;
+    xs_back(hv, xs, err);
     if (!ok)
         return xerr_internal("writing %s: %s", path, strerror(err));
     return NULL;
 }
 
-static bool cancel_shutdown_on(struct xs_handle *xs, uint32_t domid)
+/* *err: as for xs_give */
+static bool cancel_shutdown_on(struct xs_handle *xs, uint32_t domid, int *err)
 {
     char path[96];
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
@@ -535,15 +579,17 @@ static bool cancel_shutdown_on(struct xs_handle *xs, uint32_t domid)
         if (errno != EAGAIN)
             break;
     }
-    log_warn("domain %" PRIu32 ": cannot take back its shutdown request: %s", domid, strerror(errno));
+    *err = errno;
+    log_warn("domain %" PRIu32 ": cannot take back its shutdown request: %s", domid, strerror(*err));
     return true; /* not acknowledged, as far as can be told */
 }
 
 bool hv_domain_cancel_shutdown(struct hv *hv, uint32_t domid)
 {
     struct xs_handle *xs = xs_lend(hv);
-    bool taken_back = cancel_shutdown_on(xs, domid);
-    xs_back(hv, xs);
+    int err = 0;
+    bool taken_back = cancel_shutdown_on(xs, domid, &err);
+    xs_back(hv, xs, err);
     return taken_back;
 }
 
@@ -554,7 +600,7 @@ bool hv_domain_shutdown_acked(struct hv *hv, uint32_t domid)
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/control/shutdown", domid);
     struct xs_handle *xs = xs_lend(hv);
     char *v = xs_read(xs, XBT_NULL, path, &len);
-    xs_back(hv, xs);
+    xs_back(hv, xs, v ? 0 : errno);
     /* Linux acknowledges by writing "" back; other guests remove the key. */
     bool acked = !v || len == 0;
     free(v);
@@ -568,6 +614,7 @@ xerr *hv_domain_destroy(struct hv *hv, uint32_t domid)
     snprintf(path, sizeof(path), "/local/domain/%" PRIu32 "/vm", domid);
     struct xs_handle *xs = xs_lend(hv);
     char *vm = xs_read(xs, XBT_NULL, path, &len);
+    int err = vm ? 0 : errno;
     const char *uuid = vm && str_startswith(vm, "/vm/") ? vm + 4 : NULL;
     xerr *e = hv_fault(hv, "destroy");
     if (!e)
@@ -576,7 +623,7 @@ xerr *hv_domain_destroy(struct hv *hv, uint32_t domid)
         remove_domain_tree(xs, domid, uuid);
         xs_release_domain(xs, domid);
     }
-    xs_back(hv, xs);
+    xs_back(hv, xs, err);
     free(vm);
     return e;
 }
@@ -592,6 +639,7 @@ void hv_domain_forget(struct hv *hv, uint32_t domid, const char *uuid)
     unsigned len = 0;
     struct xs_handle *xs = xs_lend(hv);
     char *vm = xs_read(xs, XBT_NULL, path, &len);
+    int err = vm ? 0 : errno;
     /* the tree at domid, if any, must be this VM's; /vm/<uuid> is its own either way */
     bool ours = !vm || strcmp(vm, want) == 0;
     free(vm);
@@ -599,7 +647,7 @@ void hv_domain_forget(struct hv *hv, uint32_t domid, const char *uuid)
         remove_domain_tree(xs, domid, uuid);
         xs_release_domain(xs, domid);
     }
-    xs_back(hv, xs);
+    xs_back(hv, xs, err);
     if (!ours)
         return;
     if (hv->ops->forget)
@@ -666,39 +714,43 @@ char *hv_xs_read(struct hv *hv, const char *path, size_t *len)
     unsigned n = 0;
     struct xs_handle *xs = xs_lend(hv);
     char *v = xs_read(xs, XBT_NULL, path, &n);
-    xs_back(hv, xs);
+    xs_back(hv, xs, v ? 0 : errno);
     if (len)
         *len = n;
     return v;
 }
 
-static xerr *read_many_on(struct xs_handle *xs, const char *const *paths, size_t n, char **values)
+/* *err: as for xs_give */
+static xerr *read_many_on(struct xs_handle *xs, const char *const *paths, size_t n, char **values, int *err)
 {
     for (int attempt = 0; attempt < 5; attempt++) {
         xs_transaction_t t = xs_transaction_start(xs);
-        if (t == XBT_NULL)
-            return xerr_internal("xenstore transaction: %s", strerror(errno));
+        if (t == XBT_NULL) {
+            *err = errno;
+            return xerr_internal("xenstore transaction: %s", strerror(*err));
+        }
         for (size_t i = 0; i < n; i++) {
             unsigned len = 0;
             values[i] = xs_read(xs, t, paths[i], &len);
         }
         if (xs_transaction_end(xs, t, false))
             return NULL;
-        int err = errno;
+        *err = errno;
         for (size_t i = 0; i < n; i++) {
             free(values[i]);
             values[i] = NULL;
         }
-        if (err != EAGAIN)
-            return xerr_internal("xenstore transaction: %s", strerror(err));
+        if (*err != EAGAIN)
+            return xerr_internal("xenstore transaction: %s", strerror(*err));
     }
     return xerr_internal("xenstore transaction kept conflicting");
 }
 
 xerr *hv_xs_read_many(struct hv *hv, const char *const *paths, size_t n, char **values)
 {
+    int err = 0;
     struct xs_handle *xs = xs_lend(hv);
-    xerr *e = read_many_on(xs, paths, n, values);
-    xs_back(hv, xs);
+    xerr *e = read_many_on(xs, paths, n, values, &err);
+    xs_back(hv, xs, err);
     return e;
 }
