@@ -21,7 +21,10 @@
  *     changes, after lock is released, and held while the state file is written.
  *     (Against another process, sim-state-dir/lock: a file lock held as long as
  *     the simulator is open, so never waited for.)
- *   hv.c keeps no lock: libxenstore serialises requests on its handle itself.
+ *   hv.c: spare_lock (its idle xenstore connections); libxenstore serialises
+ *     requests on a handle itself.
+ *   hv_xs_open (src/xen/watcher.c): the environment's lock, held over a connect:
+ *     shared by opens of the socket already set, alone only to set another.
  */
 #ifndef XENAPID_XENBE_H
 #define XENAPID_XENBE_H
@@ -213,6 +216,16 @@ char *hv_xs_read(struct hv *hv, const char *path, size_t *len);
 /* Read n values in one xenstore transaction, so that they belong together;
  * values[i] is NULL where a key is absent.  Caller frees each value. */
 xerr *hv_xs_read_many(struct hv *hv, const char *const *paths, size_t n, char **values);
+/* A libxenstore connection of the caller's own to the xenstore at path (a socket);
+ * NULL or "": to the one XENSTORED_PATH named when the process first opened one
+ * (libxenstore's default socket if it was unset then).  libxenstore takes its socket
+ * from XENSTORED_PATH alone, when a connection opens, and a process may hold more than
+ * one backend (the unit tests' two hosts), so every connection of the process opens
+ * here, which sets the variable under its lock: setting it or calling xs_open anywhere
+ * else races with that (`make lint` checks src/ and tests/unit).  NULL and errno when
+ * the connection cannot be made. */
+struct xs_handle;
+struct xs_handle *hv_xs_open(const char *path);
 
 /* The simulator's control (`xenapid --sim-domain`): change a domain of the simulator
  * whose state is in sim-state-dir as its hypervisor would behind a toolstack that is

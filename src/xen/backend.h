@@ -80,11 +80,6 @@ xerr *hv_stream_get(int fd, const char *tag, uint64_t max, char **data, size_t *
 /* Domain state changes reach hv.c through xenstore's @releaseDomain watch in both
  * backends: the simulator fires it itself (xsd_domain_released), as xenstored does. */
 
-/* A connection to the xenstore at path (NULL: libxenstore's default).  libxenstore
- * takes its socket from XENSTORED_PATH alone, and a process may hold more than one
- * backend (the unit tests' two hosts), so the variable is set to path, under one
- * lock, whenever it names another (in the daemon: never after start-up). */
-struct xs_handle *hv_xs_open(const char *path);
 /* A watcher on a connection of its own to the xenstore at path (watcher.c); the
  * simulator uses it before its struct hv exists. */
 xerr *hv_watcher_open_at(const char *path, hv_watch_fn fn, void *ctx, struct hv_watcher **out);

@@ -49,20 +49,51 @@ static void *loop(void *p)
     }
 }
 
-/* the environment is the process's: this lock is the one every open takes */
-static pthread_mutex_t env_lock = PTHREAD_MUTEX_INITIALIZER;
+/* libxenstore reads XENSTORED_PATH in xs_open only, and the environment is the
+ * process's, so this lock is too: an open holds it shared while getenv and the connect
+ * run, a change of the variable holds it alone.  Opens of the path already set never
+ * wait for one another (a xenstored slow to accept holds up only a change of path),
+ * and a process with one backend (the daemon) changes it at most once, at its first
+ * open.  Writer-preferring: the two hosts of a unit test change it back and forth
+ * while the other's opens go on. */
+static pthread_rwlock_t env_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static char *env_first;   /* XENSTORED_PATH at the first open; NULL: it was unset */
+
+static void remember_env(void)
+{
+    const char *v = getenv("XENSTORED_PATH");
+    env_first = v ? xstrdup(v) : NULL;
+}
+
+static bool env_is(const char *want)
+{
+    const char *cur = getenv("XENSTORED_PATH");
+    return want ? cur && strcmp(cur, want) == 0 : !cur;
+}
 
 struct xs_handle *hv_xs_open(const char *path)
 {
-    if (!path || !*path)
-        return xs_open(0);
-    pthread_mutex_lock(&env_lock);
-    const char *cur = getenv("XENSTORED_PATH");
-    if (!cur || strcmp(cur, path) != 0)
-        setenv("XENSTORED_PATH", path, 1);
-    struct xs_handle *h = xs_open(0);
+    pthread_once(&env_once, remember_env);
+    const char *want = path && *path ? path : env_first;
+    struct xs_handle *h = NULL;
+    pthread_rwlock_rdlock(&env_lock);
+    bool same = env_is(want);
+    if (same)
+        h = xs_open(0);
     int err = errno;
-    pthread_mutex_unlock(&env_lock);
+    pthread_rwlock_unlock(&env_lock);
+    if (same) {
+        errno = err;
+        return h;
+    }
+    pthread_rwlock_wrlock(&env_lock);
+    /* another opener may have set it meanwhile; unsetenv only in a process that mixes
+     * the default with a path (none but a test's) */
+    int rc = env_is(want) ? 0 : want ? setenv("XENSTORED_PATH", want, 1) : unsetenv("XENSTORED_PATH");
+    h = rc == 0 ? xs_open(0) : NULL;
+    err = errno;
+    pthread_rwlock_unlock(&env_lock);
     errno = err;
     return h;
 }

@@ -309,7 +309,7 @@ static void dm_remove(const struct xc_state *st, uint32_t domid)
     dm_stop(st, domid);
     hv_dm_files_remove(st->dm_dir, domid);
     /* what the device model wrote of itself (state, ...) goes with it */
-    struct xs_handle *xs = xs_open(0);
+    struct xs_handle *xs = hv_xs_open(st->xenstore_path);
     if (xs) {
         char path[96];
         snprintf(path, sizeof(path), "/local/domain/0/device-model/%" PRIu32, domid);
@@ -502,11 +502,11 @@ static xerr *xc_host_info(void *state, struct hv_host_info *out)
 
 /* Which domains serve xenstore and the consoles: dom0 unless a stub domain
  * says otherwise, as libxl reads it. */
-static void service_domids(uint32_t *store, uint32_t *console)
+static void service_domids(const struct xc_state *st, uint32_t *store, uint32_t *console)
 {
     *store = 0;
     *console = 0;
-    struct xs_handle *xs = xs_open(0);
+    struct xs_handle *xs = hv_xs_open(st->xenstore_path);
     if (!xs)
         return;
     char *v = xs_read(xs, XBT_NULL, "/tool/xenstored/domid", NULL);
@@ -948,7 +948,7 @@ static xerr *create_domain(struct xc_state *st, xc_interface *xch, const struct 
     STEP(xc_domain_max_vcpus(xch, domid, spec->vcpus_max), "xc_domain_max_vcpus");
     STEP(xc_domain_setmaxmem(xch, domid, m->maxmem), "xc_domain_setmaxmem");
 
-    service_domids(store_domid, console_domid);
+    service_domids(st, store_domid, console_domid);
     int port = xc_evtchn_alloc_unbound(xch, domid, *store_domid);
     if (port < 0) {
         e = xc_fail(xch, "allocating the xenstore event channel", domid);
@@ -1116,7 +1116,7 @@ static xerr *dm_wait_ready(struct xc_state *st, uint32_t domid, pid_t pid)
     char id[16], path[96];
     snprintf(id, sizeof(id), "%" PRIu32, domid);
     snprintf(path, sizeof(path), "/local/domain/0/device-model/%" PRIu32 "/state", domid);
-    struct xs_handle *xs = xs_open(0);
+    struct xs_handle *xs = hv_xs_open(st->xenstore_path);
     if (!xs)
         return err_device_model_failed(id, "cannot connect to xenstore to wait for it");
     double t0 = now_monotonic(), deadline = t0 + st->dm_timeout;
@@ -1455,7 +1455,7 @@ static xerr *xc_resume_in_place(void *state, uint32_t domid)
         e = xc_fail(xch, "xc_domain_resume", domid);
     xch_put(st, xch);
     /* xenstored takes the domain's connection as live again, as libxl has it do */
-    struct xs_handle *xs = e ? NULL : xs_open(0);
+    struct xs_handle *xs = e ? NULL : hv_xs_open(st->xenstore_path);
     if (!e && (!xs || !xs_resume_domain(xs, domid)))
         e = xerr_internal("xenstore refused to resume domain %" PRIu32 ": %s", domid, strerror(errno));
     if (xs)
