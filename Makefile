@@ -79,7 +79,7 @@ XEN_TEST_BINS := $(patsubst tests/xen/%.c,$(BUILD)/tests/xen/%,$(wildcard tests/
 LIB := $(BUILD)/libxenapid.a
 DATAMODEL := $(wildcard datamodel/*.xml)
 
-.PHONY: all deps run test test-unit test-integration test-xen test-docs bench clean distclean golden \
+.PHONY: all deps run test test-unit test-integration test-xen test-docs lint bench clean distclean golden \
         install uninstall
 PROGRAMS := $(BIN)/xenapid $(if $(wildcard src/cli/*.c),$(BIN)/xe)
 all: $(PROGRAMS) docs/api.md
@@ -162,8 +162,17 @@ test:
 	@$(MAKE) --no-print-directory test-fuzz
 	@$(MAKE) --no-print-directory test-xen
 
-test-unit: $(UNIT_BINS)
+test-unit: lint $(UNIT_BINS)
 	@scripts/run-unit-tests.sh $(UNIT_BINS)
+
+# What the compiler cannot check.  libxenstore takes its socket from XENSTORED_PATH when
+# a connection opens, and the environment is the process's: every connection opens
+# through hv_xs_open (src/xen/watcher.c), which sets the variable under its lock.
+LINT_XS := $(filter-out src/xen/watcher.c,$(wildcard src/*/*.[ch] include/*.h tests/unit/*.[ch]))
+lint:
+	@! grep -nE '\<(set|put|unset)env *\( *"XENSTORED_PATH|\<xs_open *\(' $(LINT_XS) || \
+	  { echo "lint: XENSTORED_PATH set, or xs_open called, outside hv_xs_open (src/xen/watcher.c)"; exit 1; }
+	@echo "lint: XENSTORED_PATH is set in hv_xs_open only"
 
 # Rewrite the golden files of the virtual hardware (tests/golden/platform/, see its
 # README) from what the daemon makes now: the upgrade registry from etc/platform.xml,

@@ -244,8 +244,7 @@ static struct guest guest_state(struct node *n, const char *vm)
 {
     int64_t d = domain_on(n, vm);
     ck_assert_int_ge(d, 1);
-    setenv("XENSTORED_PATH", hv_xenstore_path(n->hv), 1);
-    struct xs_handle *xs = xs_open(0);
+    struct xs_handle *xs = hv_xs_open(hv_xenstore_path(n->hv));
     ck_assert_ptr_nonnull(xs);
     _cleanup_free_ char *q = xasprintf("/local/domain/%lld/sim/query", (long long)d),
                         *st = xasprintf("/local/domain/%lld/data/sim-state", (long long)d);

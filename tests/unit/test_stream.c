@@ -69,7 +69,7 @@ static char *xs_path(uint32_t domid, const char *rel)
 
 static void xs_put(uint32_t domid, const char *rel, const char *value)
 {
-    struct xs_handle *h = xs_open(0);
+    struct xs_handle *h = hv_xs_open(hv_xenstore_path(hv));
     ck_assert_ptr_nonnull(h);
     _cleanup_free_ char *p = xs_path(domid, rel);
     ck_assert(xs_write(h, XBT_NULL, p, value, strlen(value)));

@@ -736,8 +736,7 @@ END_TEST
 /* The simulated guest stops its own domain (it obeys sim/shutdown: poweroff, reboot). */
 static void guest_stops_itself(const char *domid, const char *how)
 {
-    ck_assert_int_eq(setenv("XENSTORED_PATH", hv_xenstore_path(hv), 1), 0);
-    struct xs_handle *xs = xs_open(0);
+    struct xs_handle *xs = hv_xs_open(hv_xenstore_path(hv));
     ck_assert_ptr_nonnull(xs);
     _cleanup_free_ char *path = xasprintf("/local/domain/%s/sim/shutdown", domid);
     ck_assert(xs_write(xs, XBT_NULL, path, how, (unsigned)strlen(how)));
@@ -828,8 +827,7 @@ START_TEST(the_monitor_and_the_guest_watch_are_objects_of_their_own)
     char *vm = new_vm("reporting guest", NULL);
     call_ok("VM.start", xv_string(vm), xv_bool(false), xv_bool(false), NULL);
     _cleanup_free_ char *domid = vm_field(vm, "domid");
-    ck_assert_int_eq(setenv("XENSTORED_PATH", hv_xenstore_path(hv), 1), 0);
-    struct xs_handle *xs = xs_open(0);
+    struct xs_handle *xs = hv_xs_open(hv_xenstore_path(hv));
     ck_assert_ptr_nonnull(xs);
     /* what the guest's agent writes: the watch follows the domain the record names */
     xs_put(xs, domid, "data/os_name", "Debian");

@@ -16,6 +16,7 @@
 #include <xen/io/xs_wire.h>
 
 #include "util.h"
+#include "xenbe.h"
 #include "xsd.h"
 #include "unit.h"
 
@@ -64,9 +65,8 @@ static void teardown(void)
 
 static struct xs_handle *xs_at(const char *path)
 {
-    setenv("XENSTORED_PATH", path, 1);
-    struct xs_handle *h = xs_open(0);
-    ck_assert_msg(h != NULL, "xs_open(%s): %s", path, strerror(errno));
+    struct xs_handle *h = hv_xs_open(path);
+    ck_assert_msg(h != NULL, "no xenstore connection to %s: %s", path, strerror(errno));
     xs_fileno(h);   /* the watch pipe exists before any event */
     return h;
 }
