@@ -129,6 +129,8 @@ struct db_event {
  * cb returns false to stop.  Returns the id of the last event visited.  Only events
  * up to db_last_event_id are visited: one committed but not yet published could name
  * a change that reads do not show yet (its record's cached bytes still the old). */
+/* cb runs with a read snapshot held: slow work in it (xenstore, the network) holds
+ * the WAL from being restarted; collect, and act after. */
 typedef bool (*db_event_cb)(void *ctx, const struct db_event *ev);
 xerr *db_events_after(struct db *db, int64_t after, int limit, db_event_cb cb, void *ctx,
                       int64_t *last_visited);
