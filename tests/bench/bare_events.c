@@ -87,16 +87,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (*upload_size) {
         size_t n = *upload_size;
-        if (c->len + n > MAX_REQUEST)
+        if (!body_append(&c->p, &c->len, &c->cap, upload, n, MAX_REQUEST))
             return MHD_NO;
-        if (c->len + n + 1 > c->cap) {
-            c->cap = (c->len + n + 1) * 2;
-            c->p = realloc(c->p, c->cap);
-            if (!c->p)
-                die("realloc", "out of memory");
-        }
-        memcpy(c->p + c->len, upload, n);
-        c->len += n;
         *upload_size = 0;
         return MHD_YES;
     }

@@ -54,18 +54,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
     }
     if (*upload_size) {
         size_t n = *upload_size;
-        if (b->len + n > MAX_REQUEST) {
+        if (!body_append(&b->p, &b->len, &b->cap, upload, n, MAX_REQUEST))
             b->too_big = 1;
-        } else {
-            if (b->len + n + 1 > b->cap) {
-                b->cap = (b->len + n + 1) * 2;
-                b->p = realloc(b->p, b->cap);
-                if (!b->p)
-                    die("realloc", "out of memory");
-            }
-            memcpy(b->p + b->len, upload, n);
-            b->len += n;
-        }
         *upload_size = 0;
         return MHD_YES;
     }

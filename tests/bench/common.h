@@ -52,4 +52,22 @@ static inline int bind_free_port(int *port, int backlog)
     return fd;
 }
 
+/* A request body's bytes appended as they come (NUL-terminated); false, with nothing
+ * appended, once it would pass max bytes. */
+static inline int body_append(char **p, size_t *len, size_t *cap, const char *data, size_t n, size_t max)
+{
+    if (*len + n > max)
+        return 0;
+    if (*len + n + 1 > *cap) {
+        *cap = (*len + n + 1) * 2;
+        *p = realloc(*p, *cap);
+        if (!*p)
+            die("realloc", "out of memory");
+    }
+    memcpy(*p + *len, data, n);
+    *len += n;
+    (*p)[*len] = 0;
+    return 1;
+}
+
 #endif
