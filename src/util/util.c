@@ -401,28 +401,66 @@ bool ref_is_wellformed(const char *s)
 
 /* ---- time ---- */
 
+/* Years outside 0000-9999 have no 4-digit form: such a time is written as the nearest
+ * end of that range, so that what we write always reads back. */
 void time_to_xapi(time_t t, char out[20])
 {
+    static const time_t first = -62167219200, last = 253402300799; /* 0000-01-01, 9999-12-31 */
+    t = t < first ? first : t > last ? last : t;
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, 20, "%Y%m%dT%H:%M:%SZ", &tm);
+    snprintf(out, 20, "%04d%02d%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* n decimal digits, and nothing else (strptime's %Y took "70" for the year 70, and
+ * skips blanks). */
+static bool digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (**p < '0' || **p > '9')
+            return false;
+        v = v * 10 + (**p - '0');
+    }
+    *out = v;
+    return true;
+}
+
+static bool lit(const char **p, char c)
+{
+    if (**p != c)
+        return false;
+    (*p)++;
+    return true;
+}
+
+/* The XenAPI form, 20250319T04:16:24Z, or ISO 8601 with hyphens; the Z may be left
+ * out (xmlrpc.client leaves it out).  A date that is not in the calendar (Feb 30, hour
+ * 24) is refused, not carried over into the next day: it is read back as written. */
 bool time_from_xapi(const char *s, time_t *out)
 {
-    struct tm tm = {0};
-    const char *end = NULL;
-    /* accept both the XenAPI form and ISO 8601 with hyphens */
     if (!s)
         return false;
-    if ((end = strptime(s, "%Y%m%dT%H:%M:%S", &tm)) == NULL &&
-        (end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+    int y, mo, d, h, mi, sec;
+    const char *p = s;
+    if (!digits(&p, 4, &y))
         return false;
-    if (*end == 'Z')
-        end++;
-    if (*end)
+    bool hyphens = *p == '-';
+    if ((hyphens && !lit(&p, '-')) || !digits(&p, 2, &mo) || (hyphens && !lit(&p, '-')) ||
+        !digits(&p, 2, &d) || !lit(&p, 'T') || !digits(&p, 2, &h) || !lit(&p, ':') || !digits(&p, 2, &mi) ||
+        !lit(&p, ':') || !digits(&p, 2, &sec))
         return false;
-    *out = timegm(&tm);
+    if (*p == 'Z')
+        p++;
+    if (*p)
+        return false;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+    time_t t = timegm(&tm);
+    if (tm.tm_year != y - 1900 || tm.tm_mon != mo - 1 || tm.tm_mday != d || tm.tm_hour != h || tm.tm_min != mi ||
+        tm.tm_sec != sec)
+        return false;
+    *out = t;
     return true;
 }
 

@@ -207,6 +207,32 @@ START_TEST(test_xml_bool_double_datetime_nil)
     xv_free(v);
     expect_unmarshal_value("<value><dateTime.iso8601>yesterday</dateTime.iso8601></value>");
     expect_unmarshal_value("<value><dateTime.iso8601>20250319T04:16:24Zjunk</dateTime.iso8601></value>");
+    /* four digits for the year, two for the rest, a date of the calendar: fuzz_import
+     * found "0070-01-01T00:00:00" read as the year 70 and written back "700101T00:00:00Z",
+     * which did not read (tests/fuzz/corpus/import/2f110e56...) */
+    v = parse_one("<value><dateTime.iso8601>0070-01-01T00:00:00</dateTime.iso8601></value>");
+    ck_assert_str_eq(v->u.str.s, "00700101T00:00:00Z");
+    _cleanup_free_ char *w = write_value(v);
+    xv *back = parse_one(w);
+    ck_assert(xv_equal(v, back));
+    xv_free(back);
+    xv_free(v);
+    static const char *const refused[] = {"700101T00:00:00Z", "70-01-01T00:00:00", " 20250319T04:16:24Z",
+                                          "+20250319T04:16:24Z", "20250230T04:16:24Z", "20250319T24:00:00Z",
+                                          "20250319T04:60:00Z", "2025-0319T04:16:24Z", "20251319T04:16:24Z",
+                                          "20250319T4:16:24Z", "20250319 04:16:24Z", "20250319T04:16:24ZZ"};
+    for (size_t i = 0; i < sizeof(refused) / sizeof(*refused); i++) {
+        char doc[128];
+        snprintf(doc, sizeof(doc), "<value><dateTime.iso8601>%s</dateTime.iso8601></value>", refused[i]);
+        expect_unmarshal_value(doc);
+    }
+    /* a time beyond the 4-digit years is written as the end of that range, readable */
+    v = xv_datetime((time_t)1 << 40);
+    ck_assert_str_eq(v->u.str.s, "99991231T23:59:59Z");
+    xv_free(v);
+    v = xv_datetime(-((time_t)1 << 40));
+    ck_assert_str_eq(v->u.str.s, "00000101T00:00:00Z");
+    xv_free(v);
 
     v = parse_one("<value><nil/></value>");
     ck_assert_int_eq(v->type, XV_NIL);
