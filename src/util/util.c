@@ -409,8 +409,10 @@ void time_to_xapi(time_t t, char out[20])
     t = t < first ? first : t > last ? last : t;
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, 20, "%04d%02d%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-             tm.tm_hour, tm.tm_min, tm.tm_sec);
+    /* the clamp keeps each field in range; the modulo says so to the compiler */
+    snprintf(out, 20, "%04u%02u%02uT%02u:%02u:%02uZ", (unsigned)(tm.tm_year + 1900) % 10000u,
+             (unsigned)(tm.tm_mon + 1) % 100u, (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u,
+             (unsigned)tm.tm_min % 100u, (unsigned)tm.tm_sec % 100u);
 }
 
 /* n decimal digits, and nothing else (strptime's %Y took "70" for the year 70, and
