@@ -200,7 +200,7 @@ t_end=$(date +%s.%N)
 # ---------- report ----------
 awk -v t0="$t_built" '{ $1 = sprintf("%7.2f", $1 - t0); print }' console.log | tr -d '\r' > console.rel.log
 echo "=== console (seconds since QEMU started) ==="
-grep -E 'XEN-HARNESS|STEP|TIMING|TEST-|CHECK|SMOKE|GUEST-|\(XEN\) Xen version|Panic|crashed|FAIL' \
+grep -E 'XEN-HARNESS|STEP|TIMING|TEST-|CHECK|SMOKE|GUEST-|NOTE|FAILED|\(XEN\) Xen version|Panic|crashed|FAIL' \
   console.rel.log | cut -c1-220 || true
 first() { awk -v p="$1" 'index($0, p) { print $1; exit }' console.rel.log; }
 echo "=== timings ==="
