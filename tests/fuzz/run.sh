@@ -26,7 +26,12 @@ done
 [ $# -gt 0 ] || { echo "run.sh: no harness named" >&2; exit 2; }
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/xenapid-fuzz-run.XXXXXX") || exit 2
-trap 'rm -rf "$tmp"' EXIT INT TERM
+# a signal ends the run, the harness running too (a trap that only cleaned up went on
+# to the next harness; the shell takes a signal only in wait, not while a foreground
+# child runs)
+child=
+trap 'rm -rf "$tmp"' EXIT
+trap '[ -n "$child" ] && kill "$child" 2>/dev/null; exit 130' INT TERM
 # the harnesses' own temporary directories, gone with this one even after a crash
 mkdir "$tmp/tmp" && export TMPDIR="$tmp/tmp"
 failed=
@@ -55,8 +60,11 @@ for name in "$@"; do
     start=$(date +%s)
     # shellcheck disable=SC2086  # dirs is a list of paths without blanks
     "$bin" -max_total_time="$seconds" -runs="$runs" -timeout=10 -print_final_stats=1 \
-        -artifact_prefix="$work/artifacts/" "$@" $dirs >"$log" 2>&1
+        -artifact_prefix="$work/artifacts/" "$@" $dirs >"$log" 2>&1 &
+    child=$!
+    wait "$child"
     rc=$?
+    child=
     took=$(( $(date +%s) - start ))
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     status=$(grep -E '^#[0-9]+.*cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
