@@ -477,11 +477,15 @@ hvm_create() {  # NAME VENDOR(true|false)
 }
 # hvm_inventory UUID NAME: start the VM, wait for its guest's PCI list; sets INV
 # ("00:SS.F vvvv:dddd" lines joined by ",", empty if none came) and HD (its domid).
-# A guest that resets itself (seen once in CI: a domain gone before its guest had
-# printed a line, the daemon rebuilding it as actions_after_reboot says) is followed
-# to the domain the daemon builds for it, once: what is checked is the PCI bus the
-# VM's hardware gives, which a rebuild must give again.  The restart is said in a
-# NOTE line, with what Xen and the daemon logged of it.
+# A guest that resets itself is followed to the domain the daemon builds for it, once:
+# what is checked is the PCI bus the VM's hardware gives, which a rebuild must give
+# again.  Seen twice (in CI and here, among some tens of HVM boots): the guest kernel,
+# early in its boot (just after it set its Xen upcall vector, before a line on its
+# console), triple-faults under QEMU's emulation of the CPU's virtualisation, Xen
+# says "Triple fault - invoking HVM shutdown action 1" (a reboot), and the daemon
+# restarts the VM as actions_after_reboot says; the same kernel on the same hardware
+# boots at the next try.  The restart is said in NOTE lines with what Xen, the
+# daemon and the console logged of it; a second one fails the check.
 hvm_inventory() {
   INV= HD=
   hvm=$(x VM.get_by_uuid "$S" "$1")
