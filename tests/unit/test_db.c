@@ -867,8 +867,9 @@ START_TEST(test_wal_restarts_under_readers)
     /* each commit writes about 7 frames (its record and event, two 6 KB values: 92 MB
      * of WAL over the 3000 without restarts), so a restart every 4096 frames comes
      * about 5 times.  A restart held up by a reader for its 500 ms is tried again 8192
-     * frames later (seen once in CI, under load): one such is allowed for, a WAL that
-     * is never restarted is not.  A frame is 4 KiB and a 24-byte header. */
+     * frames later (seen once in a fresh-clone make test here): one such is allowed
+     * for, a WAL that is never restarted is not.  A frame is 4 KiB and a 24-byte
+     * header. */
     const off_t frame = 4096 + 24, bound = (4096 + 8192) * frame + (1 << 20);
     ck_assert_msg(restarts >= 2 && most < bound, "the WAL was restarted %d times and grew to %lld bytes (bound %lld)",
                   restarts, (long long)most, (long long)bound);

@@ -488,6 +488,7 @@ hvm_create() {  # NAME VENDOR(true|false)
 # daemon and the console logged of it; a second one fails the check.
 hvm_inventory() {
   INV= HD=
+  this_boot() { sed -n "$((clog_at + 1)),\$p" $clog 2>/dev/null; }  # its console since the start
   hvm=$(x VM.get_by_uuid "$S" "$1")
   t=$(up)
   clog=/var/log/xen/console/guest-$2.log
@@ -511,7 +512,7 @@ hvm_inventory() {
         "$(x VM.get_power_state "$S" "$hvm") with domain $nd; Xen and the daemon said:"
       xl dmesg | grep -aiE "d$HD\b|domain $HD\b|crash" | tail -8 | sed 's/^/NOTE: xl dmesg | /'
       grep -a "domain $HD\b" $D/daemon.log | tail -5 | sed 's/^/NOTE: daemon | /'
-      sed -n "$((clog_at + 1)),\$p" $clog 2>/dev/null | tr -d '\r' | tail -5 | sed 's/^/NOTE: console | /'
+      this_boot | tr -d '\r' | tail -5 | sed 's/^/NOTE: console | /'
       if [ $restarts -lt 1 ] && [ "$nd" != "$HD" ] && [ "${nd:--1}" -gt 0 ] && has_domain "$nd"; then
         restarts=$((restarts + 1)) HD=$nd
         clog_at=$(cat $clog 2>/dev/null | wc -l)
@@ -523,10 +524,10 @@ hvm_inventory() {
   done
   echo "TIMING HVM $2: start to the guest's PCI list in xenstore: $(elapsed "$t")s"
   INV=$(xenstore-read /local/domain/$HD/data/pci 2>/dev/null)
-  sed -n "$((clog_at + 1)),\$p" $clog 2>/dev/null | grep -a 'GUEST-' | tr -d '\r' | sed "s/^/  console $2 | /" | tail -14
+  this_boot | grep -a 'GUEST-' | tr -d '\r' | sed "s/^/  console $2 | /" | tail -14
   if [ -z "$INV" ]; then
     fail "the HVM guest $2 reported no PCI list"
-    echo "  its console:"; sed -n "$((clog_at + 1)),\$p" $clog 2>/dev/null | tail -20 | sed 's/^/  | /'
+    echo "  its console:"; this_boot | tail -20 | sed 's/^/  | /'
     echo "  its device model's log:"; tail -20 /run/xenapid/dm/$HD.log 2>/dev/null | sed 's/^/  | /'
     xl dmesg | tail -20 | sed 's/^/  xl dmesg | /'
   fi
