@@ -249,14 +249,17 @@ void buf_add_xml(buf *b, const char *s, size_t n)
         }
         if (c >= 0x80) {
             size_t adv = utf8_seq_len(u, (size_t)(end - u));
-            if (adv) {
+            /* U+FFFE and U+FFFF are valid UTF-8 but not XML 1.0 Chars: a parser
+             * refuses the whole document (a guest could make its records unreadable) */
+            bool nonchar = adv == 3 && u[0] == 0xef && u[1] == 0xbf && u[2] >= 0xbe;
+            if (adv && !nonchar) {
                 memcpy(o, u, adv);
                 o += adv;
                 u += adv;
-            } else { /* invalid UTF-8: U+FFFD */
+            } else { /* invalid UTF-8 or a non-Char: U+FFFD */
                 memcpy(o, "\xef\xbf\xbd", 3);
                 o += 3;
-                u++;
+                u += nonchar ? 3 : 1;
             }
             continue;
         }

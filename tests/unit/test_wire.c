@@ -505,6 +505,18 @@ START_TEST(test_xml_write_escaping)
     ck_assert_str_eq(back2->u.str.s, "xy\xef\xbf\xbdz\xc3\xa9\xf0\x9f\x98\x80");
     xv_free(back2);
     xv_free(v);
+
+    /* U+FFFE and U+FFFF are valid UTF-8 that XML 1.0 refuses (a guest wrote U+FFFF into
+     * PVAddons and no XML-RPC client could read its VM_guest_metrics): U+FFFD each;
+     * U+FFFD and U+EFBF, their neighbours, stay */
+    v = xv_stringn("a\xef\xbf\xbf" "b\xef\xbf\xbe" "c\xef\xbf\xbd\xee\xbe\xbf", 15);
+    _cleanup_free_ char *s3 = write_value(v);
+    ck_assert_str_eq(s3, "<value>a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xee\xbe\xbf</value>");
+    xv *back3 = parse_one(s3);
+    ck_assert_ptr_nonnull(back3);
+    ck_assert_str_eq(back3->u.str.s, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c\xef\xbf\xbd\xee\xbe\xbf");
+    xv_free(back3);
+    xv_free(v);
 }
 END_TEST
 
