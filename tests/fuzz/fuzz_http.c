@@ -24,7 +24,8 @@
  * (70 ms each) until libFuzzer gives up on it after 1,000; LeakSanitizer still checks
  * the whole run at exit, after rpc_stop.
  * (Until 2026-12-02 every answer ended with 30 ms of silence and an unanswered
- * request waited 1 s: ~7 execs/s; then 3 ms and 100 ms: 69 execs/s.) */
+ * request waited 1 s: ~7 execs/s; then 3 ms and 100 ms: 69 execs/s; until 2026-12-03
+ * settled waited for the FIN's acknowledgement: 250-400 execs/s, then ~2,000.) */
 #include "harness.h"
 
 #include <arpa/inet.h>
@@ -226,12 +227,17 @@ static bool others_asleep(void)
     return asleep;
 }
 
-/* The server has all the client sent (nothing unacknowledged on fd, the FIN included)
- * and nothing left to do with it: every other thread sleeps. */
+/* The server has all the client sent (nothing unacknowledged on fd but the FIN) and
+ * nothing left to do with it: every other thread sleeps.  The FIN's acknowledgement is
+ * not waited for: Linux delays it (a FIN puts the receiver in "pingpong" mode, up to
+ * 40 ms), so an unanswered input cost 40 ms, 80% of the run's time; its sequence number
+ * is the 1 left in the send queue's count.  So an input may end before the server has
+ * read the FIN: its answer to the end of file (it closes) then falls in a later input's
+ * time, where a fault in it is still caught. */
 static bool settled(int fd)
 {
     int unacked = 0;
-    return ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked == 0 && others_asleep();
+    return ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked <= 1 && others_asleep();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
