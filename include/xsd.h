@@ -9,6 +9,8 @@
 #ifndef XENAPID_XSD_H
 #define XENAPID_XSD_H
 
+#include <stdbool.h>
+
 #include "xerr.h"
 
 struct xsd;
@@ -19,7 +21,8 @@ struct xsd_options {
                                       the server creates <dir>/<domid>; a connection there acts as
                                       that (unprivileged) domain: permissions enforced, quotas apply,
                                       relative paths resolve to /local/domain/<domid>. Removed on
-                                      XS_RELEASE or when the domain is released. NULL: none. */
+                                      XS_RELEASE or when the domain is released; at start, any there of
+                                      no domain introduced (left by a kill) is removed. NULL: none. */
     const char *state_path;        /* NULL: in memory only. Else the tree (nodes, values, permissions)
                                       and the set of introduced domains are loaded at start and saved
                                       in slot files beside it (slotfile.h: <path>.0-2; a file at <path>
@@ -27,6 +30,13 @@ struct xsd_options {
                                       reply that changed them, made durable (fdatasync) at most every
                                       100 ms after a change, and on xsd_stop: the simulated xenstore
                                       survives a restart of the daemon like a real xenstored does. */
+    /* NULL: every domain loaded from the state stays introduced.  Else asked at start, for
+       each introduced domain loaded, whether the hypervisor still has it; one it has not
+       is released then (its socket goes, @releaseDomain), as a real xenstored learns from
+       the hypervisor (VIRQ_DOM_EXC) which domains died, those that died while the daemon
+       was down included. */
+    bool (*domain_exists)(void *arg, unsigned domid);
+    void *domain_exists_arg;
 };
 
 /* Binds the sockets, loads the state and starts the server thread. */

@@ -679,6 +679,13 @@ static xerr *sim_load(const struct config *cfg, struct sim **out)
     return NULL;
 }
 
+/* xenstored's question at its start: the domains of the state file just loaded (no
+ * other thread yet), those a kill left introduced after their end among them. */
+static bool sim_has_domain(void *arg, unsigned domid)
+{
+    return find(arg, domid) != NULL;
+}
+
 static xerr *sim_open(const struct config *cfg, void **state)
 {
     struct sim *s;
@@ -688,7 +695,8 @@ static xerr *sim_open(const struct config *cfg, void **state)
     _cleanup_free_ char *domdir = xasprintf("%s/domain", s->dir);
     _cleanup_free_ char *xsstate = xasprintf("%s/xenstore", s->dir);
     mkdir(domdir, 0755);
-    struct xsd_options xo = {.socket_path = s->xs_socket, .domain_socket_dir = domdir, .state_path = xsstate};
+    struct xsd_options xo = {.socket_path = s->xs_socket, .domain_socket_dir = domdir, .state_path = xsstate,
+                             .domain_exists = sim_has_domain, .domain_exists_arg = s};
     e = xsd_start(&xo, &s->xsd);
     if (e) {
         sim_free(s);

@@ -2,7 +2,9 @@
  * turn so that no client can starve another; and the public surface (xsd.h). */
 #include "xsd_int.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -235,6 +237,44 @@ static void teardown(struct xsd *x)
     free(x);
 }
 
+/* The domains loaded from the state that the hypervisor no longer has (a kill of the
+ * daemon between a domain's end and its XS_RELEASE). */
+static void release_dead(struct xsd *x, bool (*exists)(void *, unsigned), void *arg)
+{
+    bool any = false;
+    struct dom *next;
+    for (struct dom *d = x->doms; d; d = next) {
+        next = d->next;   /* dom_release frees d, and nothing else yet (no connection) */
+        if (d->domid == 0 || exists(arg, d->domid))
+            continue;
+        log_info("xenstored: domain %u is gone from the hypervisor: released", d->domid);
+        dom_release(x, d->domid);
+        any = true;
+    }
+    if (any)
+        save_now(x);   /* as an XS_RELEASE is saved before its reply */
+}
+
+/* Sockets in the domain directory of no domain introduced now: a kill between a
+ * domain's XS_INTRODUCE (its socket made) and the state's save, or between its
+ * release's unlink and the save, leaves one; the guest side would find a socket with
+ * nobody behind it. */
+static void remove_stale_sockets(struct xsd *x)
+{
+    DIR *dir = opendir(x->dom_dir);
+    if (!dir)
+        return;
+    struct dirent *de;
+    while ((de = readdir(dir))) {
+        unsigned domid;
+        if (!parse_domid(de->d_name, &domid) || dom_find(x, domid))
+            continue;
+        if (unlinkat(dirfd(dir), de->d_name, 0) == 0)
+            log_info("xenstored: removed the socket of domain %u, not introduced", domid);
+    }
+    closedir(dir);
+}
+
 xerr *xsd_start(const struct xsd_options *opt, struct xsd **out)
 {
     *out = NULL;
@@ -256,6 +296,10 @@ xerr *xsd_start(const struct xsd_options *opt, struct xsd **out)
         e = xerr_internal("xenstore domain socket directory %s: %s", x->dom_dir, strerror(errno));
     if (!e && x->state_path)
         e = persist_load(x);
+    if (!e && opt->domain_exists)
+        release_dead(x, opt->domain_exists, opt->domain_exists_arg);
+    if (!e && x->dom_dir)
+        remove_stale_sockets(x);
     if (!e)
         e = sock_listen(x->sock_path, &x->listen_fd);
     if (!e && (x->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
