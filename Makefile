@@ -297,6 +297,7 @@ distclean: clean
 # crashes; `make test-fuzz` runs each for a few seconds on the checked-in corpus and fails
 # on any crash.  FUZZ=name1,name2 picks harnesses.
 FUZZ_CC      ?= clang
+comma        := ,
 FUZZ_BUILD   := build/fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_RUNS    ?= -1
@@ -308,7 +309,7 @@ FUZZ_LIB_OBJS := $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(patsubst $(GEN)/%,gen/%,
 FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/fuzz_,$(FUZZ_NAMES))
 .SECONDARY: $(patsubst %.c,$(FUZZ_BUILD)/obj/%.o,$(wildcard tests/fuzz/*.c))
-.PHONY: fuzz test-fuzz fuzz-build
+.PHONY: fuzz test-fuzz fuzz-build fuzz-merge
 
 $(FUZZ_BUILD)/obj/gen/%.o: $(GEN)/%.c $(GEN)/dm_gen.h
 	@mkdir -p $(dir $@)
@@ -339,6 +340,10 @@ fuzz: $(FUZZ_BINS)
 
 test-fuzz: $(FUZZ_BINS)
 	@tests/fuzz/run.sh --ci --seconds 5 $(if $(FUZZ),--only $(FUZZ)) $(FUZZ_NAMES)
+
+# what long runs found that the checked-in corpora lack, added to them (to commit)
+fuzz-merge: $(FUZZ_BINS)
+	@tests/fuzz/run.sh --merge $(if $(FUZZ),$(subst $(comma), ,$(FUZZ)),$(FUZZ_NAMES))
 
 
 endif # cleaning with other goals

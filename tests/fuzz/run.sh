@@ -9,13 +9,18 @@
 #       of N seconds and R executions comes first)
 #   run.sh --ci --seconds N name...           each N seconds on the checked-in corpus
 #       (read only: new inputs go to a temporary directory)
+#   run.sh --merge name...                   adds to the checked-in corpus the inputs of
+#       the working corpus that reach coverage it lacks (libFuzzer's -merge=1), so that a
+#       long run's progress outlives build/ (a later run, on another machine, goes on
+#       from there); prints the files added
 # Exit status 1 if any harness crashed.  Reproduce a crash: build/fuzz/fuzz_<name> <file>.
 set -u
 cd "$(dirname "$0")/../.."
-ci=0 seconds=60 only= runs=-1
+ci=0 seconds=60 only= runs=-1 merge=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --ci) ci=1 ;;
+    --merge) merge=1 ;;
     --seconds) seconds=$2; shift ;;
     --only) only=$2; shift ;;
     --runs) runs=$2; shift ;;
@@ -24,6 +29,21 @@ while [ $# -gt 0 ]; do
     shift
 done
 [ $# -gt 0 ] || { echo "run.sh: no harness named" >&2; exit 2; }
+
+if [ $merge = 1 ]; then
+    for name in "$@"; do
+        bin=build/fuzz/fuzz_$name seeds=tests/fuzz/corpus/$name work=build/fuzz/run/$name
+        [ -x "$bin" ] || { echo "run.sh: $bin is not built (make fuzz-build)" >&2; exit 2; }
+        [ -d "$work/corpus" ] || { echo "$name: no working corpus ($work/corpus): nothing to merge"; continue; }
+        before=$(ls "$seeds" | wc -l)
+        set --
+        [ -f "tests/fuzz/$name.flags" ] && set -- $(cat "tests/fuzz/$name.flags")
+        "$bin" -merge=1 "$@" "$seeds" "$work/corpus" >"$work/merge.log" 2>&1 ||
+            { echo "run.sh: merging $name failed (log: $work/merge.log)" >&2; exit 1; }
+        echo "$name: $(( $(ls "$seeds" | wc -l) - before )) inputs added to $seeds ($before before)"
+    done
+    exit 0
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/xenapid-fuzz-run.XXXXXX") || exit 2
 # a signal ends the run, the harness running too (a trap that only cleaned up went on
