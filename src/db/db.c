@@ -149,16 +149,24 @@ static xerr *collect_refs(struct conn *c, sqlite3_stmt *st, const char *what, xv
 static xerr *conn_read_inverse(struct conn *c, const struct dm_class *cls, const char *ref,
                                const struct dm_field *f, xv **out)
 {
-    const struct dm_class *ic = dm_class_find(f->inverse_class);
-    sqlite3_stmt *st = conn_stmt(c, cls, ST_FIXED + f->index, "SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid",
-                                 ic->name, f->inverse_field);
+    int slot = ST_FIXED + f->index;
+    sqlite3_stmt *st = c->stmts[cls->index][slot];
+    if (st) { /* the class lookup (by name) only to prepare it */
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    } else {
+        const struct dm_class *ic = dm_class_find(f->inverse_class);
+        st = conn_stmt(c, cls, slot, "SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid", ic->name,
+                       f->inverse_field);
+    }
     if (!st)
         return sql_error(c->h, "prepare inverse");
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     return collect_refs(c, st, "inverse", out);
 }
 
-xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls, const char *ref)
+xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls, const char *ref,
+                  struct strmap *const *inverse)
 {
     xv *rec = xv_struct();
     int col = first_col;
@@ -166,6 +174,9 @@ xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct 
         const struct dm_field *f = &cls->fields[i];
         if (field_stored(f)) {
             xv_struct_append_static(rec, f->name, column_value(st, col++, f->type));
+        } else if (inverse) {
+            xv *refs = strmap_remove(inverse[i], ref); /* each record is read once */
+            xv_struct_append_static(rec, f->name, refs ? refs : xv_array());
         } else {
             xv *refs = NULL;
             xerr *e = conn_read_inverse(c, cls, ref, f, &refs);
@@ -194,7 +205,7 @@ xerr *conn_read_record(struct conn *c, const struct dm_class *cls, const char *r
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        xv *rec = row_to_record(c, st, 0, cls, ref);
+        xv *rec = row_to_record(c, st, 0, cls, ref, NULL);
         sqlite3_reset(st);
         *out = rec;
         return NULL;

@@ -146,8 +146,11 @@ xerr *conn_lookup_field(struct conn *c, const struct dm_class *cls, const struct
 xerr *conn_read_refs(struct conn *c, const struct dm_class *cls, xv **out);
 bool conn_exists(struct conn *c, const struct dm_class *cls, const char *ref);
 /* The record in st's current row, its stored fields from column first_col on (in field
- * order), its inverse fields read on c. */
-xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls, const char *ref);
+ * order), its inverse fields read on c, or (inverse not NULL) taken from inverse[field
+ * index]: ref -> its refs, as a whole-table scan reads them (cursor.c). */
+struct strmap;
+xv *row_to_record(struct conn *c, sqlite3_stmt *st, int first_col, const struct dm_class *cls, const char *ref,
+                  struct strmap *const *inverse);
 /* The ST_ALL_RECORDS statement: _ref, then the stored fields, in rowid order. */
 sqlite3_stmt *conn_all_records_stmt(struct conn *c, const struct dm_class *cls);
 /* cursor.c: the idle connections of cursors closed (db_close) */

@@ -578,6 +578,36 @@ START_TEST(test_inverse_fields)
     ck_assert_uint_eq(v->u.arr.n, 1);
     ck_assert_str_eq(xv_str(v->u.arr.v[0]), snapvm);
     xv_free(v);
+
+    /* A whole-table read (a scan per inverse field, not a query per record) gives each
+     * record what its own read gives: two refs in their order, one, none, and none of
+     * the refs that point at a host that is not there (vm3's ghost). */
+    _cleanup_free_ char *snap2 = create(DMC_VM, record(DMC_VM, "snapshot_of", xv_string(vm3), NULL));
+    set(DMC_VM, snapvm, DMF_VM_resident_on, xv_string(h2));
+    const struct dm_class *classes[] = {DMC_VM, DMC_host};
+    for (size_t k = 0; k < 2; k++) {
+        ok(db_read_all_records(db, classes[k], &all), "all records");
+        ck_assert_uint_ge(all->u.st.n, 2);
+        for (size_t i = 0; i < all->u.st.n; i++) {
+            ok(db_read_record(db, classes[k], all->u.st.m[i].key, &rec), "the record");
+            ck_assert_msg(xv_equal(rec, all->u.st.m[i].val), "%s %s differs read whole", classes[k]->name,
+                          all->u.st.m[i].key);
+            xv_free(rec);
+        }
+        xv_free(all);
+    }
+    ok(db_read_all_records(db, DMC_VM, &all), "all VMs");
+    v = xv_struct_get(xv_struct_get(all, vm3), "snapshots");
+    ck_assert_uint_eq(v->u.arr.n, 2);
+    ck_assert_str_eq(xv_str(v->u.arr.v[0]), snapvm);
+    ck_assert_str_eq(xv_str(v->u.arr.v[1]), snap2);
+    xv_free(all);
+    ok(db_read_all_records(db, DMC_host, &all), "all hosts");
+    v = xv_struct_get(xv_struct_get(all, h2), "resident_VMs");
+    ck_assert_uint_eq(v->u.arr.n, 1);
+    ck_assert_str_eq(xv_str(v->u.arr.v[0]), snapvm);
+    ck_assert_uint_eq(xv_struct_get(xv_struct_get(all, h1), "resident_VMs")->u.arr.n, 0);
+    xv_free(all);
 }
 END_TEST
 
