@@ -41,21 +41,36 @@ def free_port(addrs, attempts=50):
 
 
 def wait_member(d, timeout=20):
-    """Until d (restarting after pool.join) answers logins with HOST_IS_SLAVE."""
+    """Until d (restarting after pool.join) answers logins with HOST_IS_SLAVE.  On a
+    timeout the failure says what the host last answered and ends with its log (a CI
+    run once timed out here, with nothing to tell why)."""
+    last = ["nothing yet"]
+
     def slave():
         try:
             s = d.xenapi_session()
             try:
                 s.login_with_password("root", PASSWORD)
                 s.xenapi.session.logout()
+                last[0] = "a login (still not a member)"
                 return False
             finally:
                 s("close")()
         except XenAPI.Failure as f:
+            last[0] = "failure %s" % f.details
             return f.details[0] == "HOST_IS_SLAVE"
-        except Exception:  # restarting: nothing listens for a moment
+        except Exception as e:  # restarting: nothing listens for a moment
+            last[0] = "%s: %s" % (type(e).__name__, e)
             return False
-    wait_until(slave, timeout=timeout, interval=0.1, what="%s to restart as a pool member" % d.address)
+    try:
+        wait_until(slave, timeout=timeout, interval=0.1, what="%s to restart as a pool member" % d.address)
+    except AssertionError as e:
+        try:
+            with open(d.log_path) as f:
+                tail = "".join(f.readlines()[-40:])
+        except OSError as oe:
+            tail = "(no log: %s)\n" % oe
+        raise AssertionError("%s; its last answer: %s; the end of its log:\n%s" % (e, last[0], tail)) from None
 
 
 def join(d, master):
