@@ -97,12 +97,16 @@ static xerr *load_inverse(struct db_cursor *cur)
         int rc;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             const char *owner = (const char *)sqlite3_column_text(st, 0);
-            if (!owner)
-                continue;
+            const char *ref = (const char *)sqlite3_column_text(st, 1);
+            /* `<> ?1` already excludes a NULL owner: NULL here is SQLite out of memory */
+            if (!owner || !ref) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
             xv *refs = strmap_get(m, owner);
             if (!refs)
                 strmap_put(m, owner, refs = xv_array());
-            xv_array_push(refs, xv_stringn((const char *)sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1)));
+            xv_array_push(refs, xv_stringn(ref, (size_t)sqlite3_column_bytes(st, 1)));
         }
         xerr *e = rc == SQLITE_DONE ? NULL : sql_error(cur->c->h, "an inverse scan");
         sqlite3_finalize(st);

@@ -149,16 +149,9 @@ static xerr *collect_refs(struct conn *c, sqlite3_stmt *st, const char *what, xv
 static xerr *conn_read_inverse(struct conn *c, const struct dm_class *cls, const char *ref,
                                const struct dm_field *f, xv **out)
 {
-    int slot = ST_FIXED + f->index;
-    sqlite3_stmt *st = c->stmts[cls->index][slot];
-    if (st) { /* the class lookup (by name) only to prepare it */
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    } else {
-        const struct dm_class *ic = dm_class_find(f->inverse_class);
-        st = conn_stmt(c, cls, slot, "SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid", ic->name,
-                       f->inverse_field);
-    }
+    /* inverse_class is the class's name, as the table's: nothing to look up */
+    sqlite3_stmt *st = conn_stmt(c, cls, ST_FIXED + f->index, "SELECT _ref FROM \"%s\" WHERE \"%s\" = ?1 ORDER BY rowid",
+                                 f->inverse_class, f->inverse_field);
     if (!st)
         return sql_error(c->h, "prepare inverse");
     sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);

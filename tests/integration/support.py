@@ -88,6 +88,15 @@ class DaemonTest(Assertions, unittest.TestCase):
     def setUp(self):
         self.daemons = []
         self.sessions = []
+        # tearDown does not run when a subclass's setUp fails after starting daemons
+        # (a pool that did not form): the cleanups do
+        self.addCleanup(self.stop_leftovers)
+
+    def stop_leftovers(self):
+        for d in self.daemons:
+            d.stop()
+            d.cleanup(check=False)
+        self.daemons = []
 
     def make_daemon(self, **options):
         """A daemon with the fast guest timeouts, stopped and checked when the test ends."""
@@ -107,6 +116,7 @@ class DaemonTest(Assertions, unittest.TestCase):
         reports = [d.sanitizer_reports() for d in self.daemons]
         for d in self.daemons:
             d.cleanup(check=False)
+        self.daemons = []
         self.assertEqual([r for r in reports if r], [], "the daemon's log holds sanitizer reports")
 
     def login(self, d):
