@@ -359,6 +359,10 @@ static xerr *read_chunked(struct rpc_client *c, buf *body)
         unsigned long long size = strtoull(c->in.p, &end, 16);
         if (end == c->in.p || (*end != '\r' && *end != ';'))
             return xerr_internal("the server sent a malformed chunk");
+        /* a size near 2^64 wrapped the sums below and copied past what was read
+         * (fuzz_peer): no chunk bigger than memory can hold is read */
+        if (size > SIZE_MAX / 2)
+            return xerr_internal("the server sent a chunk of %llu bytes", size);
         size_t head = (size_t)(eol - c->in.p) + 2;
         if (size == 0) { /* the last chunk; no trailers come from the servers we talk to */
             while (c->in.len < head + 2)

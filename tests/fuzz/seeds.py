@@ -221,3 +221,43 @@ save("http", b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\
 save("http", b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 99999999999999999999\r\n\r\n" + CALL)
 save("http", b"POST / HTTP/1.1\r\nContent-Length: 10\r\nContent-Length: 4\r\n\r\n" + CALL[:10])
 save("http", b"POST /nowhere HTTP/1.1\r\nHost: localhost\r\n" + b"X-Long: " + b"a" * 4000 + b"\r\n\r\n")
+
+# ---- what a pool peer answers (fuzz_peer): a mode byte (bit 0 JSON-RPC, 1 raw, 2 a
+# read, 3 two calls), then the HTTP response, as src/rpc/protocol.c writes them ----
+XOK = (b'<?xml version="1.0"?>\n<methodResponse><params><param><value><struct>'
+       b'<member><name>Status</name><value>Success</value></member><member><name>Value</name>'
+       b'<value><struct><member><name>name_label</name><value>vm</value></member>'
+       b'<member><name>VCPUs_max</name><value>2</value></member></struct></value>'
+       b'</member></struct></value></param></params></methodResponse>\n')
+XFAIL = (b'<?xml version="1.0"?>\n<methodResponse><params><param><value><struct>'
+         b'<member><name>Status</name><value>Failure</value></member><member><name>ErrorDescription</name>'
+         b'<value><array><data><value>HANDLE_INVALID</value><value>VM</value><value>OpaqueRef:x</value>'
+         b'</data></array></value></member></struct></value></param></params></methodResponse>\n')
+JOK = b'{"jsonrpc":"2.0","result":{"name_label":"vm","VCPUs_max":"2","tags":[]},"id":1}'
+JFAIL = (b'{"jsonrpc":"2.0","error":{"code":1,"message":"SESSION_INVALID","data":["OpaqueRef:s"]},'
+         b'"id":1}')
+
+
+def answer(body, extra=b"", status=b"200 OK"):
+    return (b"HTTP/1.1 " + status + b"\r\nContent-Type: text/xml\r\n" + extra +
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+def chunked(body, size=40):
+    parts = [b"%x\r\n" % len(body[i:i + size]) + body[i:i + size] + b"\r\n" for i in range(0, len(body), size)]
+    return b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + b"".join(parts) + b"0\r\n\r\n"
+
+
+for mode in range(16):
+    json = mode & 1
+    ok, fail = (JOK, JFAIL) if json else (XOK, XFAIL)
+    save("peer", bytes([mode]) + answer(ok))
+    if mode < 8:
+        save("peer", bytes([mode]) + answer(fail))
+        save("peer", bytes([mode]) + chunked(ok))
+        save("peer", bytes([mode]) + answer(ok, b"Connection: close\r\n"))
+save("peer", b"\x05" + answer(JOK)[:60])                        # the peer died mid-answer
+save("peer", b"\x04" + answer(b"no", status=b"503 Service Unavailable"))
+save("peer", b"\x01" + answer(b'{"jsonrpc":"2.0","id":1}'))      # neither result nor error
+save("peer", b"\x00" + b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab\r\n0\r\n\r\n")
+save("peer", b"\x0d" + answer(JOK) + answer(JFAIL))             # more than one answer

@@ -395,6 +395,83 @@ START_TEST(test_a_call_that_may_not_run_twice_avoids_a_long_idle_connection)
 END_TEST
 
 /* The timeout the client assumes by default is the one a daemon has by default. */
+/* A server that answers one request with the given bytes, then closes. */
+struct canned {
+    int lfd, port;
+    pthread_t thread;
+    const char *answer;
+};
+
+static void *canned_serve(void *arg)
+{
+    struct canned *k = arg;
+    int fd = accept(k->lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    char data[8192];
+    size_t have = 0;
+    ssize_t n;
+    while ((n = read(fd, data + have, sizeof(data) - 1 - have)) > 0) {
+        have += (size_t)n;
+        data[have] = 0;
+        if (strstr(data, "</methodCall>"))
+            break;
+    }
+    ck_assert_int_eq(write(fd, k->answer, strlen(k->answer)), (ssize_t)strlen(k->answer));
+    close(fd);
+    return NULL;
+}
+
+static xerr *call_canned(const char *answer, xv **result)
+{
+    struct canned k = {.answer = answer};
+    k.lfd = listen_loopback(&k.port);
+    pthread_create(&k.thread, NULL, canned_serve, &k);
+    char url[64];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/", k.port);
+    struct rpc_client *c = NULL;
+    ck_assert_ptr_null(rpc_client_open(url, &c));
+    xerr *e = rpc_client_call(c, "VM.set_name_label", NULL, result);
+    rpc_client_close(c);
+    pthread_join(k.thread, NULL);
+    close(k.lfd);
+    return e;
+}
+
+#define PONG_BODY                                                                           \
+    "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"                 \
+    "<member><name>Status</name><value>Success</value></member>"                            \
+    "<member><name>Value</name><value>pong</value></member>"                                \
+    "</struct></value></param></params></methodResponse>"
+
+/* A chunked answer, as a peer streams a big one, reads as the whole body. */
+START_TEST(test_a_chunked_answer_is_read_whole)
+{
+    char answer[1024];
+    const char body[] = PONG_BODY;
+    snprintf(answer, sizeof(answer), "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%.20s\r\n%zx\r\n%s\r\n0\r\n\r\n",
+             20, body, sizeof(body) - 1 - 20, body + 20);
+    xv *r = NULL;
+    xerr *e = call_canned(answer, &r);
+    ck_assert_ptr_null(e);
+    ck_assert_str_eq(xv_str(r), "pong");
+    xv_free(r);
+}
+END_TEST
+
+/* A chunk size near 2^64 (fuzz_peer's find: the sums wrapped and the client copied
+ * past what it had read) fails the call with the size it was sent. */
+START_TEST(test_a_chunk_size_near_2_64_fails_the_call)
+{
+    xv *r = NULL;
+    xerr *e = call_canned("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab\r\n0\r\n\r\n", &r);
+    ck_assert_ptr_nonnull(e);
+    ck_assert(xerr_is(e, XERR_INTERNAL_ERROR));
+    ck_assert_ptr_nonnull(strstr(e->params[0], "18446744073709551615"));
+    ck_assert_ptr_null(r);
+    xerr_free(e);
+}
+END_TEST
+
 START_TEST(test_the_assumed_keepalive_timeout_is_the_daemons_default)
 {
     struct config *cfg = config_new();
@@ -425,6 +502,8 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_a_call_left_unanswered_is_sent_again_only_if_a_read);
     tcase_add_test(tc, test_a_call_that_may_not_run_twice_avoids_a_long_idle_connection);
     tcase_add_test(tc, test_the_assumed_keepalive_timeout_is_the_daemons_default);
+    tcase_add_test(tc, test_a_chunked_answer_is_read_whole);
+    tcase_add_test(tc, test_a_chunk_size_near_2_64_fails_the_call);
     suite_add_tcase(s, tc);
     return s;
 }
