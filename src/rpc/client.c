@@ -379,15 +379,23 @@ static xerr *read_chunked(struct rpc_client *c, buf *body)
     }
 }
 
+/* No server of ours sends a response head near this (a few hundred bytes). */
+#define RPC_MAX_HEAD (64 << 10)
+
 /* One response: status line, headers, a Content-Length or chunked body. */
 static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
 {
     char *end;
-    while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n")))
+    while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n"))) {
+        /* a head that never ends (or holds a NUL, where strstr stops) would grow the
+         * buffer for as long as the peer sends */
+        if (c->in.len > RPC_MAX_HEAD)
+            return xerr_internal("the server sent a response head over %d bytes", RPC_MAX_HEAD);
         if (!fill(c)) {
             *closed = c->in.len == 0;
             return xerr_internal("the server closed the connection without answering (the call may have run)");
         }
+    }
     size_t hlen = (size_t)(end - c->in.p) + 4;
     int status = 0;
     sscanf(c->in.p, "HTTP/%*d.%*d %d", &status);

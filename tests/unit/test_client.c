@@ -400,6 +400,7 @@ struct canned {
     int lfd, port;
     pthread_t thread;
     const char *answer;
+    size_t len;
 };
 
 static void *canned_serve(void *arg)
@@ -416,14 +417,20 @@ static void *canned_serve(void *arg)
         if (strstr(data, "</methodCall>"))
             break;
     }
-    ck_assert_int_eq(write(fd, k->answer, strlen(k->answer)), (ssize_t)strlen(k->answer));
+    /* all of it, unless the client stops reading and closes first */
+    for (size_t off = 0; off < k->len;) {
+        ssize_t w = send(fd, k->answer + off, k->len - off, MSG_NOSIGNAL);
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
     close(fd);
     return NULL;
 }
 
-static xerr *call_canned(const char *answer, xv **result)
+static xerr *call_canned_n(const char *answer, size_t len, xv **result)
 {
-    struct canned k = {.answer = answer};
+    struct canned k = {.answer = answer, .len = len};
     k.lfd = listen_loopback(&k.port);
     pthread_create(&k.thread, NULL, canned_serve, &k);
     char url[64];
@@ -437,11 +444,35 @@ static xerr *call_canned(const char *answer, xv **result)
     return e;
 }
 
+static xerr *call_canned(const char *answer, xv **result)
+{
+    return call_canned_n(answer, strlen(answer), result);
+}
+
 #define PONG_BODY                                                                           \
     "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"                 \
     "<member><name>Status</name><value>Success</value></member>"                            \
     "<member><name>Value</name><value>pong</value></member>"                                \
     "</struct></value></param></params></methodResponse>"
+
+/* A response head that never ends (here, a NUL in it, where the search for its end
+ * stops) fails the call once it passes 64 KiB, whatever the peer goes on sending. */
+START_TEST(test_a_response_head_that_never_ends_fails_the_call)
+{
+    size_t n = 100 << 10;
+    char *answer = malloc(n);
+    memcpy(answer, "HTTP/1.1 200 OK\r\nX: ", 21);
+    memset(answer + 21, 'a', n - 21);
+    answer[30] = 0;
+    memcpy(answer + 40, "\r\n\r\n", 4); /* after the NUL: not seen as the head's end */
+    xv *r = NULL;
+    xerr *e = call_canned_n(answer, n, &r);
+    free(answer);
+    ck_assert_ptr_nonnull(e);
+    ck_assert_ptr_nonnull(strstr(e->params[0], "response head over 65536 bytes"));
+    xerr_free(e);
+}
+END_TEST
 
 /* A chunked answer, as a peer streams a big one, reads as the whole body. */
 START_TEST(test_a_chunked_answer_is_read_whole)
@@ -503,6 +534,7 @@ static Suite *client_suite(void)
     tcase_add_test(tc, test_a_call_that_may_not_run_twice_avoids_a_long_idle_connection);
     tcase_add_test(tc, test_the_assumed_keepalive_timeout_is_the_daemons_default);
     tcase_add_test(tc, test_a_chunked_answer_is_read_whole);
+    tcase_add_test(tc, test_a_response_head_that_never_ends_fails_the_call);
     tcase_add_test(tc, test_a_chunk_size_near_2_64_fails_the_call);
     suite_add_tcase(s, tc);
     return s;
