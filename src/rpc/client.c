@@ -382,21 +382,36 @@ static xerr *read_chunked(struct rpc_client *c, buf *body)
 /* No server of ours sends a response head near this (a few hundred bytes). */
 #define RPC_MAX_HEAD (64 << 10)
 
+/* Reads until c->in holds a whole response head: *hlen its length through the blank
+ * line, or 0 when the connection ended first.  A head that never ends (or holds a
+ * NUL, where strstr stops) would grow the buffer for as long as the peer sends: past
+ * RPC_MAX_HEAD it is an error. */
+static xerr *read_head(struct rpc_client *c, size_t *hlen)
+{
+    char *end;
+    *hlen = 0;
+    while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n"))) {
+        if (c->in.len > RPC_MAX_HEAD)
+            return xerr_internal("the server sent a response head over %d bytes", RPC_MAX_HEAD);
+        if (!fill(c))
+            return NULL;
+    }
+    *hlen = (size_t)(end - c->in.p) + 4;
+    return NULL;
+}
+
 /* One response: status line, headers, a Content-Length or chunked body. */
 static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
 {
-    char *end;
-    while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n"))) {
-        /* a head that never ends (or holds a NUL, where strstr stops) would grow the
-         * buffer for as long as the peer sends */
-        if (c->in.len > RPC_MAX_HEAD)
-            return xerr_internal("the server sent a response head over %d bytes", RPC_MAX_HEAD);
-        if (!fill(c)) {
-            *closed = c->in.len == 0;
-            return xerr_internal("the server closed the connection without answering (the call may have run)");
-        }
+    size_t hlen;
+    xerr *e = read_head(c, &hlen);
+    if (e)
+        return e;
+    if (!hlen) {
+        *closed = c->in.len == 0;
+        return xerr_internal("the server closed the connection without answering (the call may have run)");
     }
-    size_t hlen = (size_t)(end - c->in.p) + 4;
+    char *end = c->in.p + hlen - 4;
     int status = 0;
     sscanf(c->in.p, "HTTP/%*d.%*d %d", &status);
     long long clen = -1;
@@ -415,8 +430,7 @@ static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
         return xerr_internal("HTTP response without Content-Length (status %d)", status);
     consume(&c->in, hlen);
     if (chunked) {
-        xerr *e = read_chunked(c, body);
-        if (e)
+        if ((e = read_chunked(c, body)) != NULL)
             return e;
     } else {
         while (c->in.len < (size_t)clen)
@@ -592,12 +606,14 @@ xerr *rpc_client_upgrade(struct rpc_client *c, const char *path, double timeout)
         return xerr_internal("cannot send the request to %s port %s", c->host, c->port);
     }
     buf_reset(&c->in);
-    char *end;
-    while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n")))
-        if (!fill(c)) {
-            disconnect(c);
-            return xerr_internal("%s port %s closed the connection before answering", c->host, c->port);
-        }
+    size_t hlen;
+    e = read_head(c, &hlen);
+    if (!e && !hlen)
+        e = xerr_internal("%s port %s closed the connection before answering", c->host, c->port);
+    if (e) {
+        disconnect(c);
+        return e;
+    }
     int status = 0;
     sscanf(c->in.p, "HTTP/%*d.%*d %d", &status);
     if (status != 101) {
@@ -605,7 +621,7 @@ xerr *rpc_client_upgrade(struct rpc_client *c, const char *path, double timeout)
         disconnect(c);
         return se;
     }
-    consume(&c->in, (size_t)(end - c->in.p) + 4);
+    consume(&c->in, hlen);
     return NULL;
 }
 
@@ -665,13 +681,15 @@ xerr *rpc_client_http(struct rpc_client *c, const char *method, const char *targ
         return xerr_internal("cannot send the request: %s", c->session ? "TLS write failed" : strerror(errno));
     }
     buf_reset(&c->in);
-    char *end;
-    while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n")))
-        if (!fill(c)) {
-            disconnect(c);
-            return xerr_internal("the server closed the connection before answering");
-        }
-    size_t hlen = (size_t)(end - c->in.p) + 4;
+    size_t hlen;
+    e = read_head(c, &hlen);
+    if (!e && !hlen)
+        e = xerr_internal("the server closed the connection before answering");
+    if (e) {
+        disconnect(c);
+        return e;
+    }
+    char *end = c->in.p + hlen - 4;
     sscanf(c->in.p, "HTTP/%*d.%*d %d", status);
     long long clen = -1;
     for (char *line = strstr(c->in.p, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {

@@ -94,8 +94,7 @@ class DaemonTest(Assertions, unittest.TestCase):
 
     def stop_leftovers(self):
         for d in self.daemons:
-            d.stop()
-            d.cleanup(check=False)
+            d.cleanup(check=False)  # stops it first
         self.daemons = []
 
     def make_daemon(self, **options):
@@ -114,9 +113,7 @@ class DaemonTest(Assertions, unittest.TestCase):
         for d in self.daemons:
             d.stop()
         reports = [d.sanitizer_reports() for d in self.daemons]
-        for d in self.daemons:
-            d.cleanup(check=False)
-        self.daemons = []
+        self.stop_leftovers()
         self.assertEqual([r for r in reports if r], [], "the daemon's log holds sanitizer reports")
 
     def login(self, d):

@@ -54,12 +54,15 @@ static void make_identity(void)
 }
 
 /* The canned answer to any call: HTTP and an XML-RPC Success of "pong"; its length. */
+#define PONG_BODY                                                                           \
+    "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"                 \
+    "<member><name>Status</name><value>Success</value></member>"                            \
+    "<member><name>Value</name><value>pong</value></member>"                                \
+    "</struct></value></param></params></methodResponse>"
+
 static int pong(char *out, size_t n)
 {
-    static const char body[] = "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"
-                               "<member><name>Status</name><value>Success</value></member>"
-                               "<member><name>Value</name><value>pong</value></member>"
-                               "</struct></value></param></params></methodResponse>";
+    static const char body[] = PONG_BODY;
     return snprintf(out, n, "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: %zu\r\n\r\n%s",
                     sizeof(body) - 1, body);
 }
@@ -395,6 +398,14 @@ START_TEST(test_a_call_that_may_not_run_twice_avoids_a_long_idle_connection)
 END_TEST
 
 /* The timeout the client assumes by default is the one a daemon has by default. */
+START_TEST(test_the_assumed_keepalive_timeout_is_the_daemons_default)
+{
+    struct config *cfg = config_new();
+    ck_assert_int_eq(config_get_int(cfg, "keepalive-timeout"), RPC_KEEPALIVE_TIMEOUT);
+    config_free(cfg);
+}
+END_TEST
+
 /* A server that answers one request with the given bytes, then closes. */
 struct canned {
     int lfd, port;
@@ -449,12 +460,6 @@ static xerr *call_canned(const char *answer, xv **result)
     return call_canned_n(answer, strlen(answer), result);
 }
 
-#define PONG_BODY                                                                           \
-    "<?xml version=\"1.0\"?><methodResponse><params><param><value><struct>"                 \
-    "<member><name>Status</name><value>Success</value></member>"                            \
-    "<member><name>Value</name><value>pong</value></member>"                                \
-    "</struct></value></param></params></methodResponse>"
-
 /* A response head that never ends (here, a NUL in it, where the search for its end
  * stops) fails the call once it passes 64 KiB, whatever the peer goes on sending. */
 START_TEST(test_a_response_head_that_never_ends_fails_the_call)
@@ -500,14 +505,6 @@ START_TEST(test_a_chunk_size_near_2_64_fails_the_call)
     ck_assert_ptr_nonnull(strstr(e->params[0], "18446744073709551615"));
     ck_assert_ptr_null(r);
     xerr_free(e);
-}
-END_TEST
-
-START_TEST(test_the_assumed_keepalive_timeout_is_the_daemons_default)
-{
-    struct config *cfg = config_new();
-    ck_assert_int_eq(config_get_int(cfg, "keepalive-timeout"), RPC_KEEPALIVE_TIMEOUT);
-    config_free(cfg);
 }
 END_TEST
 
