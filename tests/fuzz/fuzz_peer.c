@@ -12,13 +12,16 @@
  * one opened).  Every connection the client opens gets the same response, then the
  * server's end of file.
  *
- * The client runs on a thread of its own; this thread is the server, serving each
- * connection in turn until the client has ended and none is waiting. */
+ * The client runs on one thread kept for the whole run (a thread per input left ASan
+ * a dead thread's context per input, and the run's RSS grew with its count); this
+ * thread is the server, serving each connection in turn until the client has said
+ * it is done and none is waiting. */
 #include "harness.h"
 #include "rpc.h"
 #include "wire.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
@@ -28,6 +31,17 @@
 
 static int listen_fd = -1;
 static char *url;
+
+/* The client thread's work: one job per input, handed over under the mutex; the
+ * client answers on done_pipe (a byte per job), which the server polls beside the
+ * listening socket. */
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long job_seq;
+static unsigned job_mode;
+static int done_pipe[2] = {-1, -1};
+
+static void *client_main(void *arg);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -44,13 +58,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     FUZZ_CHECK(listen(listen_fd, 8) == 0);
     url = xasprintf("unix:%s", path);
     free(path);
+    FUZZ_CHECK(pipe2(done_pipe, O_CLOEXEC) == 0);
+    pthread_t t;
+    FUZZ_CHECK(pthread_create(&t, NULL, client_main, NULL) == 0);
+    FUZZ_CHECK(pthread_detach(t) == 0);
     return 0;
 }
-
-struct client_run {
-    unsigned mode;
-    int done[2]; /* a pipe the client closes its end of when it has finished */
-};
 
 static void one_call(struct rpc_client *c, unsigned mode)
 {
@@ -86,15 +99,27 @@ static void one_call(struct rpc_client *c, unsigned mode)
 
 static void *client_main(void *arg)
 {
-    struct client_run *run = arg;
-    struct rpc_client *c = NULL;
-    xerr *e = rpc_client_open(url, &c);
-    FUZZ_CHECK(!e);
-    one_call(c, run->mode);
-    if (run->mode & 8)
-        one_call(c, run->mode);
-    rpc_client_close(c);
-    close(run->done[1]);
+    (void)arg;
+    unsigned long seen = 0;
+    for (;;) {
+        pthread_mutex_lock(&job_lock);
+        while (job_seq == seen)
+            pthread_cond_wait(&job_cond, &job_lock);
+        seen = job_seq;
+        unsigned mode = job_mode;
+        pthread_mutex_unlock(&job_lock);
+
+        struct rpc_client *c = NULL;
+        xerr *e = rpc_client_open(url, &c);
+        FUZZ_CHECK(!e);
+        one_call(c, mode);
+        if (mode & 8)
+            one_call(c, mode);
+        rpc_client_close(c); /* its connections closed before the server hears done */
+        char one = 1;
+        while (write(done_pipe[1], &one, 1) != 1)
+            FUZZ_CHECK(errno == EINTR);
+    }
     return NULL;
 }
 
@@ -127,14 +152,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    struct client_run run = {.mode = data[0]};
-    FUZZ_CHECK(pipe(run.done) == 0);
-    pthread_t t;
-    FUZZ_CHECK(pthread_create(&t, NULL, client_main, &run) == 0);
+    pthread_mutex_lock(&job_lock);
+    job_mode = data[0];
+    job_seq++;
+    pthread_cond_signal(&job_cond);
+    pthread_mutex_unlock(&job_lock);
     bool client_done = false;
     for (;;) {
-        struct pollfd p[2] = {{.fd = listen_fd, .events = POLLIN}, {.fd = run.done[0], .events = POLLIN}};
-        /* once the client has ended (its fds closed), only the connections it left
+        struct pollfd p[2] = {{.fd = listen_fd, .events = POLLIN}, {.fd = done_pipe[0], .events = POLLIN}};
+        /* once the client is done (its fds closed), only the connections it left
          * queued remain: taken without waiting */
         int n = poll(p, client_done ? 1 : 2, client_done ? 0 : -1);
         if (n < 0 && errno == EINTR)
@@ -148,10 +174,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (client_done)
             break;
-        if (p[1].revents)
+        if (p[1].revents & POLLIN) {
+            char one;
+            FUZZ_CHECK(read(done_pipe[0], &one, 1) == 1);
             client_done = true;
+        }
     }
-    pthread_join(t, NULL);
-    close(run.done[0]);
     return 0;
 }
