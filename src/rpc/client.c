@@ -383,13 +383,15 @@ static xerr *read_chunked(struct rpc_client *c, buf *body)
 #define RPC_MAX_HEAD (64 << 10)
 
 /* Reads until c->in holds a whole response head: *hlen its length through the blank
- * line, or 0 when the connection ended first.  A head that never ends (or holds a
+ * line, or 0 when the connection ended first; *status the status line's code (0 if
+ * it has none).  A head that never ends (or holds a
  * NUL, where strstr stops) would grow the buffer for as long as the peer sends: past
  * RPC_MAX_HEAD it is an error. */
-static xerr *read_head(struct rpc_client *c, size_t *hlen)
+static xerr *read_head(struct rpc_client *c, size_t *hlen, int *status)
 {
     char *end;
     *hlen = 0;
+    *status = 0;
     while (!c->in.p || !(end = strstr(c->in.p, "\r\n\r\n"))) {
         if (c->in.len > RPC_MAX_HEAD)
             return xerr_internal("the server sent a response head over %d bytes", RPC_MAX_HEAD);
@@ -397,6 +399,7 @@ static xerr *read_head(struct rpc_client *c, size_t *hlen)
             return NULL;
     }
     *hlen = (size_t)(end - c->in.p) + 4;
+    sscanf(c->in.p, "HTTP/%*d.%*d %d", status);
     return NULL;
 }
 
@@ -404,7 +407,8 @@ static xerr *read_head(struct rpc_client *c, size_t *hlen)
 static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
 {
     size_t hlen;
-    xerr *e = read_head(c, &hlen);
+    int status;
+    xerr *e = read_head(c, &hlen, &status);
     if (e)
         return e;
     if (!hlen) {
@@ -412,8 +416,6 @@ static xerr *read_response(struct rpc_client *c, buf *body, bool *closed)
         return xerr_internal("the server closed the connection without answering (the call may have run)");
     }
     char *end = c->in.p + hlen - 4;
-    int status = 0;
-    sscanf(c->in.p, "HTTP/%*d.%*d %d", &status);
     long long clen = -1;
     bool keep = true, chunked = false;
     for (char *line = strstr(c->in.p, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
@@ -607,15 +609,14 @@ xerr *rpc_client_upgrade(struct rpc_client *c, const char *path, double timeout)
     }
     buf_reset(&c->in);
     size_t hlen;
-    e = read_head(c, &hlen);
+    int status;
+    e = read_head(c, &hlen, &status);
     if (!e && !hlen)
         e = xerr_internal("%s port %s closed the connection before answering", c->host, c->port);
     if (e) {
         disconnect(c);
         return e;
     }
-    int status = 0;
-    sscanf(c->in.p, "HTTP/%*d.%*d %d", &status);
     if (status != 101) {
         xerr *se = xerr_internal("%s port %s refused the stream: HTTP status %d", c->host, c->port, status);
         disconnect(c);
@@ -682,7 +683,7 @@ xerr *rpc_client_http(struct rpc_client *c, const char *method, const char *targ
     }
     buf_reset(&c->in);
     size_t hlen;
-    e = read_head(c, &hlen);
+    e = read_head(c, &hlen, status);
     if (!e && !hlen)
         e = xerr_internal("the server closed the connection before answering");
     if (e) {
@@ -690,7 +691,6 @@ xerr *rpc_client_http(struct rpc_client *c, const char *method, const char *targ
         return e;
     }
     char *end = c->in.p + hlen - 4;
-    sscanf(c->in.p, "HTTP/%*d.%*d %d", status);
     long long clen = -1;
     for (char *line = strstr(c->in.p, "\r\n"); line && line < end; line = strstr(line + 2, "\r\n")) {
         char *h = line + 2;
