@@ -92,9 +92,14 @@ for name in "$@"; do
     ft=$(echo "$status" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
     corp=$(echo "$status" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
     crashes=$(find "$work/artifacts" -type f | wc -l)
-    [ $rc -ne 0 ] && [ "$crashes" -eq 0 ] && crashes=1   # died without an artifact
-    printf '%-10s %12s %8s %8s %8s %8s  %s\n' "$name" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
-        "${corp:-?}" "$crashes" "$took"
+    # died without an artifact: a crash, unless a signal sent to the harness itself (to
+    # end a long run early) stopped it, which libFuzzer says in its log
+    stopped=
+    if [ $rc -ne 0 ] && [ "$crashes" -eq 0 ]; then
+        if grep -q 'libFuzzer: run interrupted' "$log"; then stopped="  (stopped by a signal)"; else crashes=1; fi
+    fi
+    printf '%-10s %12s %8s %8s %8s %8s  %s%s\n' "$name" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
+        "${corp:-?}" "$crashes" "$took" "$stopped"
     if [ "$crashes" -ne 0 ]; then
         failed="$failed $name"
         grep -E 'ERROR|SUMMARY|check failed|^fuzz:' "$log" | head -n 5 | sed 's/^/    /'
