@@ -96,7 +96,11 @@ for name in "$@"; do
     # end a long run early) stopped it, which libFuzzer says in its log
     stopped=
     if [ $rc -ne 0 ] && [ "$crashes" -eq 0 ]; then
-        if grep -q 'libFuzzer: run interrupted' "$log"; then stopped="  (stopped by a signal)"; else crashes=1; fi
+        if grep -q 'libFuzzer: run interrupted' "$log"; then
+            stopped="  (stopped by a signal)"
+        else
+            crashes=1
+        fi
     fi
     printf '%-10s %12s %8s %8s %8s %8s  %s%s\n' "$name" "${execs:-?}" "${cov:-?}" "${ft:-?}" \
         "${corp:-?}" "$crashes" "$took" "$stopped"
