@@ -61,7 +61,11 @@ static void *watcher_main(void *p)
 {
     struct parking *pk = p;
     struct batch *b = xmalloc(sizeof(*b));
-    int64_t last = db_last_event_id(pk->db);
+    /* from where parking_new left seen, not from the store's newest now: an event
+     * committed before this thread ran would otherwise never be noted */
+    pthread_mutex_lock(&pk->lock);
+    int64_t last = pk->seen;
+    pthread_mutex_unlock(&pk->lock);
     for (;;) {
         bool news = db_wait_events(pk->db, last, WATCH_SLICE);
         int64_t visited = last;
