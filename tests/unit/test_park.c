@@ -2,10 +2,7 @@
  * the keeper was sleeping for when it parked; the keeper is signalled only when a
  * call needs it sooner than it would wake, so these check every way a call can come
  * due relative to that sleep. */
-#include <math.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "db.h"
